@@ -1,0 +1,152 @@
+"""Types for the two passwords of this product, and the redaction that keeps them out of logs.
+
+The Personal collection URL and the Ecwid access token travel as `CollectionUrl` and `EcwidToken`:
+their `str()` and `repr()` are masked, so leaking one takes an explicit `.reveal()`. As a second
+line of defence, `install_log_redaction()` rewrites every log record, whatever logger wrote it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+_TOKEN_PATTERN = re.compile(r"\b(secret|public)_[A-Za-z0-9]{6,}")
+# A URL that carries a token (query or path) or names a Postman collection: always a password.
+_SECRET_URL_PATTERN = re.compile(
+    r"""(?:https?://|\b)[^\s<>"'|`]*?(?:\.postman_collection|[?&]token=)[^\s<>"'|`]*""",
+    re.IGNORECASE,
+)
+REDACTED_URL = "<collection URL redacted>"
+
+
+def mask_token(token: str) -> str:
+    """`secret_…a1b2`: the prefix (so people can tell secret from public) and the last 4 chars."""
+    prefix, sep, rest = token.partition("_")
+    if sep and prefix in ("secret", "public"):
+        return f"{prefix}_…{rest[-4:]}" if len(rest) > 8 else f"{prefix}_…"
+    return f"…{token[-4:]}" if len(token) > 12 else "…"
+
+
+def redact(text: str) -> str:
+    """Remove every token and secret-bearing URL from free text."""
+    text = _SECRET_URL_PATTERN.sub(REDACTED_URL, text)
+    return _TOKEN_PATTERN.sub(lambda match: mask_token(match.group(0)), text)
+
+
+class Secret:
+    """A string that does not print itself."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The plain value, for the one place that must send it (an HTTP request)."""
+        return self._value
+
+    @property
+    def masked(self) -> str:
+        return "****"
+
+    @property
+    def fingerprint(self) -> str:
+        """A stable, one-way name for the secret (cool-downs, deduplication); never reversible."""
+        return hashlib.sha256(self._value.encode()).hexdigest()[:32]
+
+    def __str__(self) -> str:
+        return self.masked
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.masked!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.reveal() == self._value
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, self._value))
+
+    def __reduce__(self) -> Any:
+        raise TypeError(f"{type(self).__name__} cannot be pickled")
+
+
+class EcwidToken(Secret):
+    """An Ecwid REST API access token (`secret_…`, `public_…`, or a legacy token without prefix)."""
+
+    __slots__ = ()
+
+    @property
+    def masked(self) -> str:
+        return mask_token(self._value)
+
+    @property
+    def is_public(self) -> bool:
+        return self._value.startswith("public_")
+
+
+class CollectionUrl(Secret):
+    """A Personal collection URL: whoever holds it can read the token inside."""
+
+    __slots__ = ()
+
+    @property
+    def masked(self) -> str:
+        parts = urlsplit(self._value)
+        return f"{parts.scheme}://{parts.netloc}/…"
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self._value).hostname or ""
+
+
+class _RedactingRecordFactory:
+    """Wraps the logging record factory so every record is redacted once, at creation."""
+
+    def __init__(self, wrapped: Any) -> None:
+        self.wrapped = wrapped
+
+    def __call__(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
+        record: logging.LogRecord = self.wrapped(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string must not lose the record
+            message = f"{record.msg!r} {record.args!r}"
+        record.msg = redact(message)
+        record.args = None
+        if record.exc_info and record.exc_info[0] is not None:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
+        return record
+
+
+def install_log_redaction() -> None:
+    """Redact tokens and collection URLs from every log record of this process (idempotent)."""
+    factory = logging.getLogRecordFactory()
+    if not isinstance(factory, _RedactingRecordFactory):
+        logging.setLogRecordFactory(_RedactingRecordFactory(factory))
+
+
+class StoreCredentials:
+    """What the Ecwid checks need: a store ID and its access token."""
+
+    __slots__ = ("store_id", "token")
+
+    def __init__(self, store_id: int, token: EcwidToken) -> None:
+        self.store_id = store_id
+        self.token = token
+
+    def __repr__(self) -> str:
+        return f"StoreCredentials(store_id={self.store_id}, token={self.token.masked!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, StoreCredentials) and (other.store_id, other.token) == (
+            self.store_id,
+            self.token,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.store_id, self.token))

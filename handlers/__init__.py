@@ -1,0 +1,1 @@
+"""Slack listeners, grouped by Slack feature; each group has one `register(app)`."""
