@@ -66,7 +66,6 @@ class WarningCode(StrEnum):
 
     STORE_CLOSED = "store_closed"
     CATALOG_EMPTY = "catalog_empty"
-    PLAN_NOT_CONFIRMED = "plan_not_confirmed"
     STORE_ID_MISMATCH = "store_id_mismatch"
     RECOVERED_AFTER_RETRY = "recovered_after_retry"
 

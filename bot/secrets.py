@@ -14,11 +14,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 _TOKEN_PATTERN = re.compile(r"\b(secret|public)_[A-Za-z0-9]{6,}")
-# A URL that carries a token (query or path) or names a Postman collection: always a password.
-_SECRET_URL_PATTERN = re.compile(
-    r"""(?:https?://|\b)[^\s<>"'|`]*?(?:\.postman_collection|[?&]token=)[^\s<>"'|`]*""",
-    re.IGNORECASE,
-)
+# Redaction works word by word (split on what cannot be inside a URL), so it stays linear in
+# the length of the text, whatever is logged.
+_WORD_BOUNDARIES = re.compile(r"""([\s<>"'|`]+)""")
+_TOKEN_IN_QUERY = re.compile(r"[?&]token=", re.IGNORECASE)
 REDACTED_URL = "<collection URL redacted>"
 
 
@@ -30,9 +29,16 @@ def mask_token(token: str) -> str:
     return f"…{token[-4:]}" if len(token) > 12 else "…"
 
 
+def _is_secret_url(word: str) -> bool:
+    """A URL that names a Postman collection or carries a token: always a password."""
+    suffix_at = word.lower().find(".postman_collection")
+    return (suffix_at > 0 and "/" in word[:suffix_at]) or bool(_TOKEN_IN_QUERY.search(word))
+
+
 def redact(text: str) -> str:
     """Remove every token and secret-bearing URL from free text."""
-    text = _SECRET_URL_PATTERN.sub(REDACTED_URL, text)
+    words = _WORD_BOUNDARIES.split(text)
+    text = "".join(REDACTED_URL if _is_secret_url(word) else word for word in words)
     return _TOKEN_PATTERN.sub(lambda match: mask_token(match.group(0)), text)
 
 

@@ -64,7 +64,7 @@ class Settings(BaseSettings):
     )
     check_timeout_s: float = Field(default=20.0, gt=0, le=300)
     token_cooldown_s: float = Field(default=60.0, ge=0, le=3600)
-    failing_token_budget_per_min: int = Field(default=300, ge=1, le=600)
+    failing_token_budget_per_min: int = Field(default=300, ge=10, le=600)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     slack_bot_token: SecretStr | None = None
@@ -101,10 +101,13 @@ class SettingsError(Exception):
     """Configuration is wrong; the message names each bad variable and says what it must be."""
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Read the settings, turning validation errors into one readable `SettingsError`."""
+def load_settings(env_file: str | None = ".env", **overrides: object) -> Settings:
+    """Read the settings (environment, then `env_file`), with `overrides` on top.
+
+    Validation errors become one readable `SettingsError` naming each bad variable.
+    """
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return Settings(_env_file=env_file, **overrides)  # type: ignore[arg-type]
     except ValidationError as error:
         lines = []
         for problem in error.errors():

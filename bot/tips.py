@@ -272,9 +272,6 @@ WARNING_TEXTS: dict[WarningCode, str] = {
         "customers cannot buy meanwhile."
     ),
     WarningCode.CATALOG_EMPTY: "The store has no products: there is no catalogue to migrate.",
-    WarningCode.PLAN_NOT_CONFIRMED: (
-        "Ecwid did not name the plan; API access works, so it is a paid plan."
-    ),
     WarningCode.STORE_ID_MISMATCH: (
         "The store ID in the collection differs from the one Ecwid reports; the one Ecwid "
         "reports is shown."
