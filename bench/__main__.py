@@ -1,0 +1,16 @@
+"""`make bench`: every benchmark of the project, each printing its ratios."""
+
+from __future__ import annotations
+
+from bench import engine
+
+
+def main() -> None:
+    for benchmark in (engine,):
+        for line in benchmark.run():
+            print(line, flush=True)
+        print()
+
+
+if __name__ == "__main__":
+    main()
