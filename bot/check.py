@@ -30,7 +30,7 @@ from bot.errors import CheckError, EcwidError
 from bot.guard import MemoryTokenGuard, TokenGuard
 from bot.intake import CollectionPaste, Paste, read_paste, read_store_credentials
 from bot.report import CheckReport, Count, Counts, Step
-from bot.secrets import StoreCredentials
+from bot.secrets import StoreCredentials, install_log_redaction
 from bot.settings import Settings
 from bot.tips import CATALOGUE, WARNING_TEXTS
 
@@ -80,6 +80,7 @@ class ConnectionChecker:
         *,
         ecwid: EcwidClient | None = None,
     ) -> None:
+        install_log_redaction()  # whoever embeds the engine, its secrets stay out of logs
         self._settings = settings
         self._http = http
         self._guard = guard or MemoryTokenGuard(

@@ -17,5 +17,9 @@ def configure_logging(level: str = "INFO") -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         force=True,
     )
+    numeric = logging.getLevelName(level)
     # httpx logs every request URL at INFO; redaction covers it, but it is noise for people.
-    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, numeric))
+    # slack_sdk's DEBUG lines carry whole response bodies, including what users typed into a
+    # modal (a legacy token has no prefix for redaction to find): never below INFO.
+    logging.getLogger("slack_sdk").setLevel(max(logging.INFO, numeric))

@@ -67,6 +67,13 @@ class Settings(BaseSettings):
     failing_token_budget_per_min: int = Field(default=300, ge=10, le=600)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    database_url: SecretStr | None = None
+    data_dir: str = "data"
+    credentials_key: SecretStr | None = None
+    credentials_ttl_h: float = Field(default=72.0, gt=0, le=24 * 30)
+    support_channel_id: str | None = None
+    support_user_group_id: str | None = None
+
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
     slack_app_token: SecretStr | None = None

@@ -1,1 +1,13 @@
-"""Slack listeners, grouped by Slack feature; each group has one `register(app)`."""
+"""Slack listeners, grouped by Slack feature; each group has one `register(app, services)`."""
+
+from __future__ import annotations
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.services import BotServices
+from handlers import actions, commands, events, shortcuts, views
+
+
+def register_all(app: AsyncApp, services: BotServices) -> None:
+    for group in (commands, actions, shortcuts, views, events):
+        group.register(app, services)

@@ -1,0 +1,79 @@
+"""Running the bot: Socket Mode when SLACK_APP_TOKEN is set, else HTTP on PORT."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+
+from bot.app import MissingSlackCredentials, create_app, require_credentials
+from bot.services import BotServices
+from bot.settings import Settings
+
+logger = logging.getLogger(__name__)
+EVENTS_PATH = "/slack/events"
+DRAIN_TIMEOUT_S = 30.0
+
+
+def http_app(app: AsyncApp, services: BotServices) -> web.Application:
+    """The HTTP front: Slack's requests at POST /slack/events, a health check at GET /health."""
+
+    async def slack_events(request: web.Request) -> web.Response:
+        bolt_response = await app.async_dispatch(await to_bolt_request(request))
+        return await to_aiohttp_response(bolt_response)
+
+    async def health(_request: web.Request) -> web.Response:
+        return web.json_response({"ok": True, "checks_in_flight": len(services.tasks)})
+
+    async def close_services(_app: web.Application) -> None:
+        await services.aclose(DRAIN_TIMEOUT_S)
+
+    web_app = web.Application(client_max_size=1024 * 1024)
+    web_app.router.add_post(EVENTS_PATH, slack_events)
+    web_app.router.add_get("/health", health)
+    web_app.on_shutdown.append(close_services)
+    return web_app
+
+
+def serve(settings: Settings) -> int:
+    """Run until interrupted; in-flight checks get time to finish on shutdown."""
+    socket_mode = settings.slack_app_token is not None
+    try:
+        require_credentials(settings, socket_mode=socket_mode)
+    except MissingSlackCredentials as error:
+        print(f"ecwid-connect: {error}", file=sys.stderr)
+        return 2
+    if socket_mode:
+        asyncio.run(_serve_socket_mode(settings))
+        return 0
+    services = BotServices(settings)
+    app = create_app(settings, services=services)
+    logger.info("Slack bot listening on http://0.0.0.0:%d%s", settings.port, EVENTS_PATH)
+    web.run_app(
+        http_app(app, services), port=settings.port, print=None, shutdown_timeout=DRAIN_TIMEOUT_S
+    )
+    return 0
+
+
+async def _serve_socket_mode(settings: Settings) -> None:
+    services = BotServices(settings)
+    app = create_app(settings, services=services)
+    assert settings.slack_app_token is not None
+    handler = AsyncSocketModeHandler(app, settings.slack_app_token.get_secret_value())
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await handler.connect_async()  # type: ignore[no-untyped-call]
+    logger.info("Slack bot connected in Socket Mode")
+    try:
+        await stop.wait()
+    finally:
+        await handler.close_async()  # type: ignore[no-untyped-call]
+        await services.aclose(DRAIN_TIMEOUT_S)

@@ -1,0 +1,25 @@
+"""Buttons on the bot's messages: open the paste modal, check again."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.services import BotServices
+from handlers.blocks import CHECK_AGAIN_ACTION, OPEN_CHECK_MODAL_ACTION, PLAYGROUND_LINK_ACTION
+from handlers.conversation import destination_from_action, open_check_modal
+
+
+def register(app: AsyncApp, services: BotServices) -> None:
+    async def open_modal(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        await open_check_modal(client, body["trigger_id"], destination_from_action(body))
+
+    async def link_clicked(ack: AsyncAck) -> None:
+        await ack()  # a link button still sends an action; Slack wants it acknowledged
+
+    app.action(OPEN_CHECK_MODAL_ACTION)(open_modal)
+    app.action(CHECK_AGAIN_ACTION)(open_modal)
+    app.action(PLAYGROUND_LINK_ACTION)(link_clicked)

@@ -1,0 +1,349 @@
+"""Block Kit builders: pure functions from data to Slack messages and views.
+
+This is the one place where the bot's Slack layout lives. Each builder goes through
+`slack_sdk.models`, whose `to_dict()` validates Slack's limits, and returns plain dicts.
+Nothing here calls Slack or the check engine; nothing here ever sees a secret.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    InputBlock,
+    LinkButtonElement,
+    MarkdownTextObject,
+    PlainTextInputElement,
+    SectionBlock,
+)
+from slack_sdk.models.views import View
+
+from bot.diagnosis import Entity, StepName, StepStatus
+from bot.report import CheckReport, Step
+from bot.tips import API_PLAYGROUND_URL, COLLECTION_URL_FORMAT, GUIDE, PAID_PLAN_NOTE
+
+CHECK_MODAL_CALLBACK = "ecwid_check"
+OPEN_CHECK_MODAL_ACTION = "open_check_modal"
+CHECK_AGAIN_ACTION = "check_again"
+PLAYGROUND_LINK_ACTION = "open_api_playground"
+URL_BLOCK, URL_INPUT = "collection_url", "url"
+STORE_ID_BLOCK, STORE_ID_INPUT = "store_id", "store_id"
+TOKEN_BLOCK, TOKEN_INPUT = "token", "token"
+MODAL_TITLE = "Check Ecwid connection"
+
+Blocks = list[dict[str, Any]]
+
+STEP_EMOJI = {
+    StepStatus.PENDING: ":hourglass_flowing_sand:",
+    StepStatus.PASSED: ":white_check_mark:",
+    StepStatus.FAILED: ":x:",
+    StepStatus.SKIPPED: ":heavy_minus_sign:",
+    StepStatus.WARNING: ":warning:",
+}
+STEP_LABELS = {
+    StepName.INTAKE: "What was pasted",
+    StepName.DOWNLOAD: "Download the collection",
+    StepName.PARSE: "Read store ID and token",
+    StepName.PROFILE: "Store profile",
+    StepName.PRODUCTS: "Products",
+    StepName.CATEGORIES: "Categories",
+    StepName.ORDERS: "Orders",
+    StepName.CUSTOMERS: "Customers",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """Where a check's answer goes: a channel, a thread in it, who asked.
+
+    `response_url` is only set where the bot cannot post in the channel (a private channel it
+    is not in, a DM between people): the answer then goes through the slash command's URL.
+    It travels in a modal's `private_metadata`, so it never holds anything secret.
+    """
+
+    channel: str
+    thread_ts: str | None
+    requester: str
+    response_url: str | None = None
+
+    def to_metadata(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_metadata(cls, metadata: str) -> Destination:
+        data = json.loads(metadata)
+        return cls(
+            channel=str(data["channel"]),
+            thread_ts=data.get("thread_ts"),
+            requester=str(data["requester"]),
+            response_url=data.get("response_url"),
+        )
+
+
+def escape(text: str) -> str:
+    """Escape text from outside (store names) so Slack shows it literally, no mentions."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _dicts(blocks: list[Block]) -> Blocks:
+    return [block.to_dict() for block in blocks]
+
+
+def _mrkdwn(text: str) -> SectionBlock:
+    return SectionBlock(text=MarkdownTextObject(text=text))
+
+
+def guide_message() -> tuple[str, Blocks]:
+    """The thread root: the guide's steps, the paid-plan note, and the button to the modal."""
+    steps = "\n".join(
+        f"{number}. {step.text}" + (f" <{step.link}|Open>" if step.link else "")
+        for number, step in enumerate(GUIDE, 1)
+    )
+    text = "Connect your Ecwid store: get the Personal collection URL and paste it here."
+    blocks: list[Block] = [
+        HeaderBlock(text="Connect your Ecwid store"),
+        _mrkdwn(
+            "To migrate your store we need read access to it through Ecwid's API. "
+            "It takes two minutes:"
+        ),
+        _mrkdwn(steps),
+        ContextBlock(
+            elements=[
+                MarkdownTextObject(text=f":moneybag: {PAID_PLAN_NOTE}"),
+                MarkdownTextObject(
+                    text=":lock: The URL is a password: paste it only in the form, "
+                    "never in a channel message."
+                ),
+            ]
+        ),
+        ActionsBlock(
+            elements=[
+                ButtonElement(
+                    text="Paste the URL", action_id=OPEN_CHECK_MODAL_ACTION, style="primary"
+                ),
+                LinkButtonElement(
+                    text="Open the API Playground",
+                    url=API_PLAYGROUND_URL,
+                    action_id=PLAYGROUND_LINK_ACTION,
+                ),
+            ]
+        ),
+    ]
+    return text, _dicts(blocks)
+
+
+def checking_root_message(requester: str) -> tuple[str, Blocks]:
+    """The thread root for `/ecwid-connect <paste>`: says a check runs, never shows the paste."""
+    text = f"<@{requester}> asked for an Ecwid connection check. The result follows in this thread."
+    return text, _dicts([_mrkdwn(f":mag: {text}")])
+
+
+def check_modal(destination: Destination) -> dict[str, Any]:
+    """The modal where the user pastes the Personal collection URL (or store ID + token)."""
+    view = View(
+        type="modal",
+        callback_id=CHECK_MODAL_CALLBACK,
+        title=MODAL_TITLE,
+        submit="Check",
+        close="Cancel",
+        private_metadata=destination.to_metadata(),
+        blocks=[
+            InputBlock(
+                block_id=URL_BLOCK,
+                label="Personal collection URL",
+                optional=True,
+                hint="From step 2 of the API Console page. It is a password: it is used for "
+                "this check and never shown.",
+                element=PlainTextInputElement(
+                    action_id=URL_INPUT,
+                    placeholder=COLLECTION_URL_FORMAT[:150],
+                ),
+            ),
+            DividerBlock(),
+            ContextBlock(
+                elements=[
+                    MarkdownTextObject(
+                        text="*Or, with a custom Ecwid app:* its Store ID and secret token "
+                        "(Apps → My apps → your app → Show secret token)."
+                    )
+                ]
+            ),
+            InputBlock(
+                block_id=STORE_ID_BLOCK,
+                label="Store ID",
+                optional=True,
+                element=PlainTextInputElement(action_id=STORE_ID_INPUT, placeholder="12345678"),
+            ),
+            InputBlock(
+                block_id=TOKEN_BLOCK,
+                label="Secret token",
+                optional=True,
+                element=PlainTextInputElement(
+                    action_id=TOKEN_INPUT, placeholder="secret_…", max_length=100
+                ),
+            ),
+        ],
+    )
+    return view.to_dict()
+
+
+def ladder_text(steps: list[Step]) -> str:
+    return "\n".join(
+        f"{STEP_EMOJI[step.status]} {STEP_LABELS[step.name]}"
+        + (f" — {escape(step.detail)}" if step.detail else "")
+        for step in steps
+    )
+
+
+def checking_view(steps: list[Step]) -> dict[str, Any]:
+    """What the modal shows while the check runs."""
+    view = View(
+        type="modal",
+        callback_id=CHECK_MODAL_CALLBACK,
+        title=MODAL_TITLE,
+        close="Close",
+        blocks=[
+            _mrkdwn(":hourglass_flowing_sand: *Checking the connection…* (a few seconds)"),
+            _mrkdwn(ladder_text(steps)),
+            ContextBlock(
+                elements=[
+                    MarkdownTextObject(text="You can close this: the result goes to the thread.")
+                ]
+            ),
+        ],
+    )
+    return view.to_dict()
+
+
+def _headline(report: CheckReport) -> str:
+    if report.ok:
+        return f"✅ {report.title}"[:150]
+    return f"⚠️ Not connected yet: {report.title}"[:150]
+
+
+def _count_text(report: CheckReport, entity: Entity) -> str:
+    count = report.counts.of(entity)
+    if count.total is not None:
+        return f"{count.total:,}"
+    return f"— _{escape(count.reason or 'unknown')}_"
+
+
+def _report_blocks(report: CheckReport) -> list[Block]:
+    blocks: list[Block] = [HeaderBlock(text=_headline(report)), _mrkdwn(escape(report.summary))]
+    if report.store_id is not None:
+        name = escape(report.store_name) if report.store_name else "_unknown_"
+        if report.store_name and report.store_url:
+            name = f"<{report.store_url}|{name}>"
+        blocks.append(
+            SectionBlock(
+                fields=[
+                    MarkdownTextObject(text=f"*Store*\n{name}"),
+                    MarkdownTextObject(text=f"*Store ID*\n{report.store_id}"),
+                    MarkdownTextObject(text=f"*Plan*\n{escape(report.plan)}"),
+                    MarkdownTextObject(text=f"*Token*\n`{report.token}`"),
+                ]
+            )
+        )
+    if any(report.counts.of(entity).total is not None for entity in Entity):
+        blocks.append(_mrkdwn("*What will be migrated*"))
+        blocks.append(
+            SectionBlock(
+                fields=[
+                    MarkdownTextObject(
+                        text=f"*{entity.value.title()}*\n{_count_text(report, entity)}"
+                    )
+                    for entity in Entity
+                ]
+            )
+        )
+    blocks.append(_mrkdwn("*Checks*\n" + ladder_text(report.steps)))
+    if report.warning_texts:
+        blocks.append(
+            _mrkdwn("\n".join(f":warning: {escape(text)}" for text in report.warning_texts))
+        )
+    tips = "\n".join(f"{number}. {escape(tip)}" for number, tip in enumerate(report.tips, 1))
+    blocks.append(_mrkdwn(("*Next*\n" if report.ok else "*How to fix*\n") + tips))
+    return blocks
+
+
+def result_message(report: CheckReport, destination: Destination) -> tuple[str, Blocks]:
+    """The lasting answer in the thread."""
+    text = f"{_headline(report)} — {report.summary}"
+    seconds = report.duration_ms / 1000
+    footer = f"Checked for <@{destination.requester}> in {seconds:.1f} s · `{report.diagnosis}`"
+    if report.reference:
+        footer += f" · reference `{report.reference}`"
+    blocks = [
+        *_report_blocks(report),
+        ContextBlock(elements=[MarkdownTextObject(text=footer)]),
+        ActionsBlock(
+            elements=[
+                ButtonElement(
+                    text="Check again",
+                    action_id=CHECK_AGAIN_ACTION,
+                    style=None if report.ok else "primary",
+                )
+            ]
+        ),
+    ]
+    return text[:3000], _dicts(blocks)
+
+
+def result_view(report: CheckReport) -> dict[str, Any]:
+    """The modal's final state; the thread holds the same answer for good."""
+    view = View(
+        type="modal",
+        callback_id=CHECK_MODAL_CALLBACK,
+        title=MODAL_TITLE,
+        close="Done",
+        blocks=[
+            *_report_blocks(report),
+            ContextBlock(elements=[MarkdownTextObject(text="This result is also in the thread.")]),
+        ],
+    )
+    return view.to_dict()
+
+
+def _failure_text(reference: str) -> str:
+    return (
+        ":boom: Sorry, something went wrong on our side while checking the connection. "
+        "Please try again in a minute; if it happens again, tell the migration team and quote "
+        f"reference `{reference}`."
+    )
+
+
+def failure_message(reference: str) -> tuple[str, Blocks]:
+    """Said in the thread when the bot itself failed; the reference finds the log lines."""
+    text = _failure_text(reference)
+    return text, _dicts([_mrkdwn(text)])
+
+
+def failure_view(reference: str) -> dict[str, Any]:
+    view = View(
+        type="modal",
+        callback_id=CHECK_MODAL_CALLBACK,
+        title=MODAL_TITLE,
+        close="Close",
+        blocks=[_mrkdwn(_failure_text(reference))],
+    )
+    return view.to_dict()
+
+
+def usage_text(command: str) -> str:
+    return (
+        f"*{command}* — connect your Ecwid store for the migration.\n"
+        f"• `{command}` shows how to get your Personal collection URL, with a button to paste "
+        "it privately.\n"
+        f"• `{command} help` shows this note.\n"
+        "• Support agents: use the message shortcut *Check Ecwid connection* on a message, or "
+        "mention the bot in a thread.\n"
+        "The URL is a password: paste it in the form, not in a channel message."
+    )

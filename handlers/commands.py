@@ -1,0 +1,50 @@
+"""`/ecwid-connect`: the guide as a thread root, help, or a paste checked at once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.errors import PasteError
+from bot.intake import read_paste
+from bot.services import BotServices
+from handlers.blocks import Destination, usage_text
+from handlers.conversation import post_guide, start_thread_and_check
+
+COMMAND = "/ecwid-connect"
+HELP_WORDS = frozenset({"help", "-h", "--help", "?", "usage"})
+
+
+def register(app: AsyncApp, services: BotServices) -> None:
+    async def ecwid_connect(ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient) -> None:
+        text = (command.get("text") or "").strip()
+        if text.lower() in HELP_WORDS:
+            await ack(text=usage_text(command.get("command") or COMMAND))
+            return
+        # Slash commands cannot run in threads: the bot's own message becomes the thread root.
+        destination = Destination(
+            channel=command["channel_id"],
+            thread_ts=None,
+            requester=command["user_id"],
+            response_url=command.get("response_url"),
+        )
+        if not text:
+            await ack()
+            services.tasks.spawn(post_guide(client, destination), name="post guide")
+            return
+        try:
+            paste = read_paste(text, services.settings.collection_hosts)
+        except PasteError as problem:
+            # Answered privately at once; what was typed is never repeated.
+            await ack(
+                text=f":warning: {problem.detail}\nType `{COMMAND}` for the step-by-step guide."
+            )
+            return
+        await ack()
+        services.tasks.spawn(
+            start_thread_and_check(services, client, destination, paste), name="check from command"
+        )
+
+    app.command(COMMAND)(ecwid_connect)

@@ -1,0 +1,29 @@
+"""Mentions of the bot: the guide and its button, in that thread."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.services import BotServices
+from handlers.blocks import Destination
+from handlers.conversation import post_guide
+
+
+def register(app: AsyncApp, services: BotServices) -> None:
+    async def mentioned(
+        body: dict[str, Any], event: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        # Slack retries an event it thinks was not delivered: answer each event once.
+        if not await services.seen.first_time(f"event:{body.get('event_id')}"):
+            return
+        destination = Destination(
+            channel=event["channel"],
+            thread_ts=event.get("thread_ts") or event.get("ts"),
+            requester=event.get("user", ""),
+        )
+        services.tasks.spawn(post_guide(client, destination), name="guide on mention")
+
+    app.event("app_mention")(mentioned)

@@ -1,0 +1,23 @@
+"""The message shortcut "Check Ecwid connection": the way in from a support escalation thread."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.services import BotServices
+from handlers.conversation import destination_from_action, open_check_modal
+
+CHECK_SHORTCUT = "check_ecwid_connection"
+
+
+def register(app: AsyncApp, services: BotServices) -> None:
+    async def check_from_message(
+        ack: AsyncAck, shortcut: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        await ack()
+        await open_check_modal(client, shortcut["trigger_id"], destination_from_action(shortcut))
+
+    app.shortcut(CHECK_SHORTCUT)(check_from_message)

@@ -1,0 +1,80 @@
+"""The paste modal's submission: judged at once, then checked after the acknowledgement."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.diagnosis import Diagnosis
+from bot.errors import PasteError
+from bot.intake import Paste, read_paste, read_store_credentials
+from bot.services import BotServices
+from bot.settings import CollectionHost
+from handlers.blocks import (
+    CHECK_MODAL_CALLBACK,
+    STORE_ID_BLOCK,
+    STORE_ID_INPUT,
+    TOKEN_BLOCK,
+    TOKEN_INPUT,
+    URL_BLOCK,
+    URL_INPUT,
+    Destination,
+    checking_view,
+)
+from handlers.conversation import check_and_answer, pending_ladder
+
+_BLOCK_FOR = {Diagnosis.STORE_ID_INVALID: STORE_ID_BLOCK, Diagnosis.TOKEN_MALFORMED: TOKEN_BLOCK}
+
+
+class SubmissionError(Exception):
+    def __init__(self, block_id: str, message: str) -> None:
+        super().__init__(message)
+        self.block_id = block_id
+        self.message = message
+
+
+def read_submission(values: dict[str, Any], hosts: tuple[CollectionHost, ...]) -> Paste:
+    """What the modal holds, judged without any network call; `SubmissionError` names the input."""
+
+    def typed(block_id: str, action_id: str) -> str:
+        return str((values.get(block_id) or {}).get(action_id, {}).get("value") or "")
+
+    url = typed(URL_BLOCK, URL_INPUT)
+    store_id, token = typed(STORE_ID_BLOCK, STORE_ID_INPUT), typed(TOKEN_BLOCK, TOKEN_INPUT)
+    uses_credentials = bool(store_id.strip() or token.strip())
+    if url.strip() and uses_credentials:
+        raise SubmissionError(
+            URL_BLOCK, "Fill in either the URL or the Store ID and token, not both."
+        )
+    try:
+        if uses_credentials:
+            return read_store_credentials(store_id, token)
+        return read_paste(url, hosts)
+    except PasteError as problem:
+        raise SubmissionError(
+            _BLOCK_FOR.get(problem.diagnosis, URL_BLOCK), problem.detail
+        ) from None
+
+
+def register(app: AsyncApp, services: BotServices) -> None:
+    async def submitted(ack: AsyncAck, view: dict[str, Any], client: AsyncWebClient) -> None:
+        try:
+            paste = read_submission(view["state"]["values"], services.settings.collection_hosts)
+        except SubmissionError as problem:
+            await ack(response_action="errors", errors={problem.block_id: problem.message})
+            return
+        checking = checking_view(pending_ladder())
+        # A double-clicked submit arrives twice with the same view: one check only.
+        if not await services.seen.first_time(f"view:{view['id']}"):
+            await ack(response_action="update", view=checking)
+            return
+        await ack(response_action="update", view=checking)
+        destination = Destination.from_metadata(view["private_metadata"])
+        services.tasks.spawn(
+            check_and_answer(services, client, destination, paste, view_id=view["id"]),
+            name="check from modal",
+        )
+
+    app.view(CHECK_MODAL_CALLBACK)(submitted)
