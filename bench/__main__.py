@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from bench import engine
+from bench import ack, engine
 
 
 def main() -> None:
-    for benchmark in (engine,):
+    for benchmark in (engine, ack):
         for line in benchmark.run():
             print(line, flush=True)
         print()

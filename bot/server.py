@@ -21,23 +21,30 @@ EVENTS_PATH = "/slack/events"
 DRAIN_TIMEOUT_S = 30.0
 
 
-def http_app(app: AsyncApp, services: BotServices) -> web.Application:
-    """The HTTP front: Slack's requests at POST /slack/events, a health check at GET /health."""
+def http_app(app: AsyncApp, services: BotServices | None = None) -> web.Application:
+    """The HTTP front: Slack's requests at POST /slack/events, a health check at GET /health.
+
+    With `services`, shutting the server down drains their in-flight checks first.
+    """
 
     async def slack_events(request: web.Request) -> web.Response:
         bolt_response = await app.async_dispatch(await to_bolt_request(request))
         return await to_aiohttp_response(bolt_response)
 
     async def health(_request: web.Request) -> web.Response:
-        return web.json_response({"ok": True, "checks_in_flight": len(services.tasks)})
-
-    async def close_services(_app: web.Application) -> None:
-        await services.aclose(DRAIN_TIMEOUT_S)
+        in_flight = len(services.tasks) if services else 0
+        return web.json_response({"ok": True, "checks_in_flight": in_flight})
 
     web_app = web.Application(client_max_size=1024 * 1024)
     web_app.router.add_post(EVENTS_PATH, slack_events)
     web_app.router.add_get("/health", health)
-    web_app.on_shutdown.append(close_services)
+    if services is not None:
+        running = services
+
+        async def close_services(_app: web.Application) -> None:
+            await running.aclose(DRAIN_TIMEOUT_S)
+
+        web_app.on_shutdown.append(close_services)
     return web_app
 
 

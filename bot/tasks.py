@@ -17,14 +17,22 @@ class TaskSupervisor:
     last net: it logs whatever escaped, and on shutdown gives in-flight work time to finish.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, start_delay_s: float = 0.02) -> None:
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._start_delay_s = start_delay_s
 
     def spawn(self, work: Coroutine[Any, Any, Any], *, name: str) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(work, name=name)
+        """Run `work` in the background, starting just after the acknowledgement has left."""
+        task = asyncio.get_running_loop().create_task(self._after_ack(work), name=name)
         self._tasks.add(task)
         task.add_done_callback(self._finished)
         return task
+
+    async def _after_ack(self, work: Coroutine[Any, Any, Any]) -> Any:
+        # Bolt answers Slack by polling for the ack every 10 ms. Starting the slow work a little
+        # later lets a burst of acks leave before it competes with them for the event loop.
+        await asyncio.sleep(self._start_delay_s)
+        return await work
 
     def __len__(self) -> int:
         return len(self._tasks)

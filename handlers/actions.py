@@ -15,7 +15,10 @@ from handlers.conversation import destination_from_action, open_check_modal
 def register(app: AsyncApp, services: BotServices) -> None:
     async def open_modal(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        await open_check_modal(client, body["trigger_id"], destination_from_action(body))
+        services.tasks.spawn(
+            open_check_modal(client, body["trigger_id"], destination_from_action(body)),
+            name="open modal",
+        )
 
     async def link_clicked(ack: AsyncAck) -> None:
         await ack()  # a link button still sends an action; Slack wants it acknowledged

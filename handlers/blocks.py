@@ -7,6 +7,7 @@ Nothing here calls Slack or the check engine; nothing here ever sees a secret.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -101,8 +102,12 @@ def _mrkdwn(text: str) -> SectionBlock:
     return SectionBlock(text=MarkdownTextObject(text=text))
 
 
+@functools.cache
 def guide_message() -> tuple[str, Blocks]:
-    """The thread root: the guide's steps, the paid-plan note, and the button to the modal."""
+    """The thread root: the guide's steps, the paid-plan note, and the button to the modal.
+
+    Built once (it never changes): callers must not modify what it returns.
+    """
     steps = "\n".join(
         f"{number}. {step.text}" + (f" <{step.link}|Open>" if step.link else "")
         for number, step in enumerate(GUIDE, 1)
@@ -148,13 +153,18 @@ def checking_root_message(requester: str) -> tuple[str, Blocks]:
 
 def check_modal(destination: Destination) -> dict[str, Any]:
     """The modal where the user pastes the Personal collection URL (or store ID + token)."""
+    return _check_modal_layout() | {"private_metadata": destination.to_metadata()}
+
+
+@functools.cache
+def _check_modal_layout() -> dict[str, Any]:
+    """Everything of the modal but where to answer, built (and validated) once."""
     view = View(
         type="modal",
         callback_id=CHECK_MODAL_CALLBACK,
         title=MODAL_TITLE,
         submit="Check",
         close="Cancel",
-        private_metadata=destination.to_metadata(),
         blocks=[
             InputBlock(
                 block_id=URL_BLOCK,

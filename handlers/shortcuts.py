@@ -18,6 +18,9 @@ def register(app: AsyncApp, services: BotServices) -> None:
         ack: AsyncAck, shortcut: dict[str, Any], client: AsyncWebClient
     ) -> None:
         await ack()
-        await open_check_modal(client, shortcut["trigger_id"], destination_from_action(shortcut))
+        services.tasks.spawn(
+            open_check_modal(client, shortcut["trigger_id"], destination_from_action(shortcut)),
+            name="open modal from shortcut",
+        )
 
     app.shortcut(CHECK_SHORTCUT)(check_from_message)

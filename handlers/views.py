@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
@@ -58,6 +59,12 @@ def read_submission(values: dict[str, Any], hosts: tuple[CollectionHost, ...]) -
         ) from None
 
 
+@functools.cache
+def _checking_view() -> dict[str, Any]:
+    """The "Checking…" view, built once: it is on the acknowledgement's path."""
+    return checking_view(pending_ladder())
+
+
 def register(app: AsyncApp, services: BotServices) -> None:
     async def submitted(ack: AsyncAck, view: dict[str, Any], client: AsyncWebClient) -> None:
         try:
@@ -65,7 +72,7 @@ def register(app: AsyncApp, services: BotServices) -> None:
         except SubmissionError as problem:
             await ack(response_action="errors", errors={problem.block_id: problem.message})
             return
-        checking = checking_view(pending_ladder())
+        checking = _checking_view()
         # A double-clicked submit arrives twice with the same view: one check only.
         if not await services.seen.first_time(f"view:{view['id']}"):
             await ack(response_action="update", view=checking)

@@ -689,6 +689,8 @@ class FakeSlack:
         app.router.add_get("/api/{method}", self._api)
         app.router.add_post("/api/{method}", self._api)
         app.router.add_post("/hooks/{hook}", self._response_url)
+        app.router.add_post("/control/trigger", self._control_trigger)
+        app.router.add_post("/control/response-url", self._control_response_url)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=_SHUTDOWN_TIMEOUT_S)
         await runner.setup()
         try:
@@ -911,6 +913,15 @@ class FakeSlack:
             response = refusal.response
         self._record(SlackCall(method, args, token, response, status))
         return web.json_response(response, status=status, headers=headers)
+
+    async def _control_trigger(self, request: web.Request) -> web.Response:
+        """For a driver in another process: a fresh trigger id, as a click would bring."""
+        return web.json_response({"trigger_id": self.issue_trigger_id(request.query["user"])})
+
+    async def _control_response_url(self, request: web.Request) -> web.Response:
+        """For a driver in another process: a fresh response_url for `channel`."""
+        url = self.new_response_url(channel=request.query.get("channel"))
+        return web.json_response({"response_url": url})
 
     async def _response_url(self, request: web.Request) -> web.Response:
         status, headers = 200, {}

@@ -1,0 +1,54 @@
+"""The Ecwid sandbox and the Slack stand-in in a process of their own, so that what a benchmark
+measures in its process is the bot alone. Prints one JSON line with their URLs, then serves."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from bot.sandbox.ecwid import EcwidSandbox
+from bot.sandbox.slack import FakeSlack
+
+
+@dataclass(frozen=True)
+class StandIns:
+    api_url: str
+    collection_host: str
+    slack_api_url: str
+    slack_base_url: str
+    connected_collection_url: str
+
+
+async def _serve() -> None:
+    async with EcwidSandbox() as sandbox, FakeSlack() as slack:
+        urls = StandIns(
+            sandbox.api_url,
+            sandbox.collection_host,
+            slack.api_url,
+            slack.base_url,
+            sandbox.collection_url("connected"),
+        )
+        print(json.dumps(urls.__dict__), flush=True)
+        await asyncio.Event().wait()
+
+
+@contextmanager
+def standins_process() -> Iterator[StandIns]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bench.standins"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        yield StandIns(**json.loads(process.stdout.readline()))
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+if __name__ == "__main__":
+    asyncio.run(_serve())
