@@ -1,15 +1,8 @@
-"""Block Kit builders: pure functions from data to Slack messages and views.
-
-This is the one place where the bot's Slack layout lives. Each builder goes through
-`slack_sdk.models`, whose `to_dict()` validates Slack's limits, and returns plain dicts.
-Nothing here calls Slack or the check engine; nothing here ever sees a secret.
-"""
+"""The connection check's messages and views: guide, paste modal, progress, result."""
 
 from __future__ import annotations
 
 import functools
-import json
-from dataclasses import asdict, dataclass
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -30,6 +23,7 @@ from slack_sdk.models.views import View
 from bot.diagnosis import Entity, StepName, StepStatus
 from bot.report import CheckReport, Step
 from bot.tips import API_PLAYGROUND_URL, COLLECTION_URL_FORMAT, GUIDE, PAID_PLAN_NOTE
+from handlers.blocks.common import Blocks, Destination, as_dicts, escape, mrkdwn_section
 
 CHECK_MODAL_CALLBACK = "ecwid_check"
 OPEN_CHECK_MODAL_ACTION = "open_check_modal"
@@ -40,7 +34,6 @@ STORE_ID_BLOCK, STORE_ID_INPUT = "store_id", "store_id"
 TOKEN_BLOCK, TOKEN_INPUT = "token", "token"
 MODAL_TITLE = "Check Ecwid connection"
 
-Blocks = list[dict[str, Any]]
 
 STEP_EMOJI = {
     StepStatus.PENDING: ":hourglass_flowing_sand:",
@@ -61,47 +54,6 @@ STEP_LABELS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Destination:
-    """Where a check's answer goes: a channel, a thread in it, who asked.
-
-    `response_url` is only set where the bot cannot post in the channel (a private channel it
-    is not in, a DM between people): the answer then goes through the slash command's URL.
-    It travels in a modal's `private_metadata`, so it never holds anything secret.
-    """
-
-    channel: str
-    thread_ts: str | None
-    requester: str
-    response_url: str | None = None
-
-    def to_metadata(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
-
-    @classmethod
-    def from_metadata(cls, metadata: str) -> Destination:
-        data = json.loads(metadata)
-        return cls(
-            channel=str(data["channel"]),
-            thread_ts=data.get("thread_ts"),
-            requester=str(data["requester"]),
-            response_url=data.get("response_url"),
-        )
-
-
-def escape(text: str) -> str:
-    """Escape text from outside (store names) so Slack shows it literally, no mentions."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _dicts(blocks: list[Block]) -> Blocks:
-    return [block.to_dict() for block in blocks]
-
-
-def _mrkdwn(text: str) -> SectionBlock:
-    return SectionBlock(text=MarkdownTextObject(text=text))
-
-
 @functools.cache
 def guide_message() -> tuple[str, Blocks]:
     """The thread root: the guide's steps, the paid-plan note, and the button to the modal.
@@ -115,11 +67,11 @@ def guide_message() -> tuple[str, Blocks]:
     text = "Connect your Ecwid store: get the Personal collection URL and paste it here."
     blocks: list[Block] = [
         HeaderBlock(text="Connect your Ecwid store"),
-        _mrkdwn(
+        mrkdwn_section(
             "To migrate your store we need read access to it through Ecwid's API. "
             "It takes two minutes:"
         ),
-        _mrkdwn(steps),
+        mrkdwn_section(steps),
         ContextBlock(
             elements=[
                 MarkdownTextObject(text=f":moneybag: {PAID_PLAN_NOTE}"),
@@ -142,13 +94,13 @@ def guide_message() -> tuple[str, Blocks]:
             ]
         ),
     ]
-    return text, _dicts(blocks)
+    return text, as_dicts(blocks)
 
 
 def checking_root_message(requester: str) -> tuple[str, Blocks]:
     """The thread root for `/ecwid-connect <paste>`: says a check runs, never shows the paste."""
     text = f"<@{requester}> asked for an Ecwid connection check. The result follows in this thread."
-    return text, _dicts([_mrkdwn(f":mag: {text}")])
+    return text, as_dicts([mrkdwn_section(f":mag: {text}")])
 
 
 def check_modal(destination: Destination) -> dict[str, Any]:
@@ -221,8 +173,8 @@ def checking_view(steps: list[Step]) -> dict[str, Any]:
         title=MODAL_TITLE,
         close="Close",
         blocks=[
-            _mrkdwn(":hourglass_flowing_sand: *Checking the connection…* (a few seconds)"),
-            _mrkdwn(ladder_text(steps)),
+            mrkdwn_section(":hourglass_flowing_sand: *Checking the connection…* (a few seconds)"),
+            mrkdwn_section(ladder_text(steps)),
             ContextBlock(
                 elements=[
                     MarkdownTextObject(text="You can close this: the result goes to the thread.")
@@ -247,7 +199,10 @@ def _count_text(report: CheckReport, entity: Entity) -> str:
 
 
 def _report_blocks(report: CheckReport) -> list[Block]:
-    blocks: list[Block] = [HeaderBlock(text=_headline(report)), _mrkdwn(escape(report.summary))]
+    blocks: list[Block] = [
+        HeaderBlock(text=_headline(report)),
+        mrkdwn_section(escape(report.summary)),
+    ]
     if report.store_id is not None:
         name = escape(report.store_name) if report.store_name else "_unknown_"
         if report.store_name and report.store_url:
@@ -263,7 +218,7 @@ def _report_blocks(report: CheckReport) -> list[Block]:
             )
         )
     if any(report.counts.of(entity).total is not None for entity in Entity):
-        blocks.append(_mrkdwn("*What will be migrated*"))
+        blocks.append(mrkdwn_section("*What will be migrated*"))
         blocks.append(
             SectionBlock(
                 fields=[
@@ -274,13 +229,13 @@ def _report_blocks(report: CheckReport) -> list[Block]:
                 ]
             )
         )
-    blocks.append(_mrkdwn("*Checks*\n" + ladder_text(report.steps)))
+    blocks.append(mrkdwn_section("*Checks*\n" + ladder_text(report.steps)))
     if report.warning_texts:
         blocks.append(
-            _mrkdwn("\n".join(f":warning: {escape(text)}" for text in report.warning_texts))
+            mrkdwn_section("\n".join(f":warning: {escape(text)}" for text in report.warning_texts))
         )
     tips = "\n".join(f"{number}. {escape(tip)}" for number, tip in enumerate(report.tips, 1))
-    blocks.append(_mrkdwn(("*Next*\n" if report.ok else "*How to fix*\n") + tips))
+    blocks.append(mrkdwn_section(("*Next*\n" if report.ok else "*How to fix*\n") + tips))
     return blocks
 
 
@@ -304,7 +259,7 @@ def result_message(report: CheckReport, destination: Destination) -> tuple[str, 
             ]
         ),
     ]
-    return text[:3000], _dicts(blocks)
+    return text[:3000], as_dicts(blocks)
 
 
 def result_view(report: CheckReport) -> dict[str, Any]:
@@ -333,7 +288,7 @@ def _failure_text(reference: str) -> str:
 def failure_message(reference: str) -> tuple[str, Blocks]:
     """Said in the thread when the bot itself failed; the reference finds the log lines."""
     text = _failure_text(reference)
-    return text, _dicts([_mrkdwn(text)])
+    return text, as_dicts([mrkdwn_section(text)])
 
 
 def failure_view(reference: str) -> dict[str, Any]:
@@ -342,7 +297,7 @@ def failure_view(reference: str) -> dict[str, Any]:
         callback_id=CHECK_MODAL_CALLBACK,
         title=MODAL_TITLE,
         close="Close",
-        blocks=[_mrkdwn(_failure_text(reference))],
+        blocks=[mrkdwn_section(_failure_text(reference))],
     )
     return view.to_dict()
 

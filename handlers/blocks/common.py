@@ -1,0 +1,61 @@
+"""What every builder shares: where an answer goes, escaping, small block helpers."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from slack_sdk.models.blocks import Block, MarkdownTextObject, SectionBlock
+
+Blocks = list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """Where a check's answer goes: a channel, a thread in it, who asked.
+
+    `response_url` is only set where the bot cannot post in the channel (a private channel it
+    is not in, a DM between people): the answer then goes through the slash command's URL.
+    It travels in a modal's `private_metadata`, so it never holds anything secret.
+    """
+
+    channel: str
+    thread_ts: str | None
+    requester: str
+    response_url: str | None = None
+
+    def to_metadata(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_metadata(cls, metadata: str) -> Destination:
+        data = json.loads(metadata)
+        return cls(
+            channel=str(data["channel"]),
+            thread_ts=data.get("thread_ts"),
+            requester=str(data["requester"]),
+            response_url=data.get("response_url"),
+        )
+
+
+def escape(text: str) -> str:
+    """Escape text from outside (store names) so Slack shows it literally, no mentions."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def as_dicts(blocks: list[Block]) -> Blocks:
+    """Validate (slack_sdk checks Slack's limits) and turn into plain dicts."""
+    return [block.to_dict() for block in blocks]
+
+
+SECTION_TEXT_LIMIT = 3000
+
+
+def clip(text: str, limit: int) -> str:
+    """Cut `text` to Slack's `limit`, saying so with an ellipsis."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def mrkdwn_section(text: str) -> SectionBlock:
+    return SectionBlock(text=MarkdownTextObject(text=clip(text, SECTION_TEXT_LIMIT)))
