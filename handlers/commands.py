@@ -29,6 +29,8 @@ def register(app: AsyncApp, services: BotServices) -> None:
             thread_ts=None,
             requester=command["user_id"],
             response_url=command.get("response_url"),
+            team=command.get("team_id") or "",
+            entry="command",
         )
         if not text:
             await ack()

@@ -38,7 +38,7 @@ CHECKING, CONNECTED, PROBLEM = "eyes", "white_check_mark", "warning"
 VIEW_UPDATE_AFTER_ACK_S = 0.5
 
 
-def destination_from_action(body: dict[str, Any]) -> Destination:
+def destination_from_action(body: dict[str, Any], entry: str = "modal") -> Destination:
     """Where to answer a click on a bot message or a message shortcut: that message's thread."""
     container = body.get("container") or {}
     message = body.get("message") or {}
@@ -56,6 +56,8 @@ def destination_from_action(body: dict[str, Any]) -> Destination:
         thread_ts=thread_ts,
         requester=str(body["user"]["id"]),
         response_url=body.get("response_url"),
+        team=str((body.get("team") or {}).get("id") or body["user"].get("team_id") or ""),
+        entry=entry,
     )
 
 
@@ -128,9 +130,7 @@ async def start_thread_and_check(
         await _report_failure(client, destination, None, "could not start the thread")
         return
     if root_ts is not None:
-        destination = Destination(
-            destination.channel, root_ts, destination.requester, destination.response_url
-        )
+        destination = destination.in_thread(root_ts)
     await check_and_answer(services, client, destination, paste)
 
 

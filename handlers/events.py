@@ -23,6 +23,8 @@ def register(app: AsyncApp, services: BotServices) -> None:
             channel=event["channel"],
             thread_ts=event.get("thread_ts") or event.get("ts"),
             requester=event.get("user", ""),
+            team=body.get("team_id") or "",
+            entry="mention",
         )
         services.tasks.spawn(post_guide(client, destination), name="guide on mention")
 

@@ -19,7 +19,9 @@ def register(app: AsyncApp, services: BotServices) -> None:
     ) -> None:
         await ack()
         services.tasks.spawn(
-            open_check_modal(client, shortcut["trigger_id"], destination_from_action(shortcut)),
+            open_check_modal(
+                client, shortcut["trigger_id"], destination_from_action(shortcut, entry="shortcut")
+            ),
             name="open modal from shortcut",
         )
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from slack_sdk.models.blocks import Block, MarkdownTextObject, SectionBlock
@@ -24,6 +24,8 @@ class Destination:
     thread_ts: str | None
     requester: str
     response_url: str | None = None
+    team: str = ""
+    entry: str = "modal"  # how the check was started, for the history
 
     def to_metadata(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
@@ -36,7 +38,12 @@ class Destination:
             thread_ts=data.get("thread_ts"),
             requester=str(data["requester"]),
             response_url=data.get("response_url"),
+            team=str(data.get("team") or ""),
+            entry=str(data.get("entry") or "modal"),
         )
+
+    def in_thread(self, thread_ts: str | None) -> Destination:
+        return replace(self, thread_ts=thread_ts)
 
 
 def escape(text: str) -> str:
