@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from bench import ack, engine
+from bench import ack, engine, history
 
 
 def main() -> None:
-    for benchmark in (engine, ack):
+    for benchmark in (engine, ack, history):
         for line in benchmark.run():
             print(line, flush=True)
         print()

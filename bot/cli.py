@@ -76,6 +76,11 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the Slack bot (Socket Mode or HTTP)")
     serve.set_defaults(run=_serve)
 
+    migrate = commands.add_parser(
+        "migrate", help="create or upgrade the database schema (DATABASE_URL, else SQLite)"
+    )
+    migrate.set_defaults(run=_migrate)
+
     demo = commands.add_parser("demo", help="the whole product, offline, against the sandbox")
     demo.set_defaults(run=_demo)
     return parser
@@ -149,6 +154,21 @@ def _serve(_args: argparse.Namespace, settings: Settings) -> int:
     from bot.server import serve
 
     return serve(settings)
+
+
+def _migrate(_args: argparse.Namespace, settings: Settings) -> int:
+    from bot.db.store import Database
+
+    async def upgrade() -> None:
+        database = Database.from_settings(settings)
+        try:
+            await database.migrate()
+        finally:
+            await database.close()
+
+    asyncio.run(upgrade())
+    print("Database schema is up to date.")
+    return EXIT_OK
 
 
 def _demo(_args: argparse.Namespace, settings: Settings) -> int:

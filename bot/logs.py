@@ -23,3 +23,5 @@ def configure_logging(level: str = "INFO") -> None:
     # slack_sdk's DEBUG lines carry whole response bodies, including what users typed into a
     # modal (a legacy token has no prefix for redaction to find): never below INFO.
     logging.getLogger("slack_sdk").setLevel(max(logging.INFO, numeric))
+    # aiosqlite logs every database operation at DEBUG: noise, never needed.
+    logging.getLogger("aiosqlite").setLevel(max(logging.INFO, numeric))

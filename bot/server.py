@@ -41,9 +41,13 @@ def http_app(app: AsyncApp, services: BotServices | None = None) -> web.Applicat
     if services is not None:
         running = services
 
+        async def start_services(_app: web.Application) -> None:
+            await running.start()
+
         async def close_services(_app: web.Application) -> None:
             await running.aclose(DRAIN_TIMEOUT_S)
 
+        web_app.on_startup.append(start_services)
         web_app.on_shutdown.append(close_services)
     return web_app
 
@@ -70,6 +74,7 @@ def serve(settings: Settings) -> int:
 
 async def _serve_socket_mode(settings: Settings) -> None:
     services = BotServices(settings)
+    await services.start()
     app = create_app(settings, services=services)
     assert settings.slack_app_token is not None
     handler = AsyncSocketModeHandler(app, settings.slack_app_token.get_secret_value())

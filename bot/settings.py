@@ -98,6 +98,25 @@ class Settings(BaseSettings):
             raise ValueError("must be an http(s) URL such as https://app.ecwid.com/api/v3")
         return value
 
+    @field_validator("credentials_key")
+    @classmethod
+    def _fernet_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        from bot.db.vault import validate_key  # imports the engine, which imports settings
+
+        validate_key(value.get_secret_value())
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        from bot.db.store import normalise_url
+
+        return SecretStr(normalise_url(value.get_secret_value()))
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from slack_bolt.async_app import AsyncApp
 
 from bot.services import BotServices
-from handlers import actions, commands, events, shortcuts, views
+from handlers import actions, commands, events, home, shortcuts, support, views
 
 
 def register_all(app: AsyncApp, services: BotServices) -> None:
-    for group in (commands, actions, shortcuts, views, events):
+    for group in (commands, actions, shortcuts, views, events, support, home):
         group.register(app, services)

@@ -2,26 +2,41 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import PasteError
 from bot.intake import read_paste
 from bot.services import BotServices
 from handlers.blocks import Destination, usage_text
+from handlers.blocks.support import history_message
 from handlers.conversation import post_guide, start_thread_and_check
 
 COMMAND = "/ecwid-connect"
 HELP_WORDS = frozenset({"help", "-h", "--help", "?", "usage"})
+HISTORY = re.compile(r"history(?:\s+#?(?P<store_id>\d{1,15}))?\s*", re.IGNORECASE)
 
 
 def register(app: AsyncApp, services: BotServices) -> None:
-    async def ecwid_connect(ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient) -> None:
+    async def ecwid_connect(
+        ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
+    ) -> None:
         text = (command.get("text") or "").strip()
         if text.lower() in HELP_WORDS:
             await ack(text=usage_text(command.get("command") or COMMAND))
+            return
+        if history := HISTORY.fullmatch(text):
+            if not history["store_id"]:
+                await ack(text=f"Which store? `{COMMAND} history <store ID>`, e.g. `history 1003`.")
+                return
+            await ack()
+            services.tasks.spawn(
+                _history(command["user_id"], int(history["store_id"]), client, respond),
+                name="history",
+            )
             return
         # Slash commands cannot run in threads: the bot's own message becomes the thread root.
         destination = Destination(
@@ -48,5 +63,18 @@ def register(app: AsyncApp, services: BotServices) -> None:
         services.tasks.spawn(
             start_thread_and_check(services, client, destination, paste), name="check from command"
         )
+
+    async def _history(
+        user_id: str, store_id: int, client: AsyncWebClient, respond: AsyncRespond
+    ) -> None:
+        support = services.support
+        if not support.configured or not await support.is_agent(client, user_id):
+            where = f" (members of <#{support.channel}>)" if support.channel else ""
+            await respond(text=f"Store history is for the support team{where}.")
+            return
+        checks = await services.database.checks_for_store(store_id)
+        escalations = await services.database.escalations_for_store(store_id)
+        text, blocks = history_message(store_id, checks, escalations)
+        await respond(text=text, blocks=blocks, response_type="ephemeral")
 
     app.command(COMMAND)(ecwid_connect)

@@ -13,9 +13,10 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from bot.db.store import EntryPoint, Place
 from bot.diagnosis import StepName, StepStatus
 from bot.intake import Paste
-from bot.report import Step
+from bot.report import CheckReport, Step
 from bot.services import BotServices
 from handlers.blocks import (
     Blocks,
@@ -69,7 +70,7 @@ async def open_check_modal(
 
 
 async def post(
-    client: AsyncWebClient, destination: Destination, text: str, blocks: Blocks
+    client: AsyncWebClient, destination: Destination, text: str, blocks: Blocks | None = None
 ) -> str | None:
     """Post in the destination's thread; returns the new message's ts (None via response_url)."""
     try:
@@ -91,7 +92,7 @@ async def post(
     return str(ts) if ts else None
 
 
-async def _post_via_response_url(url: str, text: str, blocks: Blocks) -> None:
+async def _post_via_response_url(url: str, text: str, blocks: Blocks | None) -> None:
     response = await AsyncWebhookClient(url).send(
         text=text, blocks=blocks, response_type="in_channel", replace_original=False
     )
@@ -127,7 +128,7 @@ async def start_thread_and_check(
     try:
         root_ts = await post(client, destination, text, blocks)
     except Exception:
-        await _report_failure(client, destination, None, "could not start the thread")
+        await report_failure(client, destination, None, "could not start the thread")
         return
     if root_ts is not None:
         destination = destination.in_thread(root_ts)
@@ -144,23 +145,49 @@ async def check_and_answer(
     destination: Destination,
     paste: Paste,
     view_id: str | None = None,
-) -> None:
+) -> CheckReport | None:
     """Run the check, then answer in the thread (and in the modal, if it is still open).
 
-    Whatever fails here, the user is told in the thread, with a reference to the log.
+    Whatever fails here, the user is told in the thread, with a reference to the log (and None
+    is returned).
     """
     acked_at = asyncio.get_running_loop().time()
     try:
         await react(client, destination, CHECKING)
         report = await services.checker.check(paste)
-        text, blocks = result_message(report, destination)
+        check_id = await _record(services, report, destination, paste)
+        escalable = check_id if services.support.configured else None
+        text, blocks = result_message(report, destination, check_id=escalable)
         await post(client, destination, text, blocks)
         await react(client, destination, CONNECTED if report.ok else PROBLEM, remove=CHECKING)
         if view_id is not None:
             await _after_ack(acked_at)
             await _update_view(client, view_id, result_view(report))
     except Exception:
-        await _report_failure(client, destination, view_id, "answering a check failed")
+        await report_failure(client, destination, view_id, "answering a check failed")
+        return None
+    return report
+
+
+async def _record(
+    services: BotServices, report: CheckReport, destination: Destination, paste: Paste
+) -> str | None:
+    """Keep the check in the history (and its credentials, encrypted, for a re-run).
+
+    A database failure must not cost the user their answer: it is logged, and the answer goes.
+    """
+    place = Place(
+        destination.team, destination.channel, destination.thread_ts, destination.requester
+    )
+    try:
+        check_id = await services.database.record_check(
+            report, place, EntryPoint(destination.entry)
+        )
+        await services.vault.store(check_id, paste)
+    except Exception:
+        logger.exception("could not record the check of store %s", report.store_id)
+        return None
+    return check_id
 
 
 async def _after_ack(acked_at: float) -> None:
@@ -182,7 +209,7 @@ async def _update_view(client: AsyncWebClient, view_id: str, view: dict[str, Any
             raise
 
 
-async def _report_failure(
+async def report_failure(
     client: AsyncWebClient, destination: Destination, view_id: str | None, what: str
 ) -> None:
     reference = uuid.uuid4().hex[:10]

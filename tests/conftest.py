@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
@@ -20,6 +21,19 @@ def settings_for(sandbox: EcwidSandbox, **overrides: object) -> Settings:
     }
     values.update(overrides)
     return load_settings(env_file=None, **values)
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """Entry points configure logging for the whole process; give each test a clean slate."""
+    root = logging.getLogger()
+    named = ("httpx", "slack_sdk", "aiosqlite")
+    saved = (root.level, list(root.handlers), [logging.getLogger(n).level for n in named])
+    yield
+    root.setLevel(saved[0])
+    root.handlers[:] = saved[1]
+    for name, level in zip(named, saved[2], strict=True):
+        logging.getLogger(name).setLevel(level)
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ bot serving HTTP with Slack's request signing. The demo, the tests and the bench
 from __future__ import annotations
 
 import secrets
+import tempfile
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -68,26 +69,22 @@ async def running_stage(
 ) -> AsyncIterator[Stage]:
     """Start the sandbox, the Slack stand-in and the bot; stop them in reverse order."""
     signing_secret = secrets.token_hex(16)
-    async with (
-        EcwidSandbox(stores, latency_ms=latency_ms) as sandbox,
-        FakeSlack() as slack,
-        httpx.AsyncClient(timeout=10) as http,
-    ):
-        services = BotServices(stage_settings(sandbox, slack, signing_secret, **settings))
-        app = create_app(services.settings, services=services)
-        runner = web.AppRunner(http_app(app, services))
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = runner.addresses[0][1]
-        try:
-            yield Stage(
-                sandbox,
-                slack,
-                services,
-                f"http://127.0.0.1:{port}{EVENTS_PATH}",
-                signing_secret,
-                http,
-            )
-        finally:
-            await runner.cleanup()
+    with tempfile.TemporaryDirectory(prefix="ecwid-connect-stage-") as data_dir:
+        async with (
+            EcwidSandbox(stores, latency_ms=latency_ms) as sandbox,
+            FakeSlack() as slack,
+            httpx.AsyncClient(timeout=10) as http,
+        ):
+            values = {"data_dir": data_dir} | settings
+            services = BotServices(stage_settings(sandbox, slack, signing_secret, **values))
+            app = create_app(services.settings, services=services)
+            runner = web.AppRunner(http_app(app, services))
+            await runner.setup()
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            port = runner.addresses[0][1]
+            url = f"http://127.0.0.1:{port}{EVENTS_PATH}"
+            try:
+                yield Stage(sandbox, slack, services, url, signing_secret, http)
+            finally:
+                await runner.cleanup()

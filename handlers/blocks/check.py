@@ -23,11 +23,12 @@ from slack_sdk.models.views import View
 from bot.diagnosis import Entity, StepName, StepStatus
 from bot.report import CheckReport, Step
 from bot.tips import API_PLAYGROUND_URL, COLLECTION_URL_FORMAT, GUIDE, PAID_PLAN_NOTE
-from handlers.blocks.common import Blocks, Destination, as_dicts, escape, mrkdwn_section
+from handlers.blocks.common import Blocks, Destination, as_dicts, clip, escape, mrkdwn_section
 
 CHECK_MODAL_CALLBACK = "ecwid_check"
 OPEN_CHECK_MODAL_ACTION = "open_check_modal"
 CHECK_AGAIN_ACTION = "check_again"
+ESCALATE_ACTION = "escalate"
 PLAYGROUND_LINK_ACTION = "open_api_playground"
 URL_BLOCK, URL_INPUT = "collection_url", "url"
 STORE_ID_BLOCK, STORE_ID_INPUT = "store_id", "store_id"
@@ -198,14 +199,24 @@ def _count_text(report: CheckReport, entity: Entity) -> str:
     return f"— _{escape(count.reason or 'unknown')}_"
 
 
+def _linkable(url: str) -> bool:
+    return (
+        url.startswith(("https://", "http://"))
+        and not any(c in url for c in " <>|")
+        and len(url) < 500
+    )
+
+
 def _report_blocks(report: CheckReport) -> list[Block]:
     blocks: list[Block] = [
         HeaderBlock(text=_headline(report)),
         mrkdwn_section(escape(report.summary)),
     ]
     if report.store_id is not None:
-        name = escape(report.store_name) if report.store_name else "_unknown_"
-        if report.store_name and report.store_url:
+        # Store names come from Ecwid, i.e. from anyone: cut before escaping (a field holds
+        # 2,000 characters), and link only a plain web address.
+        name = escape(clip(report.store_name, 200)) if report.store_name else "_unknown_"
+        if report.store_name and report.store_url and _linkable(report.store_url):
             name = f"<{report.store_url}|{name}>"
         blocks.append(
             SectionBlock(
@@ -239,25 +250,30 @@ def _report_blocks(report: CheckReport) -> list[Block]:
     return blocks
 
 
-def result_message(report: CheckReport, destination: Destination) -> tuple[str, Blocks]:
-    """The lasting answer in the thread."""
-    text = f"{_headline(report)} — {report.summary}"
+def result_message(
+    report: CheckReport, destination: Destination, *, check_id: str | None = None
+) -> tuple[str, Blocks]:
+    """The lasting answer in the thread; with `check_id`, support can be asked from it."""
+    text = f"{_headline(report)} — {escape(report.summary)}"
     seconds = report.duration_ms / 1000
     footer = f"Checked for <@{destination.requester}> in {seconds:.1f} s · `{report.diagnosis}`"
     if report.reference:
         footer += f" · reference `{report.reference}`"
+    buttons = [
+        ButtonElement(
+            text="Check again",
+            action_id=CHECK_AGAIN_ACTION,
+            style=None if report.ok else "primary",
+        )
+    ]
+    if check_id is not None and not report.ok:
+        buttons.append(
+            ButtonElement(text="Escalate to support", action_id=ESCALATE_ACTION, value=check_id)
+        )
     blocks = [
         *_report_blocks(report),
         ContextBlock(elements=[MarkdownTextObject(text=footer)]),
-        ActionsBlock(
-            elements=[
-                ButtonElement(
-                    text="Check again",
-                    action_id=CHECK_AGAIN_ACTION,
-                    style=None if report.ok else "primary",
-                )
-            ]
-        ),
+        ActionsBlock(elements=buttons),
     ]
     return text[:3000], as_dicts(blocks)
 
@@ -309,6 +325,7 @@ def usage_text(command: str) -> str:
         "it privately.\n"
         f"• `{command} help` shows this note.\n"
         "• Support agents: use the message shortcut *Check Ecwid connection* on a message, or "
-        "mention the bot in a thread.\n"
+        "mention the bot in a thread; "
+        f"`{command} history <store ID>` lists a store's checks and escalations.\n"
         "The URL is a password: paste it in the form, not in a channel message."
     )

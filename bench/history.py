@@ -1,0 +1,102 @@
+"""The history's cost: what recording a check adds to it, and the App Home over 1,000 rows.
+
+Both on the embedded SQLite database, the default. Recording is measured side by side: the
+same checks against the sandbox, alternately with and without recording, medians compared.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import tempfile
+import time
+
+from bot.check import ConnectionChecker, new_http_client
+from bot.db.store import Database, EntryPoint, Place, Urgency
+from bot.guard import MemoryTokenGuard
+from bot.intake import read_paste
+from bot.sandbox.ecwid import EcwidSandbox
+from bot.settings import load_settings
+from handlers.home import build_home
+
+CHECKS = 60
+HISTORY_ROWS = 1000
+HOME_RENDERS = 20
+
+
+async def _recording(database: Database) -> tuple[float, float]:
+    """Median wall time of a check without and with recording it (seconds)."""
+    async with EcwidSandbox() as sandbox, new_http_client() as http:
+        settings = load_settings(
+            env_file=None,
+            ecwid_api_url=sandbox.api_url,
+            collection_hosts=sandbox.collection_host,
+            credentials_key=None,
+        )
+        checker = ConnectionChecker(settings, http, MemoryTokenGuard(0, 10**9))
+        paste = read_paste(sandbox.collection_url("connected"), settings.collection_hosts)
+        place = Place("T0001", "C0BENCH", "1700000000.000100", "U0BENCH")
+        plain, recorded = [], []
+        await checker.check(paste)  # warm up
+        for number in range(CHECKS * 2):
+            started = time.perf_counter()
+            report = await checker.check(paste)
+            if number % 2:
+                await database.record_check(report, place, EntryPoint.MODAL)
+                recorded.append(time.perf_counter() - started)
+            else:
+                plain.append(time.perf_counter() - started)
+    return statistics.median(plain), statistics.median(recorded)
+
+
+async def _fill(database: Database) -> None:
+    """1,000 checks over 50 stores and 10 people, one escalation in ten, like a busy month."""
+    async with EcwidSandbox() as sandbox, new_http_client() as http:
+        settings = load_settings(
+            env_file=None, ecwid_api_url=sandbox.api_url, collection_hosts=sandbox.collection_host
+        )
+        checker = ConnectionChecker(settings, http, MemoryTokenGuard(0, 10**9))
+        keys = ["connected", "free_plan", "revoked", "no_customer_scope", "closed"]
+        reports = [await checker.check_text(sandbox.collection_url(key)) for key in keys]
+    for number in range(HISTORY_ROWS):
+        place = Place("T0001", "C0BENCH", f"17000{number:05d}.000100", f"U{number % 10:04d}")
+        check_id = await database.record_check(
+            reports[number % len(reports)], place, EntryPoint.MODAL
+        )
+        if number % 10 == 0:
+            await database.create_escalation(
+                check_id, place, goal="migrate", urgency=Urgency.NORMAL, note=""
+            )
+
+
+async def _home(database: Database) -> float:
+    renders = []
+    for _ in range(HOME_RENDERS):
+        started = time.perf_counter()
+        await build_home(database, "U0001", "D0001", agent=True)
+        renders.append(time.perf_counter() - started)
+    return statistics.median(renders)
+
+
+async def _measure() -> list[str]:
+    with tempfile.TemporaryDirectory() as data_dir:
+        database = Database.from_url(f"sqlite+aiosqlite:///{data_dir}/bench.sqlite3")
+        await database.migrate()
+        try:
+            plain, recorded = await _recording(database)
+            await _fill(database)
+            home = await _home(database)
+        finally:
+            await database.close()
+    added_ms = (recorded - plain) * 1000
+    return [
+        "History on SQLite",
+        f"  one check {plain * 1000:.1f} ms, with recording {recorded * 1000:.1f} ms"
+        f" → recording adds {added_ms:.2f} ms (target < 5), medians of {CHECKS} each",
+        f"  App Home of a support agent over {HISTORY_ROWS:,} checks: {home * 1000:.1f} ms"
+        f" (target < 200), median of {HOME_RENDERS}",
+    ]
+
+
+def run() -> list[str]:
+    return asyncio.run(_measure())

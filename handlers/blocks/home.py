@@ -1,0 +1,136 @@
+"""The App Home: everyone's own recent checks; for support agents, the team's view."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    SectionBlock,
+)
+from slack_sdk.models.views import View
+
+from bot.db.store import CheckRecord, Escalation, TeamStats
+from bot.diagnosis import Diagnosis
+from bot.tips import CATALOGUE
+from handlers.blocks.common import clip, escape, mrkdwn_section
+from handlers.blocks.support import URGENCY_EMOJI
+
+HOME_CHECK_ACTION = "home_check_store"
+HOME_BLOCK_LIMIT = 100
+LIST_LIMIT = 15
+
+
+@dataclass(frozen=True)
+class TeamView:
+    """What support agents see besides their own checks."""
+
+    stats: TeamStats
+    open_escalations: list[Escalation]
+
+
+def home_metadata(dm_channel: str) -> str:
+    """The App Home remembers the user's DM with the bot: that is where its checks answer."""
+    return json.dumps({"channel": dm_channel})
+
+
+def home_channel(metadata: str) -> str | None:
+    try:
+        channel = json.loads(metadata or "{}").get("channel")
+    except ValueError:
+        return None
+    return str(channel) if channel else None
+
+
+def _own_check(record: CheckRecord) -> str:
+    mark = ":white_check_mark:" if record.diagnosis is Diagnosis.OK else ":warning:"
+    store = escape(record.store_name) if record.store_name else "unknown store"
+    ident = f" ({record.store_id})" if record.store_id else ""
+    when = record.created_at.strftime("%b %d, %H:%M")
+    return f"{mark} {when} UTC · {store}{ident} · {CATALOGUE[record.diagnosis].title}"
+
+
+def _age(since: datetime, now: datetime) -> str:
+    hours = max((now - since).total_seconds() / 3600, 0)
+    return f"{hours * 60:.0f} min" if hours < 1 else f"{hours:.0f} h"
+
+
+def home_view(
+    own_checks: list[CheckRecord],
+    team: TeamView | None,
+    dm_channel: str,
+    *,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """The App Home tab for one user."""
+    now = now or datetime.now(UTC)
+    blocks: list[Block] = [
+        HeaderBlock(text="Ecwid connection checks"),
+        SectionBlock(
+            text=MarkdownTextObject(
+                text="Check that a migration can read an Ecwid store: paste its Personal "
+                "collection URL, get the verdict and the fix."
+            ),
+            accessory=ButtonElement(
+                text="Check a store", action_id=HOME_CHECK_ACTION, style="primary"
+            ),
+        ),
+        DividerBlock(),
+    ]
+    mine = "\n".join(_own_check(record) for record in own_checks[:LIST_LIMIT])
+    blocks.append(mrkdwn_section("*Your recent checks*\n" + (mine or "_None yet._")))
+    if team is not None:
+        stats = team.stats
+        rate = f"{stats.pass_rate:.0%}" if stats.pass_rate is not None else "—"
+        top = "\n".join(
+            f"• `{diagnosis}` {CATALOGUE[diagnosis].title}: {count}"
+            for diagnosis, count in stats.top_diagnoses[:5]
+        )
+        blocks += [
+            DividerBlock(),
+            HeaderBlock(text="Support team"),
+            SectionBlock(
+                fields=[
+                    MarkdownTextObject(text=f"*Checks, 7 days*\n{stats.checks:,}"),
+                    MarkdownTextObject(text=f"*Connected*\n{stats.connected:,} ({rate})"),
+                ]
+            ),
+            mrkdwn_section("*Top diagnoses*\n" + (top or "_No problems seen._")),
+        ]
+        lines = [
+            f"{URGENCY_EMOJI[e.urgency]} `{e.diagnosis}` store {e.store_id or '?'} · "
+            f"{_age(e.created_at, now)} old · "
+            + (f"taken by <@{e.taken_by}>" if e.taken_by else "*nobody has taken it*")
+            for e in team.open_escalations[:LIST_LIMIT]
+        ]
+        more = len(team.open_escalations) - LIST_LIMIT
+        if more > 0:
+            lines.append(f"…and {more} more")
+        blocks.append(
+            mrkdwn_section(
+                f"*Open escalations ({len(team.open_escalations)})*\n"
+                + ("\n".join(lines) or "_None: well done._")
+            )
+        )
+    blocks.append(
+        ContextBlock(
+            elements=[MarkdownTextObject(text=clip(f"Updated {now.strftime('%H:%M')} UTC", 200))]
+        )
+    )
+    view = View(
+        type="home", blocks=blocks[:HOME_BLOCK_LIMIT], private_metadata=home_metadata(dm_channel)
+    )
+    return view.to_dict()
+
+
+def home_check_actions() -> ActionsBlock:
+    return ActionsBlock(elements=[ButtonElement(text="Check a store", action_id=HOME_CHECK_ACTION)])

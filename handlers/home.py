@@ -1,0 +1,65 @@
+"""The App Home: published when a user opens it, with a button to check a store."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.db.store import Database
+from bot.services import BotServices
+from handlers.blocks.common import Destination
+from handlers.blocks.home import HOME_CHECK_ACTION, TeamView, home_channel, home_view
+from handlers.conversation import open_check_modal
+
+logger = logging.getLogger(__name__)
+TEAM_WINDOW = timedelta(days=7)
+
+
+async def build_home(
+    database: Database, user_id: str, dm_channel: str, *, agent: bool
+) -> dict[str, Any]:
+    """The user's own checks; for support agents, the team's numbers and open escalations."""
+    own = await database.checks_by_requester(user_id, limit=15)
+    team = None
+    if agent:
+        stats = await database.team_stats(datetime.now(UTC) - TEAM_WINDOW)
+        team = TeamView(stats, await database.open_escalations())
+    return home_view(own, team, dm_channel)
+
+
+def register(app: AsyncApp, services: BotServices) -> None:
+    async def home_opened(event: dict[str, Any], client: AsyncWebClient) -> None:
+        if event.get("tab") != "home":
+            return
+        user_id = str(event["user"])
+        services.tasks.spawn(
+            _publish(user_id, str(event.get("channel") or ""), client), name="publish home"
+        )
+
+    async def _publish(user_id: str, dm_channel: str, client: AsyncWebClient) -> None:
+        support = services.support
+        agent = support.configured and await support.is_agent(client, user_id)
+        view = await build_home(services.database, user_id, dm_channel, agent=agent)
+        await client.views_publish(user_id=user_id, view=view)
+
+    async def check_from_home(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        user_id = str(body["user"]["id"])
+        channel = home_channel(str((body.get("view") or {}).get("private_metadata") or ""))
+        destination = Destination(
+            channel=channel or user_id,  # a user ID as channel posts in the DM with the bot
+            thread_ts=None,
+            requester=user_id,
+            team=str((body.get("team") or {}).get("id") or ""),
+            entry="modal",
+        )
+        services.tasks.spawn(
+            open_check_modal(client, body["trigger_id"], destination), name="open modal from home"
+        )
+
+    app.event("app_home_opened")(home_opened)
+    app.action(HOME_CHECK_ACTION)(check_from_home)

@@ -1,0 +1,246 @@
+"""Escalation to the support team: the modal, the triage post, and its three buttons.
+
+Every action changes the escalation in the database first (atomically, so two agents clicking
+at once end in one state), then re-renders the triage post from what the database holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.db.store import Escalation, Place, Urgency
+from bot.services import BotServices
+from handlers.blocks.common import Destination
+from handlers.blocks.support import (
+    ESCALATE_ACTION,
+    ESCALATE_MODAL_CALLBACK,
+    GOAL_BLOCK,
+    GOAL_INPUT,
+    NOTE_BLOCK,
+    NOTE_INPUT,
+    RERUN_ACTION,
+    RESOLVE_ACTION,
+    TAKE_ACTION,
+    URGENCY_BLOCK,
+    URGENCY_INPUT,
+    escalate_modal,
+    paste_again_message,
+    read_escalation_metadata,
+    rerun_note,
+    resolved_line,
+    support_asked_line,
+    taken_line,
+    triage_message,
+)
+from handlers.conversation import (
+    CHECKING,
+    CONNECTED,
+    check_and_answer,
+    destination_from_action,
+    post,
+    react,
+    report_failure,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def customer_thread(escalation: Escalation) -> Destination:
+    place = escalation.place
+    return Destination(
+        channel=place.channel_id,
+        thread_ts=place.thread_ts,
+        requester=place.requester_id,
+        team=place.team_id,
+        entry="rerun",
+    )
+
+
+def register(app: AsyncApp, services: BotServices) -> None:
+    # One lock per escalation keeps this process's re-renders of a triage post in order.
+    render_locks: dict[str, asyncio.Lock] = {}
+
+    async def refresh_triage(client: AsyncWebClient, escalation_id: str) -> Escalation | None:
+        lock = render_locks.setdefault(escalation_id, asyncio.Lock())
+        async with lock:
+            escalation = await services.database.escalation(escalation_id)
+            if escalation is None or not escalation.triage_channel or not escalation.triage_ts:
+                return escalation
+            check = await services.database.check(escalation.check_id)
+            if check is None:
+                return escalation
+            permalink = await _permalink(client, escalation)
+            text, blocks = triage_message(escalation, check.report, permalink)
+            await client.chat_update(
+                channel=escalation.triage_channel, ts=escalation.triage_ts, text=text, blocks=blocks
+            )
+            return escalation
+
+    async def open_escalation(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        check_id = str(body["actions"][0]["value"])
+        destination = destination_from_action(body)
+        services.tasks.spawn(
+            client.views_open(
+                trigger_id=body["trigger_id"], view=escalate_modal(check_id, destination)
+            ),
+            name="open escalation modal",
+        )
+
+    async def escalate(
+        ack: AsyncAck, view: dict[str, Any], body: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        values = view["state"]["values"]
+        goal = str(values[GOAL_BLOCK][GOAL_INPUT].get("value") or "").strip()
+        if not goal:
+            await ack(
+                response_action="errors",
+                errors={GOAL_BLOCK: "Say in a few words what the customer wants to do."},
+            )
+            return
+        await ack()
+        urgency = Urgency(values[URGENCY_BLOCK][URGENCY_INPUT]["selected_option"]["value"])
+        note = str(values.get(NOTE_BLOCK, {}).get(NOTE_INPUT, {}).get("value") or "").strip()
+        check_id, destination = read_escalation_metadata(view["private_metadata"])
+        requester = str(body["user"]["id"])
+        services.tasks.spawn(
+            _post_escalation(check_id, destination, requester, goal, urgency, note, client),
+            name="escalate",
+        )
+
+    async def _post_escalation(
+        check_id: str,
+        destination: Destination,
+        requester: str,
+        goal: str,
+        urgency: Urgency,
+        note: str,
+        client: AsyncWebClient,
+    ) -> None:
+        try:
+            place = Place(destination.team, destination.channel, destination.thread_ts, requester)
+            escalation = await services.database.create_escalation(
+                check_id, place, goal=goal, urgency=urgency, note=note
+            )
+            check = await services.database.check(check_id)
+            if check is None:
+                raise LookupError(f"check {check_id} is not in the history")
+            permalink = await _permalink(client, escalation)
+            text, blocks = triage_message(escalation, check.report, permalink)
+            assert services.support.channel is not None
+            posted = await client.chat_postMessage(
+                channel=services.support.channel, text=text, blocks=blocks, unfurl_links=False
+            )
+            await services.database.set_triage_message(
+                escalation.id, str(posted["channel"]), str(posted["ts"])
+            )
+            await post(client, destination, support_asked_line(urgency))
+        except Exception:
+            await report_failure(client, destination, None, "escalating failed")
+
+    async def take(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        services.tasks.spawn(
+            _take(str(body["actions"][0]["value"]), str(body["user"]["id"]), client), name="take"
+        )
+
+    async def _take(escalation_id: str, agent: str, client: AsyncWebClient) -> None:
+        escalation, changed = await services.database.take(escalation_id, agent)
+        if changed:
+            customer = customer_thread(escalation)
+            await react(client, customer, CHECKING)
+            await post(client, customer, taken_line(agent))
+        else:
+            await _tell_agent(client, escalation, agent, _already(escalation))
+        await refresh_triage(client, escalation_id)
+
+    async def resolve(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        services.tasks.spawn(
+            _resolve(str(body["actions"][0]["value"]), str(body["user"]["id"]), client),
+            name="resolve",
+        )
+
+    async def _resolve(escalation_id: str, agent: str, client: AsyncWebClient) -> None:
+        escalation, changed = await services.database.resolve(escalation_id, agent)
+        if changed:
+            customer = customer_thread(escalation)
+            await react(client, customer, CONNECTED, remove=CHECKING)
+            await post(client, customer, resolved_line(agent))
+        await refresh_triage(client, escalation_id)
+
+    async def rerun(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        services.tasks.spawn(
+            _rerun(str(body["actions"][0]["value"]), str(body["user"]["id"]), client), name="rerun"
+        )
+
+    async def _rerun(escalation_id: str, agent: str, client: AsyncWebClient) -> None:
+        escalation = await services.database.escalation(escalation_id)
+        if escalation is None:
+            return
+        customer = customer_thread(escalation)
+        paste = await services.vault.load(escalation.check_id)
+        if paste is None:
+            text, blocks = paste_again_message()
+            await post(client, customer, text, blocks)
+            await _tell_agent(
+                client,
+                escalation,
+                agent,
+                "No credentials are kept for this check (no CREDENTIALS_KEY, or they expired): "
+                "the customer was asked to paste the URL again.",
+            )
+            return
+        await post(client, customer, rerun_note(agent))
+        report = await check_and_answer(services, client, customer, paste)
+        if report is not None and escalation.triage_channel and escalation.triage_ts:
+            await client.chat_postMessage(
+                channel=escalation.triage_channel,
+                thread_ts=escalation.triage_ts,
+                text=f"<@{agent}> re-ran the check: `{report.diagnosis}` — {report.title}",
+            )
+
+    app.action(ESCALATE_ACTION)(open_escalation)
+    app.view(ESCALATE_MODAL_CALLBACK)(escalate)
+    app.action(TAKE_ACTION)(take)
+    app.action(RESOLVE_ACTION)(resolve)
+    app.action(RERUN_ACTION)(rerun)
+
+
+def _already(escalation: Escalation) -> str:
+    if escalation.resolved_by:
+        return f"<@{escalation.resolved_by}> already resolved this escalation."
+    return f"<@{escalation.taken_by}> already took this escalation."
+
+
+async def _tell_agent(
+    client: AsyncWebClient, escalation: Escalation, agent: str, text: str
+) -> None:
+    if escalation.triage_channel is None:
+        return
+    try:
+        await client.chat_postEphemeral(channel=escalation.triage_channel, user=agent, text=text)
+    except SlackApiError as error:
+        logger.warning("could not tell %s: %s", agent, error.response.get("error"))
+
+
+async def _permalink(client: AsyncWebClient, escalation: Escalation) -> str | None:
+    place = escalation.place
+    if place.thread_ts is None:
+        return None
+    try:
+        answer = await client.chat_getPermalink(
+            channel=place.channel_id, message_ts=place.thread_ts
+        )
+    except SlackApiError as error:
+        logger.info("no permalink for the customer's thread: %s", error.response.get("error"))
+        return None
+    link = answer.get("permalink")
+    return str(link) if link else None

@@ -1,0 +1,27 @@
+"""The README is the operator's manual: it must not fall behind the code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.diagnosis import Diagnosis, WarningCode
+from bot.settings import Settings
+
+README = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("code", [*Diagnosis, *WarningCode], ids=str)
+def test_every_diagnosis_and_warning_is_explained(code: str) -> None:
+    assert f"`{code}`" in README
+
+
+@pytest.mark.parametrize("field", sorted(Settings.model_fields), ids=str)
+def test_every_setting_is_documented(field: str) -> None:
+    assert f"`{field.upper()}`" in README
+
+
+def test_the_two_commands_are_there() -> None:
+    assert "make demo" in README
+    assert "make test" in README
