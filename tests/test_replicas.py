@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-import socket
 import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -15,6 +14,7 @@ import httpx
 import pytest
 
 from bot.sandbox.ecwid import EcwidSandbox
+from bot.sandbox.loopback import free_port
 from bot.sandbox.slack import FakeSlack, SlackUser
 from handlers.commands import COMMAND
 from tests.db_fixtures import fresh_postgres_url
@@ -22,19 +22,12 @@ from tests.db_fixtures import fresh_postgres_url
 CHANNEL = "C0REPLICA"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @contextmanager
 def bot_process(env: dict[str, str]) -> Iterator[str]:
     """`ecwid-connect serve` in HTTP mode, in its own process; yields its events URL."""
     import subprocess
 
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "bot.cli", "serve"],
         env=os.environ | env | {"PORT": str(port)},

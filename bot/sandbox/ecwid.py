@@ -20,12 +20,13 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Self
+from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from bot.diagnosis import Entity
+from bot.sandbox.loopback import LoopbackServer
 from bot.sandbox.stores import (
     COLLECTION_BUCKET_PATH,
     COLLECTION_SUFFIX,
@@ -111,8 +112,10 @@ class SandboxRequest:
     status: int | None
 
 
-class EcwidSandbox:
+class EcwidSandbox(LoopbackServer):
     """S3 and Ecwid's API for `stores` (default: `sample_stores()`), on one local HTTP port."""
+
+    backlog = _BACKLOG
 
     def __init__(
         self,
@@ -131,61 +134,24 @@ class EcwidSandbox:
             raise ValueError("store IDs known to Ecwid must be unique")
         self._by_token = {store.token: store for store in self._stores}
         self._by_collection = {store.collection_name: store for store in self._stores}
-        self._host = host
-        self._requested_port = port
+        super().__init__(host, port)
         self._latency_s = latency_ms / 1000
-        self._runner: web.AppRunner | None = None
-        self._port: int | None = None
         self._calls: Counter[tuple[str, Endpoint]] = Counter()
         self.requests: list[SandboxRequest] = []
 
-    async def start(self) -> None:
-        """Listen on the host and port (port 0: any free one)."""
-        if self._runner is not None:
-            raise RuntimeError("the sandbox is already running")
+    def application(self) -> web.Application:
         app = web.Application(middlewares=[self._observe])
         app.router.add_get(COLLECTION_BUCKET_PATH + "/{filename}", self._collection)
         app.router.add_get("/api/v3/{store_id}/{endpoint}", self._api)
         app.router.add_route("*", "/{tail:.*}", self._fallback)
-        runner = web.AppRunner(
-            app,
-            access_log=None,  # aiohttp's access log would print query strings, tokens included
-            handler_cancellation=True,
-            shutdown_timeout=_SHUTDOWN_TIMEOUT_S,
-        )
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, self._host, self._requested_port, backlog=_BACKLOG).start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        self._port = int(runner.addresses[0][1])
+        return app
 
-    async def stop(self) -> None:
-        """Stop listening; answers still in progress are cut short."""
-        runner, self._runner, self._port = self._runner, None, None
-        if runner is not None:
-            await runner.cleanup()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._port is None:
-            raise RuntimeError("the sandbox is not running: call start() first")
-        return self._port
-
-    @property
-    def base_url(self) -> str:
-        """`http://127.0.0.1:PORT`."""
-        host = f"[{self._host}]" if ":" in self._host else self._host
-        return f"http://{host}:{self.port}"
+    def runner_options(self) -> dict[str, Any]:
+        return {
+            "access_log": None,  # aiohttp's access log would print query strings, tokens included
+            "handler_cancellation": True,
+            "shutdown_timeout": _SHUTDOWN_TIMEOUT_S,
+        }
 
     @property
     def api_url(self) -> str:

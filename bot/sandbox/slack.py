@@ -32,6 +32,8 @@ from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 from slack_sdk.signature import SignatureVerifier
 
+from bot.sandbox.loopback import LoopbackServer
+
 BOT_ID = "B0001"
 APP_ID = "A0001"
 BOT_NAME = "ecwid-connect"
@@ -621,7 +623,7 @@ def _fill_ids(blocks: list[Any], ids: Iterator[int]) -> list[Any]:
 _Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
 
-class FakeSlack:
+class FakeSlack(LoopbackServer):
     """Slack's Web API and response URLs, on a local aiohttp server, for one workspace.
 
     Point the bot's `AsyncWebClient(base_url=…)` (`SLACK_API_URL`) at `api_url`. Any token
@@ -641,12 +643,9 @@ class FakeSlack:
     ) -> None:
         self.bot_user_id = bot_user_id
         self.team_id = team_id
+        super().__init__(host, port)
         self.calls: list[SlackCall] = []
-        self._host = host
-        self._requested_port = port
         self._clock = clock
-        self._runner: web.AppRunner | None = None
-        self._port: int | None = None
         self._ts = itertools.count()
         self._ids = itertools.count(1)
         self._messages: dict[str, list[dict[str, Any]]] = {}
@@ -681,46 +680,17 @@ class FakeSlack:
 
     # -- lifecycle -----------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Listen on the host and port (port 0: any free one)."""
-        if self._runner is not None:
-            raise RuntimeError("FakeSlack is already running")
+    def application(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/api/{method}", self._api)
         app.router.add_post("/api/{method}", self._api)
         app.router.add_post("/hooks/{hook}", self._response_url)
         app.router.add_post("/control/trigger", self._control_trigger)
         app.router.add_post("/control/response-url", self._control_response_url)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=_SHUTDOWN_TIMEOUT_S)
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, self._host, self._requested_port).start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        self._port = int(runner.addresses[0][1])
+        return app
 
-    async def stop(self) -> None:
-        """Stop listening."""
-        runner, self._runner, self._port = self._runner, None, None
-        if runner is not None:
-            await runner.cleanup()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
-
-    @property
-    def base_url(self) -> str:
-        """`http://127.0.0.1:PORT`."""
-        if self._port is None:
-            raise RuntimeError("FakeSlack is not running: call start() first")
-        host = f"[{self._host}]" if ":" in self._host else self._host
-        return f"http://{host}:{self._port}"
+    def runner_options(self) -> dict[str, Any]:
+        return {"access_log": None, "shutdown_timeout": _SHUTDOWN_TIMEOUT_S}
 
     @property
     def api_url(self) -> str:
