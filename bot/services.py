@@ -6,6 +6,9 @@ without it, the embedded SQLite file keeps the history and process memory the re
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import time
 from datetime import timedelta
 
@@ -23,6 +26,8 @@ from bot.settings import Settings
 from bot.tasks import TaskSupervisor
 
 SUPPORT_MEMBERS_TTL_S = 60.0
+HOUSEKEEPING_EVERY_S = 3600.0
+logger = logging.getLogger(__name__)
 
 
 class SupportTeam:
@@ -95,13 +100,33 @@ class BotServices:
             settings.credentials_key, timedelta(hours=settings.credentials_ttl_h)
         )
         self.support = SupportTeam(settings.support_channel_id, settings.support_user_group_id)
+        self._housekeeping: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Bring the database schema up to date (a fresh clone creates its SQLite file here)."""
+        """Bring the database schema up to date (a fresh clone creates its SQLite file here)
+        and start the hourly clean-up of expired credentials."""
         await self.database.migrate()
+        self._housekeeping = asyncio.get_running_loop().create_task(
+            self._purge_expired_credentials(), name="housekeeping"
+        )
+
+    async def _purge_expired_credentials(self) -> None:
+        while True:
+            try:
+                purged = await self.vault.purge_expired()
+            except Exception:
+                logger.exception("could not purge expired credentials")
+            else:
+                if purged:
+                    logger.info("purged %d expired credentials", purged)
+            await asyncio.sleep(HOUSEKEEPING_EVERY_S)
 
     async def aclose(self, drain_timeout_s: float = 30.0) -> None:
         """Let in-flight checks finish (up to the timeout), then release connections."""
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._housekeeping
         await self.tasks.drain(drain_timeout_s)
         await self.http.aclose()
         await self.database.close()

@@ -275,3 +275,15 @@ def _actions(message: dict[str, Any]) -> list[str]:
         if block.get("type") == "actions"
         for element in block.get("elements", [])
     ]
+
+
+async def test_members_of_the_support_user_group_are_agents_too() -> None:
+    async for stage in _stage(support_user_group_id="S0HELPERS"):
+        stage.slack.set_user_group("S0HELPERS", ["U0GROUPIE"])
+        await stage.user("U0GROUPIE", "groupie").slash_command(
+            COMMAND, "history 2003", channel_id=CHANNEL
+        )
+        await settle(stage)
+        (answer,) = stage.slack.calls_to("response_url")
+
+        assert "Store 2003" in json.dumps(answer.args)

@@ -659,6 +659,7 @@ class FakeSlack(LoopbackServer):
         self._failures: dict[str, deque[_Failure]] = {}
         self._members: dict[str, list[str]] = {}
         self._users: dict[str, str] = {}
+        self._groups: dict[str, list[str]] = {}
         self._waiters: list[tuple[Callable[[SlackCall], bool], asyncio.Future[SlackCall]]] = []
         self._methods: dict[str, _Handler] = {
             "auth.test": self._auth_test,
@@ -676,6 +677,7 @@ class FakeSlack(LoopbackServer):
             "conversations.info": self._conversations_info,
             "conversations.members": self._conversations_members,
             "users.info": self._users_info,
+            "usergroups.users.list": self._usergroups_users_list,
         }
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -705,6 +707,10 @@ class FakeSlack(LoopbackServer):
         Channels never set hold the bot and every known user.
         """
         self._members[channel] = list(users)
+
+    def set_user_group(self, group: str, users: list[str]) -> None:
+        """Who is in user group `group` (`S…`), as `usergroups.users.list` answers."""
+        self._groups[group] = list(users)
 
     def add_user(self, user_id: str, name: str) -> None:
         """Make `users.info` answer `name` for `user_id` (`SlackUser` registers itself)."""
@@ -1357,6 +1363,12 @@ class FakeSlack(LoopbackServer):
                 "profile": {"display_name": name, "real_name": name},
             }
         }
+
+    def _usergroups_users_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        group = _text_arg(args, "usergroup")
+        if group is None or group not in self._groups:
+            raise _SlackError("no_such_subteam")
+        return {"users": list(self._groups[group])}
 
 
 async def _read_args(request: web.Request) -> dict[str, Any]:
