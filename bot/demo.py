@@ -17,9 +17,21 @@ from bot.sandbox.slack import SlackCall, SlackUser, render_message, render_view
 from bot.sandbox.stage import Stage, running_stage
 from bot.settings import Settings
 from handlers.blocks import OPEN_CHECK_MODAL_ACTION, URL_BLOCK, URL_INPUT
+from handlers.blocks.support import (
+    ESCALATE_ACTION,
+    GOAL_BLOCK,
+    GOAL_INPUT,
+    NOTE_BLOCK,
+    NOTE_INPUT,
+    RESOLVE_ACTION,
+    TAKE_ACTION,
+    URGENCY_BLOCK,
+    URGENCY_INPUT,
+)
 from handlers.shortcuts import CHECK_SHORTCUT
 
 CHANNEL = "C0MIGRATE"
+SUPPORT = "C0SUPPORT"
 RESULT_WAIT_S = 15.0
 
 
@@ -116,6 +128,55 @@ async def agent_checks_from_escalation(stage: Stage, key: str, title: str) -> No
     )
 
 
+async def owner_escalates(stage: Stage, title: str) -> None:
+    """The Free-plan owner asks support; an agent takes the escalation, then resolves it."""
+    print(f"\n━━━ {title} ━━━")
+    owner, agent = stage.user("U0OWNER", "jane"), stage.user("U0AGENT", "sam")
+    result = next(
+        call.response["message"]
+        for call in reversed(stage.slack.calls_to("chat.postMessage"))
+        if "Escalate to support" in str(call.args.get("blocks"))
+    )
+    thread_ts = str(result["thread_ts"])
+    since = len(stage.slack.calls)
+    _say("👤", "jane clicks [ Escalate to support ] under the Free-plan answer")
+    await owner.click_button(result, ESCALATE_ACTION, channel_id=CHANNEL)
+    opened = await stage.slack.wait_for(_new_call(stage, "views.open", since))
+    view_id = str(opened.response["view"]["id"])
+    _say("🪟", "A short modal opens:")
+    _show(render_view(stage.slack.views[view_id]))
+    _say("👤", "jane answers and clicks Ask support")
+    since = len(stage.slack.calls)
+    await owner.submit_view(
+        view_id,
+        {
+            GOAL_BLOCK: {GOAL_INPUT: "Move 1,200 products to the new shop this week"},
+            URGENCY_BLOCK: {URGENCY_INPUT: "blocking"},
+            NOTE_BLOCK: {NOTE_INPUT: "She is not sure she may upgrade for a month only."},
+        },
+    )
+    triage = await stage.slack.wait_for(
+        lambda call: call.method == "chat.postMessage" and call.args.get("channel") == SUPPORT,
+        since=since,
+    )
+    _say("🤖", "ecwid-connect posts in #migration-support:")
+    _show(render_message(triage.args))
+    for action, who in ((TAKE_ACTION, "takes it"), (RESOLVE_ACTION, "resolves it")):
+        since = len(stage.slack.calls)
+        current = stage.slack.messages(SUPPORT)[0]
+        _say("👤", f"sam {who}")
+        await agent.click_button(current, action, channel_id=SUPPORT)
+        await stage.slack.wait_for(_new_call(stage, "chat.update", since))
+        await stage.services.tasks.drain(RESULT_WAIT_S)
+    _say("🤖", "The triage post now reads:")
+    _show(render_message(stage.slack.messages(SUPPORT)[0]))
+    _say("🤖", "and jane's thread was told, step by step:")
+    for message in stage.slack.messages(CHANNEL, thread_ts)[-3:]:
+        _show(render_message(message))
+    shown = " ".join(f":{name}:" for name in sorted(stage.slack.reactions(CHANNEL, thread_ts)))
+    _say("  ", f"Reactions on jane's thread now: {shown}")
+
+
 async def every_sample_store(stage: Stage) -> bool:
     """The engine alone: each sample store's diagnosis, as `ecwid-connect check` gives it."""
     print("\n━━━ The check engine against every sample store (as `ecwid-connect check`) ━━━")
@@ -138,7 +199,8 @@ async def every_sample_store(stage: Stage) -> bool:
 async def run_demo(settings: Settings) -> int:
     """Play the conversations and print the transcript; non-zero if anything went wrong."""
     del settings  # the demo brings its own: everything runs on loopback
-    async with running_stage() as stage:
+    async with running_stage(support_channel_id=SUPPORT) as stage:
+        stage.slack.set_channel_members(SUPPORT, ["UBOT", "U0AGENT"])
         await store_owner_connects(
             stage,
             "connected",
@@ -146,8 +208,9 @@ async def run_demo(settings: Settings) -> int:
             first_paste="https://api-playground.ecwid.com/",
         )
         await store_owner_connects(stage, "free_plan", "2. A store owner on the Free plan")
+        await owner_escalates(stage, "3. The Free-plan owner escalates; support takes and resolves")
         await agent_checks_from_escalation(
-            stage, "revoked", "3. Support checks a revoked token from an escalation thread"
+            stage, "revoked", "4. Support checks a revoked token from an escalation thread"
         )
         all_right = await every_sample_store(stage)
     print("\nEverything above ran offline: the real bot over HTTP, with signed Slack requests.")

@@ -106,13 +106,11 @@ async def post_guide(client: AsyncWebClient, destination: Destination) -> None:
     await post(client, destination, text, blocks)
 
 
-async def react(
-    client: AsyncWebClient, destination: Destination, add: str, remove: str | None = None
-) -> None:
+async def react(client: AsyncWebClient, destination: Destination, add: str, *remove: str) -> None:
     """Show a check's state on the thread root; reactions are decoration and never fail a check."""
     if destination.thread_ts is None:
         return
-    calls = [(client.reactions_add, add)] + ([(client.reactions_remove, remove)] if remove else [])
+    calls = [(client.reactions_add, add)] + [(client.reactions_remove, name) for name in remove]
     for call, name in calls:
         try:
             await call(channel=destination.channel, timestamp=destination.thread_ts, name=name)
@@ -159,7 +157,7 @@ async def check_and_answer(
         escalable = check_id if services.support.configured else None
         text, blocks = result_message(report, destination, check_id=escalable)
         await post(client, destination, text, blocks)
-        await react(client, destination, CONNECTED if report.ok else PROBLEM, remove=CHECKING)
+        await react(client, destination, CONNECTED if report.ok else PROBLEM, CHECKING)
         if view_id is not None:
             await _after_ack(acked_at)
             await _update_view(client, view_id, result_view(report))
@@ -217,7 +215,7 @@ async def report_failure(
     text, blocks = failure_message(reference)
     try:
         await post(client, destination, text, blocks)
-        await react(client, destination, PROBLEM, remove=CHECKING)
+        await react(client, destination, PROBLEM, CHECKING)
         if view_id is not None:
             await _update_view(client, view_id, failure_view(reference))
     except Exception:

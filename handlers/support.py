@@ -41,6 +41,7 @@ from handlers.blocks.support import (
 from handlers.conversation import (
     CHECKING,
     CONNECTED,
+    PROBLEM,
     check_and_answer,
     destination_from_action,
     post,
@@ -171,7 +172,7 @@ def register(app: AsyncApp, services: BotServices) -> None:
         escalation, changed = await services.database.resolve(escalation_id, agent)
         if changed:
             customer = customer_thread(escalation)
-            await react(client, customer, CONNECTED, remove=CHECKING)
+            await react(client, customer, CONNECTED, CHECKING, PROBLEM)
             await post(client, customer, resolved_line(agent))
         await refresh_triage(client, escalation_id)
 
