@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 
 from bot.sandbox.loopback import free_port
 
 
+@dataclass(frozen=True)
+class SandboxProcess:
+    base_url: str
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the sandbox process has used so far (Linux)."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
-def sandbox_process(latency_ms: float) -> Iterator[str]:
-    """Run `ecwid-connect sandbox` with `latency_ms`; yields its base URL."""
+def sandbox_process(latency_ms: float) -> Iterator[SandboxProcess]:
+    """Run `ecwid-connect sandbox` with `latency_ms` in its own process."""
     port = free_port()
     process = subprocess.Popen(
         [
@@ -40,7 +54,7 @@ def sandbox_process(latency_ms: float) -> Iterator[str]:
                 time.sleep(0.05)
         else:
             raise RuntimeError("the sandbox did not start")
-        yield f"http://127.0.0.1:{port}"
+        yield SandboxProcess(f"http://127.0.0.1:{port}", process.pid)
     finally:
         process.terminate()
         process.wait(10)
