@@ -81,6 +81,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     migrate.set_defaults(run=_migrate)
 
+    new_key = commands.add_parser("new-key", help="print a new CREDENTIALS_KEY")
+    new_key.set_defaults(run=_new_key)
+
     demo = commands.add_parser("demo", help="the whole product, offline, against the sandbox")
     demo.set_defaults(run=_demo)
     return parser
@@ -168,6 +171,13 @@ def _migrate(_args: argparse.Namespace, settings: Settings) -> int:
 
     asyncio.run(upgrade())
     print("Database schema is up to date.")
+    return EXIT_OK
+
+
+def _new_key(_args: argparse.Namespace, _settings: Settings) -> int:
+    from bot.db.vault import new_key
+
+    print(new_key())
     return EXIT_OK
 
 

@@ -28,9 +28,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-NEW_KEY_COMMAND = (
-    "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
-)
+NEW_KEY_COMMAND = "ecwid-connect new-key"
 
 
 def validate_key(key: str) -> None:
