@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
@@ -28,8 +29,9 @@ def http_app(app: AsyncApp, services: BotServices | None = None) -> web.Applicat
     """
 
     async def slack_events(request: web.Request) -> web.Response:
-        bolt_response = await app.async_dispatch(await to_bolt_request(request))
-        return await to_aiohttp_response(bolt_response)
+        with services.tasks.acknowledging() if services else contextlib.nullcontext():
+            bolt_response = await app.async_dispatch(await to_bolt_request(request))
+            return await to_aiohttp_response(bolt_response)
 
     async def health(_request: web.Request) -> web.Response:
         in_flight = len(services.tasks) if services else 0

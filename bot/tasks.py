@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -17,21 +18,41 @@ class TaskSupervisor:
     last net: it logs whatever escaped, and on shutdown gives in-flight work time to finish.
     """
 
-    def __init__(self, start_delay_s: float = 0.02) -> None:
+    def __init__(self, start_delay_s: float = 0.02, max_yield_s: float = 0.25) -> None:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._start_delay_s = start_delay_s
+        self._max_yield_s = max_yield_s
+        self._acks_pending = 0
+        self._no_acks_pending = asyncio.Event()
+        self._no_acks_pending.set()
 
     def spawn(self, work: Coroutine[Any, Any, Any], *, name: str) -> asyncio.Task[Any]:
         """Run `work` in the background, starting just after the acknowledgement has left."""
-        task = asyncio.get_running_loop().create_task(self._after_ack(work), name=name)
+        task = asyncio.get_running_loop().create_task(self._after_acks(work), name=name)
         self._tasks.add(task)
         task.add_done_callback(self._finished)
         return task
 
-    async def _after_ack(self, work: Coroutine[Any, Any, Any]) -> Any:
-        # Bolt answers Slack by polling for the ack every 10 ms. Starting the slow work a little
-        # later lets a burst of acks leave before it competes with them for the event loop.
+    @contextlib.contextmanager
+    def acknowledging(self) -> Iterator[None]:
+        """Mark a Slack request being answered: background work lets it go first."""
+        self._acks_pending += 1
+        self._no_acks_pending.clear()
+        try:
+            yield
+        finally:
+            self._acks_pending -= 1
+            if self._acks_pending == 0:
+                self._no_acks_pending.set()
+
+    async def _after_acks(self, work: Coroutine[Any, Any, Any]) -> Any:
+        # Bolt answers Slack by polling for the ack every 10 ms, and Slack waits 3 s at most:
+        # slow work starts once the acks in progress have left (or after `max_yield_s`, so a
+        # steady stream of requests cannot hold it back), never competing with them.
         await asyncio.sleep(self._start_delay_s)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._max_yield_s):
+                await self._no_acks_pending.wait()
         return await work
 
     def __len__(self) -> int:
