@@ -206,6 +206,7 @@ async def test_history_is_for_agents_only(stage: Stage) -> None:
     owner = stage.user("U0OWNER", "jane")
 
     await agent(stage).slash_command(COMMAND, "history 2003", channel_id=SUPPORT)
+    await settle(stage)
     await owner.slash_command(COMMAND, "history 2003", channel_id=CHANNEL)
     await settle(stage)
 
