@@ -10,45 +10,67 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import weakref
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
-_TOKEN_PATTERN = re.compile(r"\b(secret|public)_[A-Za-z0-9]{6,}")
+# Anywhere in a word (after a letter, a quote, `%22` or `\n`), any case, `_` or `%5F`.
+_TOKEN_PATTERN = re.compile(r"(?:secret|public)(?:_|%5f)[A-Za-z0-9]{6,}", re.IGNORECASE)
+# A legacy token (no prefix) can only be recognised by what introduces it.
+_LABELLED_TOKEN = re.compile(
+    r"""(bearer\s+|(?:access_)?token["']?\s*(?:[:=]|%3d)\s*["']?)([A-Za-z0-9._~+/=-]{16,})""",
+    re.IGNORECASE,
+)
 # Redaction works word by word (split on what cannot be inside a URL), so it stays linear in
 # the length of the text, whatever is logged.
 _WORD_BOUNDARIES = re.compile(r"""([\s<>"'|`]+)""")
-_TOKEN_IN_QUERY = re.compile(r"[?&]token=", re.IGNORECASE)
+_TOKEN_IN_URL = re.compile(r"[?&#](?:access_)?token=", re.IGNORECASE)
 REDACTED_URL = "<collection URL redacted>"
+# Every secret this process holds right now, so that its exact value (and its URL-encoded form)
+# is redacted even where no pattern would recognise it, a `.json` collection URL for one.
+_LIVE_SECRETS: weakref.WeakSet[Secret] = weakref.WeakSet()
 
 
 def mask_token(token: str) -> str:
     """`secret_…a1b2`: the prefix (so people can tell secret from public) and the last 4 chars."""
     prefix, sep, rest = token.partition("_")
-    if sep and prefix in ("secret", "public"):
+    if sep and prefix.lower() in ("secret", "public"):
         return f"{prefix}_…{rest[-4:]}" if len(rest) > 8 else f"{prefix}_…"
     return f"…{token[-4:]}" if len(token) > 12 else "…"
 
 
 def _is_secret_url(word: str) -> bool:
     """A URL that names a Postman collection or carries a token: always a password."""
-    suffix_at = word.lower().find(".postman_collection")
-    return (suffix_at > 0 and "/" in word[:suffix_at]) or bool(_TOKEN_IN_QUERY.search(word))
+    plain = unquote(word)
+    suffix_at = plain.lower().find(".postman_collection")
+    # A slash before the suffix: an address, not the product's own words about one.
+    return (suffix_at > 0 and "/" in plain[:suffix_at]) or bool(_TOKEN_IN_URL.search(plain))
 
 
 def redact(text: str) -> str:
     """Remove every token and secret-bearing URL from free text."""
+    for secret in list(_LIVE_SECRETS):
+        value = secret.reveal()
+        for form in {value, quote(value, safe=""), quote(value)}:
+            if form in text:
+                text = text.replace(form, secret.masked)
     words = _WORD_BOUNDARIES.split(text)
     text = "".join(REDACTED_URL if _is_secret_url(word) else word for word in words)
-    return _TOKEN_PATTERN.sub(lambda match: mask_token(match.group(0)), text)
+    text = _LABELLED_TOKEN.sub(lambda match: match.group(1) + mask_token(match.group(2)), text)
+    return _TOKEN_PATTERN.sub(
+        lambda match: mask_token(match.group(0).replace("%5F", "_").replace("%5f", "_")), text
+    )
 
 
 class Secret:
-    """A string that does not print itself."""
+    """A string that does not print itself (and that log redaction knows while it lives)."""
 
-    __slots__ = ("_value",)
+    __slots__ = ("__weakref__", "_value")
 
     def __init__(self, value: str) -> None:
         self._value = value
+        if len(value) >= 8:
+            _LIVE_SECRETS.add(self)
 
     def reveal(self) -> str:
         """The plain value, for the one place that must send it (an HTTP request)."""
@@ -124,6 +146,9 @@ class _RedactingRecordFactory:
         record.args = None
         if record.exc_info and record.exc_info[0] is not None:
             record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+            # The traceback's frames hold URLs and headers; handlers that format exc_info
+            # themselves would bypass the redacted text.
+            record.exc_info = None
         if record.stack_info:
             record.stack_info = redact(record.stack_info)
         return record

@@ -45,6 +45,12 @@ def test_secrets_refuse_to_be_pickled() -> None:
         f"GET {URL}",
         f"GET https://app.ecwid.com/api/v3/1003/profile?token={TOKEN}&limit=1",
         f"<{URL}|my link>",
+        f"repr: '1003\\n{TOKEN}'",
+        f"access_token_{TOKEN}",
+        TOKEN.upper(),
+        TOKEN.replace("_", "%5F"),
+        f"https://x.test/y#access_token={TOKEN}",
+        URL.replace("/", "%2F").replace(":", "%3A"),
     ],
 )
 def test_redact_removes_tokens_and_collection_urls(text: str) -> None:
@@ -52,6 +58,25 @@ def test_redact_removes_tokens_and_collection_urls(text: str) -> None:
 
     assert "CANARY" not in redacted
     assert "abcdef0123" not in redacted
+
+
+def test_legacy_tokens_are_redacted_where_they_are_introduced() -> None:
+    legacy = "0123456789abcdefCANARY0123456789"
+
+    for text in (f"Authorization: Bearer {legacy}", f"token={legacy}", f'"token": "{legacy}"'):
+        assert "CANARY" not in redact(text)
+
+
+def test_a_live_secret_is_redacted_even_without_a_pattern() -> None:
+    url = CollectionUrl("https://ecwid-api-playground.s3.amazonaws.com/1003_CANARYPATH.json")
+
+    assert "CANARYPATH" not in redact(f"GET {url.reveal()} 200")
+
+
+def test_the_products_own_words_about_the_url_are_not_redacted() -> None:
+    assert redact("it ends in “.json.postman_collection”.") == (
+        "it ends in “.json.postman_collection”."
+    )
 
 
 def test_mask_keeps_prefix_and_last_four() -> None:
