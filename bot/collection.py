@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 from urllib.parse import parse_qsl, unquote
 
+import aiohttp
 import httpx
 
 from bot.diagnosis import Diagnosis
@@ -174,7 +175,8 @@ async def _fetch(
             Diagnosis.COLLECTION_UNREACHABLE,
             f"{_STORAGE} did not answer in time ({type(error).__name__}).",
         ) from None
-    except (httpx.HTTPError, OSError) as error:
+    except (httpx.HTTPError, aiohttp.ClientError, OSError) as error:
+        # aiohttp's own errors (a garbled status line, say) pass the httpx transport unmapped.
         raise CollectionError(
             Diagnosis.COLLECTION_UNREACHABLE,
             f"{_STORAGE} could not be reached ({type(error).__name__}).",

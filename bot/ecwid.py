@@ -11,6 +11,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import httpx
 
 from bot.diagnosis import Diagnosis, Entity
@@ -121,7 +122,8 @@ class EcwidClient:
             )
         except httpx.TimeoutException:
             raise _Retryable(_unavailable("did not answer in time")) from None
-        except httpx.TransportError as error:
+        except (httpx.TransportError, aiohttp.ClientError, OSError) as error:
+            # aiohttp's own errors (a garbled status line, say) pass the transport unmapped.
             raise _Retryable(
                 _unavailable(f"could not be reached ({type(error).__name__})")
             ) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter
 
@@ -245,3 +246,23 @@ async def test_a_bug_becomes_an_internal_error_report_with_a_reference(
     assert report.reference
     assert report.reference in caplog.text
     assert any(report.reference in tip for tip in report.tips)
+
+
+async def test_a_garbled_answer_is_unreachable_storage_not_a_bug(
+    checker: ConnectionChecker, sandbox: EcwidSandbox
+) -> None:
+    async def garble(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readline()
+        writer.write(b"NOT HTTP AT ALL\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(garble, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server, new_http_client() as http:
+        settings = settings_for(sandbox, collection_hosts=f"http://127.0.0.1:{port}")
+        report = await ConnectionChecker(settings, http).check_text(
+            f"http://127.0.0.1:{port}/ecwid-api-playground/1003_x.json.postman_collection"
+        )
+
+    assert report.diagnosis is Diagnosis.COLLECTION_UNREACHABLE
