@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any
 
@@ -60,8 +61,9 @@ def register(app: AsyncApp, services: BotServices) -> None:
             )
             return
         await ack()
+        private = dataclasses.replace(destination, public=False)
         services.tasks.spawn(
-            start_thread_and_check(services, client, destination, paste), name="check from command"
+            start_thread_and_check(services, client, private, paste), name="check from command"
         )
 
     async def _history(

@@ -86,15 +86,21 @@ async def post(
         if error.response.get("error") not in FALLBACK_ERRORS or not destination.response_url:
             raise
         logger.info("cannot post in %s; answering through response_url", destination.channel)
-        await _post_via_response_url(destination.response_url, text, blocks)
+        await _post_via_response_url(destination, text, blocks)
         return None
     ts = response.get("ts")
     return str(ts) if ts else None
 
 
-async def _post_via_response_url(url: str, text: str, blocks: Blocks | None) -> None:
-    response = await AsyncWebhookClient(url).send(
-        text=text, blocks=blocks, response_type="in_channel", replace_original=False
+async def _post_via_response_url(
+    destination: Destination, text: str, blocks: Blocks | None
+) -> None:
+    assert destination.response_url is not None
+    response = await AsyncWebhookClient(destination.response_url).send(
+        text=text,
+        blocks=blocks,
+        response_type="in_channel" if destination.public else "ephemeral",
+        replace_original=False,
     )
     if response.status_code != 200:
         raise RuntimeError(f"response_url answered HTTP {response.status_code}")

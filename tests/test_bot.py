@@ -350,6 +350,19 @@ async def test_where_the_bot_cannot_post_the_answer_goes_through_response_url(
     via_url = stage.slack.calls_to("response_url")
     assert len(via_url) == 2  # the thread root, then the result
     assert "Connected: ready to migrate" in json.dumps(via_url[1].args, ensure_ascii=False)
+    # In the channel, Slack would show the command, paste included, next to a public answer.
+    assert {call.args["response_type"] for call in via_url} == {"ephemeral"}
+
+
+async def test_the_guide_falls_back_to_a_public_answer(stage: Stage, owner: SlackUser) -> None:
+    stage.slack.set_channel_members(CHANNEL, ["U0OWNER"])
+
+    await owner.slash_command(COMMAND, "", channel_id=CHANNEL)
+    await settle(stage)
+
+    (via_url,) = stage.slack.calls_to("response_url")
+    assert via_url.args["response_type"] == "in_channel"
+    assert "Connect your Ecwid store" in json.dumps(via_url.args)
 
 
 async def test_slack_rate_limits_are_waited_out(stage: Stage, owner: SlackUser) -> None:

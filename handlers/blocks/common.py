@@ -15,9 +15,11 @@ Blocks = list[dict[str, Any]]
 class Destination:
     """Where a check's answer goes: a channel, a thread in it, who asked.
 
-    `response_url` is only set where the bot cannot post in the channel (a private channel it
-    is not in, a DM between people): the answer then goes through the slash command's URL.
-    It travels in a modal's `private_metadata`, so it never holds anything secret.
+    `response_url` (from the slash command or the click) is used only where the bot cannot
+    post in the channel (a private channel it is not in, a DM between people). `public`
+    says whether that fallback may answer for everyone: never after a slash command that
+    carried a paste, since Slack would show the command, paste included, with the answer.
+    None of this is secret: it travels in a modal's `private_metadata`.
     """
 
     channel: str
@@ -26,6 +28,7 @@ class Destination:
     response_url: str | None = None
     team: str = ""
     entry: str = "modal"  # how the check was started, for the history
+    public: bool = True
 
     def to_metadata(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
@@ -40,6 +43,7 @@ class Destination:
             response_url=data.get("response_url"),
             team=str(data.get("team") or ""),
             entry=str(data.get("entry") or "modal"),
+            public=bool(data.get("public", True)),
         )
 
     def in_thread(self, thread_ts: str | None) -> Destination:
