@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine, Iterator
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -14,8 +15,8 @@ logger = logging.getLogger(__name__)
 class TaskSupervisor:
     """Owns every background task so none is garbage-collected or fails unseen.
 
-    The coroutines given to `spawn` report their own failures to users; the supervisor is the
-    last net: it logs whatever escaped, and on shutdown gives in-flight work time to finish.
+    Whatever a spawned coroutine lets escape is logged with a reference id, and `on_failure`
+    (told that reference) lets the user know; on shutdown, in-flight work gets time to finish.
     """
 
     def __init__(self, start_delay_s: float = 0.02, max_yield_s: float = 0.25) -> None:
@@ -26,9 +27,17 @@ class TaskSupervisor:
         self._no_acks_pending = asyncio.Event()
         self._no_acks_pending.set()
 
-    def spawn(self, work: Coroutine[Any, Any, Any], *, name: str) -> asyncio.Task[Any]:
+    def spawn(
+        self,
+        work: Coroutine[Any, Any, Any],
+        *,
+        name: str,
+        on_failure: Callable[[str], Awaitable[None]] | None = None,
+    ) -> asyncio.Task[Any]:
         """Run `work` in the background, starting just after the acknowledgement has left."""
-        task = asyncio.get_running_loop().create_task(self._after_acks(work), name=name)
+        task = asyncio.get_running_loop().create_task(
+            self._after_acks(work, name, on_failure), name=name
+        )
         self._tasks.add(task)
         task.add_done_callback(self._finished)
         return task
@@ -45,7 +54,12 @@ class TaskSupervisor:
             if self._acks_pending == 0:
                 self._no_acks_pending.set()
 
-    async def _after_acks(self, work: Coroutine[Any, Any, Any]) -> Any:
+    async def _after_acks(
+        self,
+        work: Coroutine[Any, Any, Any],
+        name: str,
+        on_failure: Callable[[str], Awaitable[None]] | None,
+    ) -> Any:
         # Bolt answers Slack by polling for the ack every 10 ms, and Slack waits 3 s at most:
         # slow work starts once the acks in progress have left (or after `max_yield_s`, so a
         # steady stream of requests cannot hold it back), never competing with them.
@@ -53,7 +67,17 @@ class TaskSupervisor:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self._max_yield_s):
                 await self._no_acks_pending.wait()
-        return await work
+        try:
+            return await work
+        except Exception:
+            reference = uuid.uuid4().hex[:10]
+            logger.exception("%s failed (reference %s)", name, reference)
+            if on_failure is not None:
+                try:
+                    await on_failure(reference)
+                except Exception:
+                    logger.exception("could not tell the user about reference %s", reference)
+            return None
 
     def __len__(self) -> int:
         return len(self._tasks)

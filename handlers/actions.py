@@ -9,15 +9,22 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.services import BotServices
 from handlers.blocks import CHECK_AGAIN_ACTION, OPEN_CHECK_MODAL_ACTION, PLAYGROUND_LINK_ACTION
-from handlers.conversation import destination_from_action, open_check_modal
+from handlers.conversation import destination_from_action, open_check_modal, tell_failure
 
 
 def register(app: AsyncApp, services: BotServices) -> None:
     async def open_modal(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
+        destination = destination_from_action(body)
         services.tasks.spawn(
-            open_check_modal(client, body["trigger_id"], destination_from_action(body)),
+            open_check_modal(client, body["trigger_id"], destination),
             name="open modal",
+            on_failure=tell_failure(
+                client,
+                destination.requester,
+                channel=destination.channel,
+                response_url=destination.response_url,
+            ),
         )
 
     async def link_clicked(ack: AsyncAck) -> None:

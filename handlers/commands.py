@@ -14,7 +14,7 @@ from bot.intake import read_paste
 from bot.services import BotServices
 from handlers.blocks import Destination, usage_text
 from handlers.blocks.support import history_message
-from handlers.conversation import post_guide, start_thread_and_check
+from handlers.conversation import post_guide, start_thread_and_check, tell_failure
 
 COMMAND = "/ecwid-connect"
 HELP_WORDS = frozenset({"help", "-h", "--help", "?", "usage"})
@@ -26,6 +26,7 @@ def register(app: AsyncApp, services: BotServices) -> None:
         ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
     ) -> None:
         text = (command.get("text") or "").strip()
+        failed = tell_failure(client, command["user_id"], response_url=command.get("response_url"))
         if text.lower() in HELP_WORDS:
             await ack(text=usage_text(command.get("command") or COMMAND))
             return
@@ -37,6 +38,7 @@ def register(app: AsyncApp, services: BotServices) -> None:
             services.tasks.spawn(
                 _history(command["user_id"], int(history["store_id"]), client, respond),
                 name="history",
+                on_failure=failed,
             )
             return
         # Slash commands cannot run in threads: the bot's own message becomes the thread root.
@@ -50,7 +52,9 @@ def register(app: AsyncApp, services: BotServices) -> None:
         )
         if not text:
             await ack()
-            services.tasks.spawn(post_guide(client, destination), name="post guide")
+            services.tasks.spawn(
+                post_guide(client, destination), name="post guide", on_failure=failed
+            )
             return
         try:
             paste = read_paste(text, services.settings.collection_hosts)
@@ -63,7 +67,9 @@ def register(app: AsyncApp, services: BotServices) -> None:
         await ack()
         private = dataclasses.replace(destination, public=False)
         services.tasks.spawn(
-            start_thread_and_check(services, client, private, paste), name="check from command"
+            start_thread_and_check(services, client, private, paste),
+            name="check from command",
+            on_failure=failed,
         )
 
     async def _history(

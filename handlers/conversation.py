@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
@@ -104,6 +105,28 @@ async def _post_via_response_url(
     )
     if response.status_code != 200:
         raise RuntimeError(f"response_url answered HTTP {response.status_code}")
+
+
+def tell_failure(
+    client: AsyncWebClient,
+    user: str,
+    *,
+    channel: str | None = None,
+    response_url: str | None = None,
+) -> Callable[[str], Awaitable[None]]:
+    """What `TaskSupervisor.spawn` calls when background work fails: tell `user`, privately,
+    with the reference that finds the log lines."""
+
+    async def tell(reference: str) -> None:
+        text = failure_message(reference)[0]
+        if response_url:
+            await AsyncWebhookClient(response_url).send(text=text, response_type="ephemeral")
+        elif channel:
+            await client.chat_postEphemeral(channel=channel, user=user, text=text)
+        else:  # no conversation at hand (the App Home): the bot's DM with the user
+            await client.chat_postMessage(channel=user, text=text)
+
+    return tell
 
 
 async def post_guide(client: AsyncWebClient, destination: Destination) -> None:

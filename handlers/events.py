@@ -9,7 +9,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.services import BotServices
 from handlers.blocks import Destination
-from handlers.conversation import post_guide
+from handlers.conversation import post_guide, tell_failure
 
 
 def register(app: AsyncApp, services: BotServices) -> None:
@@ -26,6 +26,10 @@ def register(app: AsyncApp, services: BotServices) -> None:
             team=body.get("team_id") or "",
             entry="mention",
         )
-        services.tasks.spawn(post_guide(client, destination), name="guide on mention")
+        services.tasks.spawn(
+            post_guide(client, destination),
+            name="guide on mention",
+            on_failure=tell_failure(client, destination.requester, channel=destination.channel),
+        )
 
     app.event("app_mention")(mentioned)

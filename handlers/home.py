@@ -13,7 +13,7 @@ from bot.db.store import Database
 from bot.services import BotServices
 from handlers.blocks.common import Destination
 from handlers.blocks.home import HOME_CHECK_ACTION, TeamView, home_channel, home_view
-from handlers.conversation import open_check_modal
+from handlers.conversation import open_check_modal, tell_failure
 
 logger = logging.getLogger(__name__)
 TEAM_WINDOW = timedelta(days=7)
@@ -37,7 +37,9 @@ def register(app: AsyncApp, services: BotServices) -> None:
             return
         user_id = str(event["user"])
         services.tasks.spawn(
-            _publish(user_id, str(event.get("channel") or ""), client), name="publish home"
+            _publish(user_id, str(event.get("channel") or ""), client),
+            name="publish home",
+            on_failure=tell_failure(client, user_id),
         )
 
     async def _publish(user_id: str, dm_channel: str, client: AsyncWebClient) -> None:
@@ -58,7 +60,9 @@ def register(app: AsyncApp, services: BotServices) -> None:
             entry="modal",
         )
         services.tasks.spawn(
-            open_check_modal(client, body["trigger_id"], destination), name="open modal from home"
+            open_check_modal(client, body["trigger_id"], destination),
+            name="open modal from home",
+            on_failure=tell_failure(client, user_id),
         )
 
     app.event("app_home_opened")(home_opened)

@@ -8,7 +8,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.services import BotServices
-from handlers.conversation import destination_from_action, open_check_modal
+from handlers.conversation import destination_from_action, open_check_modal, tell_failure
 
 CHECK_SHORTCUT = "check_ecwid_connection"
 
@@ -18,11 +18,16 @@ def register(app: AsyncApp, services: BotServices) -> None:
         ack: AsyncAck, shortcut: dict[str, Any], client: AsyncWebClient
     ) -> None:
         await ack()
+        destination = destination_from_action(shortcut, entry="shortcut")
         services.tasks.spawn(
-            open_check_modal(
-                client, shortcut["trigger_id"], destination_from_action(shortcut, entry="shortcut")
-            ),
+            open_check_modal(client, shortcut["trigger_id"], destination),
             name="open modal from shortcut",
+            on_failure=tell_failure(
+                client,
+                destination.requester,
+                channel=destination.channel,
+                response_url=destination.response_url,
+            ),
         )
 
     app.shortcut(CHECK_SHORTCUT)(check_from_message)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
@@ -47,6 +48,7 @@ from handlers.conversation import (
     post,
     react,
     report_failure,
+    tell_failure,
 )
 
 logger = logging.getLogger(__name__)
@@ -92,6 +94,12 @@ def register(app: AsyncApp, services: BotServices) -> None:
                 trigger_id=body["trigger_id"], view=escalate_modal(check_id, destination)
             ),
             name="open escalation modal",
+            on_failure=tell_failure(
+                client,
+                destination.requester,
+                channel=destination.channel,
+                response_url=destination.response_url,
+            ),
         )
 
     async def escalate(
@@ -105,17 +113,26 @@ def register(app: AsyncApp, services: BotServices) -> None:
                 errors={GOAL_BLOCK: "Say in a few words what the customer wants to do."},
             )
             return
+        # Everything is read before the ack: after it, a bad value would be lost silently.
+        try:
+            chosen = (values.get(URGENCY_BLOCK) or {}).get(URGENCY_INPUT) or {}
+            urgency = Urgency((chosen.get("selected_option") or {}).get("value", "normal"))
+            check_id, destination = read_escalation_metadata(view["private_metadata"])
+        except (KeyError, ValueError, TypeError):
+            await ack(response_action="errors", errors={URGENCY_BLOCK: "Pick an urgency."})
+            return
         await ack()
-        urgency = Urgency(values[URGENCY_BLOCK][URGENCY_INPUT]["selected_option"]["value"])
         note = str(values.get(NOTE_BLOCK, {}).get(NOTE_INPUT, {}).get("value") or "").strip()
-        check_id, destination = read_escalation_metadata(view["private_metadata"])
         requester = str(body["user"]["id"])
         services.tasks.spawn(
-            _post_escalation(check_id, destination, requester, goal, urgency, note, client),
+            _post_escalation(
+                str(view["id"]), check_id, destination, requester, goal, urgency, note, client
+            ),
             name="escalate",
         )
 
     async def _post_escalation(
+        view_id: str,
         check_id: str,
         destination: Destination,
         requester: str,
@@ -124,6 +141,9 @@ def register(app: AsyncApp, services: BotServices) -> None:
         note: str,
         client: AsyncWebClient,
     ) -> None:
+        # A double-clicked submit arrives twice: one escalation only.
+        if not await services.seen.first_time(f"escalation-view:{view_id}"):
+            return
         try:
             place = Place(destination.team, destination.channel, destination.thread_ts, requester)
             escalation = await services.database.create_escalation(
@@ -148,7 +168,9 @@ def register(app: AsyncApp, services: BotServices) -> None:
     async def take(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
         services.tasks.spawn(
-            _take(str(body["actions"][0]["value"]), str(body["user"]["id"]), client), name="take"
+            _take(str(body["actions"][0]["value"]), str(body["user"]["id"]), client),
+            name="take",
+            on_failure=_tell_clicker(client, body),
         )
 
     async def _take(escalation_id: str, agent: str, client: AsyncWebClient) -> None:
@@ -166,6 +188,7 @@ def register(app: AsyncApp, services: BotServices) -> None:
         services.tasks.spawn(
             _resolve(str(body["actions"][0]["value"]), str(body["user"]["id"]), client),
             name="resolve",
+            on_failure=_tell_clicker(client, body),
         )
 
     async def _resolve(escalation_id: str, agent: str, client: AsyncWebClient) -> None:
@@ -179,7 +202,9 @@ def register(app: AsyncApp, services: BotServices) -> None:
     async def rerun(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
         services.tasks.spawn(
-            _rerun(str(body["actions"][0]["value"]), str(body["user"]["id"]), client), name="rerun"
+            _rerun(str(body["actions"][0]["value"]), str(body["user"]["id"]), client),
+            name="rerun",
+            on_failure=_tell_clicker(client, body),
         )
 
     async def _rerun(escalation_id: str, agent: str, client: AsyncWebClient) -> None:
@@ -213,6 +238,13 @@ def register(app: AsyncApp, services: BotServices) -> None:
     app.action(TAKE_ACTION)(take)
     app.action(RESOLVE_ACTION)(resolve)
     app.action(RERUN_ACTION)(rerun)
+
+
+def _tell_clicker(client: AsyncWebClient, body: dict[str, Any]) -> Callable[[str], Awaitable[None]]:
+    channel = (body.get("channel") or {}).get("id")
+    return tell_failure(
+        client, str(body["user"]["id"]), channel=channel, response_url=body.get("response_url")
+    )
 
 
 def _already(escalation: Escalation) -> str:

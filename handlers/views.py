@@ -24,7 +24,7 @@ from handlers.blocks import (
     Destination,
     checking_view,
 )
-from handlers.conversation import check_and_answer, pending_ladder
+from handlers.conversation import check_and_answer, pending_ladder, tell_failure
 
 _BLOCK_FOR = {Diagnosis.STORE_ID_INVALID: STORE_ID_BLOCK, Diagnosis.TOKEN_MALFORMED: TOKEN_BLOCK}
 
@@ -72,16 +72,32 @@ def register(app: AsyncApp, services: BotServices) -> None:
         except SubmissionError as problem:
             await ack(response_action="errors", errors={problem.block_id: problem.message})
             return
-        checking = _checking_view()
-        # A double-clicked submit arrives twice with the same view: one check only.
-        if not await services.seen.first_time(f"view:{view['id']}"):
-            await ack(response_action="update", view=checking)
+        try:
+            destination = Destination.from_metadata(view["private_metadata"])
+        except (KeyError, ValueError, TypeError):
+            await ack(
+                response_action="errors",
+                errors={URL_BLOCK: "This form is out of date: close it and start again."},
+            )
             return
-        await ack(response_action="update", view=checking)
-        destination = Destination.from_metadata(view["private_metadata"])
+        await ack(response_action="update", view=_checking_view())
         services.tasks.spawn(
-            check_and_answer(services, client, destination, paste, view_id=view["id"]),
+            _check_once(str(view["id"]), destination, paste, client),
             name="check from modal",
+            on_failure=tell_failure(
+                client,
+                destination.requester,
+                channel=destination.channel,
+                response_url=destination.response_url,
+            ),
         )
+
+    async def _check_once(
+        view_id: str, destination: Destination, paste: Paste, client: AsyncWebClient
+    ) -> None:
+        # A double-clicked submit arrives twice with the same view: one check only. (Asked
+        # after the ack: with a database this is a write, and Slack waits 3 s at most.)
+        if await services.seen.first_time(f"view:{view_id}"):
+            await check_and_answer(services, client, destination, paste, view_id=view_id)
 
     app.view(CHECK_MODAL_CALLBACK)(submitted)

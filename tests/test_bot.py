@@ -443,3 +443,18 @@ async def test_canary_no_secret_reaches_slack_or_the_logs(caplog: pytest.LogCapt
         assert store.collection_name not in everything
     for url in urls:
         assert url not in everything
+
+
+async def test_background_work_that_fails_is_told_privately_with_a_reference(
+    stage: Stage, owner: SlackUser, caplog: pytest.LogCaptureFixture
+) -> None:
+    stage.slack.fail_next("chat.postMessage", error="fatal_error")
+
+    with caplog.at_level(logging.ERROR):
+        await owner.slash_command(COMMAND, "", channel_id=CHANNEL)
+        await settle(stage)
+
+    (told,) = stage.slack.calls_to("response_url")
+    assert told.args["response_type"] == "ephemeral"
+    reference = str(told.args["text"]).split("reference `")[1].split("`")[0]
+    assert reference in caplog.text
