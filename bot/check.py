@@ -162,7 +162,9 @@ class ConnectionChecker:
                 "This token failed a moment ago; it is not sent to Ecwid again yet.",
                 retry_after_s=math.ceil(wait),
             )
-        wait = await self._guard.budget_wait(len(entities) + 1)
+        requests = len(entities) + 1
+        # Reserved before sending: concurrent checks cannot overdraw Ecwid's IP limit.
+        wait = await self._guard.reserve(requests)
         if wait > 0:
             return run.stopped(
                 Diagnosis.THROTTLED,
@@ -180,8 +182,7 @@ class ConnectionChecker:
             for outcome in (profile_outcome, *count_outcomes)
             if outcome.error is not None and is_failing_token_error(outcome.error)
         )
-        if failing:
-            await self._guard.spend(failing)
+        await self._guard.refund(requests - failing)
         report = _Verdict(run, credentials, profile_outcome, count_outcomes).report()
         if report.diagnosis in _COOL_DOWN_AFTER:
             await self._guard.cool_down(fingerprint)

@@ -20,8 +20,15 @@ from bot.secrets import StoreCredentials
 
 API_TIMEOUT = httpx.Timeout(8.0, connect=5.0)
 MAX_RETRY_AFTER_S = 5
-# Statuses that mean the token or store does not work: they count against Ecwid's blocking limits.
-FAILING_TOKEN_STATUSES = frozenset({401, 402, 404})
+# Answers that mean the token or store does not work: they count against Ecwid's blocking limits.
+_FAILING_TOKEN_DIAGNOSES = frozenset(
+    {
+        Diagnosis.TOKEN_INVALID,
+        Diagnosis.PLAN_FREE,
+        Diagnosis.STORE_SUSPENDED,
+        Diagnosis.STORE_NOT_FOUND,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +74,7 @@ class StoreProfile:
 
 def is_failing_token_error(error: EcwidError) -> bool:
     """True when Ecwid counts this answer as a request with a non-working token."""
-    return error.status in FAILING_TOKEN_STATUSES or error.error_code == "INVALID_API_TOKEN"
+    return error.diagnosis in _FAILING_TOKEN_DIAGNOSES
 
 
 class EcwidClient:
@@ -167,6 +174,11 @@ def _classify_failure(response: httpx.Response) -> Exception:
         if code == "STORE_IS_SUSPENDED":
             return error(Diagnosis.STORE_SUSPENDED, f"Ecwid says the store is suspended ({label}).")
         return error(Diagnosis.PLAN_FREE, f"Not available on the store's plan ({label}).")
+    if status == 403 and not body:
+        # Not Ecwid's JSON: a firewall or proxy page, which says nothing about the token.
+        return error(
+            Diagnosis.ECWID_UNAVAILABLE, f"Ecwid's API refused the request ({label}, not JSON)."
+        )
     if status == 401 or (status == 403 and code != "INSUFFICIENT_APP_SCOPE"):
         return error(Diagnosis.TOKEN_INVALID, f"Ecwid refused the token ({label}).")
     if status == 403:

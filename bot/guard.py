@@ -34,6 +34,15 @@ class TokenGuard(Protocol):
         """Record failing-token requests just sent."""
         ...
 
+    async def reserve(self, requests: int) -> float:
+        """Count `requests` against the budget before sending them, if they fit (returns 0);
+        else the seconds to wait. Atomic: concurrent checks cannot overdraw the budget."""
+        ...
+
+    async def refund(self, requests: int) -> None:
+        """Give back reserved requests that turned out not to fail."""
+        ...
+
 
 class MemoryTokenGuard:
     """A `TokenGuard` for one process."""
@@ -81,6 +90,17 @@ class MemoryTokenGuard:
     async def spend(self, failing_requests: int) -> None:
         now = self._clock()
         self._spent.extend([now] * failing_requests)
+
+    async def reserve(self, requests: int) -> float:
+        # No suspension between the test and the spending: atomic within the event loop.
+        wait = await self.budget_wait(requests)
+        if wait == 0:
+            await self.spend(requests)
+        return wait
+
+    async def refund(self, requests: int) -> None:
+        for _ in range(min(requests, len(self._spent))):
+            self._spent.pop()
 
     def _forget_before(self, cutoff: float) -> None:
         while self._spent and self._spent[0] <= cutoff:

@@ -266,3 +266,16 @@ async def test_a_garbled_answer_is_unreachable_storage_not_a_bug(
         )
 
     assert report.diagnosis is Diagnosis.COLLECTION_UNREACHABLE
+
+
+async def test_concurrent_failing_checks_cannot_overdraw_the_budget(sandbox: EcwidSandbox) -> None:
+    guard = MemoryTokenGuard(0, budget_per_minute=30)
+    store = sandbox.store("revoked")
+    async with new_http_client() as http:
+        checker = ConnectionChecker(settings_for(sandbox), http, guard)
+        reports = await asyncio.gather(
+            *(checker.check_store(str(store.store_id), f"secret_{n:032d}") for n in range(40))
+        )
+
+    assert sum(r.path.startswith("/api/") for r in sandbox.requests) <= 30
+    assert sum(report.diagnosis is Diagnosis.THROTTLED for report in reports) >= 34

@@ -103,6 +103,26 @@ async def test_the_budget_is_shared_across_processes(
     assert await here.budget_wait(7) == 0
 
 
+async def test_concurrent_reservations_cannot_overdraw_the_budget(
+    database: Database, second: Database, clock: FakeClock
+) -> None:
+    guards = [DatabaseTokenGuard(db, 60, 30, clock=clock) for db in (database, second)]
+
+    waits = await asyncio.gather(*(guards[n % 2].reserve(5) for n in range(20)))
+
+    assert sum(wait == 0 for wait in waits) == 6  # 6 x 5 = the budget of 30
+
+
+async def test_a_refund_frees_the_budget(database: Database, clock: FakeClock) -> None:
+    guard = DatabaseTokenGuard(database, 60, 10, clock=clock)
+
+    assert await guard.reserve(10) == 0
+    assert await guard.reserve(5) > 0
+    await guard.refund(8)
+
+    assert await guard.reserve(5) == 0
+
+
 async def test_the_database_guard_answers_like_the_memory_guard(
     database: Database, clock: FakeClock
 ) -> None:

@@ -14,9 +14,13 @@ from datetime import datetime, timedelta
 from itertools import accumulate
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.db.models import FailingRequestsRow, SeenKeyRow, TokenCooldownRow, upsert, utcnow
 from bot.db.store import Database
+
+# pg_advisory_xact_lock key serialising the failing-token budget across processes.
+_BUDGET_LOCK = 0x4543_5744  # "ECWD"
 
 
 class DatabaseSeenKeys:
@@ -110,21 +114,53 @@ class DatabaseTokenGuard:
         """Seconds before `requests` more failing requests fit in the shared budget (0: now)."""
         now = self._clock()
         async with self._database.reader.connect() as connection:
-            spent = (
+            spent = await self._spent(connection, now)
+        return self._wait(spent, requests, now)
+
+    async def reserve(self, requests: int) -> float:
+        """Test and spend in one write transaction, serialised across processes."""
+        now = self._clock()
+        async with self._database.engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                await connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_BUDGET_LOCK)))
+            spent = await self._spent(connection, now)
+            wait = self._wait(spent, requests, now)
+            if wait == 0:
                 await connection.execute(
-                    sa.select(FailingRequestsRow.at, FailingRequestsRow.count)
-                    .where(FailingRequestsRow.at > now - self._window)
-                    .order_by(FailingRequestsRow.at, FailingRequestsRow.id)
+                    sa.insert(FailingRequestsRow).values(at=now, count=requests)
                 )
-            ).all()
+        return wait
+
+    async def refund(self, requests: int) -> None:
+        """A negative spend: what was reserved and did not fail."""
+        if requests <= 0:
+            return
+        async with self._database.engine.begin() as connection:
+            await connection.execute(
+                sa.insert(FailingRequestsRow).values(at=self._clock(), count=-requests)
+            )
+
+    async def _spent(
+        self, connection: AsyncConnection, now: datetime
+    ) -> list[tuple[datetime, int]]:
+        rows = await connection.execute(
+            sa.select(FailingRequestsRow.at, FailingRequestsRow.count)
+            .where(FailingRequestsRow.at > now - self._window)
+            .order_by(FailingRequestsRow.at, FailingRequestsRow.id)
+        )
+        return [(at, count) for at, count in rows]
+
+    def _wait(self, spent: list[tuple[datetime, int]], requests: int, now: datetime) -> float:
         total = sum(count for _, count in spent)
         overflow = total + requests - self._budget
-        if overflow <= 0 or total == 0:
+        if overflow <= 0 or total <= 0:
             return 0.0
         # The budget frees up as the oldest spent requests leave the window.
         needed = min(overflow, total)
         running = accumulate(count for _, count in spent)
-        last_needed = next(index for index, freed in enumerate(running) if freed >= needed)
+        last_needed = next(
+            (index for index, freed in enumerate(running) if freed >= needed), len(spent) - 1
+        )
         frees_at: datetime = spent[last_needed][0] + self._window
         return max((frees_at - now).total_seconds(), 0.001)
 
