@@ -257,10 +257,13 @@ class _Run:
         **facts: Any,
     ) -> CheckReport:
         entry = CATALOGUE[diagnosis]
+        entities = [entity.value for entity in missing_scopes or []]
         scopes = list(dict.fromkeys(entity.scope for entity in missing_scopes or []))
+        if diagnosis is Diagnosis.SCOPE_MISSING and not entities:  # only the profile refused
+            entities, scopes = ["the store profile"], ["read_store_profile"]
         words = _Words(
             store_id=str(self.credentials.store_id) if self.credentials else "?",
-            entities=", ".join(entity.value for entity in missing_scopes or []),
+            entities=", ".join(entities),
             scopes=", ".join(scopes),
             wait=_for_people(retry_after_s),
             reference=reference or "",

@@ -106,6 +106,11 @@ def _secret_input(value: str, prompt: str) -> str:
     if value == "-":
         return sys.stdin.read()
     if value:
+        print(
+            "ecwid-connect: note: what is typed on the command line stays in the shell's "
+            "history; leave it out to be asked for it, or pass - to read it from stdin.",
+            file=sys.stderr,
+        )
         return value
     if not sys.stdin.isatty():
         return sys.stdin.read()

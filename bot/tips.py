@@ -172,7 +172,9 @@ CATALOGUE: dict[Diagnosis, CatalogueEntry] = {
         "The store is on the Free plan, and Ecwid allows no API access on it.",
         (
             f"Upgrade to Venture, Business or Unlimited in your Ecwid admin ({BILLING_URL}).",
-            "The upgrade takes effect at once: check again right after, with the same URL.",
+            "The upgrade takes effect at once: check again a minute later, with the same URL "
+            "(a token Ecwid refused is not tried again for a minute, to keep it from being "
+            "blocked).",
             "You can downgrade again after the migration.",
         ),
     ),

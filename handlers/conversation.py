@@ -145,6 +145,8 @@ async def react(client: AsyncWebClient, destination: Destination, add: str, *rem
             await call(channel=destination.channel, timestamp=destination.thread_ts, name=name)
         except SlackApiError as error:
             logger.debug("reaction %s not changed: %s", name, error.response.get("error"))
+        except Exception:
+            logger.warning("reaction %s not changed", name, exc_info=True)
 
 
 async def start_thread_and_check(
@@ -186,13 +188,18 @@ async def check_and_answer(
         escalable = check_id if services.support.configured else None
         text, blocks = result_message(report, destination, check_id=escalable)
         await post(client, destination, text, blocks)
-        await react(client, destination, CONNECTED if report.ok else PROBLEM, CHECKING)
-        if view_id is not None:
-            await _after_ack(acked_at)
-            await _update_view(client, view_id, result_view(report))
     except Exception:
         await report_failure(client, destination, view_id, "answering a check failed")
         return None
+    # The answer is in the thread: what follows is decoration, and never a reason to say
+    # something went wrong.
+    await react(client, destination, CONNECTED if report.ok else PROBLEM, CHECKING)
+    if view_id is not None:
+        await _after_ack(acked_at)
+        try:
+            await _update_view(client, view_id, result_view(report))
+        except Exception:
+            logger.exception("the modal could not show the result (it is in the thread)")
     return report
 
 
@@ -210,10 +217,15 @@ async def _record(
         check_id = await services.database.record_check(
             report, place, EntryPoint(destination.entry)
         )
-        await services.vault.store(check_id, paste)
     except Exception:
         logger.exception("could not record the check of store %s", report.store_id)
         return None
+    # A re-run uses credentials already kept: storing them again would extend their life.
+    if destination.entry != EntryPoint.RERUN:
+        try:
+            await services.vault.store(check_id, paste)
+        except Exception:
+            logger.exception("could not keep the credentials of check %s", check_id)
     return check_id
 
 

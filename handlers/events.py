@@ -17,7 +17,8 @@ def register(app: AsyncApp, services: BotServices) -> None:
         body: dict[str, Any], event: dict[str, Any], client: AsyncWebClient
     ) -> None:
         # Slack retries an event it thinks was not delivered: answer each event once.
-        if not await services.seen.first_time(f"event:{body.get('event_id')}"):
+        event_id = body.get("event_id")
+        if event_id and not await services.seen.first_time(f"event:{event_id}"):
             return
         destination = Destination(
             channel=event["channel"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections import Counter
 
@@ -13,7 +14,7 @@ from bot.diagnosis import Diagnosis, Entity, StepName, StepStatus
 from bot.ecwid import EcwidClient
 from bot.guard import MemoryTokenGuard
 from bot.sandbox.ecwid import EcwidSandbox
-from bot.sandbox.stores import SampleStore, sample_stores
+from bot.sandbox.stores import NO_SCOPE, Endpoint, SampleStore, sample_stores
 from tests.conftest import settings_for
 
 FAST_STORES = [store for store in sample_stores() if store.key != "slow"]
@@ -279,3 +280,17 @@ async def test_concurrent_failing_checks_cannot_overdraw_the_budget(sandbox: Ecw
 
     assert sum(r.path.startswith("/api/") for r in sandbox.requests) <= 30
     assert sum(report.diagnosis is Diagnosis.THROTTLED for report in reports) >= 34
+
+
+async def test_a_profile_refused_for_scope_still_names_what_is_missing() -> None:
+    connected = sample_stores()[0]
+    no_profile = dataclasses.replace(
+        connected, failures=((Endpoint.PROFILE, NO_SCOPE),), key="no_profile_scope"
+    )
+    async with EcwidSandbox([no_profile]) as sandbox, new_http_client() as http:
+        checker = ConnectionChecker(settings_for(sandbox), http)
+        report = await checker.check_store(str(no_profile.store_id), no_profile.token)
+
+    assert report.diagnosis is Diagnosis.SCOPE_MISSING
+    assert "the store profile" in report.summary
+    assert any("read_store_profile" in tip for tip in report.tips)

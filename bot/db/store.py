@@ -296,7 +296,7 @@ class Database:
             "store_name": _redacted(report.store_name),
             "diagnosis": report.diagnosis.value,
             "warnings": [warning.value for warning in report.warnings],
-            "plan": report.plan,
+            "plan": report.plan[:64],
             "token_masked": _redacted(report.token),
             "counts": counts,
             "duration_ms": report.duration_ms,

@@ -142,7 +142,7 @@ def triage_message(
     if escalation.state is EscalationState.RESOLVED and escalation.resolved_by:
         state += f" by <@{escalation.resolved_by}>"
     thread = f"<{permalink}|customer's thread>" if permalink else "customer's thread"
-    store = escape(report.store_name) if report.store_name else "unknown name"
+    store = escape(clip(report.store_name, 200)) if report.store_name else "unknown name"
     text = f"Escalation from <@{escalation.place.requester_id}>: {report.title}"
     blocks: list[Block] = [
         HeaderBlock(text=clip(f"🆘 {report.title}", 150)),
