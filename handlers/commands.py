@@ -18,7 +18,7 @@ from handlers.conversation import post_guide, start_thread_and_check, tell_failu
 
 COMMAND = "/ecwid-connect"
 HELP_WORDS = frozenset({"help", "-h", "--help", "?", "usage"})
-HISTORY = re.compile(r"history(?:\s+#?(?P<store_id>\d{1,15}))?\s*", re.IGNORECASE)
+HISTORY = re.compile(r"history(?:\s+#?(?P<store_id>\S+))?\s*", re.IGNORECASE)
 
 
 def register(app: AsyncApp, services: BotServices) -> None:
@@ -31,7 +31,7 @@ def register(app: AsyncApp, services: BotServices) -> None:
             await ack(text=usage_text(command.get("command") or COMMAND))
             return
         if history := HISTORY.fullmatch(text):
-            if not history["store_id"]:
+            if not (history["store_id"] or "").isdigit() or len(history["store_id"]) > 15:
                 await ack(text=f"Which store? `{COMMAND} history <store ID>`, e.g. `history 1003`.")
                 return
             await ack()
@@ -78,7 +78,9 @@ def register(app: AsyncApp, services: BotServices) -> None:
         support = services.support
         if not support.configured or not await support.is_agent(client, user_id):
             where = f" (members of <#{support.channel}>)" if support.channel else ""
-            await respond(text=f"Store history is for the support team{where}.")
+            await respond(
+                text=f"Store history is for the support team{where}.", response_type="ephemeral"
+            )
             return
         checks = await services.database.checks_for_store(store_id)
         escalations = await services.database.escalations_for_store(store_id)

@@ -69,21 +69,31 @@ def register(app: AsyncApp, services: BotServices) -> None:
     # One lock per escalation keeps this process's re-renders of a triage post in order.
     render_locks: dict[str, asyncio.Lock] = {}
 
-    async def refresh_triage(client: AsyncWebClient, escalation_id: str) -> Escalation | None:
-        lock = render_locks.setdefault(escalation_id, asyncio.Lock())
-        async with lock:
+    async def refresh_triage(client: AsyncWebClient, escalation_id: str) -> None:
+        """Re-render the triage post from the database until what it shows is current.
+
+        Another replica may change the escalation while this one renders: the version tells.
+        """
+        async with render_locks.setdefault(escalation_id, asyncio.Lock()):
             escalation = await services.database.escalation(escalation_id)
-            if escalation is None or not escalation.triage_channel or not escalation.triage_ts:
-                return escalation
-            check = await services.database.check(escalation.check_id)
-            if check is None:
-                return escalation
-            permalink = await _permalink(client, escalation)
-            text, blocks = triage_message(escalation, check.report, permalink)
-            await client.chat_update(
-                channel=escalation.triage_channel, ts=escalation.triage_ts, text=text, blocks=blocks
-            )
-            return escalation
+            for _ in range(3):
+                if escalation is None or not escalation.triage_channel or not escalation.triage_ts:
+                    return
+                check = await services.database.check(escalation.check_id)
+                if check is None:
+                    return
+                permalink = await _permalink(client, escalation)
+                text, blocks = triage_message(escalation, check.report, permalink)
+                await client.chat_update(
+                    channel=escalation.triage_channel,
+                    ts=escalation.triage_ts,
+                    text=text,
+                    blocks=blocks,
+                )
+                latest = await services.database.escalation(escalation_id)
+                if latest is None or latest.version == escalation.version:
+                    return
+                escalation = latest
 
     async def open_escalation(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()

@@ -288,3 +288,9 @@ async def test_members_of_the_support_user_group_are_agents_too() -> None:
         (answer,) = stage.slack.calls_to("response_url")
 
         assert "Store 2003" in json.dumps(answer.args)
+
+
+async def test_history_without_a_store_id_says_how_to_ask(stage: Stage) -> None:
+    response = await agent(stage).slash_command(COMMAND, "history abc", channel_id=SUPPORT)
+
+    assert "history <store ID>" in response.text

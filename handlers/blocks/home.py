@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from slack_sdk.models.blocks import (
-    ActionsBlock,
     Block,
     ButtonElement,
     ContextBlock,
@@ -130,7 +129,3 @@ def home_view(
         type="home", blocks=blocks[:HOME_BLOCK_LIMIT], private_metadata=home_metadata(dm_channel)
     )
     return view.to_dict()
-
-
-def home_check_actions() -> ActionsBlock:
-    return ActionsBlock(elements=[ButtonElement(text="Check a store", action_id=HOME_CHECK_ACTION)])
