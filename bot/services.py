@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from datetime import timedelta
@@ -106,6 +107,9 @@ class BotServices:
         """Bring the database schema up to date (a fresh clone creates its SQLite file here)
         and start the hourly clean-up of expired credentials."""
         await self.database.migrate()
+        # Everything loaded so far lives as long as the process: keep the garbage collector
+        # from re-scanning it, which otherwise shows up as pauses in the time to ack.
+        gc.freeze()
         self._housekeeping = asyncio.get_running_loop().create_task(
             self._purge_expired_credentials(), name="housekeeping"
         )
