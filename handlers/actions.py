@@ -9,7 +9,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.services import BotServices
 from handlers.blocks import CHECK_AGAIN_ACTION, OPEN_CHECK_MODAL_ACTION, PLAYGROUND_LINK_ACTION
-from handlers.conversation import destination_from_action, open_check_modal, tell_failure
+from handlers.conversation import destination_from_action, open_check_modal, tell_failure_at
 
 
 def register(app: AsyncApp, services: BotServices) -> None:
@@ -19,12 +19,7 @@ def register(app: AsyncApp, services: BotServices) -> None:
         services.tasks.spawn(
             open_check_modal(client, body["trigger_id"], destination),
             name="open modal",
-            on_failure=tell_failure(
-                client,
-                destination.requester,
-                channel=destination.channel,
-                response_url=destination.response_url,
-            ),
+            on_failure=tell_failure_at(client, destination),
         )
 
     async def link_clicked(ack: AsyncAck) -> None:

@@ -129,6 +129,18 @@ def tell_failure(
     return tell
 
 
+def tell_failure_at(
+    client: AsyncWebClient, destination: Destination
+) -> Callable[[str], Awaitable[None]]:
+    """`tell_failure` for the user and conversation of `destination`."""
+    return tell_failure(
+        client,
+        destination.requester,
+        channel=destination.channel,
+        response_url=destination.response_url,
+    )
+
+
 async def post_guide(client: AsyncWebClient, destination: Destination) -> None:
     """The guide with its button, as the thread root (or inside the destination's thread)."""
     text, blocks = guide_message()

@@ -8,7 +8,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.services import BotServices
-from handlers.conversation import destination_from_action, open_check_modal, tell_failure
+from handlers.conversation import destination_from_action, open_check_modal, tell_failure_at
 
 CHECK_SHORTCUT = "check_ecwid_connection"
 
@@ -22,12 +22,7 @@ def register(app: AsyncApp, services: BotServices) -> None:
         services.tasks.spawn(
             open_check_modal(client, shortcut["trigger_id"], destination),
             name="open modal from shortcut",
-            on_failure=tell_failure(
-                client,
-                destination.requester,
-                channel=destination.channel,
-                response_url=destination.response_url,
-            ),
+            on_failure=tell_failure_at(client, destination),
         )
 
     app.shortcut(CHECK_SHORTCUT)(check_from_message)

@@ -49,6 +49,7 @@ from handlers.conversation import (
     react,
     report_failure,
     tell_failure,
+    tell_failure_at,
 )
 
 logger = logging.getLogger(__name__)
@@ -104,12 +105,7 @@ def register(app: AsyncApp, services: BotServices) -> None:
                 trigger_id=body["trigger_id"], view=escalate_modal(check_id, destination)
             ),
             name="open escalation modal",
-            on_failure=tell_failure(
-                client,
-                destination.requester,
-                channel=destination.channel,
-                response_url=destination.response_url,
-            ),
+            on_failure=tell_failure_at(client, destination),
         )
 
     async def escalate(

@@ -24,7 +24,7 @@ from handlers.blocks import (
     Destination,
     checking_view,
 )
-from handlers.conversation import check_and_answer, pending_ladder, tell_failure
+from handlers.conversation import check_and_answer, pending_ladder, tell_failure_at
 
 _BLOCK_FOR = {Diagnosis.STORE_ID_INVALID: STORE_ID_BLOCK, Diagnosis.TOKEN_MALFORMED: TOKEN_BLOCK}
 
@@ -84,12 +84,7 @@ def register(app: AsyncApp, services: BotServices) -> None:
         services.tasks.spawn(
             _check_once(str(view["id"]), destination, paste, client),
             name="check from modal",
-            on_failure=tell_failure(
-                client,
-                destination.requester,
-                channel=destination.channel,
-                response_url=destination.response_url,
-            ),
+            on_failure=tell_failure_at(client, destination),
         )
 
     async def _check_once(
