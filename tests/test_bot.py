@@ -458,3 +458,57 @@ async def test_background_work_that_fails_is_told_privately_with_a_reference(
     assert told.args["response_type"] == "ephemeral"
     reference = str(told.args["text"]).split("reference `")[1].split("`")[0]
     assert reference in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ("connected", "Connected: ready to migrate"),
+        ("free_plan", "API access needs a paid Ecwid plan"),
+        ("revoked", "The access token was refused"),
+    ],
+)
+async def test_the_shortcut_answers_each_case_in_the_thread(
+    stage: Stage, key: str, expected: str
+) -> None:
+    agent = stage.user("U0AGENT", "sam")
+    message = stage.slack.post_user_message(CHANNEL, "U0OWNER", "Please check my store")
+    await agent.message_shortcut(CHECK_SHORTCUT, message, channel_id=CHANNEL)
+    opened = await stage.slack.wait_for(lambda call: call.method == "views.open")
+
+    await agent.submit_view(str(opened.response["view"]["id"]), url_values(stage, key))
+    await settle(stage)
+
+    (answer,) = [m for m in thread_replies(stage, message["ts"]) if m.get("bot_id")]
+    assert expected in text_of(answer)
+
+
+async def test_the_shortcut_modal_refuses_a_malformed_paste_inline(stage: Stage) -> None:
+    agent = stage.user("U0AGENT", "sam")
+    message = stage.slack.post_user_message(CHANNEL, "U0OWNER", "Please check my store")
+    await agent.message_shortcut(CHECK_SHORTCUT, message, channel_id=CHANNEL)
+    opened = await stage.slack.wait_for(lambda call: call.method == "views.open")
+
+    answer = await agent.submit_view(
+        str(opened.response["view"]["id"]), {URL_BLOCK: {URL_INPUT: "https://my.ecwid.com/"}}
+    )
+
+    assert "admin page" in answer.json()["errors"][URL_BLOCK]
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ("free_plan", "API access needs a paid Ecwid plan"),
+        ("revoked", "The access token was refused"),
+    ],
+)
+async def test_the_command_with_a_url_answers_each_case_in_its_thread(
+    stage: Stage, owner: SlackUser, key: str, expected: str
+) -> None:
+    await owner.slash_command(COMMAND, stage.sandbox.collection_url(key), channel_id=CHANNEL)
+    await settle(stage)
+
+    root, reply = stage.slack.messages(CHANNEL)
+    assert reply["thread_ts"] == root["ts"]
+    assert expected in text_of(reply)

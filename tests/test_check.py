@@ -294,3 +294,47 @@ async def test_a_profile_refused_for_scope_still_names_what_is_missing() -> None
     assert report.diagnosis is Diagnosis.SCOPE_MISSING
     assert "the store profile" in report.summary
     assert any("read_store_profile" in tip for tip in report.tips)
+
+
+@pytest.mark.parametrize(
+    ("paste", "diagnosis"),
+    [
+        ("   ", Diagnosis.URL_EMPTY),
+        ("secret_" + "A1b2" * 8, Diagnosis.URL_TOKEN_ONLY),
+        ("https://api-playground.ecwid.com/", Diagnosis.URL_PLAYGROUND_PAGE),
+        ("https://my.ecwid.com/cp/#products", Diagnosis.URL_ADMIN_PAGE),
+        ("{sandbox}/ecwid-api-playground/1003_abc", Diagnosis.URL_TRUNCATED),
+        ("https://example.com/collection.json", Diagnosis.URL_NOT_COLLECTION),
+    ],
+    ids=str,
+)
+async def test_each_paste_problem_stops_at_intake_with_its_diagnosis(
+    sandbox: EcwidSandbox, checker: ConnectionChecker, paste: str, diagnosis: Diagnosis
+) -> None:
+    report = await checker.check_text(paste.format(sandbox=sandbox.base_url))
+
+    assert report.diagnosis is diagnosis
+    assert report.step(StepName.INTAKE).status is StepStatus.FAILED  # type: ignore[union-attr]
+    assert report.tips
+    assert sandbox.requests == []
+
+
+@pytest.mark.parametrize(
+    ("store_id", "token", "diagnosis"),
+    [
+        ("my shop", "secret_" + "A1b2" * 8, Diagnosis.STORE_ID_INVALID),
+        ("1003", "not a token", Diagnosis.TOKEN_MALFORMED),
+    ],
+    ids=str,
+)
+async def test_bad_store_id_or_token_stops_at_intake(
+    sandbox: EcwidSandbox,
+    checker: ConnectionChecker,
+    store_id: str,
+    token: str,
+    diagnosis: Diagnosis,
+) -> None:
+    report = await checker.check_store(store_id, token)
+
+    assert report.diagnosis is diagnosis
+    assert sandbox.requests == []
