@@ -150,6 +150,7 @@ def register(app: AsyncApp, services: BotServices) -> None:
         # A double-clicked submit arrives twice: one escalation only.
         if not await services.seen.first_time(f"escalation-view:{view_id}"):
             return
+        escalation: Escalation | None = None
         try:
             place = Place(destination.team, destination.channel, destination.thread_ts, requester)
             escalation = await services.database.create_escalation(
@@ -169,6 +170,9 @@ def register(app: AsyncApp, services: BotServices) -> None:
             )
             await post(client, destination, support_asked_line(urgency))
         except Exception:
+            if escalation is not None:
+                # Not left open for ever in the App Home with no post to close it from.
+                await services.database.discard_escalation(escalation.id)
             await report_failure(client, destination, None, "escalating failed")
 
     async def take(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:

@@ -294,3 +294,20 @@ async def test_history_without_a_store_id_says_how_to_ask(stage: Stage) -> None:
     response = await agent(stage).slash_command(COMMAND, "history abc", channel_id=SUPPORT)
 
     assert "history <store ID>" in response.text
+
+
+async def test_an_escalation_whose_post_fails_is_not_left_open(stage: Stage) -> None:
+    owner = stage.user("U0OWNER", "jane")
+    root, _answer, _view = await check_via_modal(stage, owner, url_values(stage, "revoked"))
+    (result,) = thread_replies(stage, root["ts"])
+    since = len(stage.slack.calls)
+    await owner.click_button(result, ESCALATE_ACTION, channel_id=CHANNEL)
+    opened = await stage.slack.wait_for(lambda c: c.method == "views.open", since=since)
+    stage.slack.fail_next("chat.postMessage", error="channel_not_found")  # the support channel
+    await owner.submit_view(
+        str(opened.response["view"]["id"]), {GOAL_BLOCK: {GOAL_INPUT: "migrate"}}
+    )
+    await settle(stage)
+
+    assert await stage.services.database.open_escalations() == []
+    assert "something went wrong" in text_of(thread_replies(stage, root["ts"])[-1])

@@ -391,6 +391,15 @@ class Database:
                 .values(triage_channel=channel, triage_ts=ts, version=EscalationRow.version + 1)
             )
 
+    async def discard_escalation(self, escalation_id: str) -> None:
+        """Forget an escalation the support team was never shown (its post failed)."""
+        async with self.engine.begin() as connection:
+            await connection.execute(
+                sa.delete(EscalationRow).where(
+                    EscalationRow.id == escalation_id, EscalationRow.triage_ts.is_(None)
+                )
+            )
+
     async def escalation(self, escalation_id: str) -> Escalation | None:
         """The escalation with this ID, if there is one."""
         rows = await self._read_escalations(
