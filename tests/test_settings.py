@@ -49,3 +49,19 @@ def test_a_bad_value_is_a_start_up_error_naming_the_variable(
 
     with pytest.raises(SettingsError, match=variable):
         load_settings()
+
+
+def test_serving_without_slack_tokens_says_what_is_missing(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot.cli import main
+
+    monkeypatch.chdir("/")
+    for variable in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET"):
+        monkeypatch.delenv(variable, raising=False)
+
+    assert main(["serve"]) == 2
+    error = capsys.readouterr().err
+    assert "SLACK_BOT_TOKEN" in error
+    assert "SLACK_SIGNING_SECRET" in error
+    assert "Traceback" not in error

@@ -311,3 +311,23 @@ async def test_an_escalation_whose_post_fails_is_not_left_open(stage: Stage) -> 
 
     assert await stage.services.database.open_escalations() == []
     assert "something went wrong" in text_of(thread_replies(stage, root["ts"])[-1])
+
+
+async def test_check_a_store_from_the_app_home_answers_in_the_dm(stage: Stage) -> None:
+    owner = stage.user("U0OWNER", "jane")
+    await owner.send_event(
+        {"type": "app_home_opened", "user": "U0OWNER", "tab": "home", "channel": "D0OWNER"}
+    )
+    await settle(stage)
+    home = stage.slack.calls_to("views.publish")[-1].response["view"]
+
+    since = len(stage.slack.calls)
+    await owner.click_button(home, HOME_CHECK_ACTION)
+    opened = await stage.slack.wait_for(lambda c: c.method == "views.open", since=since)
+    await owner.submit_view(str(opened.response["view"]["id"]), url_values(stage, "connected"))
+    await settle(stage)
+
+    (answer,) = [
+        c for c in stage.slack.calls_to("chat.postMessage") if c.args["channel"] == "D0OWNER"
+    ]
+    assert "Connected: ready to migrate" in json.dumps(answer.args)
