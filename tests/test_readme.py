@@ -25,3 +25,10 @@ def test_every_setting_is_documented(field: str) -> None:
 def test_the_two_commands_are_there() -> None:
     assert "make demo" in README
     assert "make test" in README
+
+
+@pytest.mark.parametrize("field", sorted(Settings.model_fields), ids=str)
+def test_every_setting_is_in_the_env_example(field: str) -> None:
+    example = (Path(__file__).parents[1] / ".env.example").read_text(encoding="utf-8")
+
+    assert f"{field.upper()}=" in example
