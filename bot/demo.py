@@ -54,14 +54,10 @@ def _result_in_thread(thread_ts: str) -> Callable[[SlackCall], bool]:
     return matches
 
 
-def _new_call(stage: Stage, method: str, since: int) -> Callable[[SlackCall], bool]:
-    return lambda call: call.method == method and stage.slack.calls.index(call) >= since
-
-
 async def _open_modal(stage: Stage, user: SlackUser, message: dict[str, Any]) -> str:
     since = len(stage.slack.calls)
     await user.click_button(message, OPEN_CHECK_MODAL_ACTION, channel_id=CHANNEL)
-    opened = await stage.slack.wait_for(_new_call(stage, "views.open", since))
+    opened = await stage.slack.wait_for(lambda call: call.method == "views.open", since=since)
     return str(opened.response["view"]["id"])
 
 
@@ -89,7 +85,7 @@ async def store_owner_connects(
     since = len(stage.slack.calls)
     _say("👤", "jane, in #store-migration: /ecwid-connect")
     await owner.slash_command("/ecwid-connect", "", channel_id=CHANNEL)
-    guide = await stage.slack.wait_for(_new_call(stage, "chat.postMessage", since))
+    guide = await stage.slack.wait_for(lambda call: call.method == "chat.postMessage", since=since)
     _say("🤖", "ecwid-connect posts (this message becomes the thread):")
     _show(render_message(guide.args))
     root_ts = str(guide.response["ts"])
@@ -120,7 +116,7 @@ async def agent_checks_from_escalation(stage: Stage, key: str, title: str) -> No
     _say("👤", "jane, in #store-migration: “The migration tool says it can't read my store :(”")
     _say("👤", "sam (support) uses the shortcut “Check Ecwid connection” on jane's message")
     await agent.message_shortcut(CHECK_SHORTCUT, customer_message, channel_id=CHANNEL)
-    opened = await stage.slack.wait_for(_new_call(stage, "views.open", since))
+    opened = await stage.slack.wait_for(lambda call: call.method == "views.open", since=since)
     view_id = str(opened.response["view"]["id"])
     _say("👤", "sam pastes the URL jane sent him privately and clicks Check")
     await _submit_and_follow(
@@ -141,7 +137,7 @@ async def owner_escalates(stage: Stage, title: str) -> None:
     since = len(stage.slack.calls)
     _say("👤", "jane clicks [ Escalate to support ] under the Free-plan answer")
     await owner.click_button(result, ESCALATE_ACTION, channel_id=CHANNEL)
-    opened = await stage.slack.wait_for(_new_call(stage, "views.open", since))
+    opened = await stage.slack.wait_for(lambda call: call.method == "views.open", since=since)
     view_id = str(opened.response["view"]["id"])
     _say("🪟", "A short modal opens:")
     _show(render_view(stage.slack.views[view_id]))
@@ -166,7 +162,7 @@ async def owner_escalates(stage: Stage, title: str) -> None:
         current = stage.slack.messages(SUPPORT)[0]
         _say("👤", f"sam {who}")
         await agent.click_button(current, action, channel_id=SUPPORT)
-        await stage.slack.wait_for(_new_call(stage, "chat.update", since))
+        await stage.slack.wait_for(lambda call: call.method == "chat.update", since=since)
         await stage.services.tasks.drain(RESULT_WAIT_S)
     _say("🤖", "The triage post now reads:")
     _show(render_message(stage.slack.messages(SUPPORT)[0]))

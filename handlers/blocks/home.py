@@ -21,7 +21,7 @@ from slack_sdk.models.views import View
 from bot.db.store import CheckRecord, Escalation, TeamStats
 from bot.diagnosis import Diagnosis
 from bot.tips import CATALOGUE
-from handlers.blocks.common import clip, escape, mrkdwn_section
+from handlers.blocks.common import age_text, clip, escape, mrkdwn_section
 from handlers.blocks.support import URGENCY_EMOJI
 
 HOME_CHECK_ACTION = "home_check_store"
@@ -56,11 +56,6 @@ def _own_check(record: CheckRecord) -> str:
     ident = f" ({record.store_id})" if record.store_id else ""
     when = record.created_at.strftime("%b %d, %H:%M")
     return f"{mark} {when} UTC · {store}{ident} · {CATALOGUE[record.diagnosis].title}"
-
-
-def _age(since: datetime, now: datetime) -> str:
-    hours = max((now - since).total_seconds() / 3600, 0)
-    return f"{hours * 60:.0f} min" if hours < 1 else f"{hours:.0f} h"
 
 
 def home_view(
@@ -107,7 +102,7 @@ def home_view(
         ]
         lines = [
             f"{URGENCY_EMOJI[e.urgency]} `{e.diagnosis}` store {e.store_id or '?'} · "
-            f"{_age(e.created_at, now)} old · "
+            f"{age_text(e.created_at, now)} old · "
             + (f"taken by <@{e.taken_by}>" if e.taken_by else "*nobody has taken it*")
             for e in team.open_escalations[:LIST_LIMIT]
         ]

@@ -28,7 +28,15 @@ from bot.diagnosis import Diagnosis, Entity
 from bot.report import CheckReport
 from handlers.blocks.check import ESCALATE_ACTION as ESCALATE_ACTION
 from handlers.blocks.check import OPEN_CHECK_MODAL_ACTION, ladder_text
-from handlers.blocks.common import Blocks, Destination, as_dicts, clip, escape, mrkdwn_section
+from handlers.blocks.common import (
+    Blocks,
+    Destination,
+    age_text,
+    as_dicts,
+    clip,
+    escape,
+    mrkdwn_section,
+)
 
 ESCALATE_MODAL_CALLBACK = "ecwid_escalate"
 GOAL_BLOCK, GOAL_INPUT = "goal", "goal"
@@ -109,15 +117,6 @@ def escalate_modal(check_id: str, destination: Destination) -> dict[str, Any]:
     return view.to_dict()
 
 
-def _age(since: datetime, now: datetime) -> str:
-    minutes = max(int((now - since).total_seconds() // 60), 0)
-    if minutes < 60:
-        return f"{minutes} min"
-    if minutes < 48 * 60:
-        return f"{minutes // 60} h"
-    return f"{minutes // (24 * 60)} days"
-
-
 def _counts_line(report: CheckReport) -> str:
     parts = []
     for entity in Entity:
@@ -148,7 +147,7 @@ def triage_message(
         HeaderBlock(text=clip(f"🆘 {report.title}", 150)),
         mrkdwn_section(
             f"*Asked by* <@{escalation.place.requester_id}> in {thread}"
-            f" · {_age(escalation.created_at, now)} ago\n*Urgency* {urgency}\n*State* {state}"
+            f" · {age_text(escalation.created_at, now)} ago\n*Urgency* {urgency}\n*State* {state}"
         ),
         SectionBlock(
             fields=[
