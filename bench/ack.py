@@ -21,12 +21,13 @@ from aiohttp import web
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bench.standins import StandIns, standins_process
-from bot.app import create_app, slack_client
-from bot.check import new_http_client
-from bot.sandbox.slack import sign
-from bot.server import EVENTS_PATH, http_app
-from bot.services import BotServices
+from bot.engine.check import new_http_client
+from bot.sandbox.slack.webapi import sign
 from bot.settings import Settings, load_settings
+from bot.slack.app import create_app, slack_client
+from bot.slack.server import EVENTS_PATH, http_app
+from bot.slack.services import BotServices
+from handlers import register_all
 from handlers.blocks import (
     CHECK_MODAL_CALLBACK,
     OPEN_CHECK_MODAL_ACTION,
@@ -166,7 +167,9 @@ async def _measure(standins: StandIns) -> list[str]:
         slack_signing_secret=secret,
     )
     services = BotServices(settings)
-    bot_runner, bot_url = await _serve(create_app(settings, services=services), services)
+    bot_runner, bot_url = await _serve(
+        create_app(settings, register_all, services=services), services
+    )
     bare_runner, bare_url = await _serve(bare_app(settings))
     try:
         async with new_http_client() as http:

@@ -14,10 +14,10 @@ import statistics
 import time
 
 from bench.sandbox_process import SandboxProcess, sandbox_process
-from bot.check import ConnectionChecker, new_http_client
-from bot.diagnosis import Diagnosis
-from bot.guard import MemoryTokenGuard
-from bot.sandbox.stores import sample_stores
+from bot.engine.check import ConnectionChecker, new_http_client
+from bot.engine.diagnosis import Diagnosis
+from bot.engine.guard import MemoryTokenGuard
+from bot.sandbox.ecwid.stores import sample_stores
 from bot.settings import load_settings
 
 LATENCY_MS = 100.0

@@ -11,11 +11,11 @@ import statistics
 import tempfile
 import time
 
-from bot.check import ConnectionChecker, new_http_client
-from bot.db.store import Database, EntryPoint, Place, Urgency
-from bot.guard import MemoryTokenGuard
-from bot.intake import read_paste
-from bot.sandbox.ecwid import EcwidSandbox
+from bot.engine.check import ConnectionChecker, new_http_client
+from bot.engine.guard import MemoryTokenGuard
+from bot.engine.intake import read_paste
+from bot.history.database import Database, EntryPoint, Place, Urgency
+from bot.sandbox.ecwid.server import EcwidSandbox
 from bot.settings import load_settings
 from handlers.home import build_home
 

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from bot.sandbox.ecwid import EcwidSandbox
-from bot.sandbox.slack import FakeSlack
+from bot.sandbox.ecwid.server import EcwidSandbox
+from bot.sandbox.slack.webapi import FakeSlack
 
 
 @dataclass(frozen=True)

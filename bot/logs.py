@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from bot.secrets import install_log_redaction
+from bot.engine.redaction import install_log_redaction
 
 
 def configure_logging(level: str = "INFO") -> None:

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+NEW_KEY_COMMAND = "ecwid-connect new-key"
 DEFAULT_COLLECTION_HOST = "ecwid-api-playground.s3.amazonaws.com"
 
 
@@ -103,8 +104,6 @@ class Settings(BaseSettings):
     def _fernet_key(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None or not value.get_secret_value().strip():
             return None
-        from bot.db.vault import validate_key  # imports the engine, which imports settings
-
         validate_key(value.get_secret_value())
         return value
 
@@ -113,14 +112,55 @@ class Settings(BaseSettings):
     def _database_url(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None or not value.get_secret_value().strip():
             return None
-        from bot.db.store import normalise_url
-
         return SecretStr(normalise_url(value.get_secret_value()))
 
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+
+def normalise_url(url: str) -> str:
+    """`url` with the async driver this project uses: asyncpg for PostgreSQL, aiosqlite for SQLite.
+
+    Accepts `postgresql://` and `postgres://` (as hosting services give them) and turns libpq's
+    `sslmode=` into asyncpg's `ssl=`. Raises ValueError for anything else; the message never
+    repeats the URL, which holds a password.
+    """
+    from sqlalchemy.engine import make_url  # only when a database URL is set
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url.strip())
+    except ArgumentError:
+        raise ValueError(
+            "DATABASE_URL is not a database URL: use postgresql://user:password@host/name"
+        ) from None
+    backend, _, driver = parsed.drivername.partition("+")
+    if backend in ("postgresql", "postgres") and driver in ("", "asyncpg"):
+        query = dict(parsed.query)
+        if "sslmode" in query and "ssl" not in query:
+            query["ssl"] = query.pop("sslmode")
+        parsed = parsed.set(drivername="postgresql+asyncpg", query=query)
+    elif backend == "sqlite" and driver in ("", "aiosqlite"):
+        parsed = parsed.set(drivername="sqlite+aiosqlite")
+    else:
+        raise ValueError(
+            "DATABASE_URL must be a PostgreSQL URL (postgresql://…) or a SQLite one (sqlite:///…)"
+        )
+    return parsed.render_as_string(hide_password=False)
+
+
+def validate_key(key: str) -> None:
+    """Raise ValueError, without quoting `key`, unless it is a Fernet key."""
+    from cryptography.fernet import Fernet  # only when a key is set
+
+    try:
+        Fernet(key.strip().encode())
+    except ValueError:  # binascii.Error, for bad base64, is a ValueError too
+        raise ValueError(
+            f"CREDENTIALS_KEY must be a Fernet key: generate one with {NEW_KEY_COMMAND}"
+        ) from None
 
 
 class SettingsError(Exception):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.services import BotServices
+from bot.slack.services import BotServices
 from handlers import actions, commands, events, home, shortcuts, support, views
 
 

@@ -9,9 +9,9 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.errors import PasteError
-from bot.intake import read_paste
-from bot.services import BotServices
+from bot.engine.errors import PasteError
+from bot.engine.intake import read_paste
+from bot.slack.services import BotServices
 from handlers.blocks import Destination, usage_text
 from handlers.blocks.support import history_message
 from handlers.conversation import post_guide, start_thread_and_check, tell_failure

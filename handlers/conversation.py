@@ -14,11 +14,11 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.db.store import EntryPoint, Place
-from bot.diagnosis import StepName, StepStatus
-from bot.intake import Paste
-from bot.report import CheckReport, Step
-from bot.services import BotServices
+from bot.engine.diagnosis import StepName, StepStatus
+from bot.engine.intake import Paste
+from bot.engine.report import CheckReport, Step
+from bot.history.database import EntryPoint, Place
+from bot.slack.services import BotServices
 from handlers.blocks import (
     Blocks,
     Destination,

@@ -7,7 +7,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.services import BotServices
+from bot.slack.services import BotServices
 from handlers.blocks import Destination
 from handlers.conversation import post_guide, tell_failure
 

@@ -9,8 +9,8 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.db.store import Database
-from bot.services import BotServices
+from bot.history.database import Database
+from bot.slack.services import BotServices
 from handlers.blocks.common import Destination
 from handlers.blocks.home import HOME_CHECK_ACTION, TeamView, home_channel, home_view
 from handlers.conversation import open_check_modal, tell_failure

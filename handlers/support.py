@@ -15,8 +15,8 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.db.store import Escalation, Place, Urgency
-from bot.services import BotServices
+from bot.history.database import Escalation, Place, Urgency
+from bot.slack.services import BotServices
 from handlers.blocks.common import Destination
 from handlers.blocks.support import (
     ESCALATE_ACTION,

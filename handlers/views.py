@@ -8,11 +8,11 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.diagnosis import Diagnosis
-from bot.errors import PasteError
-from bot.intake import Paste, read_paste, read_store_credentials
-from bot.services import BotServices
+from bot.engine.diagnosis import Diagnosis
+from bot.engine.errors import PasteError
+from bot.engine.intake import Paste, read_paste, read_store_credentials
 from bot.settings import CollectionHost
+from bot.slack.services import BotServices
 from handlers.blocks import (
     CHECK_MODAL_CALLBACK,
     STORE_ID_BLOCK,

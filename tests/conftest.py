@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from bot.check import ConnectionChecker, new_http_client
-from bot.sandbox.ecwid import EcwidSandbox
+from bot.engine.check import ConnectionChecker, new_http_client
+from bot.sandbox.ecwid.server import EcwidSandbox
 from bot.settings import Settings, load_settings
 
 

@@ -25,7 +25,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from bot.db.store import Database, normalise_url
+from bot.history.database import Database, normalise_url
 
 START = datetime(2025, 6, 2, 9, 30, tzinfo=UTC)
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
-from bot.sandbox.ecwid import EcwidSandbox
-from bot.sandbox.stores import SampleStore, sample_stores
+from bot.cli.main import main
+from bot.sandbox.ecwid.server import EcwidSandbox
+from bot.sandbox.ecwid.stores import SampleStore, sample_stores
 
 CANARY_STORES = [store for store in sample_stores(seed="canary") if store.key != "slow"]
 CLI = [sys.executable, "-m", "bot.cli"]

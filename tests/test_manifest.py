@@ -2,9 +2,9 @@
 
 `manifest.yml` (Socket Mode) and `manifest.http.yml` (HTTP) are what an admin pastes into
 "Create New App → From a manifest". These tests catch what Slack would refuse (against the JSON
-schema Slack publishes, copied into `shared/slack-manifest-schema/`) and what would only fail
-once installed: a slash command or shortcut the code does not answer, an event nobody subscribed
-to, a Web API call without its scope, or a scope granted for nothing.
+schema Slack publishes, copied into `tests/fixtures/slack-manifest-schema/`) and what would only
+fail once installed: a slash command or shortcut the code does not answer, an event nobody
+subscribed to, a Web API call without its scope, or a scope granted for nothing.
 """
 
 from __future__ import annotations
@@ -22,15 +22,15 @@ import pytest
 import yaml
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.server import EVENTS_PATH
-from bot.services import BotServices
 from bot.settings import load_settings
+from bot.slack.server import EVENTS_PATH
+from bot.slack.services import BotServices
 from handlers import register_all
 from handlers.commands import COMMAND
 from handlers.shortcuts import CHECK_SHORTCUT
+from tests.paths import FIXTURES, REPO
 
-REPO = Path(__file__).resolve().parents[1]
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "shared" / "slack-manifest-schema"
+SCHEMA_DIR = FIXTURES / "slack-manifest-schema"
 SCHEMA_FILE = SCHEMA_DIR / "manifest.schema.1.0.0.json"
 SOCKET_MANIFEST = REPO / "manifest.yml"
 HTTP_MANIFEST = REPO / "manifest.http.yml"
@@ -92,8 +92,8 @@ def load(path: Path) -> dict[str, Any]:
 def schema() -> dict[str, Any]:
     if not SCHEMA_FILE.is_file():
         pytest.fail(
-            f"Slack's manifest schema is missing: expected {SCHEMA_FILE}. The tests need the "
-            "shared/ directory (a copy of slackapi/manifest-schema) beside the project checkout."
+            f"Slack's manifest schema is missing: expected {SCHEMA_FILE}, a copy of "
+            "slackapi/manifest-schema kept in the repository (see SOURCE.md beside it)."
         )
     loaded = yaml.safe_load(SCHEMA_FILE.read_text(encoding="utf-8"))  # JSON is YAML
     assert isinstance(loaded, dict)
@@ -261,7 +261,7 @@ MANIFESTS = pytest.mark.parametrize(
 # ---------------------------------------------------------------------------------------------
 
 
-def test_the_shared_schema_is_json_schema_draft_7() -> None:
+def test_slacks_schema_is_json_schema_draft_7() -> None:
     assert schema()["$schema"] == "http://json-schema.org/draft-07/schema#"
 
 

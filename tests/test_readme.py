@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.diagnosis import Diagnosis, WarningCode
+from bot.engine.diagnosis import Diagnosis, WarningCode
 from bot.settings import Settings
 
 README = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")

@@ -54,7 +54,7 @@ def test_a_bad_value_is_a_start_up_error_naming_the_variable(
 def test_serving_without_slack_tokens_says_what_is_missing(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from bot.cli import main
+    from bot.cli.main import main
 
     monkeypatch.chdir("/")
     for variable in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET"):

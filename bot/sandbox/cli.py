@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from bot.sandbox.ecwid import EcwidSandbox, serve_forever
+from bot.sandbox.ecwid.server import EcwidSandbox, serve_forever
 
 
 def describe(sandbox: EcwidSandbox) -> str:

@@ -12,13 +12,14 @@ from dataclasses import dataclass
 import httpx
 from aiohttp import web
 
-from bot.app import create_app
-from bot.sandbox.ecwid import EcwidSandbox
-from bot.sandbox.slack import FakeSlack, SlackUser
-from bot.sandbox.stores import SampleStore
-from bot.server import EVENTS_PATH, http_app
-from bot.services import BotServices
+from bot.sandbox.ecwid.server import EcwidSandbox
+from bot.sandbox.ecwid.stores import SampleStore
+from bot.sandbox.slack.webapi import FakeSlack, SlackUser
 from bot.settings import Settings, load_settings
+from bot.slack.app import create_app
+from bot.slack.server import EVENTS_PATH, http_app
+from bot.slack.services import BotServices
+from handlers import register_all
 
 
 @dataclass
@@ -77,7 +78,7 @@ async def running_stage(
         ):
             values = {"data_dir": data_dir} | settings
             services = BotServices(stage_settings(sandbox, slack, signing_secret, **values))
-            app = create_app(services.settings, services=services)
+            app = create_app(services.settings, register_all, services=services)
             runner = web.AppRunner(http_app(app, services))
             await runner.setup()
             site = web.TCPSite(runner, "127.0.0.1", 0)

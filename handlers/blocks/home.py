@@ -18,9 +18,9 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.db.store import CheckRecord, Escalation, TeamStats
-from bot.diagnosis import Diagnosis
-from bot.tips import CATALOGUE
+from bot.engine.catalogue import CATALOGUE
+from bot.engine.diagnosis import Diagnosis
+from bot.history.database import CheckRecord, Escalation, TeamStats
 from handlers.blocks.common import age_text, clip, escape, mrkdwn_section
 from handlers.blocks.support import URGENCY_EMOJI
 

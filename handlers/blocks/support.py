@@ -23,9 +23,9 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.db.store import CheckRecord, Escalation, EscalationState, Urgency
-from bot.diagnosis import Diagnosis, Entity
-from bot.report import CheckReport
+from bot.engine.diagnosis import Diagnosis, Entity
+from bot.engine.report import CheckReport
+from bot.history.database import CheckRecord, Escalation, EscalationState, Urgency
 from handlers.blocks.check import ESCALATE_ACTION as ESCALATE_ACTION
 from handlers.blocks.check import OPEN_CHECK_MODAL_ACTION, ladder_text
 from handlers.blocks.common import (

@@ -1,0 +1,284 @@
+"""The words of the product: the guide to the Personal collection URL and, per diagnosis, its
+title and the ordered steps that fix it. The command line and Slack render these same entries.
+
+Placeholders in tips are filled from the report: {entities}, {scopes}, {wait}, {store_id}.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.engine.diagnosis import Diagnosis, WarningCode
+
+ADMIN_URL = "https://my.ecwid.com/"
+API_PLAYGROUND_URL = "https://api-playground.ecwid.com/"
+CUSTOM_APPS_URL = "https://my.ecwid.com/#develop-apps"
+BILLING_URL = "https://my.ecwid.com/#billing"
+ECWID_SUPPORT_URL = "https://support.ecwid.com/hc/en-us/requests/new"
+COLLECTION_URL_FORMAT = (
+    "https://ecwid-api-playground.s3.amazonaws.com/<numbers_and_letters>.json.postman_collection"
+)
+PAID_PLANS = ("Venture", "Business", "Unlimited")
+PAID_PLAN_NOTE = (
+    "API access needs a paid Ecwid plan (Venture, Business or Unlimited); "
+    "it is not available on the Free plan."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class GuideStep:
+    text: str
+    link: str | None = None
+
+
+GUIDE: tuple[GuideStep, ...] = (
+    GuideStep("Log in to your Ecwid admin.", ADMIN_URL),
+    GuideStep("In the same browser, open the Ecwid API Playground.", API_PLAYGROUND_URL),
+    GuideStep('Click "Connect with Ecwid" and allow access; the "API Console" page opens.'),
+    GuideStep(
+        "On the API Console page, ignore the other steps and copy the URL shown in step 2. "
+        f"It looks like {COLLECTION_URL_FORMAT}"
+    ),
+    GuideStep("Paste that URL here (it is a password: paste it only here, nowhere else)."),
+    GuideStep("We check the connection at once and tell you what will be migrated."),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogueEntry:
+    title: str
+    summary: str
+    tips: tuple[str, ...]
+
+
+_PASTE_AGAIN = "Paste the Personal collection URL again, or use Store ID + secret token instead."
+_GET_URL = (
+    "Open the API Playground (https://api-playground.ecwid.com/) while logged in to your Ecwid "
+    'admin, click "Connect with Ecwid" and copy the whole URL shown in step 2 of the API Console '
+    "page."
+)
+_CONTACT_MIGRATION = "Still stuck? Escalate to the migration team from this thread."
+
+CATALOGUE: dict[Diagnosis, CatalogueEntry] = {
+    Diagnosis.OK: CatalogueEntry(
+        "Connected: ready to migrate",
+        "The migration service can read this store.",
+        (
+            "Nothing to fix. Keep the Personal collection URL private until the migration is done.",
+            "After the migration, you can revoke access by disconnecting the API Playground app "
+            "in your Ecwid admin (Apps → My Apps).",
+        ),
+    ),
+    Diagnosis.URL_EMPTY: CatalogueEntry(
+        "Nothing was pasted",
+        "The field was empty.",
+        (_GET_URL, "Paste it here and check again."),
+    ),
+    Diagnosis.URL_TOKEN_ONLY: CatalogueEntry(
+        "That is a token, not the collection URL",
+        "You pasted an access token on its own; without the store ID it cannot be checked.",
+        (
+            "Paste the Personal collection URL instead: " + _GET_URL,
+            "Or, if the token comes from a custom app, use the Store ID + token fields: the "
+            "Store ID is under Settings → General → Store profile in your Ecwid admin.",
+        ),
+    ),
+    Diagnosis.URL_PLAYGROUND_PAGE: CatalogueEntry(
+        "That is the API Playground page, not the collection URL",
+        "You pasted the address of the API Playground page itself.",
+        (
+            'On that page, click "Connect with Ecwid" while logged in to your Ecwid admin.',
+            "On the API Console page that opens, ignore the other steps and copy the URL shown in "
+            f"step 2. It looks like {COLLECTION_URL_FORMAT}",
+            "Paste that URL here.",
+        ),
+    ),
+    Diagnosis.URL_ADMIN_PAGE: CatalogueEntry(
+        "That is an Ecwid admin page, not the collection URL",
+        "You pasted the address of a page in your Ecwid control panel.",
+        (_GET_URL, "Paste that URL here."),
+    ),
+    Diagnosis.URL_TRUNCATED: CatalogueEntry(
+        "The collection URL is cut short",
+        "The address points at Ecwid's collection storage but does not end in "
+        "“.postman_collection”, so part of it is missing.",
+        (
+            "Copy the URL from step 2 of the API Console page again, all of it: it ends in "
+            "“.json.postman_collection”.",
+            "Triple-click the URL to select all of it; do not retype it.",
+        ),
+    ),
+    Diagnosis.URL_NOT_COLLECTION: CatalogueEntry(
+        "That is not a Personal collection URL",
+        "What was pasted is not an address where Ecwid publishes Personal collections.",
+        (_GET_URL, f"The right URL looks like {COLLECTION_URL_FORMAT}"),
+    ),
+    Diagnosis.STORE_ID_INVALID: CatalogueEntry(
+        "The Store ID is not valid",
+        "A Store ID is a number, such as 12345678.",
+        (
+            "Find the Store ID in your Ecwid admin under Settings → General → Store profile, or "
+            "at the bottom of any admin page.",
+            "Type the digits only, then check again.",
+        ),
+    ),
+    Diagnosis.TOKEN_MALFORMED: CatalogueEntry(
+        "The token is not valid",
+        "An Ecwid access token starts with “secret_” and has 32 letters and digits after it.",
+        (
+            f"In your Ecwid admin open your custom app ({CUSTOM_APPS_URL}), click "
+            '"Show secret token" and copy it whole.',
+            "Or paste the Personal collection URL instead, which carries the token.",
+        ),
+    ),
+    Diagnosis.COLLECTION_NOT_FOUND: CatalogueEntry(
+        "The collection URL does not exist (any more)",
+        "Ecwid's storage answered that there is no file at this address: it was mistyped, cut, "
+        "or replaced by a newer one.",
+        (
+            "Open the API Console page again and copy the URL from step 2, whole.",
+            "If you reconnected the API Playground since, only the newest URL works.",
+            _PASTE_AGAIN,
+        ),
+    ),
+    Diagnosis.COLLECTION_UNREACHABLE: CatalogueEntry(
+        "Ecwid's collection storage could not be reached",
+        "The file could not be downloaded: a network error, a time-out or a server error.",
+        (
+            "This is usually temporary: check again in a few minutes.",
+            _CONTACT_MIGRATION,
+        ),
+    ),
+    Diagnosis.COLLECTION_INVALID: CatalogueEntry(
+        "The file at that URL is not a Personal collection",
+        "The address answered, but not with a Postman collection (or with one far too large).",
+        (
+            "Make sure you copied the URL from step 2 of the API Console page, not another link.",
+            _CONTACT_MIGRATION,
+        ),
+    ),
+    Diagnosis.CREDENTIALS_MISSING: CatalogueEntry(
+        "The collection holds no store ID or token",
+        "The file is a Postman collection, but no Ecwid store ID or access token was found in it.",
+        (
+            'Generate a fresh one: open the API Playground, click "Connect with Ecwid" and copy '
+            "the URL from step 2 again.",
+            "Or use Store ID + secret token from a custom app instead.",
+            _CONTACT_MIGRATION,
+        ),
+    ),
+    Diagnosis.PLAN_FREE: CatalogueEntry(
+        "API access needs a paid Ecwid plan",
+        "The store is on the Free plan, and Ecwid allows no API access on it.",
+        (
+            f"Upgrade to Venture, Business or Unlimited in your Ecwid admin ({BILLING_URL}).",
+            "The upgrade takes effect at once: check again a minute later, with the same URL "
+            "(a token Ecwid refused is not tried again for a minute, to keep it from being "
+            "blocked).",
+            "You can downgrade again after the migration.",
+        ),
+    ),
+    Diagnosis.STORE_SUSPENDED: CatalogueEntry(
+        "The Ecwid store is suspended",
+        "Ecwid answers that this store is suspended, so its data cannot be read.",
+        (
+            "Log in to your Ecwid admin: it says why the store is suspended (often an unpaid "
+            "subscription).",
+            f"Settle it there or contact Ecwid support ({ECWID_SUPPORT_URL}), then check again.",
+        ),
+    ),
+    Diagnosis.TOKEN_INVALID: CatalogueEntry(
+        "The access token was refused",
+        "Ecwid refused the token: it was revoked (the app was disconnected), mistyped, or "
+        "belongs to another store.",
+        (
+            'Open the API Playground again, click "Connect with Ecwid" and copy the new URL '
+            "from step 2: reconnecting issues a new token.",
+            "If you use a custom app, check it is still installed and copy its secret token again.",
+            "Wait a minute before checking again: Ecwid blocks a token after repeated failures.",
+        ),
+    ),
+    Diagnosis.STORE_NOT_FOUND: CatalogueEntry(
+        "Ecwid does not know this store",
+        "No Ecwid store has the ID {store_id}.",
+        (
+            "Check the Store ID in your Ecwid admin (Settings → General → Store profile).",
+            "If you pasted a collection URL, generate a fresh one from the API Playground.",
+        ),
+    ),
+    Diagnosis.SCOPE_MISSING: CatalogueEntry(
+        "The token cannot read everything a migration needs",
+        "The token lacks access to: {entities}.",
+        (
+            'Reconnect the API Playground ("Connect with Ecwid") and accept every permission it '
+            "asks for, then copy the new URL from step 2.",
+            f"With a custom app ({CUSTOM_APPS_URL}): ask Ecwid for the missing permissions "
+            '({scopes}) with the app\'s "Contact" button, reinstall the app, then copy the '
+            "secret token again.",
+        ),
+    ),
+    Diagnosis.TOKEN_PUBLIC: CatalogueEntry(
+        "That is a public token: it cannot read orders or customers",
+        "A public_ token only reads the visible catalogue; a migration needs the secret token.",
+        (
+            "Use the Personal collection URL from the API Playground, which carries a secret "
+            "token.",
+            f'With a custom app ({CUSTOM_APPS_URL}), click "Show secret token" and use the '
+            "token starting with secret_.",
+        ),
+    ),
+    Diagnosis.RATE_LIMITED: CatalogueEntry(
+        "Ecwid asked us to slow down",
+        "Ecwid is rate-limiting this token; it asked to wait {wait}.",
+        (
+            "Check again in {wait}.",
+            "If another tool is importing or exporting this store right now, wait until it "
+            "finishes.",
+        ),
+    ),
+    Diagnosis.ECWID_UNAVAILABLE: CatalogueEntry(
+        "Ecwid's API is not answering properly",
+        "Ecwid's API failed twice in a row (a server error or a time-out).",
+        (
+            "This is on Ecwid's side and usually brief: check again in a few minutes.",
+            f"If it lasts, see Ecwid's status page or contact Ecwid support ({ECWID_SUPPORT_URL}).",
+        ),
+    ),
+    Diagnosis.THROTTLED: CatalogueEntry(
+        "Please wait before checking again",
+        "This token failed a moment ago; to keep Ecwid from blocking it, we wait {wait} before "
+        "trying it again.",
+        (
+            "Fix the problem from the previous check first (see its tips).",
+            "Then check again in {wait}.",
+        ),
+    ),
+    Diagnosis.CHECK_TIMEOUT: CatalogueEntry(
+        "The check took too long",
+        "Ecwid did not answer in time, so the check was stopped.",
+        ("Check again in a few minutes.", _CONTACT_MIGRATION),
+    ),
+    Diagnosis.INTERNAL_ERROR: CatalogueEntry(
+        "Something went wrong on our side",
+        "The check failed because of an error in the bot, not because of your store.",
+        (
+            "Check again in a minute.",
+            "If it happens again, escalate to the migration team and quote reference {reference}.",
+        ),
+    ),
+}
+
+WARNING_TEXTS: dict[WarningCode, str] = {
+    WarningCode.STORE_CLOSED: (
+        "The store is closed for maintenance. That does not stop the migration, but your "
+        "customers cannot buy meanwhile."
+    ),
+    WarningCode.CATALOG_EMPTY: "The store has no products: there is no catalogue to migrate.",
+    WarningCode.STORE_ID_MISMATCH: (
+        "The store ID in the collection differs from the one Ecwid reports; the one Ecwid "
+        "reports is shown."
+    ),
+    WarningCode.RECOVERED_AFTER_RETRY: (
+        "Ecwid failed once during the check and answered on the second try."
+    ),
+}

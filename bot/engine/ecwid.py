@@ -1,0 +1,218 @@
+"""A small client for the parts of Ecwid's REST API v3 that a connection check reads.
+
+It decides from the HTTP status and Ecwid's `errorCode`, never from the message text. It retries
+only what may succeed on a second try (5xx, time-outs, a short 429), and never a 402, 403 or 404:
+Ecwid blocks a token after about 20 failing requests a minute, and an IP after 600.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import httpx
+
+from bot.engine.diagnosis import Diagnosis, Entity
+from bot.engine.errors import EcwidError
+from bot.engine.redaction import StoreCredentials
+
+API_TIMEOUT = httpx.Timeout(8.0, connect=5.0)
+MAX_RETRY_AFTER_S = 5
+# Answers that mean the token or store does not work: they count against Ecwid's blocking limits.
+_FAILING_TOKEN_DIAGNOSES = frozenset(
+    {
+        Diagnosis.TOKEN_INVALID,
+        Diagnosis.PLAN_FREE,
+        Diagnosis.STORE_SUSPENDED,
+        Diagnosis.STORE_NOT_FOUND,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EcwidAnswer:
+    """A successful JSON answer, and whether it took a second try."""
+
+    body: dict[str, Any]
+    retried: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StoreProfile:
+    """What `GET /profile` tells about a store, reduced to what a check shows."""
+
+    store_id: int | None
+    store_name: str | None
+    store_url: str | None
+    plan_name: str | None
+    features: frozenset[str]
+    closed: bool
+    suspended: bool
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any]) -> StoreProfile:
+        general = _object(body.get("generalInfo"))
+        account = _object(body.get("account"))
+        settings = _object(body.get("settings"))
+        billing = _object(body.get("accountBilling"))
+        store_id = general.get("storeId")
+        features = account.get("availableFeatures")
+        return cls(
+            store_id=store_id if isinstance(store_id, int) else None,
+            store_name=_text(settings.get("storeName")),
+            store_url=_text(general.get("storeUrl")),
+            plan_name=_text(billing.get("pricingPlanName")),
+            features=frozenset(f for f in features if isinstance(f, str))
+            if isinstance(features, list)
+            else frozenset(),
+            closed=settings.get("closed") is True,
+            suspended=account.get("suspended") is True,
+        )
+
+
+def is_failing_token_error(error: EcwidError) -> bool:
+    """True when Ecwid counts this answer as a request with a non-working token."""
+    return error.diagnosis in _FAILING_TOKEN_DIAGNOSES
+
+
+class EcwidClient:
+    """Reads one store's profile and entity counts, through one shared `httpx.AsyncClient`."""
+
+    def __init__(
+        self, http: httpx.AsyncClient, api_url: str, *, retry_backoff_s: float = 0.3
+    ) -> None:
+        self._http = http
+        self._api_url = api_url.rstrip("/")
+        self._retry_backoff_s = retry_backoff_s
+
+    async def profile(self, credentials: StoreCredentials) -> tuple[StoreProfile, bool]:
+        """The store's profile, and whether it needed a retry."""
+        answer = await self._get(credentials, "profile", {})
+        return StoreProfile.from_body(answer.body), answer.retried
+
+    async def count(self, credentials: StoreCredentials, entity: Entity) -> tuple[int, bool]:
+        """How many of `entity` the token can read (`total` of a `limit=1` search)."""
+        params = {"limit": "1"}
+        if entity is Entity.CATEGORIES:
+            params["hidden_categories"] = "true"
+        answer = await self._get(credentials, entity.value, params)
+        total = answer.body.get("total")
+        if not isinstance(total, int) or total < 0:
+            raise EcwidError(
+                Diagnosis.ECWID_UNAVAILABLE,
+                f"Ecwid's {entity.value} search answered without a total.",
+                status=200,
+            )
+        return total, answer.retried
+
+    async def _get(
+        self, credentials: StoreCredentials, path: str, params: dict[str, str]
+    ) -> EcwidAnswer:
+        url = f"{self._api_url}/{credentials.store_id}/{path}"
+        # Since March 2025 Ecwid ignores ?token=: the header is the only way in.
+        headers = {"Authorization": f"Bearer {credentials.token.reveal()}"}
+        try:
+            return EcwidAnswer(await self._send(url, params, headers))
+        except _Retryable as first:
+            await asyncio.sleep(first.wait_s if first.wait_s is not None else self._retry_backoff_s)
+        try:
+            return EcwidAnswer(await self._send(url, params, headers), retried=True)
+        except _Retryable as second:
+            raise second.error from None
+
+    async def _send(self, url: str, params: dict[str, str], headers: dict[str, str]) -> Any:
+        try:
+            response = await self._http.get(
+                url, params=params, headers=headers, timeout=API_TIMEOUT
+            )
+        except httpx.TimeoutException:
+            raise _Retryable(_unavailable("did not answer in time")) from None
+        except (httpx.TransportError, aiohttp.ClientError, OSError) as error:
+            # aiohttp's own errors (a garbled status line, say) pass the transport unmapped.
+            raise _Retryable(
+                _unavailable(f"could not be reached ({type(error).__name__})")
+            ) from None
+        if response.status_code == 200:
+            body = _json_object(response)
+            if body is None:
+                raise _Retryable(_unavailable("answered with something that is not JSON"))
+            return body
+        raise _classify_failure(response)
+
+
+class _Retryable(Exception):
+    """A failure worth one more try; `error` is what to report if the retry fails too."""
+
+    def __init__(self, error: EcwidError, wait_s: float | None = None) -> None:
+        super().__init__(error.detail)
+        self.error = error
+        self.wait_s = wait_s
+
+
+def _classify_failure(response: httpx.Response) -> Exception:
+    status = response.status_code
+    body = _json_object(response) or {}
+    code = _text(body.get("errorCode"))
+    label = f"HTTP {status}" + (f" {code}" if code else "")
+
+    def error(diagnosis: Diagnosis, detail: str, **extra: Any) -> EcwidError:
+        return EcwidError(diagnosis, detail, status=status, error_code=code, **extra)
+
+    if status == 429:
+        retry_after = _retry_after_s(response)
+        limited = error(
+            Diagnosis.RATE_LIMITED,
+            f"Ecwid rate-limited the token ({label}, wait {retry_after} s).",
+            retry_after_s=retry_after,
+        )
+        if retry_after <= MAX_RETRY_AFTER_S:
+            return _Retryable(limited, wait_s=retry_after)
+        return limited
+    if status == 402:
+        if code == "STORE_IS_SUSPENDED":
+            return error(Diagnosis.STORE_SUSPENDED, f"Ecwid says the store is suspended ({label}).")
+        return error(Diagnosis.PLAN_FREE, f"Not available on the store's plan ({label}).")
+    if status == 403 and not body:
+        # Not Ecwid's JSON: a firewall or proxy page, which says nothing about the token.
+        return error(
+            Diagnosis.ECWID_UNAVAILABLE, f"Ecwid's API refused the request ({label}, not JSON)."
+        )
+    if status == 401 or (status == 403 and code != "INSUFFICIENT_APP_SCOPE"):
+        return error(Diagnosis.TOKEN_INVALID, f"Ecwid refused the token ({label}).")
+    if status == 403:
+        return error(Diagnosis.SCOPE_MISSING, f"The token lacks the scope for this ({label}).")
+    if status == 404:
+        return error(Diagnosis.STORE_NOT_FOUND, f"Ecwid does not know this store ({label}).")
+    if status == 408 or status >= 500:
+        return _Retryable(error(Diagnosis.ECWID_UNAVAILABLE, f"Ecwid's API failed ({label})."))
+    return error(Diagnosis.ECWID_UNAVAILABLE, f"Ecwid answered unexpectedly ({label}).")
+
+
+def _unavailable(what: str) -> EcwidError:
+    return EcwidError(Diagnosis.ECWID_UNAVAILABLE, f"Ecwid's API {what}.")
+
+
+def _retry_after_s(response: httpx.Response) -> int:
+    value = response.headers.get("Retry-After", "")
+    try:
+        return max(0, min(int(float(value)), 3600))
+    except (ValueError, OverflowError):
+        return 60
+
+
+def _json_object(response: httpx.Response) -> dict[str, Any] | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _object(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: object) -> str | None:
+    return value.strip() or None if isinstance(value, str) else None

@@ -1,0 +1,328 @@
+"""Reading what a user pasted, before anything is sent anywhere.
+
+A paste is either the Personal collection URL or a store ID with its access token. Anything else
+is refused with a `PasteError` whose detail describes what was pasted, never quoting it (a paste
+may be a password), and says what to copy instead.
+"""
+
+from __future__ import annotations
+
+import html
+import ipaddress
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TypeAlias
+from urllib.parse import SplitResult, parse_qs, urlsplit
+
+from bot.engine.catalogue import API_PLAYGROUND_URL
+from bot.engine.diagnosis import Diagnosis
+from bot.engine.errors import PasteError
+from bot.engine.redaction import CollectionUrl, EcwidToken, StoreCredentials
+from bot.settings import CollectionHost
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionPaste:
+    """A Personal collection URL on an allow-listed host, ready to download."""
+
+    url: CollectionUrl
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialsPaste:
+    """A store ID and its access token, typed by the user or found in an Ecwid API address."""
+
+    credentials: StoreCredentials
+
+
+Paste: TypeAlias = CollectionPaste | CredentialsPaste
+
+MAX_PASTE_CHARS = 2_000  # a collection URL is about 100 characters; judging stays cheap
+PLAYGROUND_HOST = "api-playground.ecwid.com"
+ADMIN_HOST = "my.ecwid.com"
+API_HOST = "app.ecwid.com"
+_COLLECTION_SUFFIXES = (".postman_collection", ".json")
+# A chat client may break a long URL over a few lines; more pieces than this is not one URL.
+_MAX_URL_PIECES = 4
+
+_INVISIBLE = re.compile(
+    "[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064"
+    "\u2066-\u2069\ufeff]"
+)
+_SLACK_LINK = re.compile(r"<([a-z][a-z0-9+.-]*:[^\s<>|]+)(?:\|[^<>]*)?>", re.IGNORECASE)
+_QUOTES = "\"'`“”‘’«»„‚‹›"
+_TRAILING_PUNCTUATION = ".,;:!?"
+_BRACKETS = {"(": ")", "[": "]", "{": "}", "<": ">"}
+_OPENER_OF = {closer: opener for opener, closer in _BRACKETS.items()}
+
+_TOKEN_LABEL = r"(?i:bearer\s+|token\s*[=:]\s*)?"
+_PREFIXED_TOKEN = r"(?:secret|public)_[A-Za-z0-9]+"
+# Legacy tokens have no prefix: a long run of letters and digits with at least one of each.
+_LEGACY_TOKEN = r"(?=[A-Za-z0-9]*[0-9])(?=[A-Za-z0-9]*[A-Za-z])[A-Za-z0-9]{24,}"
+_BARE_TOKEN = re.compile(rf"{_TOKEN_LABEL}(?:{_PREFIXED_TOKEN}|{_LEGACY_TOKEN})")
+_STORE_AND_TOKEN = re.compile(
+    r"#?(?P<store_id>[0-9]+)[\s,;:]+(?P<token>(?:secret|public)_[^\s,;:]+)"
+    r"|(?P<token_first>(?:secret|public)_[^\s,;:]+)[\s,;:]+#?(?P<store_id_last>[0-9]+)"
+)
+_STORE_ID = re.compile(r"[0-9]{1,12}")
+_TOKEN = re.compile(r"(?:secret|public)_[A-Za-z0-9]{20,64}|[A-Za-z0-9]{24,64}")
+
+_HOST_NAME = r"(?:[a-z0-9-]+\.)+[a-z]{2,}"
+_URL_LIKE = re.compile(
+    rf"(?<![a-z])https?://\S+|(?<![\w@.-]){_HOST_NAME}(?![\w-]|\.\w)(?::[0-9]+)?(?:/\S*)?",
+    re.IGNORECASE,
+)
+_VALID_HOST = re.compile(r"[a-z0-9-]+(?:\.[a-z0-9-]+)*")
+_SCHEMELESS_HOST = re.compile(_HOST_NAME)
+_NAMEABLE_SITE = re.compile(r"[a-z0-9-]{1,23}\.[a-z]{2,24}")
+_COLLECTION_PATH = re.compile(r"(?:/[A-Za-z0-9_.~%+-]+)+")
+_API_PATH = re.compile(r"/api/v3/(?P<store_id>[0-9]+)(?:/.*)?")
+_EMAIL = re.compile(r"(?:mailto:)?[^\s@]+@[^\s@]+\.[a-z]{2,}", re.IGNORECASE)
+
+_COPY_STEP_2 = (
+    "On the API Console page, copy the URL shown in step 2; it ends in “.json.postman_collection”."
+)
+_OPEN_PLAYGROUND = (
+    f'Open {API_PLAYGROUND_URL} while logged in to Ecwid, click "Connect with Ecwid" and copy '
+    "the URL shown in step 2."
+)
+
+
+def normalise_paste(text: str) -> str:
+    """`text` without what chat clients and copying wrap around a value.
+
+    Removes invisible characters, HTML entities, Slack's `<url|label>` link wrapping, and the
+    whitespace, quotes, code fences, trailing punctuation and unbalanced brackets around it,
+    until none is left. Never raises; normalising twice changes nothing.
+    """
+    while True:
+        peeled = _peel(text)
+        if peeled == text:
+            return text
+        text = peeled
+
+
+def read_paste(text: str, hosts: Sequence[CollectionHost]) -> Paste:
+    """What the user pasted in the URL field or after the command, judged without any network call.
+
+    Raises `PasteError` with the diagnosis and a detail safe to show: it never quotes the paste.
+    """
+    if len(text) > MAX_PASTE_CHARS:
+        raise PasteError(
+            Diagnosis.URL_NOT_COLLECTION,
+            f"That paste is far too long to be a collection URL (over {MAX_PASTE_CHARS:,} "
+            f"characters). {_COPY_STEP_2}",
+        )
+    cleaned = normalise_paste(text)
+    if not cleaned:
+        raise PasteError(Diagnosis.URL_EMPTY, f"Nothing was pasted. {_COPY_STEP_2}")
+    if _BARE_TOKEN.fullmatch(cleaned):
+        kind = "secret " if "secret_" in cleaned else "public " if "public_" in cleaned else ""
+        raise PasteError(
+            Diagnosis.URL_TOKEN_ONLY,
+            f"That is a {kind}token on its own, without the store ID. Paste the Personal "
+            "collection URL instead, or use the Store ID + token fields.",
+        )
+    if match := _STORE_AND_TOKEN.fullmatch(cleaned):
+        return read_store_credentials(
+            match["store_id"] or match["store_id_last"], match["token"] or match["token_first"]
+        )
+    return _read_address(_locate_url(cleaned, hosts), hosts)
+
+
+def read_store_credentials(store_id: str, token: str) -> CredentialsPaste:
+    """A store ID and access token typed separately (the custom-app method), checked for form.
+
+    Raises `PasteError` (STORE_ID_INVALID or TOKEN_MALFORMED) naming the field to fix.
+    """
+    store_id = re.sub(r"\s", "", normalise_paste(store_id)).removeprefix("#")
+    token = re.sub(r"\s", "", re.sub(rf"^{_TOKEN_LABEL}", "", normalise_paste(token)))
+    if not store_id:
+        raise PasteError(
+            Diagnosis.STORE_ID_INVALID,
+            "The Store ID field is empty: type your store's number, such as 12345678.",
+        )
+    if not _STORE_ID.fullmatch(store_id) or int(store_id) == 0:
+        holds_token = _BARE_TOKEN.fullmatch(store_id) is not None
+        raise PasteError(
+            Diagnosis.STORE_ID_INVALID,
+            "The Store ID field holds a token: put the token in the token field."
+            if holds_token
+            else "A Store ID is a number of up to 12 digits, such as 12345678. Find it in your "
+            "Ecwid admin under Settings → General → Store profile.",
+        )
+    if not token:
+        raise PasteError(
+            Diagnosis.TOKEN_MALFORMED,
+            'The token field is empty: paste your custom app\'s token ("Show secret token"); '
+            "it starts with secret_.",
+        )
+    if not _TOKEN.fullmatch(token):
+        raise PasteError(Diagnosis.TOKEN_MALFORMED, _malformed_token_detail(token))
+    return CredentialsPaste(StoreCredentials(int(store_id), EcwidToken(token)))
+
+
+def _peel(text: str) -> str:
+    """One round of `normalise_paste`: each change shortens the text, so rounds end."""
+    # Unwrap before unescaping, as Slack escapes `<` in a label; and after, for an escaped link.
+    text = _SLACK_LINK.sub(r"\1", _INVISIBLE.sub("", text))
+    if "&" in text:
+        text = _SLACK_LINK.sub(r"\1", html.unescape(text))
+    text = text.strip().strip(_QUOTES).rstrip(_TRAILING_PUNCTUATION)
+    if len(text) >= 2 and _BRACKETS.get(text[0]) == text[-1]:
+        return text[1:-1]
+    if text and text[-1] in _OPENER_OF and text.count(text[-1]) > text.count(_OPENER_OF[text[-1]]):
+        return text[:-1]
+    if text and text[0] in _BRACKETS and text.count(text[0]) > text.count(_BRACKETS[text[0]]):
+        return text[1:]
+    return text
+
+
+def _locate_url(text: str, hosts: Sequence[CollectionHost]) -> str:
+    """The part of a longer paste to judge: its one URL, or a URL broken over lines, rejoined."""
+    candidates = list(dict.fromkeys(normalise_paste(url) for url in _URL_LIKE.findall(text)))
+    if not any(_collection_paste(candidate, hosts) for candidate in candidates):
+        words = text.split()
+        for start, word in enumerate(words):
+            if not _URL_LIKE.search(word):
+                continue
+            for end in range(start + 2, min(start + _MAX_URL_PIECES, len(words)) + 1):
+                joined = normalise_paste("".join(words[start:end]))
+                if _collection_paste(joined, hosts):
+                    return joined
+    return candidates[0] if len(candidates) == 1 else text
+
+
+def _web_address(text: str) -> SplitResult | None:
+    """`text` as an http(s) address, https assumed when no scheme is written; None if it is not."""
+    if re.search(r"\s", text):
+        return None
+    try:
+        url = urlsplit(text if "://" in text else f"https://{text}")
+        # Reading the port also rejects a malformed one; port 0 would pass for the default.
+        if url.port == 0:
+            return None
+    except ValueError:
+        return None
+    host = url.hostname or ""
+    if url.scheme not in ("http", "https") or "@" in url.netloc or not _VALID_HOST.fullmatch(host):
+        return None
+    if "://" not in text and not _SCHEMELESS_HOST.fullmatch(host):
+        return None
+    return url
+
+
+def _fetch_scheme(url: SplitResult, hosts: Sequence[CollectionHost]) -> str | None:
+    """The scheme to download `url` with, if an allow-listed entry covers it."""
+    host = url.hostname or ""
+    if any(entry.allows(url.scheme, host, url.port) for entry in hosts):
+        return url.scheme
+    # Typing http:// for an https-only host is a slip, not a different place.
+    upgradable = url.scheme == "http" and url.port in (None, 80)
+    if upgradable and any(entry.allows("https", host, None) for entry in hosts):
+        return "https"
+    return None
+
+
+def _collection_paste(text: str, hosts: Sequence[CollectionHost]) -> CollectionPaste | None:
+    """`text` as a collection file on an allow-listed host, or None."""
+    url = _web_address(text)
+    scheme = _fetch_scheme(url, hosts) if url is not None else None
+    if url is None or scheme is None:
+        return None
+    if not (_COLLECTION_PATH.fullmatch(url.path) and url.path.endswith(_COLLECTION_SUFFIXES)):
+        return None
+    port = f":{url.port}" if url.port is not None and scheme == url.scheme else ""
+    # The query and fragment are dropped: the object is named by its path alone.
+    return CollectionPaste(CollectionUrl(f"{scheme}://{url.hostname}{port}{url.path}"))
+
+
+def _read_address(text: str, hosts: Sequence[CollectionHost]) -> Paste:
+    url = _web_address(text)
+    if url is None:
+        raise PasteError(Diagnosis.URL_NOT_COLLECTION, _not_an_address_detail(text))
+    host = url.hostname or ""
+    if host == PLAYGROUND_HOST:
+        raise PasteError(
+            Diagnosis.URL_PLAYGROUND_PAGE,
+            'That is the API Playground page address. On that page click "Connect with Ecwid", '
+            "then copy the URL shown in step 2 of the API Console page; it ends in "
+            "“.json.postman_collection”.",
+        )
+    is_ecwid = host == "ecwid.com" or host.endswith(".ecwid.com")
+    if host == ADMIN_HOST or (is_ecwid and "/cp/" in f"{url.path}/"):
+        site = host if host in (ADMIN_HOST, API_HOST) else "ecwid.com"
+        raise PasteError(
+            Diagnosis.URL_ADMIN_PAGE, f"That is an Ecwid admin page ({site}). {_OPEN_PLAYGROUND}"
+        )
+    if host == API_HOST and (api_path := _API_PATH.fullmatch(url.path)):
+        tokens = parse_qs(url.query).get("token")
+        if not tokens:
+            raise PasteError(
+                Diagnosis.URL_NOT_COLLECTION,
+                f"That is an Ecwid API request address with no token in it. {_COPY_STEP_2}",
+            )
+        return read_store_credentials(api_path["store_id"], tokens[0])
+    if _fetch_scheme(url, hosts) is not None:
+        paste = _collection_paste(text, hosts)
+        if paste is None:
+            raise PasteError(
+                Diagnosis.URL_TRUNCATED,
+                "That address is on Ecwid's collection storage but is cut short: a Personal "
+                "collection URL ends in “.json.postman_collection”. Copy the whole URL from step 2 "
+                "again.",
+            )
+        return paste
+    if host == "s3.amazonaws.com" or host.endswith(".s3.amazonaws.com"):
+        raise PasteError(
+            Diagnosis.URL_NOT_COLLECTION,
+            "That is a link to a file on Amazon S3, but not where Ecwid publishes Personal "
+            f"collections. {_COPY_STEP_2}",
+        )
+    site = _site_name(host)
+    if any(entry.host == host for entry in hosts):
+        raise PasteError(
+            Diagnosis.URL_NOT_COLLECTION,
+            f"That is a link to {site} on a port or scheme that is not allowed for Personal "
+            f"collections. {_COPY_STEP_2}",
+        )
+    raise PasteError(
+        Diagnosis.URL_NOT_COLLECTION,
+        f"That is a link to {site}, not a Personal collection URL. {_COPY_STEP_2}",
+    )
+
+
+def _site_name(host: str) -> str:
+    """A name for `host` that is safe to show: an IP address, or its last two labels."""
+    try:
+        return str(ipaddress.IPv4Address(host))
+    except ValueError:
+        pass
+    last_two = ".".join(host.split(".")[-2:])
+    # A label as long as a legacy token could be one, so it is not repeated.
+    return last_two if _NAMEABLE_SITE.fullmatch(last_two) else "another site"
+
+
+def _not_an_address_detail(text: str) -> str:
+    if len(_URL_LIKE.findall(text)) > 1:
+        return "That text holds several links: paste only the Personal collection URL, on its own."
+    what = "an email address" if _EMAIL.fullmatch(text) else "text"
+    return f"That is {what}, not a web address. {_COPY_STEP_2}"
+
+
+def _malformed_token_detail(token: str) -> str:
+    if ".postman_collection" in token.lower():
+        return (
+            "That is the Personal collection URL, not a token: paste it in the URL field "
+            "instead and leave Store ID and token empty."
+        )
+    if "://" in token:
+        return (
+            "That is a web address, not a token. If it is the Personal collection URL, paste it "
+            "in the URL field instead."
+        )
+    return (
+        "That is not a complete Ecwid token: a token is secret_ (or public_) followed by 32 "
+        'letters and digits. Copy it again with "Show secret token".'
+    )

@@ -1,0 +1,541 @@
+"""The repository: every check, escalation and piece of shared state, through one `Database`.
+
+The embedded default is a SQLite file under DATA_DIR; PostgreSQL is used when DATABASE_URL points
+to one, so that several bot processes behind a load balancer share the same state. Nothing here
+stores a token or a collection URL in plain text (see `bot.history.models`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from bot.engine.diagnosis import Diagnosis, Entity, WarningCode
+from bot.engine.redaction import redact
+from bot.engine.report import CheckReport
+from bot.history.models import CheckRow, EscalationRow, utcnow
+from bot.history.vault import CredentialVault
+from bot.settings import normalise_url
+
+if TYPE_CHECKING:
+    from pydantic import SecretStr
+
+    from bot.settings import Settings
+
+__all__ = [
+    "CheckRecord",
+    "Database",
+    "EntryPoint",
+    "Escalation",
+    "EscalationState",
+    "Place",
+    "TeamStats",
+    "Urgency",
+    "url_from_settings",
+    "utcnow",
+]
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+SQLITE_FILE_NAME = "ecwid-connect.sqlite3"
+# How long a SQLite connection waits for another writer (another process, or another pooled
+# connection of this one) before giving up with "database is locked".
+SQLITE_BUSY_TIMEOUT_S = 30
+TOP_DIAGNOSES = 5
+# Marks connections that only read: on SQLite they start a plain (deferred) transaction instead
+# of taking the write lock up front.
+_READ_ONLY = "ecwid_connect_read_only"
+# Alembic keeps the running migration in module globals, so two upgrades may not interleave in
+# one process: one lock per event loop (an asyncio.Lock belongs to one loop).
+_migration_locks: WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = WeakKeyDictionary()
+
+
+class EntryPoint(StrEnum):
+    """How a check was asked for."""
+
+    COMMAND = "command"
+    MODAL = "modal"
+    SHORTCUT = "shortcut"
+    MENTION = "mention"
+    RERUN = "rerun"
+    CLI = "cli"
+
+
+class EscalationState(StrEnum):
+    OPEN = "open"
+    TAKEN = "taken"
+    RESOLVED = "resolved"
+
+
+class Urgency(StrEnum):
+    LOW = "low"
+    NORMAL = "normal"
+    BLOCKING = "blocking"
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where in Slack something was asked, and by whom (the CLI uses its own placeholders)."""
+
+    team_id: str
+    channel_id: str
+    thread_ts: str | None
+    requester_id: str
+
+
+@dataclass(frozen=True)
+class CheckRecord:
+    """A recorded check, as read back.
+
+    `counts` maps each entity to its total (None: unknown); `report` is the whole report, as
+    recorded (with anything that looks like a secret redacted), to show the check again.
+    """
+
+    id: str
+    created_at: datetime
+    place: Place
+    entry_point: EntryPoint
+    store_id: int | None
+    store_name: str | None
+    diagnosis: Diagnosis
+    warnings: list[WarningCode]
+    plan: str
+    token_masked: str | None
+    counts: dict[str, int | None]
+    duration_ms: int
+    report: CheckReport
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """A check handed to the support team, and who took and resolved it."""
+
+    id: str
+    check_id: str
+    created_at: datetime
+    place: Place
+    store_id: int | None
+    diagnosis: Diagnosis
+    goal: str
+    urgency: Urgency
+    note: str
+    state: EscalationState
+    taken_by: str | None
+    taken_at: datetime | None
+    resolved_by: str | None
+    resolved_at: datetime | None
+    triage_channel: str | None
+    triage_ts: str | None
+    version: int
+
+
+@dataclass(frozen=True)
+class TeamStats:
+    """Checks since `since`: how many, how many connected, and the most common failures."""
+
+    checks: int
+    connected: int
+    top_diagnoses: list[tuple[Diagnosis, int]]
+    since: datetime
+
+    @property
+    def pass_rate(self) -> float | None:
+        """The share of checks that connected, from 0 to 1; None when there was no check."""
+        return self.connected / self.checks if self.checks else None
+
+
+def url_from_settings(settings: Settings) -> str:
+    """DATABASE_URL, normalised; when unset, the SQLite file under DATA_DIR (created if needed)."""
+    if settings.database_url is not None and settings.database_url.get_secret_value().strip():
+        return normalise_url(settings.database_url.get_secret_value())
+    data_dir = Path(settings.data_dir).expanduser().resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    url = sa.URL.create("sqlite+aiosqlite", database=str(data_dir / SQLITE_FILE_NAME))
+    return url.render_as_string()
+
+
+def create_engine(url: str) -> AsyncEngine:
+    """An async engine for `url` (already normalised), set up for several concurrent writers."""
+    if make_url(url).get_backend_name() != "sqlite":
+        # Connections idle in the pool may have been closed by the server or a proxy.
+        return create_async_engine(url, pool_pre_ping=True)
+    engine = create_async_engine(url)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
+        # SQLAlchemy, not the sqlite3 module, decides where transactions begin (see `_begin`).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        # busy_timeout first: switching to WAL itself may have to wait for another process.
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_S * 1000}")
+        # WAL lets readers go on while one connection writes; NORMAL is durable enough with WAL.
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(connection: sa.Connection) -> None:
+        # A transaction that writes takes the write lock at BEGIN, where busy_timeout applies.
+        # A deferred one would upgrade its lock later and, if another connection wrote in the
+        # meantime, fail at once with "database is locked" whatever the timeout.
+        read_only = connection.get_execution_options().get(_READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Database:
+    """History, escalations and shared state, in SQLite or PostgreSQL.
+
+    Several `Database` objects, in one process or many, may use the same database at once:
+    every change is one transaction, and state changes are compare-and-set.
+    """
+
+    def __init__(self, engine: AsyncEngine, *, clock: Callable[[], datetime] = utcnow) -> None:
+        #: For transactions that write; on SQLite they take the write lock when they begin.
+        self.engine = engine
+        #: The same pool, for transactions that only read.
+        self.reader = engine.execution_options(**{_READ_ONLY: True})
+        #: Now, as a timezone-aware UTC datetime (tests move it).
+        self.clock = clock
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, clock: Callable[[], datetime] = utcnow
+    ) -> Database:
+        """The database configured by DATABASE_URL, or the SQLite file under DATA_DIR."""
+        return cls(create_engine(url_from_settings(settings)), clock=clock)
+
+    @classmethod
+    def from_url(cls, url: str, *, clock: Callable[[], datetime] = utcnow) -> Database:
+        """The database at `url` (`postgres://`, `postgresql://` and `sqlite://` are accepted)."""
+        return cls(create_engine(normalise_url(url)), clock=clock)
+
+    @property
+    def dialect(self) -> str:
+        """`sqlite` or `postgresql`."""
+        return self.engine.dialect.name
+
+    async def migrate(self) -> None:
+        """Bring the schema to the latest version (Alembic `upgrade head`).
+
+        Safe to run from several processes at once: SQLite serialises the whole upgrade on its
+        write lock, PostgreSQL on an advisory lock (taken in `migrations/env.py`); whoever comes
+        second finds the schema up to date.
+        """
+        lock = _migration_locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+        async with lock, self.engine.begin() as connection:
+            await connection.run_sync(_upgrade_to_head)
+
+    async def close(self) -> None:
+        """Close every pooled connection."""
+        await self.engine.dispose()
+
+    # Checks.
+
+    async def record_check(self, report: CheckReport, place: Place, entry_point: EntryPoint) -> str:
+        """Record a finished check and return its new ID; its time is the report's `checked_at`.
+
+        Only the masked token is kept; free text is redacted again in case a secret slipped in.
+        """
+        check_id = _new_id()
+        counts = {entity.value: report.counts.of(entity).total for entity in Entity}
+        row = {
+            "id": check_id,
+            "created_at": report.checked_at,
+            **_place_columns(place),
+            "entry_point": entry_point.value,
+            "store_id": report.store_id,
+            "store_name": _redacted(report.store_name),
+            "diagnosis": report.diagnosis.value,
+            "warnings": [warning.value for warning in report.warnings],
+            "plan": report.plan[:64],
+            "token_masked": _redacted(report.token),
+            "counts": counts,
+            "duration_ms": report.duration_ms,
+            "report": _redacted_json(report.model_dump(mode="json")),
+        }
+        async with self.engine.begin() as connection:
+            await connection.execute(sa.insert(CheckRow), row)
+        return check_id
+
+    async def check(self, check_id: str) -> CheckRecord | None:
+        """The check with this ID, if there is one."""
+        rows = await self._read_checks(sa.select(CheckRow).where(CheckRow.id == check_id))
+        return rows[0] if rows else None
+
+    async def checks_for_store(self, store_id: int, limit: int = 20) -> list[CheckRecord]:
+        """This store's latest checks, newest first."""
+        return await self._read_checks(
+            _newest_first(sa.select(CheckRow).where(CheckRow.store_id == store_id), limit)
+        )
+
+    async def checks_by_requester(self, requester_id: str, limit: int = 10) -> list[CheckRecord]:
+        """The latest checks this person asked for, newest first."""
+        return await self._read_checks(
+            _newest_first(sa.select(CheckRow).where(CheckRow.requester_id == requester_id), limit)
+        )
+
+    async def team_stats(self, since: datetime) -> TeamStats:
+        """Checks since `since`; `top_diagnoses`: the most common failures, most frequent first."""
+        count = sa.func.count().label("n")
+        query = (
+            sa.select(CheckRow.diagnosis, count)
+            .where(CheckRow.created_at >= since)
+            .group_by(CheckRow.diagnosis)
+        )
+        async with self.reader.connect() as connection:
+            by_diagnosis = {
+                Diagnosis(diagnosis): n for diagnosis, n in (await connection.execute(query)).all()
+            }
+        failures: list[tuple[Diagnosis, int]] = sorted(
+            ((diagnosis, n) for diagnosis, n in by_diagnosis.items() if diagnosis != Diagnosis.OK),
+            key=lambda item: (-item[1], item[0].value),
+        )
+        return TeamStats(
+            checks=sum(by_diagnosis.values()),
+            connected=by_diagnosis.get(Diagnosis.OK, 0),
+            top_diagnoses=failures[:TOP_DIAGNOSES],
+            since=since,
+        )
+
+    # Escalations.
+
+    async def create_escalation(
+        self, check_id: str, place: Place, *, goal: str, urgency: Urgency, note: str
+    ) -> Escalation:
+        """Open an escalation for a recorded check; raises LookupError if there is no such check.
+
+        The store ID and diagnosis are copied from the check; `goal` and `note` are redacted.
+        """
+        escalation_id = _new_id()
+        async with self.engine.begin() as connection:
+            check = (
+                await connection.execute(
+                    sa.select(CheckRow.store_id, CheckRow.diagnosis).where(CheckRow.id == check_id)
+                )
+            ).one_or_none()
+            if check is None:
+                raise LookupError(f"no check {check_id!r}")
+            await connection.execute(
+                sa.insert(EscalationRow),
+                {
+                    "id": escalation_id,
+                    "check_id": check_id,
+                    "created_at": self.clock(),
+                    **_place_columns(place),
+                    "store_id": check.store_id,
+                    "diagnosis": check.diagnosis,
+                    "goal": redact(goal),
+                    "urgency": urgency.value,
+                    "note": redact(note),
+                    "state": EscalationState.OPEN.value,
+                    "version": 1,
+                },
+            )
+            return await _escalation_in(connection, escalation_id)
+
+    async def set_triage_message(self, escalation_id: str, channel: str, ts: str) -> None:
+        """Remember the message that shows this escalation to the support team."""
+        async with self.engine.begin() as connection:
+            await connection.execute(
+                sa.update(EscalationRow)
+                .where(EscalationRow.id == escalation_id)
+                .values(triage_channel=channel, triage_ts=ts, version=EscalationRow.version + 1)
+            )
+
+    async def discard_escalation(self, escalation_id: str) -> None:
+        """Forget an escalation the support team was never shown (its post failed)."""
+        async with self.engine.begin() as connection:
+            await connection.execute(
+                sa.delete(EscalationRow).where(
+                    EscalationRow.id == escalation_id, EscalationRow.triage_ts.is_(None)
+                )
+            )
+
+    async def escalation(self, escalation_id: str) -> Escalation | None:
+        """The escalation with this ID, if there is one."""
+        rows = await self._read_escalations(
+            sa.select(EscalationRow).where(EscalationRow.id == escalation_id)
+        )
+        return rows[0] if rows else None
+
+    async def take(self, escalation_id: str, agent_id: str) -> tuple[Escalation, bool]:
+        """`agent_id` takes an open escalation; the bool says whether this call took it.
+
+        When it was already taken or resolved, by anyone, nothing changes and the current state
+        is returned: of several agents clicking at once, exactly one becomes the owner.
+        Raises LookupError if there is no such escalation.
+        """
+        return await self._transition(
+            escalation_id,
+            (EscalationState.OPEN,),
+            state=EscalationState.TAKEN.value,
+            taken_by=agent_id,
+            taken_at=self.clock(),
+        )
+
+    async def resolve(self, escalation_id: str, agent_id: str) -> tuple[Escalation, bool]:
+        """Resolve an open or taken escalation; resolving it again changes nothing (False)."""
+        return await self._transition(
+            escalation_id,
+            (EscalationState.OPEN, EscalationState.TAKEN),
+            state=EscalationState.RESOLVED.value,
+            resolved_by=agent_id,
+            resolved_at=self.clock(),
+        )
+
+    async def open_escalations(self) -> list[Escalation]:
+        """Escalations not yet resolved (open or taken), oldest first."""
+        return await self._read_escalations(
+            sa.select(EscalationRow)
+            .where(EscalationRow.state != EscalationState.RESOLVED.value)
+            .order_by(EscalationRow.created_at, EscalationRow.id)
+        )
+
+    async def escalations_for_store(self, store_id: int, limit: int = 20) -> list[Escalation]:
+        """This store's latest escalations, newest first."""
+        return await self._read_escalations(
+            sa.select(EscalationRow)
+            .where(EscalationRow.store_id == store_id)
+            .order_by(EscalationRow.created_at.desc(), EscalationRow.id)
+            .limit(limit)
+        )
+
+    def vault(self, key: SecretStr | None, ttl: timedelta) -> CredentialVault:
+        """Pastes encrypted under `key` (CREDENTIALS_KEY), kept for `ttl`; off without a key."""
+        return CredentialVault(self.engine, key, ttl, clock=self.clock)
+
+    async def _transition(
+        self, escalation_id: str, allowed_from: Sequence[EscalationState], **values: object
+    ) -> tuple[Escalation, bool]:
+        # Compare-and-set: the UPDATE applies only while the state is still one it may leave.
+        # PostgreSQL re-checks the condition after waiting for a concurrent update of the row;
+        # SQLite runs one writer at a time. Either way, of racing calls only one changes the row.
+        async with self.engine.begin() as connection:
+            result = await connection.execute(
+                sa.update(EscalationRow)
+                .where(
+                    EscalationRow.id == escalation_id,
+                    EscalationRow.state.in_([state.value for state in allowed_from]),
+                )
+                .values(**values, version=EscalationRow.version + 1)
+            )
+            return await _escalation_in(connection, escalation_id), result.rowcount == 1
+
+    async def _read_checks(self, query: sa.Select[CheckRow]) -> list[CheckRecord]:
+        async with self.reader.connect() as connection:
+            rows = (await connection.execute(query)).all()
+        return [_check_record(row._mapping) for row in rows]
+
+    async def _read_escalations(self, query: sa.Select[EscalationRow]) -> list[Escalation]:
+        async with self.reader.connect() as connection:
+            rows = (await connection.execute(query)).all()
+        return [_escalation(row._mapping) for row in rows]
+
+
+def _upgrade_to_head(connection: sa.Connection) -> None:
+    config = Config()
+    # The Config is an ini parser: a `%` in the path would read as interpolation.
+    config.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+
+
+def _newest_first(query: sa.Select[CheckRow], limit: int) -> sa.Select[CheckRow]:
+    return query.order_by(CheckRow.created_at.desc(), CheckRow.id).limit(limit)
+
+
+def _redacted(text: str | None) -> str | None:
+    return None if text is None else redact(text)
+
+
+def _redacted_json(value: Any) -> Any:
+    """`value` (decoded JSON) with every string redacted."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, list):
+        return [_redacted_json(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _redacted_json(item) for key, item in value.items()}
+    return value
+
+
+def _place_columns(place: Place) -> dict[str, str | None]:
+    return {
+        "team_id": place.team_id,
+        "channel_id": place.channel_id,
+        "thread_ts": place.thread_ts,
+        "requester_id": place.requester_id,
+    }
+
+
+def _place(row: sa.RowMapping) -> Place:
+    return Place(row["team_id"], row["channel_id"], row["thread_ts"], row["requester_id"])
+
+
+def _check_record(row: sa.RowMapping) -> CheckRecord:
+    return CheckRecord(
+        id=row["id"],
+        created_at=row["created_at"],
+        place=_place(row),
+        entry_point=EntryPoint(row["entry_point"]),
+        store_id=row["store_id"],
+        store_name=row["store_name"],
+        diagnosis=Diagnosis(row["diagnosis"]),
+        warnings=[WarningCode(warning) for warning in row["warnings"]],
+        plan=row["plan"],
+        token_masked=row["token_masked"],
+        counts=dict(row["counts"]),
+        duration_ms=row["duration_ms"],
+        report=CheckReport.model_validate(row["report"]),
+    )
+
+
+def _escalation(row: sa.RowMapping) -> Escalation:
+    return Escalation(
+        id=row["id"],
+        check_id=row["check_id"],
+        created_at=row["created_at"],
+        place=_place(row),
+        store_id=row["store_id"],
+        diagnosis=Diagnosis(row["diagnosis"]),
+        goal=row["goal"],
+        urgency=Urgency(row["urgency"]),
+        note=row["note"],
+        state=EscalationState(row["state"]),
+        taken_by=row["taken_by"],
+        taken_at=row["taken_at"],
+        resolved_by=row["resolved_by"],
+        resolved_at=row["resolved_at"],
+        triage_channel=row["triage_channel"],
+        triage_ts=row["triage_ts"],
+        version=row["version"],
+    )
+
+
+async def _escalation_in(connection: AsyncConnection, escalation_id: str) -> Escalation:
+    row = (
+        await connection.execute(sa.select(EscalationRow).where(EscalationRow.id == escalation_id))
+    ).one_or_none()
+    if row is None:
+        raise LookupError(f"no escalation {escalation_id!r}")
+    return _escalation(row._mapping)

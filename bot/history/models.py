@@ -1,0 +1,181 @@
+"""The database tables, for both the embedded SQLite file and PostgreSQL.
+
+checks              one row per connection check: where it was asked, what it found; no secret
+escalations         a check handed to the support team, with its open → taken → resolved state
+stored_credentials  what was pasted for a check, Fernet-encrypted, deleted once it expires
+seen_keys           SHA-256 of keys already handled (Slack retries, double submits), with expiry
+token_cooldowns     token fingerprints that may not be sent to Ecwid before `until`
+failing_requests    failing-token requests sent to Ecwid, one row per spend, for the budget
+
+No column holds a token or a collection URL in plain text: a token appears only masked
+(`secret_…a1b2`) or as a one-way fingerprint, and pastes only encrypted. Every time is a
+timezone-aware UTC datetime in Python. Alembic's `versions/0001_initial.py` creates the same
+schema; `tests/history/test_database.py` checks that the two agree.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC: the default clock everywhere in `bot.history`."""
+    return datetime.now(UTC)
+
+
+class UtcDateTime(sa.TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend.
+
+    PostgreSQL keeps `timestamptz`; SQLite has no time zones, so the value is stored as naive UTC
+    and read back as aware UTC. Naive datetimes are refused: their meaning would be a guess.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: use a timezone-aware UTC datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# Explicit constraint names, so the migration, the models and every backend agree on them.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UtcDateTime()}
+
+
+class CheckRow(Base):
+    """One connection check. `created_at` is when the check ran (`CheckReport.checked_at`)."""
+
+    __tablename__ = "checks"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    team_id: Mapped[str] = mapped_column(sa.String(32))
+    channel_id: Mapped[str] = mapped_column(sa.String(32))
+    thread_ts: Mapped[str | None] = mapped_column(sa.String(32))
+    requester_id: Mapped[str] = mapped_column(sa.String(32))
+    entry_point: Mapped[str] = mapped_column(sa.String(16))
+    # Ecwid store IDs reach 12 digits: more than a 32-bit integer holds.
+    store_id: Mapped[int | None] = mapped_column(sa.BigInteger)
+    store_name: Mapped[str | None] = mapped_column(sa.Text)
+    diagnosis: Mapped[str] = mapped_column(sa.String(40))
+    warnings: Mapped[list[str]] = mapped_column(sa.JSON)
+    plan: Mapped[str] = mapped_column(sa.String(64))
+    token_masked: Mapped[str | None] = mapped_column(sa.String(64))
+    counts: Mapped[dict[str, int | None]] = mapped_column(sa.JSON)
+    duration_ms: Mapped[int]
+    # The whole report (secret-free by design, redacted once more), to show the check again.
+    report: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+
+    __table_args__ = (
+        sa.Index(None, "store_id", "created_at"),
+        sa.Index(None, "requester_id", "created_at"),
+    )
+
+
+class EscalationRow(Base):
+    """A check handed to support. `version` counts the changes, so a stale render can be told."""
+
+    __tablename__ = "escalations"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    check_id: Mapped[str] = mapped_column(
+        sa.String(32), sa.ForeignKey("checks.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime]
+    team_id: Mapped[str] = mapped_column(sa.String(32))
+    channel_id: Mapped[str] = mapped_column(sa.String(32))
+    thread_ts: Mapped[str | None] = mapped_column(sa.String(32))
+    requester_id: Mapped[str] = mapped_column(sa.String(32))
+    store_id: Mapped[int | None] = mapped_column(sa.BigInteger)
+    diagnosis: Mapped[str] = mapped_column(sa.String(40))
+    goal: Mapped[str] = mapped_column(sa.Text)
+    urgency: Mapped[str] = mapped_column(sa.String(16))
+    note: Mapped[str] = mapped_column(sa.Text)
+    state: Mapped[str] = mapped_column(sa.String(16))
+    taken_by: Mapped[str | None] = mapped_column(sa.String(32))
+    taken_at: Mapped[datetime | None]
+    resolved_by: Mapped[str | None] = mapped_column(sa.String(32))
+    resolved_at: Mapped[datetime | None]
+    triage_channel: Mapped[str | None] = mapped_column(sa.String(32))
+    triage_ts: Mapped[str | None] = mapped_column(sa.String(32))
+    version: Mapped[int]
+
+    __table_args__ = (
+        sa.Index(None, "state", "created_at"),
+        sa.Index(None, "store_id", "created_at"),
+    )
+
+
+class StoredCredentialsRow(Base):
+    """The paste of one check, as a Fernet token (encrypted and authenticated)."""
+
+    __tablename__ = "stored_credentials"
+
+    check_id: Mapped[str] = mapped_column(
+        sa.String(32), sa.ForeignKey("checks.id", ondelete="CASCADE"), primary_key=True
+    )
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    ciphertext: Mapped[bytes] = mapped_column(sa.LargeBinary)
+
+
+class SeenKeyRow(Base):
+    """A handled key, by its SHA-256: a caller may build keys from what users typed."""
+
+    __tablename__ = "seen_keys"
+
+    key_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class TokenCooldownRow(Base):
+    """A token (by `Secret.fingerprint`) that may not be sent to Ecwid before `until`."""
+
+    __tablename__ = "token_cooldowns"
+
+    fingerprint: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    until: Mapped[datetime] = mapped_column(index=True)
+
+
+class FailingRequestsRow(Base):
+    """`count` failing-token requests sent at `at`, by any process."""
+
+    __tablename__ = "failing_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    count: Mapped[int]
+
+
+def upsert(dialect_name: str, model: type[Base]) -> sqlite.Insert | postgresql.Insert:
+    """An INSERT that can take `ON CONFLICT …`: the two backends spell it the same way."""
+    if dialect_name == "postgresql":
+        return postgresql.insert(model)
+    if dialect_name == "sqlite":
+        return sqlite.insert(model)
+    raise ValueError(f"unsupported database: {dialect_name}")

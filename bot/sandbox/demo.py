@@ -1,0 +1,213 @@
+"""`make demo`: the whole product, offline.
+
+Starts the Ecwid sandbox, a local stand-in for Slack's Web API and the real bot over HTTP (with
+signed requests, as Slack sends them), plays the conversations people have with it, and prints
+what they see, rendered as text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import textwrap
+from collections.abc import Callable
+from typing import Any
+
+from bot.engine.check import ConnectionChecker
+from bot.sandbox.slack.webapi import SlackCall, SlackUser, render_message, render_view
+from bot.sandbox.stage import Stage, running_stage
+from bot.settings import Settings
+from handlers.blocks import OPEN_CHECK_MODAL_ACTION, URL_BLOCK, URL_INPUT
+from handlers.blocks.support import (
+    ESCALATE_ACTION,
+    GOAL_BLOCK,
+    GOAL_INPUT,
+    NOTE_BLOCK,
+    NOTE_INPUT,
+    RESOLVE_ACTION,
+    TAKE_ACTION,
+    URGENCY_BLOCK,
+    URGENCY_INPUT,
+)
+from handlers.shortcuts import CHECK_SHORTCUT
+
+CHANNEL = "C0MIGRATE"
+SUPPORT = "C0SUPPORT"
+RESULT_WAIT_S = 15.0
+
+
+def _say(who: str, what: str) -> None:
+    print(f"\n{who} {what}")
+
+
+def _show(rendered: str) -> None:
+    print(textwrap.indent(rendered.rstrip(), "    │ ", predicate=lambda _line: True))
+
+
+def _result_in_thread(thread_ts: str) -> Callable[[SlackCall], bool]:
+    def matches(call: SlackCall) -> bool:
+        return (
+            call.method == "chat.postMessage"
+            and call.args.get("thread_ts") == thread_ts
+            and "Checked for" in str(call.args.get("blocks"))
+        )
+
+    return matches
+
+
+async def _open_modal(stage: Stage, user: SlackUser, message: dict[str, Any]) -> str:
+    since = len(stage.slack.calls)
+    await user.click_button(message, OPEN_CHECK_MODAL_ACTION, channel_id=CHANNEL)
+    opened = await stage.slack.wait_for(lambda call: call.method == "views.open", since=since)
+    return str(opened.response["view"]["id"])
+
+
+async def _submit_and_follow(
+    stage: Stage, user: SlackUser, view_id: str, paste: str, thread_ts: str
+) -> None:
+    await user.submit_view(view_id, {URL_BLOCK: {URL_INPUT: paste}})
+    _say("🪟", "The modal switches to:")
+    _show(render_view(stage.slack.views[view_id]))
+    result = await stage.slack.wait_for(_result_in_thread(thread_ts), timeout=RESULT_WAIT_S)
+    _say("🤖", "ecwid-connect answers in the thread:")
+    _show(render_message(result.args))
+    await asyncio.sleep(0.05)  # the reactions follow the answer
+    reactions = stage.slack.reactions(CHANNEL, thread_ts)
+    shown = " ".join(f":{name}:" for name in sorted(reactions)) or "none"
+    _say("  ", f"Reactions on the thread root now: {shown}")
+
+
+async def store_owner_connects(
+    stage: Stage, key: str, title: str, *, first_paste: str | None = None
+) -> None:
+    """A store owner runs /ecwid-connect, opens the modal and pastes (maybe wrongly first)."""
+    print(f"\n━━━ {title} ━━━")
+    owner = stage.user("U0OWNER", "jane")
+    since = len(stage.slack.calls)
+    _say("👤", "jane, in #store-migration: /ecwid-connect")
+    await owner.slash_command("/ecwid-connect", "", channel_id=CHANNEL)
+    guide = await stage.slack.wait_for(lambda call: call.method == "chat.postMessage", since=since)
+    _say("🤖", "ecwid-connect posts (this message becomes the thread):")
+    _show(render_message(guide.args))
+    root_ts = str(guide.response["ts"])
+    _say("👤", "jane clicks [ Paste the URL ]")
+    view_id = await _open_modal(stage, owner, guide.response["message"])
+    _say("🪟", "A modal opens:")
+    _show(render_view(stage.slack.views[view_id]))
+    if first_paste is not None:
+        _say("👤", f"jane pastes {first_paste} and clicks Check")
+        answer = await owner.submit_view(view_id, {URL_BLOCK: {URL_INPUT: first_paste}})
+        errors = answer.json().get("errors", {})
+        _say("🪟", "Slack shows, under the input, at once (nothing was sent anywhere):")
+        _show("\n".join(f"⚠ {message}" for message in errors.values()))
+    _say(
+        "👤", "jane pastes her Personal collection URL (not shown: it is a password), clicks Check"
+    )
+    await _submit_and_follow(stage, owner, view_id, stage.sandbox.collection_url(key), root_ts)
+
+
+async def agent_checks_from_escalation(stage: Stage, key: str, title: str) -> None:
+    """A support agent uses the message shortcut on a customer's message in an escalation."""
+    print(f"\n━━━ {title} ━━━")
+    agent = stage.user("U0AGENT", "sam")
+    customer_message = stage.slack.post_user_message(
+        CHANNEL, "U0OWNER", "The migration tool says it can't read my store :("
+    )
+    since = len(stage.slack.calls)
+    _say("👤", "jane, in #store-migration: “The migration tool says it can't read my store :(”")
+    _say("👤", "sam (support) uses the shortcut “Check Ecwid connection” on jane's message")
+    await agent.message_shortcut(CHECK_SHORTCUT, customer_message, channel_id=CHANNEL)
+    opened = await stage.slack.wait_for(lambda call: call.method == "views.open", since=since)
+    view_id = str(opened.response["view"]["id"])
+    _say("👤", "sam pastes the URL jane sent him privately and clicks Check")
+    await _submit_and_follow(
+        stage, agent, view_id, stage.sandbox.collection_url(key), str(customer_message["ts"])
+    )
+
+
+async def owner_escalates(stage: Stage, title: str) -> None:
+    """The Free-plan owner asks support; an agent takes the escalation, then resolves it."""
+    print(f"\n━━━ {title} ━━━")
+    owner, agent = stage.user("U0OWNER", "jane"), stage.user("U0AGENT", "sam")
+    result = next(
+        call.response["message"]
+        for call in reversed(stage.slack.calls_to("chat.postMessage"))
+        if "Escalate to support" in str(call.args.get("blocks"))
+    )
+    thread_ts = str(result["thread_ts"])
+    since = len(stage.slack.calls)
+    _say("👤", "jane clicks [ Escalate to support ] under the Free-plan answer")
+    await owner.click_button(result, ESCALATE_ACTION, channel_id=CHANNEL)
+    opened = await stage.slack.wait_for(lambda call: call.method == "views.open", since=since)
+    view_id = str(opened.response["view"]["id"])
+    _say("🪟", "A short modal opens:")
+    _show(render_view(stage.slack.views[view_id]))
+    _say("👤", "jane answers and clicks Ask support")
+    since = len(stage.slack.calls)
+    await owner.submit_view(
+        view_id,
+        {
+            GOAL_BLOCK: {GOAL_INPUT: "Move 1,200 products to the new shop this week"},
+            URGENCY_BLOCK: {URGENCY_INPUT: "blocking"},
+            NOTE_BLOCK: {NOTE_INPUT: "She is not sure she may upgrade for a month only."},
+        },
+    )
+    triage = await stage.slack.wait_for(
+        lambda call: call.method == "chat.postMessage" and call.args.get("channel") == SUPPORT,
+        since=since,
+    )
+    _say("🤖", "ecwid-connect posts in #migration-support:")
+    _show(render_message(triage.args))
+    for action, who in ((TAKE_ACTION, "takes it"), (RESOLVE_ACTION, "resolves it")):
+        since = len(stage.slack.calls)
+        current = stage.slack.messages(SUPPORT)[0]
+        _say("👤", f"sam {who}")
+        await agent.click_button(current, action, channel_id=SUPPORT)
+        await stage.slack.wait_for(lambda call: call.method == "chat.update", since=since)
+        await stage.services.tasks.drain(RESULT_WAIT_S)
+    _say("🤖", "The triage post now reads:")
+    _show(render_message(stage.slack.messages(SUPPORT)[0]))
+    _say("🤖", "and jane's thread was told, step by step:")
+    for message in stage.slack.messages(CHANNEL, thread_ts)[-3:]:
+        _show(render_message(message))
+    shown = " ".join(f":{name}:" for name in sorted(stage.slack.reactions(CHANNEL, thread_ts)))
+    _say("  ", f"Reactions on jane's thread now: {shown}")
+
+
+async def every_sample_store(stage: Stage) -> bool:
+    """The engine alone: each sample store's diagnosis, as `ecwid-connect check` gives it."""
+    print("\n━━━ The check engine against every sample store (as `ecwid-connect check`) ━━━")
+    settings = stage.settings.model_copy(update={"check_timeout_s": 2.0})
+    checker = ConnectionChecker(settings, stage.services.http)
+    stores = stage.sandbox.stores
+    reports = await asyncio.gather(
+        *(checker.check_text(stage.sandbox.collection_url(store.key)) for store in stores)
+    )
+    all_right = True
+    for store, report in zip(stores, reports, strict=True):
+        right = report.diagnosis is store.expected
+        all_right &= right
+        print(
+            f"  {'✔' if right else '✘'} {store.key:<19} {report.diagnosis.value:<22} {report.title}"
+        )
+    return all_right
+
+
+async def run_demo(settings: Settings) -> int:
+    """Play the conversations and print the transcript; non-zero if anything went wrong."""
+    del settings  # the demo brings its own: everything runs on loopback
+    async with running_stage(support_channel_id=SUPPORT) as stage:
+        stage.slack.set_channel_members(SUPPORT, ["UBOT", "U0AGENT"])
+        await store_owner_connects(
+            stage,
+            "connected",
+            "1. A store owner on a paid plan connects (after a first wrong paste)",
+            first_paste="https://api-playground.ecwid.com/",
+        )
+        await store_owner_connects(stage, "free_plan", "2. A store owner on the Free plan")
+        await owner_escalates(stage, "3. The Free-plan owner escalates; support takes and resolves")
+        await agent_checks_from_escalation(
+            stage, "revoked", "4. Support checks a revoked token from an escalation thread"
+        )
+        all_right = await every_sample_store(stage)
+    print("\nEverything above ran offline: the real bot over HTTP, with signed Slack requests.")
+    return 0 if all_right else 1
