@@ -21,19 +21,19 @@ from aiohttp import web
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bench.standins import StandIns, standins_process
+from bot.destination import Destination
 from bot.engine.check import new_http_client
-from bot.sandbox.slack.webapi import sign
+from bot.sandbox.slack.user import sign
 from bot.settings import Settings, load_settings
 from bot.slack.app import create_app, slack_client
 from bot.slack.server import EVENTS_PATH, http_app
 from bot.slack.services import BotServices
 from handlers import register_all
-from handlers.blocks import (
+from handlers.blocks.check import (
     CHECK_MODAL_CALLBACK,
     OPEN_CHECK_MODAL_ACTION,
     URL_BLOCK,
     URL_INPUT,
-    Destination,
 )
 from handlers.commands import COMMAND
 

@@ -11,10 +11,11 @@ import statistics
 import tempfile
 import time
 
+from bot.destination import Destination, EntryPoint
 from bot.engine.check import ConnectionChecker, new_http_client
 from bot.engine.guard import MemoryTokenGuard
 from bot.engine.intake import read_paste
-from bot.history.database import Database, EntryPoint, Place, Urgency
+from bot.history.database import Database, Urgency
 from bot.sandbox.ecwid.server import EcwidSandbox
 from bot.settings import load_settings
 from handlers.home import build_home
@@ -35,14 +36,16 @@ async def _recording(database: Database) -> tuple[float, float]:
         )
         checker = ConnectionChecker(settings, http, MemoryTokenGuard(0, 10**9))
         paste = read_paste(sandbox.collection_url("connected"), settings.collection_hosts)
-        place = Place("T0001", "C0BENCH", "1700000000.000100", "U0BENCH")
+        place = Destination(
+            team="T0001", channel="C0BENCH", thread_ts="1700000000.000100", requester="U0BENCH"
+        )
         plain, recorded = [], []
         await checker.check(paste)  # warm up
         for number in range(CHECKS * 2):
             started = time.perf_counter()
             report = await checker.check(paste)
             if number % 2:
-                await database.record_check(report, place, EntryPoint.MODAL)
+                await database.record_check(report, place.started_by(EntryPoint.MODAL))
                 recorded.append(time.perf_counter() - started)
             else:
                 plain.append(time.perf_counter() - started)
@@ -59,9 +62,14 @@ async def _fill(database: Database) -> None:
         keys = ["connected", "free_plan", "revoked", "no_customer_scope", "closed"]
         reports = [await checker.check_text(sandbox.collection_url(key)) for key in keys]
     for number in range(HISTORY_ROWS):
-        place = Place("T0001", "C0BENCH", f"17000{number:05d}.000100", f"U{number % 10:04d}")
+        place = Destination(
+            team="T0001",
+            channel="C0BENCH",
+            thread_ts=f"17000{number:05d}.000100",
+            requester=f"U{number % 10:04d}",
+        )
         check_id = await database.record_check(
-            reports[number % len(reports)], place, EntryPoint.MODAL
+            reports[number % len(reports)], place.started_by(EntryPoint.MODAL)
         )
         if number % 10 == 0:
             await database.create_escalation(

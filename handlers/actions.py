@@ -8,7 +8,11 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack.services import BotServices
-from handlers.blocks import CHECK_AGAIN_ACTION, OPEN_CHECK_MODAL_ACTION, PLAYGROUND_LINK_ACTION
+from handlers.blocks.check import (
+    CHECK_AGAIN_ACTION,
+    OPEN_CHECK_MODAL_ACTION,
+    PLAYGROUND_LINK_ACTION,
+)
 from handlers.conversation import destination_from_action, open_check_modal, tell_failure_at
 
 

@@ -9,10 +9,11 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.destination import Destination, EntryPoint
 from bot.engine.errors import PasteError
 from bot.engine.intake import read_paste
 from bot.slack.services import BotServices
-from handlers.blocks import Destination, usage_text
+from handlers.blocks.check import usage_text
 from handlers.blocks.support import history_message
 from handlers.conversation import post_guide, start_thread_and_check, tell_failure
 
@@ -48,7 +49,7 @@ def register(app: AsyncApp, services: BotServices) -> None:
             requester=command["user_id"],
             response_url=command.get("response_url"),
             team=command.get("team_id") or "",
-            entry="command",
+            entry=EntryPoint.COMMAND,
         )
         if not text:
             await ack()

@@ -14,14 +14,12 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from bot.destination import Destination, EntryPoint
 from bot.engine.diagnosis import StepName, StepStatus
 from bot.engine.intake import Paste
 from bot.engine.report import CheckReport, Step
-from bot.history.database import EntryPoint, Place
 from bot.slack.services import BotServices
-from handlers.blocks import (
-    Blocks,
-    Destination,
+from handlers.blocks.check import (
     check_modal,
     checking_root_message,
     failure_message,
@@ -30,6 +28,7 @@ from handlers.blocks import (
     result_message,
     result_view,
 )
+from handlers.blocks.common import Blocks
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +39,9 @@ CHECKING, CONNECTED, PROBLEM = "eyes", "white_check_mark", "warning"
 VIEW_UPDATE_AFTER_ACK_S = 0.5
 
 
-def destination_from_action(body: dict[str, Any], entry: str = "modal") -> Destination:
+def destination_from_action(
+    body: dict[str, Any], entry: EntryPoint = EntryPoint.MODAL
+) -> Destination:
     """Where to answer a click on a bot message or a message shortcut: that message's thread."""
     container = body.get("container") or {}
     message = body.get("message") or {}
@@ -195,9 +196,9 @@ async def check_and_answer(
     acked_at = asyncio.get_running_loop().time()
     try:
         await react(client, destination, CHECKING)
-        report = await services.checker.check(paste)
-        check_id = await _record(services, report, destination, paste)
-        escalable = check_id if services.support.configured else None
+        checked = await services.checks.check(paste, destination)
+        report = checked.report
+        escalable = checked.check_id if services.support.configured else None
         text, blocks = result_message(report, destination, check_id=escalable)
         await post(client, destination, text, blocks)
     except Exception:
@@ -213,32 +214,6 @@ async def check_and_answer(
         except Exception:
             logger.exception("the modal could not show the result (it is in the thread)")
     return report
-
-
-async def _record(
-    services: BotServices, report: CheckReport, destination: Destination, paste: Paste
-) -> str | None:
-    """Keep the check in the history (and its credentials, encrypted, for a re-run).
-
-    A database failure must not cost the user their answer: it is logged, and the answer goes.
-    """
-    place = Place(
-        destination.team, destination.channel, destination.thread_ts, destination.requester
-    )
-    try:
-        check_id = await services.database.record_check(
-            report, place, EntryPoint(destination.entry)
-        )
-    except Exception:
-        logger.exception("could not record the check of store %s", report.store_id)
-        return None
-    # A re-run uses credentials already kept: storing them again would extend their life.
-    if destination.entry != EntryPoint.RERUN:
-        try:
-            await services.vault.store(check_id, paste)
-        except Exception:
-            logger.exception("could not keep the credentials of check %s", check_id)
-    return check_id
 
 
 async def _after_ack(acked_at: float) -> None:

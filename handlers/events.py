@@ -7,8 +7,8 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.destination import Destination, EntryPoint
 from bot.slack.services import BotServices
-from handlers.blocks import Destination
 from handlers.conversation import post_guide, tell_failure
 
 
@@ -25,7 +25,7 @@ def register(app: AsyncApp, services: BotServices) -> None:
             thread_ts=event.get("thread_ts") or event.get("ts"),
             requester=event.get("user", ""),
             team=body.get("team_id") or "",
-            entry="mention",
+            entry=EntryPoint.MENTION,
         )
         services.tasks.spawn(
             post_guide(client, destination),

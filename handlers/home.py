@@ -9,9 +9,9 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.destination import Destination, EntryPoint
 from bot.history.database import Database
 from bot.slack.services import BotServices
-from handlers.blocks.common import Destination
 from handlers.blocks.home import HOME_CHECK_ACTION, TeamView, home_channel, home_view
 from handlers.conversation import open_check_modal, tell_failure
 
@@ -57,7 +57,7 @@ def register(app: AsyncApp, services: BotServices) -> None:
             thread_ts=None,
             requester=user_id,
             team=str((body.get("team") or {}).get("id") or ""),
-            entry="modal",
+            entry=EntryPoint.MODAL,
         )
         services.tasks.spawn(
             open_check_modal(client, body["trigger_id"], destination),

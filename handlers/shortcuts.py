@@ -7,6 +7,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.destination import EntryPoint
 from bot.slack.services import BotServices
 from handlers.conversation import destination_from_action, open_check_modal, tell_failure_at
 
@@ -18,7 +19,7 @@ def register(app: AsyncApp, services: BotServices) -> None:
         ack: AsyncAck, shortcut: dict[str, Any], client: AsyncWebClient
     ) -> None:
         await ack()
-        destination = destination_from_action(shortcut, entry="shortcut")
+        destination = destination_from_action(shortcut, entry=EntryPoint.SHORTCUT)
         services.tasks.spawn(
             open_check_modal(client, shortcut["trigger_id"], destination),
             name="open modal from shortcut",

@@ -9,15 +9,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.history.database import Escalation, Place, Urgency
+from bot.destination import Destination, EntryPoint
+from bot.history.database import Escalation, Urgency
 from bot.slack.services import BotServices
-from handlers.blocks.common import Destination
 from handlers.blocks.support import (
     ESCALATE_ACTION,
     ESCALATE_MODAL_CALLBACK,
@@ -56,14 +57,7 @@ logger = logging.getLogger(__name__)
 
 
 def customer_thread(escalation: Escalation) -> Destination:
-    place = escalation.place
-    return Destination(
-        channel=place.channel_id,
-        thread_ts=place.thread_ts,
-        requester=place.requester_id,
-        team=place.team_id,
-        entry="rerun",
-    )
+    return escalation.destination.started_by(EntryPoint.RERUN)
 
 
 def register(app: AsyncApp, services: BotServices) -> None:
@@ -152,9 +146,9 @@ def register(app: AsyncApp, services: BotServices) -> None:
             return
         escalation: Escalation | None = None
         try:
-            place = Place(destination.team, destination.channel, destination.thread_ts, requester)
+            asker = replace(destination, requester=requester)
             escalation = await services.database.create_escalation(
-                check_id, place, goal=goal, urgency=urgency, note=note
+                check_id, asker, goal=goal, urgency=urgency, note=note
             )
             check = await services.database.check(check_id)
             if check is None:
@@ -222,7 +216,7 @@ def register(app: AsyncApp, services: BotServices) -> None:
         if escalation is None:
             return
         customer = customer_thread(escalation)
-        paste = await services.vault.load(escalation.check_id)
+        paste = await services.checks.kept_paste(escalation.check_id)
         if paste is None:
             text, blocks = paste_again_message()
             await post(client, customer, text, blocks)
@@ -275,13 +269,11 @@ async def _tell_agent(
 
 
 async def _permalink(client: AsyncWebClient, escalation: Escalation) -> str | None:
-    place = escalation.place
-    if place.thread_ts is None:
+    thread = escalation.destination
+    if thread.thread_ts is None:
         return None
     try:
-        answer = await client.chat_getPermalink(
-            channel=place.channel_id, message_ts=place.thread_ts
-        )
+        answer = await client.chat_getPermalink(channel=thread.channel, message_ts=thread.thread_ts)
     except SlackApiError as error:
         logger.info("no permalink for the customer's thread: %s", error.response.get("error"))
         return None

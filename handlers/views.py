@@ -8,12 +8,13 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.destination import Destination
 from bot.engine.diagnosis import Diagnosis
 from bot.engine.errors import PasteError
 from bot.engine.intake import Paste, read_paste, read_store_credentials
 from bot.settings import CollectionHost
 from bot.slack.services import BotServices
-from handlers.blocks import (
+from handlers.blocks.check import (
     CHECK_MODAL_CALLBACK,
     STORE_ID_BLOCK,
     STORE_ID_INPUT,
@@ -21,7 +22,6 @@ from handlers.blocks import (
     TOKEN_INPUT,
     URL_BLOCK,
     URL_INPUT,
-    Destination,
     checking_view,
 )
 from handlers.conversation import check_and_answer, pending_ladder, tell_failure_at

@@ -138,12 +138,34 @@ async def _run_check(
             report = await checker.check_store(store_id, token or "", on_step)
         else:
             report = await checker.check_text(text or "", on_step)
+        if settings.database_url is not None:
+            await _record(settings, checker, report)
     print(
         report.model_dump_json(indent=2)
         if as_json
         else "\n" + report_text(report, with_steps=False)
     )
     return EXIT_OK if report.ok else EXIT_PROBLEM
+
+
+async def _record(settings: Settings, checker: ConnectionChecker, report: CheckReport) -> None:
+    """With a database configured, the command line's checks join the history like Slack's,
+    through the same service (without credentials: re-runs are for checks asked in Slack)."""
+    from bot.destination import COMMAND_LINE
+    from bot.history.database import Database
+    from bot.service import CheckService
+
+    database = Database.from_settings(settings)
+    try:
+        await database.migrate()
+        if await CheckService(checker, database).record(report, COMMAND_LINE) is None:
+            print("ecwid-connect: the check could not be recorded (see the log)", file=sys.stderr)
+    except Exception as error:
+        print(
+            f"ecwid-connect: the database is not reachable: {type(error).__name__}", file=sys.stderr
+        )
+    finally:
+        await database.close()
 
 
 def _guide(_args: argparse.Namespace, _settings: Settings) -> int:

@@ -24,6 +24,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from bot.destination import Destination, EntryPoint
 from bot.engine.diagnosis import Diagnosis, Entity, WarningCode
 from bot.engine.redaction import redact
 from bot.engine.report import CheckReport
@@ -39,10 +40,8 @@ if TYPE_CHECKING:
 __all__ = [
     "CheckRecord",
     "Database",
-    "EntryPoint",
     "Escalation",
     "EscalationState",
-    "Place",
     "TeamStats",
     "Urgency",
     "url_from_settings",
@@ -63,17 +62,6 @@ _READ_ONLY = "ecwid_connect_read_only"
 _migration_locks: WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = WeakKeyDictionary()
 
 
-class EntryPoint(StrEnum):
-    """How a check was asked for."""
-
-    COMMAND = "command"
-    MODAL = "modal"
-    SHORTCUT = "shortcut"
-    MENTION = "mention"
-    RERUN = "rerun"
-    CLI = "cli"
-
-
 class EscalationState(StrEnum):
     OPEN = "open"
     TAKEN = "taken"
@@ -87,16 +75,6 @@ class Urgency(StrEnum):
 
 
 @dataclass(frozen=True)
-class Place:
-    """Where in Slack something was asked, and by whom (the CLI uses its own placeholders)."""
-
-    team_id: str
-    channel_id: str
-    thread_ts: str | None
-    requester_id: str
-
-
-@dataclass(frozen=True)
 class CheckRecord:
     """A recorded check, as read back.
 
@@ -106,8 +84,7 @@ class CheckRecord:
 
     id: str
     created_at: datetime
-    place: Place
-    entry_point: EntryPoint
+    destination: Destination
     store_id: int | None
     store_name: str | None
     diagnosis: Diagnosis
@@ -126,7 +103,7 @@ class Escalation:
     id: str
     check_id: str
     created_at: datetime
-    place: Place
+    destination: Destination  # the customer's thread
     store_id: int | None
     diagnosis: Diagnosis
     goal: str
@@ -251,7 +228,7 @@ class Database:
 
     # Checks.
 
-    async def record_check(self, report: CheckReport, place: Place, entry_point: EntryPoint) -> str:
+    async def record_check(self, report: CheckReport, destination: Destination) -> str:
         """Record a finished check and return its new ID; its time is the report's `checked_at`.
 
         Only the masked token is kept; free text is redacted again in case a secret slipped in.
@@ -261,8 +238,8 @@ class Database:
         row = {
             "id": check_id,
             "created_at": report.checked_at,
-            **_place_columns(place),
-            "entry_point": entry_point.value,
+            **_destination_columns(destination),
+            "entry_point": destination.entry.value,
             "store_id": report.store_id,
             "store_name": _redacted(report.store_name),
             "diagnosis": report.diagnosis.value,
@@ -320,7 +297,7 @@ class Database:
     # Escalations.
 
     async def create_escalation(
-        self, check_id: str, place: Place, *, goal: str, urgency: Urgency, note: str
+        self, check_id: str, destination: Destination, *, goal: str, urgency: Urgency, note: str
     ) -> Escalation:
         """Open an escalation for a recorded check; raises LookupError if there is no such check.
 
@@ -341,7 +318,7 @@ class Database:
                     "id": escalation_id,
                     "check_id": check_id,
                     "created_at": self.clock(),
-                    **_place_columns(place),
+                    **_destination_columns(destination),
                     "store_id": check.store_id,
                     "diagnosis": check.diagnosis,
                     "goal": redact(goal),
@@ -479,25 +456,30 @@ def _redacted_json(value: Any) -> Any:
     return value
 
 
-def _place_columns(place: Place) -> dict[str, str | None]:
+def _destination_columns(destination: Destination) -> dict[str, str | None]:
     return {
-        "team_id": place.team_id,
-        "channel_id": place.channel_id,
-        "thread_ts": place.thread_ts,
-        "requester_id": place.requester_id,
+        "team_id": destination.team,
+        "channel_id": destination.channel,
+        "thread_ts": destination.thread_ts,
+        "requester_id": destination.requester,
     }
 
 
-def _place(row: sa.RowMapping) -> Place:
-    return Place(row["team_id"], row["channel_id"], row["thread_ts"], row["requester_id"])
+def _destination(row: sa.RowMapping, entry: str = EntryPoint.MODAL) -> Destination:
+    return Destination(
+        channel=row["channel_id"],
+        thread_ts=row["thread_ts"],
+        requester=row["requester_id"],
+        team=row["team_id"],
+        entry=EntryPoint(entry),
+    )
 
 
 def _check_record(row: sa.RowMapping) -> CheckRecord:
     return CheckRecord(
         id=row["id"],
         created_at=row["created_at"],
-        place=_place(row),
-        entry_point=EntryPoint(row["entry_point"]),
+        destination=_destination(row, row["entry_point"]),
         store_id=row["store_id"],
         store_name=row["store_name"],
         diagnosis=Diagnosis(row["diagnosis"]),
@@ -515,7 +497,7 @@ def _escalation(row: sa.RowMapping) -> Escalation:
         id=row["id"],
         check_id=row["check_id"],
         created_at=row["created_at"],
-        place=_place(row),
+        destination=_destination(row),
         store_id=row["store_id"],
         diagnosis=Diagnosis(row["diagnosis"]),
         goal=row["goal"],

@@ -14,7 +14,8 @@ from aiohttp import web
 
 from bot.sandbox.ecwid.server import EcwidSandbox
 from bot.sandbox.ecwid.stores import SampleStore
-from bot.sandbox.slack.webapi import FakeSlack, SlackUser
+from bot.sandbox.slack.user import SlackUser
+from bot.sandbox.slack.webapi import FakeSlack
 from bot.settings import Settings, load_settings
 from bot.slack.app import create_app
 from bot.slack.server import EVENTS_PATH, http_app

@@ -22,6 +22,7 @@ from bot.engine.guard import MemoryTokenGuard, TokenGuard
 from bot.history.database import Database
 from bot.history.shared import DatabaseSeenKeys, DatabaseTokenGuard
 from bot.history.vault import CredentialVault
+from bot.service import CheckService
 from bot.settings import Settings
 from bot.slack.dedup import MemorySeenKeys, SeenKeys
 from bot.slack.tasks import TaskSupervisor
@@ -100,6 +101,7 @@ class BotServices:
         self.vault: CredentialVault = self.database.vault(
             settings.credentials_key, timedelta(hours=settings.credentials_ttl_h)
         )
+        self.checks = CheckService(self.checker, self.database, self.vault)
         self.support = SupportTeam(settings.support_channel_id, settings.support_user_group_id)
         self._housekeeping: asyncio.Task[None] | None = None
 

@@ -20,10 +20,11 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+from bot.destination import Destination
 from bot.engine.catalogue import API_PLAYGROUND_URL, COLLECTION_URL_FORMAT, GUIDE, PAID_PLAN_NOTE
 from bot.engine.diagnosis import Entity, StepName, StepStatus
 from bot.engine.report import CheckReport, Step
-from handlers.blocks.common import Blocks, Destination, as_dicts, clip, escape, mrkdwn_section
+from handlers.blocks.common import Blocks, as_dicts, clip, escape, mrkdwn_section
 
 CHECK_MODAL_CALLBACK = "ecwid_check"
 OPEN_CHECK_MODAL_ACTION = "open_check_modal"

@@ -23,20 +23,13 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+from bot.destination import Destination
 from bot.engine.diagnosis import Diagnosis, Entity
 from bot.engine.report import CheckReport
 from bot.history.database import CheckRecord, Escalation, EscalationState, Urgency
 from handlers.blocks.check import ESCALATE_ACTION as ESCALATE_ACTION
 from handlers.blocks.check import OPEN_CHECK_MODAL_ACTION, ladder_text
-from handlers.blocks.common import (
-    Blocks,
-    Destination,
-    age_text,
-    as_dicts,
-    clip,
-    escape,
-    mrkdwn_section,
-)
+from handlers.blocks.common import Blocks, age_text, as_dicts, clip, escape, mrkdwn_section
 
 ESCALATE_MODAL_CALLBACK = "ecwid_escalate"
 GOAL_BLOCK, GOAL_INPUT = "goal", "goal"
@@ -142,11 +135,11 @@ def triage_message(
         state += f" by <@{escalation.resolved_by}>"
     thread = f"<{permalink}|customer's thread>" if permalink else "customer's thread"
     store = escape(clip(report.store_name, 200)) if report.store_name else "unknown name"
-    text = f"Escalation from <@{escalation.place.requester_id}>: {report.title}"
+    text = f"Escalation from <@{escalation.destination.requester}>: {report.title}"
     blocks: list[Block] = [
         HeaderBlock(text=clip(f"🆘 {report.title}", 150)),
         mrkdwn_section(
-            f"*Asked by* <@{escalation.place.requester_id}> in {thread}"
+            f"*Asked by* <@{escalation.destination.requester}> in {thread}"
             f" · {age_text(escalation.created_at, now)} ago\n*Urgency* {urgency}\n*State* {state}"
         ),
         SectionBlock(
@@ -232,8 +225,8 @@ def rerun_note(agent_id: str) -> str:
 def _check_line(record: CheckRecord) -> str:
     mark = ":white_check_mark:" if record.diagnosis is Diagnosis.OK else ":warning:"
     when = record.created_at.strftime("%Y-%m-%d %H:%M")
-    who = f"<@{record.place.requester_id}>"
-    return f"{mark} {when} UTC · `{record.diagnosis}` · {who} · {record.entry_point}"
+    who = f"<@{record.destination.requester}>"
+    return f"{mark} {when} UTC · `{record.diagnosis}` · {who} · {record.destination.entry}"
 
 
 def history_message(

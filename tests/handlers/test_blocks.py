@@ -15,13 +15,16 @@ from typing import Any
 
 import pytest
 
+from bot.destination import Destination, EntryPoint
 from bot.engine.catalogue import API_PLAYGROUND_URL, CATALOGUE, GUIDE, WARNING_TEXTS
 from bot.engine.diagnosis import Diagnosis, Entity, StepName, StepStatus, WarningCode
 from bot.engine.report import CheckReport, Count, Counts, Step
-from bot.sandbox.slack.webapi import render_message, render_view, validate_message, validate_view
-from handlers.blocks import (
+from bot.sandbox.slack.blockkit import validate_message, validate_view
+from bot.sandbox.slack.transcript import render_message, render_view
+from handlers.blocks.check import (
     CHECK_AGAIN_ACTION,
     CHECK_MODAL_CALLBACK,
+    ESCALATE_ACTION,
     OPEN_CHECK_MODAL_ACTION,
     PLAYGROUND_LINK_ACTION,
     STORE_ID_BLOCK,
@@ -30,7 +33,6 @@ from handlers.blocks import (
     TOKEN_INPUT,
     URL_BLOCK,
     URL_INPUT,
-    Destination,
     check_modal,
     checking_root_message,
     checking_view,
@@ -41,7 +43,6 @@ from handlers.blocks import (
     result_view,
     usage_text,
 )
-from handlers.blocks.check import ESCALATE_ACTION
 from handlers.commands import COMMAND
 
 STORE_NAME = "Jane's <!channel> Shop & Co <@U0EVIL>"
@@ -56,7 +57,7 @@ DESTINATION = Destination(
     requester=REQUESTER,
     response_url="https://hooks.slack.test/commands/T1/2/abc",
     team="T0001",
-    entry="command",
+    entry=EntryPoint.COMMAND,
 )
 # Slack's limits the builders must keep to, whatever the report holds.
 SECTION_TEXT_MAX = 3000

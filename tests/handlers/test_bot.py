@@ -12,9 +12,10 @@ import httpx
 import pytest
 
 from bot.sandbox.ecwid.stores import sample_stores
-from bot.sandbox.slack.webapi import SlackCall, SlackUser, sign
+from bot.sandbox.slack.user import SlackUser, sign
+from bot.sandbox.slack.webapi import SlackCall
 from bot.sandbox.stage import Stage, running_stage
-from handlers.blocks import (
+from handlers.blocks.check import (
     CHECK_AGAIN_ACTION,
     OPEN_CHECK_MODAL_ACTION,
     STORE_ID_BLOCK,

@@ -14,9 +14,9 @@ from sqlalchemy import text
 
 from bot.history.models import Base
 from bot.sandbox.ecwid.stores import sample_stores
-from bot.sandbox.slack.webapi import SlackUser
+from bot.sandbox.slack.user import SlackUser
 from bot.sandbox.stage import Stage, running_stage
-from handlers.blocks import OPEN_CHECK_MODAL_ACTION
+from handlers.blocks.check import OPEN_CHECK_MODAL_ACTION
 from handlers.blocks.home import HOME_CHECK_ACTION
 from handlers.blocks.support import (
     ESCALATE_ACTION,

@@ -16,11 +16,12 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from pydantic import SecretStr
 
+from bot.destination import Destination, EntryPoint
 from bot.engine.diagnosis import Diagnosis, WarningCode
 from bot.engine.intake import CollectionPaste, CredentialsPaste
 from bot.engine.redaction import CollectionUrl, EcwidToken, StoreCredentials, mask_token
 from bot.engine.report import CheckReport, Count, Counts
-from bot.history.database import Database, EntryPoint, EscalationState, Place, Urgency
+from bot.history.database import Database, EscalationState, Urgency
 from bot.history.models import Base
 from bot.history.shared import DatabaseSeenKeys, DatabaseTokenGuard
 from bot.history.vault import new_key
@@ -33,7 +34,7 @@ from tests.db_fixtures import (  # noqa: F401
     database_url_fixture,
 )
 
-PLACE = Place("T0001", "C0001", "1700000000.000100", "U0001")
+PLACE = Destination(team="T0001", channel="C0001", thread_ts="1700000000.000100", requester="U0001")
 TTL = timedelta(hours=72)
 
 
@@ -166,14 +167,14 @@ async def test_a_check_is_read_back_as_recorded(database: Database) -> None:
         counts=Counts(products=Count(total=12), orders=Count(reason="no access")),
         duration_ms=1234,
     )
-    check_id = await database.record_check(recorded, PLACE, EntryPoint.MODAL)
+    check_id = await database.record_check(recorded, PLACE.started_by(EntryPoint.MODAL))
 
     check = await database.check(check_id)
 
     assert check is not None
-    assert (check.id, check.created_at, check.place) == (check_id, START, PLACE)
+    assert (check.id, check.created_at, check.destination) == (check_id, START, PLACE)
     assert check.created_at.tzinfo is not None
-    assert (check.entry_point, check.store_id, check.store_name) == (
+    assert (check.destination.entry, check.store_id, check.store_name) == (
         EntryPoint.MODAL,
         12345678,
         "Joe's Shop",
@@ -194,10 +195,12 @@ async def test_history_is_newest_first_and_limited(database: Database) -> None:
     ids = []
     for minute in range(25):
         at = START + timedelta(minutes=minute)
-        place = Place("T1", "C1", None, "U_A" if minute % 2 else "U_B")
-        ids.append(await database.record_check(report(at=at), place, EntryPoint.COMMAND))
-    await database.record_check(report(store_id=999), PLACE, EntryPoint.CLI)
-    await database.record_check(report(store_id=None), PLACE, EntryPoint.CLI)
+        place = Destination(
+            team="T1", channel="C1", thread_ts=None, requester="U_A" if minute % 2 else "U_B"
+        )
+        ids.append(await database.record_check(report(at=at), place.started_by(EntryPoint.COMMAND)))
+    await database.record_check(report(store_id=999), PLACE.started_by(EntryPoint.CLI))
+    await database.record_check(report(store_id=None), PLACE.started_by(EntryPoint.CLI))
 
     for_store = await database.checks_for_store(12345678)
     assert [check.id for check in for_store] == ids[::-1][:20]
@@ -215,9 +218,11 @@ async def test_team_stats_count_the_window(database: Database) -> None:
     verdicts += [Diagnosis.SCOPE_MISSING]
     for offset, diagnosis in enumerate(verdicts):
         at = since + timedelta(minutes=offset)
-        await database.record_check(report(diagnosis, at=at), PLACE, EntryPoint.COMMAND)
+        await database.record_check(report(diagnosis, at=at), PLACE.started_by(EntryPoint.COMMAND))
     before = since - timedelta(seconds=1)
-    await database.record_check(report(Diagnosis.STORE_SUSPENDED, at=before), PLACE, EntryPoint.CLI)
+    await database.record_check(
+        report(Diagnosis.STORE_SUSPENDED, at=before), PLACE.started_by(EntryPoint.CLI)
+    )
 
     stats = await database.team_stats(since)
 
@@ -235,7 +240,7 @@ async def test_team_stats_count_the_window(database: Database) -> None:
 async def test_many_concurrent_recordings_succeed(database: Database) -> None:
     ids = await asyncio.gather(
         *(
-            database.record_check(report(store_id=store_id), PLACE, EntryPoint.MENTION)
+            database.record_check(report(store_id=store_id), PLACE.started_by(EntryPoint.MENTION))
             for store_id in range(1, 201)
         )
     )
@@ -250,14 +255,16 @@ async def test_many_concurrent_recordings_succeed(database: Database) -> None:
 async def test_an_escalation_goes_from_open_to_taken_to_resolved(
     database: Database, clock: FakeClock
 ) -> None:
-    check_id = await database.record_check(report(Diagnosis.PLAN_FREE), PLACE, EntryPoint.COMMAND)
-    asker = Place("T0001", "C0002", None, "U0002")
+    check_id = await database.record_check(
+        report(Diagnosis.PLAN_FREE), PLACE.started_by(EntryPoint.COMMAND)
+    )
+    asker = Destination(team="T0001", channel="C0002", thread_ts=None, requester="U0002")
 
     escalation = await database.create_escalation(
         check_id, asker, goal="Move to Shopify", urgency=Urgency.BLOCKING, note="Launch Friday"
     )
 
-    assert (escalation.check_id, escalation.place, escalation.created_at) == (
+    assert (escalation.check_id, escalation.destination, escalation.created_at) == (
         check_id,
         asker,
         START,
@@ -308,7 +315,7 @@ async def test_an_escalation_goes_from_open_to_taken_to_resolved(
 
 
 async def test_an_open_escalation_can_be_resolved_directly(database: Database) -> None:
-    check_id = await database.record_check(report(), PLACE, EntryPoint.COMMAND)
+    check_id = await database.record_check(report(), PLACE.started_by(EntryPoint.COMMAND))
     escalation = await database.create_escalation(
         check_id, PLACE, goal="g", urgency=Urgency.LOW, note=""
     )
@@ -322,8 +329,10 @@ async def test_an_open_escalation_can_be_resolved_directly(database: Database) -
 
 
 async def test_escalation_lists(database: Database, clock: FakeClock) -> None:
-    check_id = await database.record_check(report(), PLACE, EntryPoint.COMMAND)
-    other_check = await database.record_check(report(store_id=777), PLACE, EntryPoint.COMMAND)
+    check_id = await database.record_check(report(), PLACE.started_by(EntryPoint.COMMAND))
+    other_check = await database.record_check(
+        report(store_id=777), PLACE.started_by(EntryPoint.COMMAND)
+    )
     made = []
     for check in (check_id, other_check, check_id, check_id):
         made.append(
@@ -354,7 +363,7 @@ async def test_unknown_ids_are_refused(database: Database) -> None:
 async def test_of_agents_taking_at_once_through_two_processes_exactly_one_wins(
     database: Database, database_url: str
 ) -> None:
-    check_id = await database.record_check(report(), PLACE, EntryPoint.COMMAND)
+    check_id = await database.record_check(report(), PLACE.started_by(EntryPoint.COMMAND))
     escalation = await database.create_escalation(
         check_id, PLACE, goal="g", urgency=Urgency.NORMAL, note=""
     )
@@ -391,8 +400,8 @@ async def test_the_vault_gives_back_both_kinds_of_paste(database: Database) -> N
         )
     )
     credentials = CredentialsPaste(StoreCredentials(12345678, EcwidToken(random_token())))
-    first = await database.record_check(report(), PLACE, EntryPoint.MODAL)
-    second = await database.record_check(report(), PLACE, EntryPoint.MODAL)
+    first = await database.record_check(report(), PLACE.started_by(EntryPoint.MODAL))
+    second = await database.record_check(report(), PLACE.started_by(EntryPoint.MODAL))
 
     await vault.store(first, url)
     await vault.store(second, credentials)
@@ -407,7 +416,9 @@ async def test_the_vault_gives_back_both_kinds_of_paste(database: Database) -> N
 async def test_stored_pastes_expire(database: Database, clock: FakeClock) -> None:
     vault = database.vault(SecretStr(new_key()), timedelta(hours=1))
     paste = CredentialsPaste(StoreCredentials(42, EcwidToken(random_token())))
-    ids = [await database.record_check(report(), PLACE, EntryPoint.MODAL) for _ in range(3)]
+    ids = [
+        await database.record_check(report(), PLACE.started_by(EntryPoint.MODAL)) for _ in range(3)
+    ]
     for check_id in ids:
         await vault.store(check_id, paste)
 
@@ -425,7 +436,7 @@ async def test_a_paste_stored_under_another_key_is_not_read(
     database: Database, caplog: pytest.LogCaptureFixture
 ) -> None:
     token = random_token()
-    check_id = await database.record_check(report(), PLACE, EntryPoint.MODAL)
+    check_id = await database.record_check(report(), PLACE.started_by(EntryPoint.MODAL))
     await database.vault(SecretStr(new_key()), TTL).store(
         check_id, CredentialsPaste(StoreCredentials(42, EcwidToken(token)))
     )
@@ -438,7 +449,7 @@ async def test_a_paste_stored_under_another_key_is_not_read(
 
 
 async def test_without_a_key_the_vault_keeps_nothing(database: Database) -> None:
-    check_id = await database.record_check(report(), PLACE, EntryPoint.MODAL)
+    check_id = await database.record_check(report(), PLACE.started_by(EntryPoint.MODAL))
     for key in (None, SecretStr("")):
         vault = database.vault(key, TTL)
         assert not vault.enabled
@@ -488,7 +499,7 @@ async def test_no_table_holds_a_token_or_a_collection_url(
                 warning_texts=[text],
                 tips=[text],
             )
-            check_id = await database.record_check(recorded, PLACE, EntryPoint.MODAL)
+            check_id = await database.record_check(recorded, PLACE.started_by(EntryPoint.MODAL))
             await vault.store(check_id, paste)
             assert await vault.load(check_id) == paste
             escalation = await database.create_escalation(

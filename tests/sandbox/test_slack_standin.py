@@ -17,16 +17,10 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.sandbox.slack.webapi import (
-    FakeSlack,
-    SlackUser,
-    render_message,
-    render_view,
-    sign,
-    validate_blocks,
-    validate_message,
-    validate_view,
-)
+from bot.sandbox.slack.blockkit import validate_blocks, validate_message, validate_view
+from bot.sandbox.slack.transcript import render_message, render_view
+from bot.sandbox.slack.user import SlackUser, sign
+from bot.sandbox.slack.webapi import FakeSlack
 
 SECRET = "test-signing-secret"
 CHANNEL = "C111"

@@ -15,7 +15,8 @@ import pytest
 
 from bot.sandbox.ecwid.server import EcwidSandbox
 from bot.sandbox.loopback import free_port
-from bot.sandbox.slack.webapi import FakeSlack, SlackUser
+from bot.sandbox.slack.user import SlackUser
+from bot.sandbox.slack.webapi import FakeSlack
 from handlers.commands import COMMAND
 from tests.db_fixtures import fresh_postgres_url
 

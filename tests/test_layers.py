@@ -1,0 +1,166 @@
+"""Dependencies point one way, and the tree says so.
+
+The import graph is read from the source (every `import`, at any depth, `TYPE_CHECKING` ones
+included) and checked against the layers the README's layout table describes:
+
+    bot.settings, bot.destination          what everything may know
+    bot.engine                             the connection check: no Slack, no database
+    bot.history                            the database: knows the report, not Slack
+    bot.service                            check and record: engine + history
+    bot.slack                              Bolt, serving, what listeners share: not the listeners
+    handlers                               the listeners and the Block Kit builders
+    bot.cli, bot.sandbox                   composition roots: may use everything
+
+Two more rules: no import circle between modules, and the product's own code never imports
+the sandbox (the local stand-ins), except through the command line's `sandbox` and `demo`.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.paths import REPO
+
+PACKAGES = ("bot", "handlers")
+
+# What each layer may import, besides itself and the standard library and third parties.
+ALLOWED: dict[str, set[str]] = {
+    "bot.settings": set(),
+    "bot.destination": set(),
+    "bot.logs": {"bot.engine"},
+    "bot.engine": {"bot.settings"},
+    "bot.history": {"bot.settings", "bot.destination", "bot.engine"},
+    "bot.service": {"bot.settings", "bot.destination", "bot.engine", "bot.history"},
+    "bot.slack": {
+        "bot.settings",
+        "bot.destination",
+        "bot.engine",
+        "bot.history",
+        "bot.service",
+        "bot.logs",
+    },
+    "handlers": {
+        "bot.settings",
+        "bot.destination",
+        "bot.engine",
+        "bot.history",
+        "bot.service",
+        "bot.slack",
+    },
+}
+COMPOSITION_ROOTS = ("bot.cli", "bot.sandbox")
+FORBIDDEN_EVERYWHERE_BUT_ROOTS = {"slack_bolt", "slack_sdk"}  # only bot.slack and handlers
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def source_files() -> Iterator[Path]:
+    for package in PACKAGES:
+        for path in sorted((REPO / package).rglob("*.py")):
+            if "migrations" not in path.parts or path.name == "env.py":
+                yield path
+
+
+def imports_of(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+GRAPH = {module_name(path): imports_of(path) for path in source_files()}
+MODULES = set(GRAPH)
+
+
+def layer_of(module: str) -> str | None:
+    for layer in sorted([*ALLOWED, *COMPOSITION_ROOTS], key=len, reverse=True):
+        if module == layer or module.startswith(layer + "."):
+            return layer
+    return None
+
+
+def internal(imported: set[str]) -> set[str]:
+    """The project's own modules among `imported` (a `from package import module` counts)."""
+    return {name for name in imported if name in MODULES}
+
+
+def test_every_module_belongs_to_a_layer() -> None:
+    stray = sorted(
+        module for module in MODULES if layer_of(module) is None and module not in ("bot",)
+    )
+    assert stray == [], "give these modules a layer in tests/test_layers.py and the README"
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_imports_point_down_the_layers(module: str) -> None:
+    layer = layer_of(module)
+    if layer is None or layer in COMPOSITION_ROOTS:
+        return
+    allowed = ALLOWED[layer]
+    wrong = sorted(
+        target
+        for target in internal(GRAPH[module])
+        if layer_of(target) != layer and layer_of(target) not in allowed and target != "bot"
+    )
+    assert wrong == [], f"{module} ({layer}) must not import {wrong}"
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_slack_is_known_only_to_the_slack_layers(module: str) -> None:
+    layer = layer_of(module)
+    if layer in ("bot.slack", "handlers", *COMPOSITION_ROOTS):
+        return
+    slack = sorted(
+        name for name in GRAPH[module] if name.split(".")[0] in FORBIDDEN_EVERYWHERE_BUT_ROOTS
+    )
+    assert slack == [], f"{module} imports Slack's SDK: {slack}"
+
+
+def test_the_engine_knows_no_database() -> None:
+    for module, imported in GRAPH.items():
+        if layer_of(module) == "bot.engine":
+            database = sorted(name for name in imported if name.split(".")[0] in ("sqlalchemy",))
+            assert database == [], f"{module} imports {database}"
+
+
+def test_no_import_circle() -> None:
+    edges = {module: internal(imported) - {module} for module, imported in GRAPH.items()}
+    # A package's __init__ importing its own modules is not a circle of meaning.
+    state: dict[str, int] = {}
+    stack: list[str] = []
+    circles: list[list[str]] = []
+
+    def visit(module: str) -> None:
+        state[module] = 1
+        stack.append(module)
+        for target in sorted(edges.get(module, ())):
+            if state.get(target) == 1:
+                circles.append([*stack[stack.index(target) :], target])
+            elif target not in state:
+                visit(target)
+        stack.pop()
+        state[module] = 2
+
+    for module in sorted(edges):
+        if module not in state:
+            visit(module)
+    assert circles == []
+
+
+def test_the_graph_is_not_empty() -> None:
+    assert len(MODULES) > 40
+    assert "bot.engine.check" in GRAPH["bot.service"]
