@@ -74,6 +74,7 @@ class Settings(BaseSettings):
     credentials_ttl_h: float = Field(default=72.0, gt=0, le=24 * 30)
     support_channel_id: str | None = None
     support_user_group_id: str | None = None
+    support_external_agents: bool = False
 
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None

@@ -1,13 +1,13 @@
-"""Slack listeners, grouped by Slack feature; each group has one `register(app, services)`."""
+"""Slack listeners, grouped by Slack feature: each module's listeners are named functions, wired
+by its one `register(app)`; they find the process's services with `services_of(context)`."""
 
 from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.slack.services import BotServices
 from handlers import actions, commands, events, home, shortcuts, support, views
 
 
-def register_all(app: AsyncApp, services: BotServices) -> None:
+def register_all(app: AsyncApp) -> None:
     for group in (commands, actions, shortcuts, views, events, support, home):
-        group.register(app, services)
+        group.register(app)

@@ -6,13 +6,13 @@ import dataclasses
 import re
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.destination import Destination, EntryPoint
 from bot.engine.errors import PasteError
 from bot.engine.intake import read_paste
-from bot.slack.services import BotServices
+from bot.slack.services import BotServices, services_of
 from handlers.blocks.check import usage_text
 from handlers.blocks.support import history_message
 from handlers.conversation import post_guide, start_thread_and_check, tell_failure
@@ -22,70 +22,78 @@ HELP_WORDS = frozenset({"help", "-h", "--help", "?", "usage"})
 HISTORY = re.compile(r"history(?:\s+#?(?P<store_id>\S+))?\s*", re.IGNORECASE)
 
 
-def register(app: AsyncApp, services: BotServices) -> None:
-    async def ecwid_connect(
-        ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
-    ) -> None:
-        text = (command.get("text") or "").strip()
-        failed = tell_failure(client, command["user_id"], response_url=command.get("response_url"))
-        if text.lower() in HELP_WORDS:
-            await ack(text=usage_text(command.get("command") or COMMAND))
-            return
-        if history := HISTORY.fullmatch(text):
-            if not (history["store_id"] or "").isdigit() or len(history["store_id"]) > 15:
-                await ack(text=f"Which store? `{COMMAND} history <store ID>`, e.g. `history 1003`.")
-                return
-            await ack()
-            services.tasks.spawn(
-                _history(command["user_id"], int(history["store_id"]), client, respond),
-                name="history",
-                on_failure=failed,
-            )
-            return
-        # Slash commands cannot run in threads: the bot's own message becomes the thread root.
-        destination = Destination(
-            channel=command["channel_id"],
-            thread_ts=None,
-            requester=command["user_id"],
-            response_url=command.get("response_url"),
-            team=command.get("team_id") or "",
-            entry=EntryPoint.COMMAND,
-        )
-        if not text:
-            await ack()
-            services.tasks.spawn(
-                post_guide(client, destination), name="post guide", on_failure=failed
-            )
-            return
-        try:
-            paste = read_paste(text, services.settings.collection_hosts)
-        except PasteError as problem:
-            # Answered privately at once; what was typed is never repeated.
-            await ack(
-                text=f":warning: {problem.detail}\nType `{COMMAND}` for the step-by-step guide."
-            )
+async def ecwid_connect(
+    ack: AsyncAck,
+    command: dict[str, Any],
+    client: AsyncWebClient,
+    respond: AsyncRespond,
+    context: AsyncBoltContext,
+) -> None:
+    """`/ecwid-connect [help | history <store ID> | <paste>]`."""
+    services = services_of(context)
+    text = (command.get("text") or "").strip()
+    failed = tell_failure(client, command["user_id"], response_url=command.get("response_url"))
+    if text.lower() in HELP_WORDS:
+        await ack(text=usage_text(command.get("command") or COMMAND))
+        return
+    if history := HISTORY.fullmatch(text):
+        if not (history["store_id"] or "").isdigit() or len(history["store_id"]) > 15:
+            await ack(text=f"Which store? `{COMMAND} history <store ID>`, e.g. `history 1003`.")
             return
         await ack()
-        private = dataclasses.replace(destination, public=False)
         services.tasks.spawn(
-            start_thread_and_check(services, client, private, paste),
-            name="check from command",
+            _history(services, command["user_id"], int(history["store_id"]), client, respond),
+            name="history",
             on_failure=failed,
         )
+        return
+    # Slash commands cannot run in threads: the bot's own message becomes the thread root.
+    destination = Destination(
+        channel=command["channel_id"],
+        thread_ts=None,
+        requester=command["user_id"],
+        response_url=command.get("response_url"),
+        team=command.get("team_id") or "",
+        entry=EntryPoint.COMMAND,
+    )
+    if not text:
+        await ack()
+        services.tasks.spawn(post_guide(client, destination), name="post guide", on_failure=failed)
+        return
+    try:
+        paste = read_paste(text, services.settings.collection_hosts)
+    except PasteError as problem:
+        # Answered privately at once; what was typed is never repeated.
+        await ack(text=f":warning: {problem.detail}\nType `{COMMAND}` for the step-by-step guide.")
+        return
+    await ack()
+    private = dataclasses.replace(destination, public=False)
+    services.tasks.spawn(
+        start_thread_and_check(services, client, private, paste),
+        name="check from command",
+        on_failure=failed,
+    )
 
-    async def _history(
-        user_id: str, store_id: int, client: AsyncWebClient, respond: AsyncRespond
-    ) -> None:
-        support = services.support
-        if not support.configured or not await support.is_agent(client, user_id):
-            where = f" (members of <#{support.channel}>)" if support.channel else ""
-            await respond(
-                text=f"Store history is for the support team{where}.", response_type="ephemeral"
-            )
-            return
-        checks = await services.database.checks_for_store(store_id)
-        escalations = await services.database.escalations_for_store(store_id)
-        text, blocks = history_message(store_id, checks, escalations)
-        await respond(text=text, blocks=blocks, response_type="ephemeral")
 
+async def _history(
+    services: BotServices,
+    user_id: str,
+    store_id: int,
+    client: AsyncWebClient,
+    respond: AsyncRespond,
+) -> None:
+    support = services.support
+    if not support.configured or not await support.is_agent(client, user_id):
+        where = f" (members of <#{support.channel}>)" if support.channel else ""
+        await respond(
+            text=f"Store history is for the support team{where}.", response_type="ephemeral"
+        )
+        return
+    checks = await services.database.checks_for_store(store_id)
+    escalations = await services.database.escalations_for_store(store_id)
+    text, blocks = history_message(store_id, checks, escalations)
+    await respond(text=text, blocks=blocks, response_type="ephemeral")
+
+
+def register(app: AsyncApp) -> None:
     app.command(COMMAND)(ecwid_connect)

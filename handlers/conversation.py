@@ -108,6 +108,26 @@ async def _post_via_response_url(
         raise RuntimeError(f"response_url answered HTTP {response.status_code}")
 
 
+async def tell_privately(
+    client: AsyncWebClient,
+    user: str,
+    text: str,
+    *,
+    channel: str | None = None,
+    response_url: str | None = None,
+) -> None:
+    """A message only `user` sees: through the click's `response_url` (leaving the clicked
+    message as it is), else ephemeral in `channel`, else in the bot's DM with them."""
+    if response_url:
+        await AsyncWebhookClient(response_url).send(
+            text=text, response_type="ephemeral", replace_original=False
+        )
+    elif channel:
+        await client.chat_postEphemeral(channel=channel, user=user, text=text)
+    else:  # no conversation at hand (the App Home): the bot's DM with the user
+        await client.chat_postMessage(channel=user, text=text)
+
+
 def tell_failure(
     client: AsyncWebClient,
     user: str,
@@ -120,12 +140,7 @@ def tell_failure(
 
     async def tell(reference: str) -> None:
         text = failure_message(reference)[0]
-        if response_url:
-            await AsyncWebhookClient(response_url).send(text=text, response_type="ephemeral")
-        elif channel:
-            await client.chat_postEphemeral(channel=channel, user=user, text=text)
-        else:  # no conversation at hand (the App Home): the bot's DM with the user
-            await client.chat_postMessage(channel=user, text=text)
+        await tell_privately(client, user, text, channel=channel, response_url=response_url)
 
     return tell
 

@@ -6,12 +6,12 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.destination import Destination, EntryPoint
 from bot.history.database import Database
-from bot.slack.services import BotServices
+from bot.slack.services import BotServices, services_of
 from handlers.blocks.home import HOME_CHECK_ACTION, TeamView, home_channel, home_view
 from handlers.conversation import open_check_modal, tell_failure
 
@@ -31,39 +31,51 @@ async def build_home(
     return home_view(own, team, dm_channel)
 
 
-def register(app: AsyncApp, services: BotServices) -> None:
-    async def home_opened(event: dict[str, Any], client: AsyncWebClient) -> None:
-        if event.get("tab") != "home":
-            return
-        user_id = str(event["user"])
-        services.tasks.spawn(
-            _publish(user_id, str(event.get("channel") or ""), client),
-            name="publish home",
-            on_failure=tell_failure(client, user_id),
-        )
+async def home_opened(
+    event: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    """The Home tab was opened: publish it, fresh."""
+    if event.get("tab") != "home":
+        return
+    user_id = str(event["user"])
+    services = services_of(context)
+    services.tasks.spawn(
+        _publish(services, user_id, str(event.get("channel") or ""), client),
+        name="publish home",
+        on_failure=tell_failure(client, user_id),
+    )
 
-    async def _publish(user_id: str, dm_channel: str, client: AsyncWebClient) -> None:
-        support = services.support
-        agent = support.configured and await support.is_agent(client, user_id)
-        view = await build_home(services.database, user_id, dm_channel, agent=agent)
-        await client.views_publish(user_id=user_id, view=view)
 
-    async def check_from_home(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
-        await ack()
-        user_id = str(body["user"]["id"])
-        channel = home_channel(str((body.get("view") or {}).get("private_metadata") or ""))
-        destination = Destination(
-            channel=channel or user_id,  # a user ID as channel posts in the DM with the bot
-            thread_ts=None,
-            requester=user_id,
-            team=str((body.get("team") or {}).get("id") or ""),
-            entry=EntryPoint.MODAL,
-        )
-        services.tasks.spawn(
-            open_check_modal(client, body["trigger_id"], destination),
-            name="open modal from home",
-            on_failure=tell_failure(client, user_id),
-        )
+async def _publish(
+    services: BotServices, user_id: str, dm_channel: str, client: AsyncWebClient
+) -> None:
+    support = services.support
+    agent = support.configured and await support.is_agent(client, user_id)
+    view = await build_home(services.database, user_id, dm_channel, agent=agent)
+    await client.views_publish(user_id=user_id, view=view)
 
+
+async def check_from_home(
+    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    """ "Check a store" on the Home tab: the paste modal, answering in the bot's DM."""
+    await ack()
+    user_id = str(body["user"]["id"])
+    channel = home_channel(str((body.get("view") or {}).get("private_metadata") or ""))
+    destination = Destination(
+        channel=channel or user_id,  # a user ID as channel posts in the DM with the bot
+        thread_ts=None,
+        requester=user_id,
+        team=str((body.get("team") or {}).get("id") or ""),
+        entry=EntryPoint.MODAL,
+    )
+    services_of(context).tasks.spawn(
+        open_check_modal(client, body["trigger_id"], destination),
+        name="open modal from home",
+        on_failure=tell_failure(client, user_id),
+    )
+
+
+def register(app: AsyncApp) -> None:
     app.event("app_home_opened")(home_opened)
     app.action(HOME_CHECK_ACTION)(check_from_home)

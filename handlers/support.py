@@ -1,6 +1,8 @@
-"""Escalation to the support team: the modal, the triage post, and its three buttons.
+"""Escalation to the support team: the modal, the triage post, and its buttons.
 
-Every action changes the escalation in the database first (atomically, so two agents clicking
+Every button on a triage post is for support agents only (`TRIAGE_ACTIONS`): anyone else who
+can see the post gets a private "only the support team can do this", and nothing changes.
+Each action changes the escalation in the database first (atomically, so two agents clicking
 at once end in one state), then re-renders the triage post from what the database holds.
 """
 
@@ -12,13 +14,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.destination import Destination, EntryPoint
 from bot.history.database import Escalation, Urgency
-from bot.slack.services import BotServices
+from bot.slack.services import BotServices, services_of
 from handlers.blocks.support import (
     ESCALATE_ACTION,
     ESCALATE_MODAL_CALLBACK,
@@ -51,197 +53,264 @@ from handlers.conversation import (
     report_failure,
     tell_failure,
     tell_failure_at,
+    tell_privately,
 )
 
 logger = logging.getLogger(__name__)
+
+NOT_AN_AGENT = "Only the support team can do this."
+# One lock per escalation keeps this process's re-renders of a triage post in order.
+_render_locks: dict[str, asyncio.Lock] = {}
+
+
+def installing_team(context: AsyncBoltContext) -> str | None:
+    """The workspace that installed the bot, as `auth.test` told Bolt. Not the payload's
+    `team`: in a Slack Connect channel that is the clicking user's organisation."""
+    authorized = context.authorize_result
+    return authorized.team_id if authorized is not None else None
 
 
 def customer_thread(escalation: Escalation) -> Destination:
     return escalation.destination.started_by(EntryPoint.RERUN)
 
 
-def register(app: AsyncApp, services: BotServices) -> None:
-    # One lock per escalation keeps this process's re-renders of a triage post in order.
-    render_locks: dict[str, asyncio.Lock] = {}
+async def refresh_triage(services: BotServices, client: AsyncWebClient, escalation_id: str) -> None:
+    """Re-render the triage post from the database until what it shows is current.
 
-    async def refresh_triage(client: AsyncWebClient, escalation_id: str) -> None:
-        """Re-render the triage post from the database until what it shows is current.
-
-        Another replica may change the escalation while this one renders: the version tells.
-        """
-        async with render_locks.setdefault(escalation_id, asyncio.Lock()):
-            escalation = await services.database.escalation(escalation_id)
-            for _ in range(3):
-                if escalation is None or not escalation.triage_channel or not escalation.triage_ts:
-                    return
-                check = await services.database.check(escalation.check_id)
-                if check is None:
-                    return
-                permalink = await _permalink(client, escalation)
-                text, blocks = triage_message(escalation, check.report, permalink)
-                await client.chat_update(
-                    channel=escalation.triage_channel,
-                    ts=escalation.triage_ts,
-                    text=text,
-                    blocks=blocks,
-                )
-                latest = await services.database.escalation(escalation_id)
-                if latest is None or latest.version == escalation.version:
-                    return
-                escalation = latest
-
-    async def open_escalation(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
-        await ack()
-        check_id = str(body["actions"][0]["value"])
-        destination = destination_from_action(body)
-        services.tasks.spawn(
-            client.views_open(
-                trigger_id=body["trigger_id"], view=escalate_modal(check_id, destination)
-            ),
-            name="open escalation modal",
-            on_failure=tell_failure_at(client, destination),
-        )
-
-    async def escalate(
-        ack: AsyncAck, view: dict[str, Any], body: dict[str, Any], client: AsyncWebClient
-    ) -> None:
-        values = view["state"]["values"]
-        goal = str(values[GOAL_BLOCK][GOAL_INPUT].get("value") or "").strip()
-        if not goal:
-            await ack(
-                response_action="errors",
-                errors={GOAL_BLOCK: "Say in a few words what the customer wants to do."},
-            )
-            return
-        # Everything is read before the ack: after it, a bad value would be lost silently.
-        try:
-            chosen = (values.get(URGENCY_BLOCK) or {}).get(URGENCY_INPUT) or {}
-            urgency = Urgency((chosen.get("selected_option") or {}).get("value", "normal"))
-            check_id, destination = read_escalation_metadata(view["private_metadata"])
-        except (KeyError, ValueError, TypeError):
-            await ack(response_action="errors", errors={URGENCY_BLOCK: "Pick an urgency."})
-            return
-        await ack()
-        note = str(values.get(NOTE_BLOCK, {}).get(NOTE_INPUT, {}).get("value") or "").strip()
-        requester = str(body["user"]["id"])
-        services.tasks.spawn(
-            _post_escalation(
-                str(view["id"]), check_id, destination, requester, goal, urgency, note, client
-            ),
-            name="escalate",
-        )
-
-    async def _post_escalation(
-        view_id: str,
-        check_id: str,
-        destination: Destination,
-        requester: str,
-        goal: str,
-        urgency: Urgency,
-        note: str,
-        client: AsyncWebClient,
-    ) -> None:
-        # A double-clicked submit arrives twice: one escalation only.
-        if not await services.seen.first_time(f"escalation-view:{view_id}"):
-            return
-        escalation: Escalation | None = None
-        try:
-            asker = replace(destination, requester=requester)
-            escalation = await services.database.create_escalation(
-                check_id, asker, goal=goal, urgency=urgency, note=note
-            )
-            check = await services.database.check(check_id)
+    Another replica may change the escalation while this one renders: the version tells.
+    """
+    async with _render_locks.setdefault(escalation_id, asyncio.Lock()):
+        escalation = await services.database.escalation(escalation_id)
+        for _ in range(3):
+            if escalation is None or not escalation.triage_channel or not escalation.triage_ts:
+                return
+            check = await services.database.check(escalation.check_id)
             if check is None:
-                raise LookupError(f"check {check_id} is not in the history")
+                return
             permalink = await _permalink(client, escalation)
             text, blocks = triage_message(escalation, check.report, permalink)
-            assert services.support.channel is not None
-            posted = await client.chat_postMessage(
-                channel=services.support.channel, text=text, blocks=blocks, unfurl_links=False
-            )
-            await services.database.set_triage_message(
-                escalation.id, str(posted["channel"]), str(posted["ts"])
-            )
-            await post(client, destination, support_asked_line(urgency))
-        except Exception:
-            if escalation is not None:
-                # Not left open for ever in the App Home with no post to close it from.
-                await services.database.discard_escalation(escalation.id)
-            await report_failure(client, destination, None, "escalating failed")
-
-    async def take(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
-        await ack()
-        services.tasks.spawn(
-            _take(str(body["actions"][0]["value"]), str(body["user"]["id"]), client),
-            name="take",
-            on_failure=_tell_clicker(client, body),
-        )
-
-    async def _take(escalation_id: str, agent: str, client: AsyncWebClient) -> None:
-        escalation, changed = await services.database.take(escalation_id, agent)
-        if changed:
-            customer = customer_thread(escalation)
-            await react(client, customer, CHECKING)
-            await post(client, customer, taken_line(agent))
-        else:
-            await _tell_agent(client, escalation, agent, _already(escalation))
-        await refresh_triage(client, escalation_id)
-
-    async def resolve(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
-        await ack()
-        services.tasks.spawn(
-            _resolve(str(body["actions"][0]["value"]), str(body["user"]["id"]), client),
-            name="resolve",
-            on_failure=_tell_clicker(client, body),
-        )
-
-    async def _resolve(escalation_id: str, agent: str, client: AsyncWebClient) -> None:
-        escalation, changed = await services.database.resolve(escalation_id, agent)
-        if changed:
-            customer = customer_thread(escalation)
-            await react(client, customer, CONNECTED, CHECKING, PROBLEM)
-            await post(client, customer, resolved_line(agent))
-        await refresh_triage(client, escalation_id)
-
-    async def rerun(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
-        await ack()
-        services.tasks.spawn(
-            _rerun(str(body["actions"][0]["value"]), str(body["user"]["id"]), client),
-            name="rerun",
-            on_failure=_tell_clicker(client, body),
-        )
-
-    async def _rerun(escalation_id: str, agent: str, client: AsyncWebClient) -> None:
-        escalation = await services.database.escalation(escalation_id)
-        if escalation is None:
-            return
-        customer = customer_thread(escalation)
-        paste = await services.checks.kept_paste(escalation.check_id)
-        if paste is None:
-            text, blocks = paste_again_message()
-            await post(client, customer, text, blocks)
-            await _tell_agent(
-                client,
-                escalation,
-                agent,
-                "No credentials are kept for this check (no CREDENTIALS_KEY, or they expired): "
-                "the customer was asked to paste the URL again.",
-            )
-            return
-        await post(client, customer, rerun_note(agent))
-        report = await check_and_answer(services, client, customer, paste)
-        if report is not None and escalation.triage_channel and escalation.triage_ts:
-            await client.chat_postMessage(
+            await client.chat_update(
                 channel=escalation.triage_channel,
-                thread_ts=escalation.triage_ts,
-                text=f"<@{agent}> re-ran the check: `{report.diagnosis}` — {report.title}",
+                ts=escalation.triage_ts,
+                text=text,
+                blocks=blocks,
             )
+            latest = await services.database.escalation(escalation_id)
+            if latest is None or latest.version == escalation.version:
+                return
+            escalation = latest
 
+
+# The escalation modal: opened from a result, submitted by whoever asked.
+
+
+async def open_escalation(
+    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    """ "Escalate to support" on a result: the escalation modal."""
+    await ack()
+    check_id = str(body["actions"][0]["value"])
+    destination = destination_from_action(body)
+    services_of(context).tasks.spawn(
+        client.views_open(
+            trigger_id=body["trigger_id"], view=escalate_modal(check_id, destination)
+        ),
+        name="open escalation modal",
+        on_failure=tell_failure_at(client, destination),
+    )
+
+
+async def escalate(
+    ack: AsyncAck,
+    view: dict[str, Any],
+    body: dict[str, Any],
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
+) -> None:
+    """The escalation modal's submit: the triage post in the support channel."""
+    values = view["state"]["values"]
+    goal = str(values[GOAL_BLOCK][GOAL_INPUT].get("value") or "").strip()
+    if not goal:
+        await ack(
+            response_action="errors",
+            errors={GOAL_BLOCK: "Say in a few words what the customer wants to do."},
+        )
+        return
+    # Everything is read before the ack: after it, a bad value would be lost silently.
+    try:
+        chosen = (values.get(URGENCY_BLOCK) or {}).get(URGENCY_INPUT) or {}
+        urgency = Urgency((chosen.get("selected_option") or {}).get("value", "normal"))
+        check_id, destination = read_escalation_metadata(view["private_metadata"])
+    except (KeyError, ValueError, TypeError):
+        await ack(response_action="errors", errors={URGENCY_BLOCK: "Pick an urgency."})
+        return
+    await ack()
+    note = str(values.get(NOTE_BLOCK, {}).get(NOTE_INPUT, {}).get("value") or "").strip()
+    asker = replace(destination, requester=str(body["user"]["id"]))
+    services = services_of(context)
+    services.tasks.spawn(
+        _post_escalation(services, str(view["id"]), check_id, asker, goal, urgency, note, client),
+        name="escalate",
+    )
+
+
+async def _post_escalation(
+    services: BotServices,
+    view_id: str,
+    check_id: str,
+    asker: Destination,
+    goal: str,
+    urgency: Urgency,
+    note: str,
+    client: AsyncWebClient,
+) -> None:
+    # A double-clicked submit arrives twice: one escalation only.
+    if not await services.seen.first_time(f"escalation-view:{view_id}"):
+        return
+    escalation: Escalation | None = None
+    try:
+        escalation = await services.database.create_escalation(
+            check_id, asker, goal=goal, urgency=urgency, note=note
+        )
+        check = await services.database.check(check_id)
+        if check is None:
+            raise LookupError(f"check {check_id} is not in the history")
+        permalink = await _permalink(client, escalation)
+        text, blocks = triage_message(escalation, check.report, permalink)
+        assert services.support.channel is not None
+        posted = await client.chat_postMessage(
+            channel=services.support.channel, text=text, blocks=blocks, unfurl_links=False
+        )
+        await services.database.set_triage_message(
+            escalation.id, str(posted["channel"]), str(posted["ts"])
+        )
+        await post(client, asker, support_asked_line(urgency))
+    except Exception:
+        if escalation is not None:
+            # Not left open for ever in the App Home with no post to close it from.
+            await services.database.discard_escalation(escalation.id)
+        await report_failure(client, asker, None, "escalating failed")
+
+
+# The triage post's buttons: for support agents only.
+
+TriageWork = Callable[[BotServices, str, str, AsyncWebClient], Awaitable[None]]
+"""What a triage button does, given the escalation ID and the agent who clicked."""
+
+
+async def take_it(
+    services: BotServices, escalation_id: str, agent: str, client: AsyncWebClient
+) -> None:
+    escalation, changed = await services.database.take(escalation_id, agent)
+    if changed:
+        customer = customer_thread(escalation)
+        await react(client, customer, CHECKING)
+        await post(client, customer, taken_line(agent))
+    else:
+        await _tell_agent(client, escalation, agent, _already(escalation))
+    await refresh_triage(services, client, escalation_id)
+
+
+async def resolve(
+    services: BotServices, escalation_id: str, agent: str, client: AsyncWebClient
+) -> None:
+    escalation, changed = await services.database.resolve(escalation_id, agent)
+    if changed:
+        customer = customer_thread(escalation)
+        await react(client, customer, CONNECTED, CHECKING, PROBLEM)
+        await post(client, customer, resolved_line(agent))
+    await refresh_triage(services, client, escalation_id)
+
+
+async def rerun(
+    services: BotServices, escalation_id: str, agent: str, client: AsyncWebClient
+) -> None:
+    escalation = await services.database.escalation(escalation_id)
+    if escalation is None:
+        return
+    customer = customer_thread(escalation)
+    paste = await services.checks.kept_paste(escalation.check_id)
+    if paste is None:
+        text, blocks = paste_again_message()
+        await post(client, customer, text, blocks)
+        await _tell_agent(
+            client,
+            escalation,
+            agent,
+            "No credentials are kept for this check (no CREDENTIALS_KEY, or they expired): "
+            "the customer was asked to paste the URL again.",
+        )
+        return
+    await post(client, customer, rerun_note(agent))
+    report = await check_and_answer(services, client, customer, paste)
+    if report is not None and escalation.triage_channel and escalation.triage_ts:
+        await client.chat_postMessage(
+            channel=escalation.triage_channel,
+            thread_ts=escalation.triage_ts,
+            text=f"<@{agent}> re-ran the check: `{report.diagnosis}` — {report.title}",
+        )
+
+
+TRIAGE_ACTIONS: dict[str, TriageWork] = {
+    TAKE_ACTION: take_it,
+    RESOLVE_ACTION: resolve,
+    RERUN_ACTION: rerun,
+}
+"""Every button of a triage post; `triage_button` lets only support agents use them."""
+
+
+async def triage_button(
+    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    """A click on a triage post's button: the action, if the clicker is a support agent."""
+    await ack()
+    action = body["actions"][0]
+    services = services_of(context)
+    services.tasks.spawn(
+        _as_agent(
+            services,
+            TRIAGE_ACTIONS[str(action["action_id"])],
+            str(action["value"]),
+            body,
+            client,
+            home_team=installing_team(context),
+        ),
+        name=str(action["action_id"]),
+        on_failure=_tell_clicker(client, body),
+    )
+
+
+async def _as_agent(
+    services: BotServices,
+    work: TriageWork,
+    escalation_id: str,
+    body: dict[str, Any],
+    client: AsyncWebClient,
+    *,
+    home_team: str | None,
+) -> None:
+    user = body["user"]
+    agent = str(user["id"])
+    if not await services.support.may_act(
+        client, agent, user_team=user.get("team_id"), home_team=home_team
+    ):
+        logger.info("triage action refused to %s: not a support agent", agent)
+        await tell_privately(
+            client,
+            agent,
+            NOT_AN_AGENT,
+            channel=(body.get("channel") or {}).get("id"),
+            response_url=body.get("response_url"),
+        )
+        return
+    await work(services, escalation_id, agent, client)
+
+
+def register(app: AsyncApp) -> None:
     app.action(ESCALATE_ACTION)(open_escalation)
     app.view(ESCALATE_MODAL_CALLBACK)(escalate)
-    app.action(TAKE_ACTION)(take)
-    app.action(RESOLVE_ACTION)(resolve)
-    app.action(RERUN_ACTION)(rerun)
+    for action_id in TRIAGE_ACTIONS:
+        app.action(action_id)(triage_button)
 
 
 def _tell_clicker(client: AsyncWebClient, body: dict[str, Any]) -> Callable[[str], Awaitable[None]]:

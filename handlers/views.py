@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.destination import Destination
@@ -13,7 +13,7 @@ from bot.engine.diagnosis import Diagnosis
 from bot.engine.errors import PasteError
 from bot.engine.intake import Paste, read_paste, read_store_credentials
 from bot.settings import CollectionHost
-from bot.slack.services import BotServices
+from bot.slack.services import BotServices, services_of
 from handlers.blocks.check import (
     CHECK_MODAL_CALLBACK,
     STORE_ID_BLOCK,
@@ -65,34 +65,44 @@ def _checking_view() -> dict[str, Any]:
     return checking_view(pending_ladder())
 
 
-def register(app: AsyncApp, services: BotServices) -> None:
-    async def submitted(ack: AsyncAck, view: dict[str, Any], client: AsyncWebClient) -> None:
-        try:
-            paste = read_submission(view["state"]["values"], services.settings.collection_hosts)
-        except SubmissionError as problem:
-            await ack(response_action="errors", errors={problem.block_id: problem.message})
-            return
-        try:
-            destination = Destination.from_metadata(view["private_metadata"])
-        except (KeyError, ValueError, TypeError):
-            await ack(
-                response_action="errors",
-                errors={URL_BLOCK: "This form is out of date: close it and start again."},
-            )
-            return
-        await ack(response_action="update", view=_checking_view())
-        services.tasks.spawn(
-            _check_once(str(view["id"]), destination, paste, client),
-            name="check from modal",
-            on_failure=tell_failure_at(client, destination),
+async def submitted(
+    ack: AsyncAck, view: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    """The paste modal's submit: a wrong paste answered under its input, a good one checked."""
+    services = services_of(context)
+    try:
+        paste = read_submission(view["state"]["values"], services.settings.collection_hosts)
+    except SubmissionError as problem:
+        await ack(response_action="errors", errors={problem.block_id: problem.message})
+        return
+    try:
+        destination = Destination.from_metadata(view["private_metadata"])
+    except (KeyError, ValueError, TypeError):
+        await ack(
+            response_action="errors",
+            errors={URL_BLOCK: "This form is out of date: close it and start again."},
         )
+        return
+    await ack(response_action="update", view=_checking_view())
+    services.tasks.spawn(
+        _check_once(services, str(view["id"]), destination, paste, client),
+        name="check from modal",
+        on_failure=tell_failure_at(client, destination),
+    )
 
-    async def _check_once(
-        view_id: str, destination: Destination, paste: Paste, client: AsyncWebClient
-    ) -> None:
-        # A double-clicked submit arrives twice with the same view: one check only. (Asked
-        # after the ack: with a database this is a write, and Slack waits 3 s at most.)
-        if await services.seen.first_time(f"view:{view_id}"):
-            await check_and_answer(services, client, destination, paste, view_id=view_id)
 
+async def _check_once(
+    services: BotServices,
+    view_id: str,
+    destination: Destination,
+    paste: Paste,
+    client: AsyncWebClient,
+) -> None:
+    # A double-clicked submit arrives twice with the same view: one check only. (Asked
+    # after the ack: with a database this is a write, and Slack waits 3 s at most.)
+    if await services.seen.first_time(f"view:{view_id}"):
+        await check_and_answer(services, client, destination, paste, view_id=view_id)
+
+
+def register(app: AsyncApp) -> None:
     app.view(CHECK_MODAL_CALLBACK)(submitted)

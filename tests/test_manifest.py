@@ -22,9 +22,7 @@ import pytest
 import yaml
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.settings import load_settings
 from bot.slack.server import EVENTS_PATH
-from bot.slack.services import BotServices
 from handlers import register_all
 from handlers.commands import COMMAND
 from handlers.shortcuts import CHECK_SHORTCUT
@@ -188,20 +186,10 @@ class Registrations:
 
 
 @pytest.fixture
-async def registered(tmp_path: Path) -> Registrations:
-    """Every listener of the bot, with the support team configured so that all of them register."""
-    settings = load_settings(
-        env_file=None,
-        data_dir=str(tmp_path),
-        support_channel_id="C0SUPPORT",
-        support_user_group_id="S0SUPPORT",
-    )
-    services = BotServices(settings)
+def registered() -> Registrations:
+    """Every listener of the bot."""
     recorder = Registrations()
-    try:
-        register_all(recorder, services)  # type: ignore[arg-type]
-    finally:
-        await services.aclose(0)
+    register_all(recorder)  # type: ignore[arg-type]
     return recorder
 
 

@@ -4,10 +4,11 @@ caller registers (`handlers.register_all`): this layer knows Bolt, never the lis
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -17,12 +18,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.engine.redaction import install_log_redaction
 from bot.settings import Settings
-from bot.slack.services import BotServices
+from bot.slack.services import SERVICES_KEY, BotServices
 
 logger = logging.getLogger(__name__)
 
-Register = Callable[[AsyncApp, BotServices], None]
-"""Adds every listener to the app: `handlers.register_all`."""
+Register = Callable[[AsyncApp], None]
+"""Adds every listener to the app: `handlers.register_all`. Listeners find the services in
+their request's context (`services_of(context)`)."""
 
 
 class MissingSlackCredentials(Exception):
@@ -85,5 +87,14 @@ def create_app(
         logger=logging.getLogger("slack_bolt"),
         **options,
     )
-    register(app, services or BotServices(settings))
+    shared = services or BotServices(settings)
+
+    async def provide_services(
+        context: AsyncBoltContext, next: Callable[[], Awaitable[None]]
+    ) -> None:
+        context[SERVICES_KEY] = shared
+        await next()
+
+    app.use(provide_services)
+    register(app)
     return app

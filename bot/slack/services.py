@@ -14,6 +14,7 @@ import time
 from datetime import timedelta
 
 import httpx
+from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -38,9 +39,12 @@ class SupportTeam:
     Membership is asked of Slack and remembered for a minute.
     """
 
-    def __init__(self, channel: str | None, user_group: str | None) -> None:
+    def __init__(
+        self, channel: str | None, user_group: str | None, *, external_agents: bool = False
+    ) -> None:
         self.channel = channel
         self.user_group = user_group
+        self.external_agents = external_agents
         self._members: frozenset[str] = frozenset()
         self._fetched_at = float("-inf")
 
@@ -53,6 +57,24 @@ class SupportTeam:
             self._members = await self._fetch(client)
             self._fetched_at = time.monotonic()
         return user_id in self._members
+
+    async def may_act(
+        self,
+        client: AsyncWebClient,
+        user_id: str,
+        *,
+        user_team: str | None,
+        home_team: str | None,
+    ) -> bool:
+        """Whether `user_id` may use the support side (triage buttons): a support agent, and,
+        unless SUPPORT_EXTERNAL_AGENTS is on, a member of the workspace that installed the bot
+        (in a Slack Connect support channel, another organisation's members are members too)."""
+        if not self.configured:
+            return False
+        external = bool(user_team and home_team and user_team != home_team)
+        if external and not self.external_agents:
+            return False
+        return await self.is_agent(client, user_id)
 
     async def _fetch(self, client: AsyncWebClient) -> frozenset[str]:
         members: set[str] = set()
@@ -102,7 +124,11 @@ class BotServices:
             settings.credentials_key, timedelta(hours=settings.credentials_ttl_h)
         )
         self.checks = CheckService(self.checker, self.database, self.vault)
-        self.support = SupportTeam(settings.support_channel_id, settings.support_user_group_id)
+        self.support = SupportTeam(
+            settings.support_channel_id,
+            settings.support_user_group_id,
+            external_agents=settings.support_external_agents,
+        )
         self._housekeeping: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -136,3 +162,13 @@ class BotServices:
         await self.tasks.drain(drain_timeout_s)
         await self.http.aclose()
         await self.database.close()
+
+
+SERVICES_KEY = "ecwid_connect_services"
+
+
+def services_of(context: AsyncBoltContext) -> BotServices:
+    """The process's services, as `create_app` put them in every request's context."""
+    services = context[SERVICES_KEY]
+    assert isinstance(services, BotServices)
+    return services

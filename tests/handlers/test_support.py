@@ -338,3 +338,70 @@ async def test_check_a_store_from_the_app_home_answers_in_the_dm(stage: Stage) -
         c for c in stage.slack.calls_to("chat.postMessage") if c.args["channel"] == "D0OWNER"
     ]
     assert "Connected: ready to migrate" in json.dumps(answer.args)
+
+
+# Triage buttons are for support agents only.
+
+OUTSIDER = "U0READER"  # can read the support channel, is not an agent
+
+
+@pytest.fixture
+async def connect_stage() -> AsyncIterator[Stage]:
+    """A support channel shared over Slack Connect: one member is from another organisation."""
+    async for running in _stage(credentials_key=Fernet.generate_key().decode()):
+        running.slack.set_channel_members(SUPPORT, ["UBOT", *AGENTS, "U0GUEST"])
+        yield running
+
+
+def guest(stage: Stage) -> SlackUser:
+    """A Slack Connect member of the support channel: their organisation, their team ID."""
+    return SlackUser(
+        stage.bot_url,
+        stage.signing_secret,
+        stage.slack,
+        user_id="U0GUEST",
+        user_name="guest",
+        team_id="T0OTHERORG",
+        client=stage.http,
+    )
+
+
+@pytest.mark.parametrize("action", [TAKE_ACTION, RERUN_ACTION, RESOLVE_ACTION])
+async def test_a_non_agent_cannot_act_on_a_triage_post(stage: Stage, action: str) -> None:
+    root, triage = await escalate(stage)
+    customer_thread_before = thread_replies(stage, root["ts"])
+    ecwid_before = len(stage.sandbox.requests)
+    updates_before = len(stage.slack.calls_to("chat.update"))
+
+    await click(stage, stage.user(OUTSIDER, "reader"), triage, action)
+
+    (refusal,) = stage.slack.ephemerals(SUPPORT, OUTSIDER)
+    assert "only the support team" in text_of(refusal).lower()
+    assert thread_replies(stage, root["ts"]) == customer_thread_before, (
+        "the customer is told nothing"
+    )
+    assert len(stage.slack.calls_to("chat.update")) == updates_before, "the post is unchanged"
+    assert len(stage.sandbox.requests) == ecwid_before, "nothing was decrypted and sent to Ecwid"
+    assert "Nobody has taken it yet".lower() in text_of(triage_now(stage, triage)).lower()
+
+
+async def test_a_slack_connect_guest_is_not_an_agent_by_default(connect_stage: Stage) -> None:
+    root, triage = await escalate(connect_stage)
+    before = thread_replies(connect_stage, root["ts"])
+
+    await click(connect_stage, guest(connect_stage), triage, TAKE_ACTION)
+
+    (refusal,) = connect_stage.slack.ephemerals(SUPPORT, "U0GUEST")
+    assert "only the support team" in text_of(refusal).lower()
+    assert thread_replies(connect_stage, root["ts"]) == before
+
+
+async def test_slack_connect_guests_count_as_agents_when_the_setting_says_so() -> None:
+    async for running in _stage(support_external_agents=True):
+        running.slack.set_channel_members(SUPPORT, ["UBOT", *AGENTS, "U0GUEST"])
+        root, triage = await escalate(running)
+
+        await click(running, guest(running), triage, TAKE_ACTION)
+
+        assert running.slack.ephemerals(SUPPORT, "U0GUEST") == []
+        assert "<@U0GUEST>" in text_of(thread_replies(running, root["ts"])[-1])
