@@ -202,24 +202,36 @@ async def take_it(
     services: BotServices, escalation_id: str, agent: str, client: AsyncWebClient
 ) -> None:
     escalation, changed = await services.database.take(escalation_id, agent)
-    if changed:
-        customer = customer_thread(escalation)
-        await react(client, customer, CHECKING)
-        await post(client, customer, taken_line(agent))
-    else:
+    if not changed:
         await _tell_agent(client, escalation, agent, _already(escalation))
-    await refresh_triage(services, client, escalation_id)
+    await _after_change(services, client, escalation, changed, agent, taken_line, CHECKING)
 
 
 async def resolve(
     services: BotServices, escalation_id: str, agent: str, client: AsyncWebClient
 ) -> None:
     escalation, changed = await services.database.resolve(escalation_id, agent)
+    await _after_change(
+        services, client, escalation, changed, agent, resolved_line, CONNECTED, CHECKING, PROBLEM
+    )
+
+
+async def _after_change(
+    services: BotServices,
+    client: AsyncWebClient,
+    escalation: Escalation,
+    changed: bool,
+    agent: str,
+    line: Callable[[str], str],
+    reaction: str,
+    *stale_reactions: str,
+) -> None:
+    """Tell the customer's thread what the agent did, then bring the triage post up to date."""
     if changed:
         customer = customer_thread(escalation)
-        await react(client, customer, CONNECTED, CHECKING, PROBLEM)
-        await post(client, customer, resolved_line(agent))
-    await refresh_triage(services, client, escalation_id)
+        await react(client, customer, reaction, *stale_reactions)
+        await post(client, customer, line(agent))
+    await refresh_triage(services, client, escalation.id)
 
 
 async def rerun(

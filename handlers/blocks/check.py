@@ -167,14 +167,23 @@ def ladder_text(steps: list[Step]) -> str:
     )
 
 
-def checking_view(steps: list[Step]) -> dict[str, Any]:
-    """What the modal shows while the check runs."""
+def _check_modal_state(close: str, blocks: list[Block]) -> dict[str, Any]:
+    """The paste modal after its submit: no input any more, only something to read."""
     view = View(
         type="modal",
         callback_id=CHECK_MODAL_CALLBACK,
         title=MODAL_TITLE,
-        close="Close",
-        blocks=[
+        close=close,
+        blocks=blocks,
+    )
+    return view.to_dict()
+
+
+def checking_view(steps: list[Step]) -> dict[str, Any]:
+    """What the modal shows while the check runs."""
+    return _check_modal_state(
+        "Close",
+        [
             mrkdwn_section(":hourglass_flowing_sand: *Checking the connection…* (a few seconds)"),
             mrkdwn_section(ladder_text(steps)),
             ContextBlock(
@@ -184,7 +193,6 @@ def checking_view(steps: list[Step]) -> dict[str, Any]:
             ),
         ],
     )
-    return view.to_dict()
 
 
 def _headline(report: CheckReport) -> str:
@@ -281,17 +289,13 @@ def result_message(
 
 def result_view(report: CheckReport) -> dict[str, Any]:
     """The modal's final state; the thread holds the same answer for good."""
-    view = View(
-        type="modal",
-        callback_id=CHECK_MODAL_CALLBACK,
-        title=MODAL_TITLE,
-        close="Done",
-        blocks=[
+    return _check_modal_state(
+        "Done",
+        [
             *_report_blocks(report),
             ContextBlock(elements=[MarkdownTextObject(text="This result is also in the thread.")]),
         ],
     )
-    return view.to_dict()
 
 
 def _failure_text(reference: str) -> str:
@@ -309,14 +313,7 @@ def failure_message(reference: str) -> tuple[str, Blocks]:
 
 
 def failure_view(reference: str) -> dict[str, Any]:
-    view = View(
-        type="modal",
-        callback_id=CHECK_MODAL_CALLBACK,
-        title=MODAL_TITLE,
-        close="Close",
-        blocks=[mrkdwn_section(_failure_text(reference))],
-    )
-    return view.to_dict()
+    return _check_modal_state("Close", [mrkdwn_section(_failure_text(reference))])
 
 
 def usage_text(command: str) -> str:

@@ -21,28 +21,7 @@ from bot.engine.diagnosis import Diagnosis, Entity, StepName, StepStatus, Warnin
 from bot.engine.report import CheckReport, Count, Counts, Step
 from bot.sandbox.slack.blockkit import validate_message, validate_view
 from bot.sandbox.slack.transcript import render_message, render_view
-from handlers.blocks.check import (
-    CHECK_AGAIN_ACTION,
-    CHECK_MODAL_CALLBACK,
-    ESCALATE_ACTION,
-    OPEN_CHECK_MODAL_ACTION,
-    PLAYGROUND_LINK_ACTION,
-    STORE_ID_BLOCK,
-    STORE_ID_INPUT,
-    TOKEN_BLOCK,
-    TOKEN_INPUT,
-    URL_BLOCK,
-    URL_INPUT,
-    check_modal,
-    checking_root_message,
-    checking_view,
-    failure_message,
-    failure_view,
-    guide_message,
-    result_message,
-    result_view,
-    usage_text,
-)
+from handlers.blocks import check as check_blocks
 from handlers.commands import COMMAND
 
 STORE_NAME = "Jane's <!channel> Shop & Co <@U0EVIL>"
@@ -182,29 +161,29 @@ EVERY_DIAGNOSIS = pytest.mark.parametrize("diagnosis", list(Diagnosis), ids=str)
 
 
 def test_guide_is_a_message_slack_accepts() -> None:
-    assert validate_message(message(guide_message())) == []
+    assert validate_message(message(check_blocks.guide_message())) == []
 
 
 def test_guide_lists_every_step_in_order() -> None:
-    shown = render_message(message(guide_message()))
+    shown = render_message(message(check_blocks.guide_message()))
     positions = [shown.find(f"{number}. ") for number in range(1, len(GUIDE) + 1)]
     assert -1 not in positions
     assert positions == sorted(positions)
 
 
 def test_guide_offers_the_paste_button_and_the_playground_link() -> None:
-    _text, blocks = guide_message()
+    _text, blocks = check_blocks.guide_message()
     offered = buttons(blocks)
-    assert offered[OPEN_CHECK_MODAL_ACTION]["style"] == "primary"
-    assert offered[PLAYGROUND_LINK_ACTION]["url"] == API_PLAYGROUND_URL
+    assert offered[check_blocks.OPEN_CHECK_MODAL_ACTION]["style"] == "primary"
+    assert offered[check_blocks.PLAYGROUND_LINK_ACTION]["url"] == API_PLAYGROUND_URL
 
 
 def test_guide_warns_that_the_url_is_a_password() -> None:
-    assert "password" in render_message(message(guide_message()))
+    assert "password" in render_message(message(check_blocks.guide_message()))
 
 
 def test_checking_root_message_names_who_asked_and_is_valid() -> None:
-    built = message(checking_root_message(REQUESTER))
+    built = message(check_blocks.checking_root_message(REQUESTER))
     assert validate_message(built) == []
     assert f"<@{REQUESTER}>" in built["text"]
 
@@ -215,60 +194,60 @@ def test_checking_root_message_names_who_asked_and_is_valid() -> None:
 
 
 def test_check_modal_is_a_view_slack_accepts() -> None:
-    assert validate_view(check_modal(DESTINATION)) == []
+    assert validate_view(check_blocks.check_modal(DESTINATION)) == []
 
 
 def test_check_modal_texts_fit_in_a_modal_title_bar() -> None:
-    view = check_modal(DESTINATION)
+    view = check_blocks.check_modal(DESTINATION)
     for key in ("title", "submit", "close"):
         assert len(view[key]["text"]) <= MODAL_TEXT_MAX
 
 
 def test_check_modal_private_metadata_round_trips_the_destination() -> None:
-    view = check_modal(DESTINATION)
+    view = check_blocks.check_modal(DESTINATION)
     assert Destination.from_metadata(view["private_metadata"]) == DESTINATION
 
 
 def test_check_modal_metadata_holds_only_where_to_answer() -> None:
-    metadata = json.loads(check_modal(DESTINATION)["private_metadata"])
+    metadata = json.loads(check_blocks.check_modal(DESTINATION)["private_metadata"])
     assert set(metadata) == {field.name for field in dataclasses.fields(Destination)}
     assert not CLEAR_TOKEN.search(json.dumps(metadata))
     assert "postman_collection" not in json.dumps(metadata)
 
 
 def test_check_modal_has_the_inputs_the_submission_reads() -> None:
-    view = check_modal(DESTINATION)
+    view = check_blocks.check_modal(DESTINATION)
     inputs = {
         (block["block_id"], block["element"]["action_id"])
         for block in view["blocks"]
         if block["type"] == "input"
     }
     expected = {
-        (URL_BLOCK, URL_INPUT),
-        (STORE_ID_BLOCK, STORE_ID_INPUT),
-        (TOKEN_BLOCK, TOKEN_INPUT),
+        (check_blocks.URL_BLOCK, check_blocks.URL_INPUT),
+        (check_blocks.STORE_ID_BLOCK, check_blocks.STORE_ID_INPUT),
+        (check_blocks.TOKEN_BLOCK, check_blocks.TOKEN_INPUT),
     }
     assert inputs == expected
-    assert view["callback_id"] == CHECK_MODAL_CALLBACK
+    assert view["callback_id"] == check_blocks.CHECK_MODAL_CALLBACK
 
 
 def test_check_modals_for_two_threads_do_not_share_their_metadata() -> None:
     other = dataclasses.replace(DESTINATION, channel="C222", thread_ts=None, response_url=None)
-    first, second = check_modal(DESTINATION), check_modal(other)
+    first, second = check_blocks.check_modal(DESTINATION), check_blocks.check_modal(other)
     assert Destination.from_metadata(first["private_metadata"]) == DESTINATION
     assert Destination.from_metadata(second["private_metadata"]) == other
 
 
 def test_checking_view_shows_every_rung_pending_and_is_valid() -> None:
     pending = [Step(name=name, status=StepStatus.PENDING) for name in StepName]
-    view = checking_view(pending)
+    view = check_blocks.checking_view(pending)
     assert validate_view(view) == []
     assert render_view(view).count(":hourglass_flowing_sand:") == len(StepName) + 1
 
 
 def test_checking_view_has_nothing_to_submit() -> None:
     pending = [Step(name=name, status=StepStatus.PENDING) for name in StepName]
-    assert "submit" not in checking_view(pending)
+    assert "submit" not in check_blocks.checking_view(pending)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -278,13 +257,15 @@ def test_checking_view_has_nothing_to_submit() -> None:
 
 @EVERY_DIAGNOSIS
 def test_every_diagnosis_renders_a_message_within_slack_limits(diagnosis: Diagnosis) -> None:
-    built = message(result_message(report_for(diagnosis), DESTINATION, check_id="chk1"))
+    built = message(
+        check_blocks.result_message(report_for(diagnosis), DESTINATION, check_id="chk1")
+    )
     assert validate_message(built) == []
 
 
 @EVERY_DIAGNOSIS
 def test_every_diagnosis_renders_a_view_within_slack_limits(diagnosis: Diagnosis) -> None:
-    view = result_view(report_for(diagnosis))
+    view = check_blocks.result_view(report_for(diagnosis))
     assert validate_view(view) == []
     assert len(view["title"]["text"]) <= MODAL_TEXT_MAX
 
@@ -292,7 +273,7 @@ def test_every_diagnosis_renders_a_view_within_slack_limits(diagnosis: Diagnosis
 @EVERY_DIAGNOSIS
 def test_every_diagnosis_shows_its_title_and_numbered_tips(diagnosis: Diagnosis) -> None:
     report = report_for(diagnosis)
-    shown = render_message(message(result_message(report, DESTINATION)))
+    shown = render_message(message(check_blocks.result_message(report, DESTINATION)))
     assert report.title in shown
     for number, _tip in enumerate(report.tips, 1):
         assert f"\n{number}. " in shown
@@ -302,7 +283,10 @@ def test_every_diagnosis_shows_its_title_and_numbered_tips(diagnosis: Diagnosis)
 def test_result_never_shows_more_than_the_masked_token(diagnosis: Diagnosis) -> None:
     report = report_for(diagnosis)
     shown = everything_shown(
-        [message(result_message(report, DESTINATION, check_id="chk1")), result_view(report)]
+        [
+            message(check_blocks.result_message(report, DESTINATION, check_id="chk1")),
+            check_blocks.result_view(report),
+        ]
     )
     assert not CLEAR_TOKEN.search(shown)
     if report.token is not None:
@@ -312,7 +296,12 @@ def test_result_never_shows_more_than_the_masked_token(diagnosis: Diagnosis) -> 
 @EVERY_DIAGNOSIS
 def test_store_name_cannot_mention_the_channel(diagnosis: Diagnosis) -> None:
     report = report_for(diagnosis)
-    shown = everything_shown([message(result_message(report, DESTINATION)), result_view(report)])
+    shown = everything_shown(
+        [
+            message(check_blocks.result_message(report, DESTINATION)),
+            check_blocks.result_view(report),
+        ]
+    )
     assert "<!channel>" not in shown
     assert "<@U0EVIL>" not in shown
     if report.store_name:
@@ -320,7 +309,7 @@ def test_store_name_cannot_mention_the_channel(diagnosis: Diagnosis) -> None:
 
 
 def test_store_name_links_to_the_store() -> None:
-    _text, blocks = result_message(report_for(Diagnosis.OK), DESTINATION)
+    _text, blocks = check_blocks.result_message(report_for(Diagnosis.OK), DESTINATION)
     assert any(
         f"<{STORE_URL}|Jane's &lt;!channel&gt; Shop &amp; Co" in field
         for field in field_texts(blocks)
@@ -328,57 +317,67 @@ def test_store_name_links_to_the_store() -> None:
 
 
 def test_connected_result_says_what_will_be_migrated() -> None:
-    shown = render_message(message(result_message(report_for(Diagnosis.OK), DESTINATION)))
+    shown = render_message(
+        message(check_blocks.result_message(report_for(Diagnosis.OK), DESTINATION))
+    )
     assert "Connected" in shown.splitlines()[0]
     for line in ("Products: 1,234", "Categories: 56", "Orders: 310", "Customers: 310"):
         assert line in shown
 
 
 def test_a_count_the_token_cannot_read_says_why() -> None:
-    shown = everything_shown(result_message(report_for(Diagnosis.SCOPE_MISSING), DESTINATION))
+    shown = everything_shown(
+        check_blocks.result_message(report_for(Diagnosis.SCOPE_MISSING), DESTINATION)
+    )
     assert "no access &lt;read_orders&gt;" in shown
 
 
 def test_failed_result_headline_says_not_connected() -> None:
-    text, _blocks = result_message(report_for(Diagnosis.TOKEN_INVALID), DESTINATION)
+    text, _blocks = check_blocks.result_message(report_for(Diagnosis.TOKEN_INVALID), DESTINATION)
     assert text.startswith("⚠️ Not connected yet: The access token was refused")
 
 
 def test_result_footer_names_who_asked_and_the_diagnosis() -> None:
     report = report_for(Diagnosis.PLAN_FREE)
-    shown = render_message(message(result_message(report, DESTINATION)))
+    shown = render_message(message(check_blocks.result_message(report, DESTINATION)))
     assert f"Checked for <@{REQUESTER}> in 1.2 s · `plan_free`" in shown
 
 
 def test_internal_error_result_quotes_the_reference() -> None:
     report = report_for(Diagnosis.INTERNAL_ERROR)
-    shown = render_message(message(result_message(report, DESTINATION)))
+    shown = render_message(message(check_blocks.result_message(report, DESTINATION)))
     assert f"reference `{REFERENCE}`" in shown
 
 
 def test_every_result_offers_to_check_again() -> None:
     for diagnosis in (Diagnosis.OK, Diagnosis.TOKEN_INVALID):
-        _text, blocks = result_message(report_for(diagnosis), DESTINATION)
-        assert CHECK_AGAIN_ACTION in buttons(blocks)
+        _text, blocks = check_blocks.result_message(report_for(diagnosis), DESTINATION)
+        assert check_blocks.CHECK_AGAIN_ACTION in buttons(blocks)
 
 
 def test_failed_result_offers_escalation_for_its_check() -> None:
-    _text, blocks = result_message(report_for(Diagnosis.TOKEN_INVALID), DESTINATION, check_id="c1")
-    assert buttons(blocks)[ESCALATE_ACTION]["value"] == "c1"
+    _text, blocks = check_blocks.result_message(
+        report_for(Diagnosis.TOKEN_INVALID), DESTINATION, check_id="c1"
+    )
+    assert buttons(blocks)[check_blocks.ESCALATE_ACTION]["value"] == "c1"
 
 
 def test_connected_result_offers_no_escalation() -> None:
-    _text, blocks = result_message(report_for(Diagnosis.OK), DESTINATION, check_id="c1")
-    assert ESCALATE_ACTION not in buttons(blocks)
+    _text, blocks = check_blocks.result_message(
+        report_for(Diagnosis.OK), DESTINATION, check_id="c1"
+    )
+    assert check_blocks.ESCALATE_ACTION not in buttons(blocks)
 
 
 def test_result_without_a_stored_check_offers_no_escalation() -> None:
-    _text, blocks = result_message(report_for(Diagnosis.TOKEN_INVALID), DESTINATION)
-    assert ESCALATE_ACTION not in buttons(blocks)
+    _text, blocks = check_blocks.result_message(report_for(Diagnosis.TOKEN_INVALID), DESTINATION)
+    assert check_blocks.ESCALATE_ACTION not in buttons(blocks)
 
 
 def test_warnings_are_shown_with_a_warning_sign() -> None:
-    shown = render_message(message(result_message(report_for(Diagnosis.OK), DESTINATION)))
+    shown = render_message(
+        message(check_blocks.result_message(report_for(Diagnosis.OK), DESTINATION))
+    )
     assert f":warning: {WARNING_TEXTS[WarningCode.STORE_CLOSED]}" in shown
 
 
@@ -386,13 +385,15 @@ def test_step_details_cannot_mention_anyone() -> None:
     steps = ladder(StepName.PROFILE)
     steps[3] = Step(name=StepName.PROFILE, status=StepStatus.FAILED, detail="Ecwid said <!here>")
     report = report_for(Diagnosis.ECWID_UNAVAILABLE, steps=steps)
-    shown = everything_shown([result_message(report, DESTINATION), result_view(report)])
+    shown = everything_shown(
+        [check_blocks.result_message(report, DESTINATION), check_blocks.result_view(report)]
+    )
     assert "<!here>" not in shown
 
 
 def test_summary_cannot_mention_anyone_even_in_the_notification() -> None:
     report = report_for(Diagnosis.ECWID_UNAVAILABLE, summary="Ecwid answered: <!channel> & co")
-    shown = everything_shown(result_message(report, DESTINATION))
+    shown = everything_shown(check_blocks.result_message(report, DESTINATION))
     assert "<!channel>" not in shown
 
 
@@ -408,9 +409,9 @@ def long_report(**overrides: Any) -> CheckReport:
 
 
 def assert_fits(report: CheckReport) -> None:
-    text, blocks = result_message(report, DESTINATION, check_id="c1")
+    text, blocks = check_blocks.result_message(report, DESTINATION, check_id="c1")
     assert validate_message({"text": text, "blocks": blocks}) == []
-    assert validate_view(result_view(report)) == []
+    assert validate_view(check_blocks.result_view(report)) == []
     assert all(len(section) <= SECTION_TEXT_MAX for section in section_texts(blocks))
     assert all(len(field) <= FIELD_TEXT_MAX for field in field_texts(blocks))
 
@@ -441,7 +442,7 @@ def test_a_very_long_store_name_still_fits() -> None:
 
 
 def test_a_clipped_section_says_it_was_cut() -> None:
-    _text, blocks = result_message(long_report(summary=LONG), DESTINATION)
+    _text, blocks = check_blocks.result_message(long_report(summary=LONG), DESTINATION)
     assert max(section_texts(blocks), key=len).endswith("…")
 
 
@@ -451,19 +452,19 @@ def test_a_clipped_section_says_it_was_cut() -> None:
 
 
 def test_failure_message_is_valid_and_quotes_the_reference() -> None:
-    built = message(failure_message(REFERENCE))
+    built = message(check_blocks.failure_message(REFERENCE))
     assert validate_message(built) == []
     assert f"`{REFERENCE}`" in render_message(built)
 
 
 def test_failure_view_is_valid_and_quotes_the_reference() -> None:
-    view = failure_view(REFERENCE)
+    view = check_blocks.failure_view(REFERENCE)
     assert validate_view(view) == []
     assert f"`{REFERENCE}`" in render_view(view)
 
 
 def test_usage_text_is_a_valid_reply_naming_the_command_and_help() -> None:
-    text = usage_text(COMMAND)
+    text = check_blocks.usage_text(COMMAND)
     assert validate_message({"text": text}) == []
     assert f"`{COMMAND}`" in text
     assert f"`{COMMAND} help`" in text

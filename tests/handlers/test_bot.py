@@ -15,16 +15,7 @@ from bot.sandbox.ecwid.stores import sample_stores
 from bot.sandbox.slack.user import SlackUser, sign
 from bot.sandbox.slack.webapi import SlackCall
 from bot.sandbox.stage import Stage, running_stage
-from handlers.blocks.check import (
-    CHECK_AGAIN_ACTION,
-    OPEN_CHECK_MODAL_ACTION,
-    STORE_ID_BLOCK,
-    STORE_ID_INPUT,
-    TOKEN_BLOCK,
-    TOKEN_INPUT,
-    URL_BLOCK,
-    URL_INPUT,
-)
+from handlers.blocks import check as check_blocks
 from handlers.commands import COMMAND
 from handlers.shortcuts import CHECK_SHORTCUT
 
@@ -82,14 +73,14 @@ async def check_via_modal(
 ) -> tuple[dict[str, Any], httpx.Response, str]:
     """Guide → button → modal → submit. Returns the thread root, the submit's answer, the view."""
     root = await guide_root(stage, user)
-    view_id = await open_modal_from(stage, user, root, OPEN_CHECK_MODAL_ACTION)
+    view_id = await open_modal_from(stage, user, root, check_blocks.OPEN_CHECK_MODAL_ACTION)
     answer = await user.submit_view(view_id, values)
     await settle(stage)
     return root, answer, view_id
 
 
 def url_values(stage: Stage, key: str) -> dict[str, dict[str, str]]:
-    return {URL_BLOCK: {URL_INPUT: stage.sandbox.collection_url(key)}}
+    return {check_blocks.URL_BLOCK: {check_blocks.URL_INPUT: stage.sandbox.collection_url(key)}}
 
 
 def text_of(message: dict[str, Any]) -> str:
@@ -105,7 +96,7 @@ async def test_slash_command_posts_the_guide_as_thread_root(stage: Stage, owner:
     assert "thread_ts" not in root
     assert "Connect your Ecwid store" in text_of(root)
     assert "Venture, Business or Unlimited" in text_of(root)
-    assert OPEN_CHECK_MODAL_ACTION in text_of(root)
+    assert check_blocks.OPEN_CHECK_MODAL_ACTION in text_of(root)
     assert "https://api-playground.ecwid.com/" in text_of(root)
 
 
@@ -187,12 +178,14 @@ async def test_malformed_paste_gets_an_inline_error_and_no_check(
     stage: Stage, owner: SlackUser
 ) -> None:
     root, answer, view_id = await check_via_modal(
-        stage, owner, {URL_BLOCK: {URL_INPUT: "https://api-playground.ecwid.com/"}}
+        stage,
+        owner,
+        {check_blocks.URL_BLOCK: {check_blocks.URL_INPUT: "https://api-playground.ecwid.com/"}},
     )
 
     body = answer.json()
     assert body["response_action"] == "errors"
-    assert "API Playground page" in body["errors"][URL_BLOCK]
+    assert "API Playground page" in body["errors"][check_blocks.URL_BLOCK]
     assert thread_replies(stage, root["ts"]) == []
     assert stage.sandbox.requests == []
     assert stage.slack.views[view_id]["callback_id"]  # the modal stays open for a new paste
@@ -201,7 +194,7 @@ async def test_malformed_paste_gets_an_inline_error_and_no_check(
 async def test_empty_modal_asks_for_the_url(stage: Stage, owner: SlackUser) -> None:
     _root, answer, _view = await check_via_modal(stage, owner, {})
 
-    assert answer.json()["errors"][URL_BLOCK]
+    assert answer.json()["errors"][check_blocks.URL_BLOCK]
 
 
 async def test_store_id_and_token_work_instead_of_the_url(stage: Stage, owner: SlackUser) -> None:
@@ -211,8 +204,8 @@ async def test_store_id_and_token_work_instead_of_the_url(stage: Stage, owner: S
         stage,
         owner,
         {
-            STORE_ID_BLOCK: {STORE_ID_INPUT: str(store.store_id)},
-            TOKEN_BLOCK: {TOKEN_INPUT: store.token},
+            check_blocks.STORE_ID_BLOCK: {check_blocks.STORE_ID_INPUT: str(store.store_id)},
+            check_blocks.TOKEN_BLOCK: {check_blocks.TOKEN_INPUT: store.token},
         },
     )
 
@@ -228,17 +221,17 @@ async def test_a_bad_store_id_is_flagged_under_its_own_field(
         stage,
         owner,
         {
-            STORE_ID_BLOCK: {STORE_ID_INPUT: "my shop"},
-            TOKEN_BLOCK: {TOKEN_INPUT: "secret_" + "a" * 32},
+            check_blocks.STORE_ID_BLOCK: {check_blocks.STORE_ID_INPUT: "my shop"},
+            check_blocks.TOKEN_BLOCK: {check_blocks.TOKEN_INPUT: "secret_" + "a" * 32},
         },
     )
 
-    assert set(answer.json()["errors"]) == {STORE_ID_BLOCK}
+    assert set(answer.json()["errors"]) == {check_blocks.STORE_ID_BLOCK}
 
 
 async def test_a_double_clicked_submit_runs_one_check(stage: Stage, owner: SlackUser) -> None:
     root = await guide_root(stage, owner)
-    view_id = await open_modal_from(stage, owner, root, OPEN_CHECK_MODAL_ACTION)
+    view_id = await open_modal_from(stage, owner, root, check_blocks.OPEN_CHECK_MODAL_ACTION)
     view = stage.slack.views[view_id]
     values = url_values(stage, "connected")
     await owner.submit_view(view_id, values)
@@ -255,7 +248,7 @@ async def test_closing_the_modal_still_leaves_the_answer_in_the_thread(
     stage: Stage, owner: SlackUser
 ) -> None:
     root = await guide_root(stage, owner)
-    view_id = await open_modal_from(stage, owner, root, OPEN_CHECK_MODAL_ACTION)
+    view_id = await open_modal_from(stage, owner, root, check_blocks.OPEN_CHECK_MODAL_ACTION)
     await owner.submit_view(view_id, url_values(stage, "connected"))
     await owner.close_modal(view_id)
     await settle(stage)
@@ -270,7 +263,7 @@ async def test_check_again_opens_the_modal_for_the_same_thread(
     root, _answer, _view = await check_via_modal(stage, owner, url_values(stage, "revoked"))
     (reply,) = thread_replies(stage, root["ts"])
 
-    view_id = await open_modal_from(stage, owner, reply, CHECK_AGAIN_ACTION)
+    view_id = await open_modal_from(stage, owner, reply, check_blocks.CHECK_AGAIN_ACTION)
     await owner.submit_view(view_id, url_values(stage, "connected"))
     await settle(stage)
 
@@ -379,7 +372,7 @@ async def test_a_failure_after_the_ack_reaches_the_user_with_a_reference(
     stage: Stage, owner: SlackUser, caplog: pytest.LogCaptureFixture
 ) -> None:
     root = await guide_root(stage, owner)
-    view_id = await open_modal_from(stage, owner, root, OPEN_CHECK_MODAL_ACTION)
+    view_id = await open_modal_from(stage, owner, root, check_blocks.OPEN_CHECK_MODAL_ACTION)
     stage.slack.fail_next("chat.postMessage", error="fatal_error")
 
     with caplog.at_level(logging.ERROR):
@@ -426,8 +419,8 @@ async def test_canary_no_secret_reaches_slack_or_the_logs(caplog: pytest.LogCapt
                 stage,
                 user,
                 {
-                    STORE_ID_BLOCK: {STORE_ID_INPUT: str(store.store_id)},
-                    TOKEN_BLOCK: {TOKEN_INPUT: store.token},
+                    check_blocks.STORE_ID_BLOCK: {check_blocks.STORE_ID_INPUT: str(store.store_id)},
+                    check_blocks.TOKEN_BLOCK: {check_blocks.TOKEN_INPUT: store.token},
                 },
             )
             # What the bot sent. (Slack's own answers echo the modal's state: what the user typed
@@ -491,10 +484,11 @@ async def test_the_shortcut_modal_refuses_a_malformed_paste_inline(stage: Stage)
     opened = await stage.slack.wait_for(lambda call: call.method == "views.open")
 
     answer = await agent.submit_view(
-        str(opened.response["view"]["id"]), {URL_BLOCK: {URL_INPUT: "https://my.ecwid.com/"}}
+        str(opened.response["view"]["id"]),
+        {check_blocks.URL_BLOCK: {check_blocks.URL_INPUT: "https://my.ecwid.com/"}},
     )
 
-    assert "admin page" in answer.json()["errors"][URL_BLOCK]
+    assert "admin page" in answer.json()["errors"][check_blocks.URL_BLOCK]
 
 
 @pytest.mark.parametrize(

@@ -16,20 +16,9 @@ from bot.history.models import Base
 from bot.sandbox.ecwid.stores import sample_stores
 from bot.sandbox.slack.user import SlackUser
 from bot.sandbox.stage import Stage, running_stage
+from handlers.blocks import support as support_blocks
 from handlers.blocks.check import OPEN_CHECK_MODAL_ACTION
 from handlers.blocks.home import HOME_CHECK_ACTION
-from handlers.blocks.support import (
-    ESCALATE_ACTION,
-    GOAL_BLOCK,
-    GOAL_INPUT,
-    NOTE_BLOCK,
-    NOTE_INPUT,
-    RERUN_ACTION,
-    RESOLVE_ACTION,
-    TAKE_ACTION,
-    URGENCY_BLOCK,
-    URGENCY_INPUT,
-)
 from handlers.commands import COMMAND
 from tests.handlers.test_bot import (
     CHANNEL,
@@ -66,20 +55,30 @@ def agent(stage: Stage, number: int = 0) -> SlackUser:
     return stage.user(AGENTS[number], f"agent{number}")
 
 
-async def escalate(stage: Stage, key: str = "revoked") -> tuple[dict[str, Any], dict[str, Any]]:
-    """A customer checks `key`, then escalates. Returns the thread root and the triage post."""
-    owner = stage.user("U0OWNER", "jane")
+async def open_escalation_modal(
+    stage: Stage, owner: SlackUser, key: str = "revoked"
+) -> tuple[dict[str, Any], str]:
+    """`owner` checks `key` and clicks "Escalate": the thread root and the modal's view ID."""
     root, _answer, _view = await check_via_modal(stage, owner, url_values(stage, key))
     (result,) = thread_replies(stage, root["ts"])
     since = len(stage.slack.calls)
-    await owner.click_button(result, ESCALATE_ACTION, channel_id=CHANNEL)
+    await owner.click_button(result, support_blocks.ESCALATE_ACTION, channel_id=CHANNEL)
     opened = await stage.slack.wait_for(lambda c: c.method == "views.open", since=since)
+    return root, str(opened.response["view"]["id"])
+
+
+async def escalate(stage: Stage, key: str = "revoked") -> tuple[dict[str, Any], dict[str, Any]]:
+    """A customer checks `key`, then escalates. Returns the thread root and the triage post."""
+    owner = stage.user("U0OWNER", "jane")
+    root, view_id = await open_escalation_modal(stage, owner, key)
     await owner.submit_view(
-        str(opened.response["view"]["id"]),
+        view_id,
         {
-            GOAL_BLOCK: {GOAL_INPUT: "Move products and orders to the new shop"},
-            URGENCY_BLOCK: {URGENCY_INPUT: "blocking"},
-            NOTE_BLOCK: {NOTE_INPUT: "Tried twice already"},
+            support_blocks.GOAL_BLOCK: {
+                support_blocks.GOAL_INPUT: "Move products and orders to the new shop"
+            },
+            support_blocks.URGENCY_BLOCK: {support_blocks.URGENCY_INPUT: "blocking"},
+            support_blocks.NOTE_BLOCK: {support_blocks.NOTE_INPUT: "Tried twice already"},
         },
     )
     await settle(stage)
@@ -112,39 +111,40 @@ async def test_escalating_posts_a_triage_message_and_tells_the_customer(stage: S
     ):
         assert expected.lower() in shown.lower(), expected
     assert "fake.slack.test/archives" in shown  # the permalink to the customer's thread
-    assert {TAKE_ACTION, RERUN_ACTION, RESOLVE_ACTION} <= set(_actions(triage))
+    assert {
+        support_blocks.TAKE_ACTION,
+        support_blocks.RERUN_ACTION,
+        support_blocks.RESOLVE_ACTION,
+    } <= set(_actions(triage))
     assert "support team has been asked" in text_of(thread_replies(stage, root["ts"])[-1])
 
 
 async def test_an_escalation_needs_a_goal(stage: Stage) -> None:
     owner = stage.user("U0OWNER", "jane")
-    root, _answer, _view = await check_via_modal(stage, owner, url_values(stage, "revoked"))
-    (result,) = thread_replies(stage, root["ts"])
-    since = len(stage.slack.calls)
-    await owner.click_button(result, ESCALATE_ACTION, channel_id=CHANNEL)
-    opened = await stage.slack.wait_for(lambda c: c.method == "views.open", since=since)
+    _root, view_id = await open_escalation_modal(stage, owner)
 
     answer = await owner.submit_view(
-        str(opened.response["view"]["id"]), {GOAL_BLOCK: {GOAL_INPUT: " "}}
+        view_id,
+        {support_blocks.GOAL_BLOCK: {support_blocks.GOAL_INPUT: " "}},
     )
 
-    assert GOAL_BLOCK in answer.json()["errors"]
+    assert support_blocks.GOAL_BLOCK in answer.json()["errors"]
 
 
 async def test_a_connected_store_offers_no_escalation(stage: Stage) -> None:
     owner = stage.user("U0OWNER", "jane")
     root, _answer, _view = await check_via_modal(stage, owner, url_values(stage, "connected"))
 
-    assert ESCALATE_ACTION not in _actions(thread_replies(stage, root["ts"])[0])
+    assert support_blocks.ESCALATE_ACTION not in _actions(thread_replies(stage, root["ts"])[0])
 
 
 async def test_taking_marks_the_owner_everywhere(stage: Stage) -> None:
     root, triage = await escalate(stage)
 
-    await click(stage, agent(stage), triage, TAKE_ACTION)
+    await click(stage, agent(stage), triage, support_blocks.TAKE_ACTION)
 
     assert f"Taken by <@{AGENTS[0]}>" in text_of(triage_now(stage, triage))
-    assert TAKE_ACTION not in _actions(triage_now(stage, triage))
+    assert support_blocks.TAKE_ACTION not in _actions(triage_now(stage, triage))
     assert "eyes" in stage.slack.reactions(CHANNEL, root["ts"])
     assert f"<@{AGENTS[0]}> from the support team is on it" in text_of(
         thread_replies(stage, root["ts"])[-1]
@@ -156,8 +156,8 @@ async def test_two_agents_taking_at_once_end_with_one_owner(stage: Stage) -> Non
     first, second = agent(stage, 0), agent(stage, 1)
 
     await asyncio.gather(
-        first.click_button(triage, TAKE_ACTION, channel_id=SUPPORT),
-        second.click_button(triage, TAKE_ACTION, channel_id=SUPPORT),
+        first.click_button(triage, support_blocks.TAKE_ACTION, channel_id=SUPPORT),
+        second.click_button(triage, support_blocks.TAKE_ACTION, channel_id=SUPPORT),
     )
     await settle(stage)
 
@@ -175,7 +175,7 @@ async def test_rerun_uses_the_encrypted_credentials(stage: Stage) -> None:
     root, triage = await escalate(stage, "revoked")
     stage.sandbox.reset()
 
-    await click(stage, agent(stage), triage, RERUN_ACTION)
+    await click(stage, agent(stage), triage, support_blocks.RERUN_ACTION)
 
     replies = thread_replies(stage, root["ts"])
     assert "re-ran the check" in text_of(replies[-2])
@@ -188,7 +188,7 @@ async def test_rerun_without_a_key_asks_the_customer_to_paste_again(keyless_stag
     stage = keyless_stage
     root, triage = await escalate(stage, "revoked")
 
-    await click(stage, agent(stage), triage, RERUN_ACTION)
+    await click(stage, agent(stage), triage, support_blocks.RERUN_ACTION)
 
     last = thread_replies(stage, root["ts"])[-1]
     assert "paste the Personal collection URL once more" in text_of(last)
@@ -198,9 +198,9 @@ async def test_rerun_without_a_key_asks_the_customer_to_paste_again(keyless_stag
 
 async def test_resolving_closes_the_loop(stage: Stage) -> None:
     root, triage = await escalate(stage)
-    await click(stage, agent(stage), triage, TAKE_ACTION)
+    await click(stage, agent(stage), triage, support_blocks.TAKE_ACTION)
 
-    await click(stage, agent(stage), triage, RESOLVE_ACTION)
+    await click(stage, agent(stage), triage, support_blocks.RESOLVE_ACTION)
 
     assert f"Resolved by <@{AGENTS[0]}>" in text_of(triage_now(stage, triage))
     assert _actions(triage_now(stage, triage)) == []
@@ -305,14 +305,11 @@ async def test_history_without_a_store_id_says_how_to_ask(stage: Stage) -> None:
 
 async def test_an_escalation_whose_post_fails_is_not_left_open(stage: Stage) -> None:
     owner = stage.user("U0OWNER", "jane")
-    root, _answer, _view = await check_via_modal(stage, owner, url_values(stage, "revoked"))
-    (result,) = thread_replies(stage, root["ts"])
-    since = len(stage.slack.calls)
-    await owner.click_button(result, ESCALATE_ACTION, channel_id=CHANNEL)
-    opened = await stage.slack.wait_for(lambda c: c.method == "views.open", since=since)
+    root, view_id = await open_escalation_modal(stage, owner)
     stage.slack.fail_next("chat.postMessage", error="channel_not_found")  # the support channel
     await owner.submit_view(
-        str(opened.response["view"]["id"]), {GOAL_BLOCK: {GOAL_INPUT: "migrate"}}
+        view_id,
+        {support_blocks.GOAL_BLOCK: {support_blocks.GOAL_INPUT: "migrate"}},
     )
     await settle(stage)
 
@@ -366,7 +363,10 @@ def guest(stage: Stage) -> SlackUser:
     )
 
 
-@pytest.mark.parametrize("action", [TAKE_ACTION, RERUN_ACTION, RESOLVE_ACTION])
+@pytest.mark.parametrize(
+    "action",
+    [support_blocks.TAKE_ACTION, support_blocks.RERUN_ACTION, support_blocks.RESOLVE_ACTION],
+)
 async def test_a_non_agent_cannot_act_on_a_triage_post(stage: Stage, action: str) -> None:
     root, triage = await escalate(stage)
     customer_thread_before = thread_replies(stage, root["ts"])
@@ -389,7 +389,7 @@ async def test_a_slack_connect_guest_is_not_an_agent_by_default(connect_stage: S
     root, triage = await escalate(connect_stage)
     before = thread_replies(connect_stage, root["ts"])
 
-    await click(connect_stage, guest(connect_stage), triage, TAKE_ACTION)
+    await click(connect_stage, guest(connect_stage), triage, support_blocks.TAKE_ACTION)
 
     (refusal,) = connect_stage.slack.ephemerals(SUPPORT, "U0GUEST")
     assert "only the support team" in text_of(refusal).lower()
@@ -401,7 +401,7 @@ async def test_slack_connect_guests_count_as_agents_when_the_setting_says_so() -
         running.slack.set_channel_members(SUPPORT, ["UBOT", *AGENTS, "U0GUEST"])
         root, triage = await escalate(running)
 
-        await click(running, guest(running), triage, TAKE_ACTION)
+        await click(running, guest(running), triage, support_blocks.TAKE_ACTION)
 
         assert running.slack.ephemerals(SUPPORT, "U0GUEST") == []
         assert "<@U0GUEST>" in text_of(thread_replies(running, root["ts"])[-1])
