@@ -33,9 +33,17 @@ HOUSEKEEPING_EVERY_S = 3600.0
 logger = logging.getLogger(__name__)
 
 
-# conversations.members' answers when the bot may not read the support channel: a private
-# channel it was never invited to is `channel_not_found` to it.
-UNREADABLE_CHANNEL_ERRORS = frozenset({"not_in_channel", "channel_not_found", "is_archived"})
+# conversations.members' answers when the bot may not read the support channel (its documented
+# errors, and not_in_channel): a private channel it was never invited to is `channel_not_found`.
+UNREADABLE_CHANNEL_ERRORS = frozenset(
+    {
+        "channel_not_found",
+        "not_in_channel",
+        "fetch_members_failed",
+        "method_not_supported_for_channel_type",
+        "access_denied",
+    }
+)
 
 
 class SupportUnreadable(Exception):
