@@ -37,5 +37,5 @@ def dm_paste_note(*, url: bool) -> str:
         + (" (and fetched the link once to preview it)" if url else "")
         + ". No need to act now; the form behind *Paste the URL* leaves no trace next time. "
         "After the migration, disconnect the API Playground app in your Ecwid admin "
-        "(Apps → My Apps) so that it stops working."
+        f"(Apps → My Apps) so that {'the URL' if url else 'the token'} stops working."
     )
