@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 
 from bot.destination import EntryPoint
 from bot.history.database import CheckRecord
+from bot.sandbox.ecwid.stores import sample_stores
 from bot.sandbox.slack.user import SlackUser
 from bot.sandbox.stage import Stage, running_stage
 from handlers.blocks import check as check_blocks
@@ -466,3 +468,32 @@ async def test_a_private_support_channel_without_the_bot_is_named_in_the_refusal
     (told,) = stage.slack.calls_to("response_url")
     assert f"invite the bot to <#{SUPPORT}>" in told.args["text"]
     assert await stage.services.database.open_escalations()  # nothing was taken
+
+
+# Secrets
+
+
+async def test_canary_nothing_sent_in_a_dm_reaches_slack_or_the_logs(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    stores = sample_stores(seed="canary-dm")
+    keys = ["connected", "revoked", "free_plan", "public_token"]
+    with caplog.at_level(logging.DEBUG):
+        async with running_stage(stores) as stage:
+            owner = stage.user()
+            for key in keys:
+                store = stage.sandbox.store(key)
+                await owner.send_dm(f"<{stage.sandbox.collection_url(key)}>")
+                await owner.send_dm(f"{store.store_id} {store.token}")
+                await owner.send_dm(store.token)  # a token alone: refused, never repeated
+                await settle(stage)
+            sent = everything_sent(stage)
+            urls = [stage.sandbox.collection_url(key) for key in keys]
+
+    assert "Connected: ready to migrate" in sent
+    everything = sent + caplog.text
+    for store in stores:
+        assert store.token not in everything
+        assert store.collection_name not in everything
+    for url in urls:
+        assert url not in everything
