@@ -34,10 +34,11 @@ from handlers.blocks.refusal import private_copy
 
 logger = logging.getLogger(__name__)
 
-# Where the bot may not post, Slack's refusals (chat.postMessage's documented errors) ...
-# ... that a response_url may still answer in public: the bot is not in the conversation.
+# chat.postMessage's documented refusals that an answer can get round. Where the bot is not in
+# the conversation (private channel, DM between people), the response_url may still answer in
+# public; where the channel or workspace forbids the post itself, only a private answer gets
+# through. Without a response_url, the requester alone is told, saying why.
 PUBLIC_FALLBACK_ERRORS = frozenset({"not_in_channel", "channel_not_found", "is_archived"})
-# ... that forbid the post itself: only a private answer can get through.
 RESTRICTION_ERRORS = frozenset(
     {
         "restricted_action",  # a workspace preference keeps the bot from posting
