@@ -19,6 +19,7 @@ class EntryPoint(StrEnum):
     MODAL = "modal"
     SHORTCUT = "shortcut"
     MENTION = "mention"
+    DM = "dm"  # a message to the bot in its Messages tab
     RERUN = "rerun"
     CLI = "cli"
 

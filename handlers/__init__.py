@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from handlers import actions, commands, events, home, shortcuts, support, views
+from handlers import actions, commands, events, home, messages, shortcuts, support, views
 
 
 def register_all(app: AsyncApp) -> None:
-    for group in (commands, actions, shortcuts, views, events, support, home):
+    for group in (commands, actions, shortcuts, views, events, messages, support, home):
         group.register(app)

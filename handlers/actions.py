@@ -21,7 +21,7 @@ async def open_modal(
 ) -> None:
     """ "Paste the URL" and "Check again": the paste modal, answering in that message's thread."""
     await ack()
-    destination = destination_from_action(body)
+    destination = destination_from_action(body, context)
     services_of(context).tasks.spawn(
         open_check_modal(client, body["trigger_id"], destination),
         name="open modal",

@@ -12,10 +12,15 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.destination import Destination, EntryPoint
 from bot.engine.errors import PasteError
 from bot.engine.intake import read_paste
-from bot.slack.services import BotServices, services_of
+from bot.slack.services import BotServices, SupportUnreadable, services_of
 from handlers.blocks.check import usage_text
 from handlers.blocks.support import history_message
-from handlers.conversation import post_guide, start_thread_and_check, tell_failure
+from handlers.conversation import (
+    installing_team,
+    post_guide,
+    start_thread_and_check,
+    tell_failure,
+)
 
 COMMAND = "/ecwid-connect"
 HELP_WORDS = frozenset({"help", "-h", "--help", "?", "usage"})
@@ -53,7 +58,7 @@ async def ecwid_connect(
         thread_ts=None,
         requester=command["user_id"],
         response_url=command.get("response_url"),
-        team=command.get("team_id") or "",
+        team=installing_team(context) or command.get("team_id") or "",
         entry=EntryPoint.COMMAND,
     )
     if not text:
@@ -83,7 +88,12 @@ async def _history(
     respond: AsyncRespond,
 ) -> None:
     support = services.support
-    if not support.configured or not await support.is_agent(client, user_id):
+    try:
+        agent = support.configured and await support.is_agent(client, user_id)
+    except SupportUnreadable as unreadable:
+        await respond(text=f":warning: {unreadable}", response_type="ephemeral")
+        return
+    if not agent:
         where = f" (members of <#{support.channel}>)" if support.channel else ""
         await respond(
             text=f"Store history is for the support team{where}.", response_type="ephemeral"

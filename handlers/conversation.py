@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
@@ -29,37 +30,59 @@ from handlers.blocks.check import (
     result_view,
 )
 from handlers.blocks.common import Blocks
+from handlers.blocks.refusal import private_copy
 
 logger = logging.getLogger(__name__)
 
-# Where chat.postMessage cannot reach (private channel, DM between people), the slash command's
-# or the click's response_url still can.
-FALLBACK_ERRORS = frozenset({"not_in_channel", "channel_not_found", "is_archived"})
+# chat.postMessage's documented refusals that an answer can get round. Where the bot is not in
+# the conversation (private channel, DM between people), the response_url may still answer in
+# public; where the channel or workspace forbids the post itself, only a private answer gets
+# through. Without a response_url, the requester alone is told, saying why.
+PUBLIC_FALLBACK_ERRORS = frozenset({"not_in_channel", "channel_not_found", "is_archived"})
+RESTRICTION_ERRORS = frozenset(
+    {
+        "restricted_action",  # a workspace preference keeps the bot from posting
+        "restricted_action_read_only_channel",
+        "restricted_action_thread_only_channel",  # a top-level post in a threads-only channel
+        "ekm_access_denied",  # administrators suspended posting (Enterprise Key Management)
+    }
+)
+FALLBACK_ERRORS = PUBLIC_FALLBACK_ERRORS | RESTRICTION_ERRORS
 CHECKING, CONNECTED, PROBLEM = "eyes", "white_check_mark", "warning"
 VIEW_UPDATE_AFTER_ACK_S = 0.5
 
 
+def installing_team(context: AsyncBoltContext) -> str | None:
+    """The workspace that installed the bot, as `auth.test` told Bolt. Not the payload's
+    `team`: in a Slack Connect channel that is the acting user's organisation."""
+    authorized = context.authorize_result
+    return authorized.team_id if authorized is not None else None
+
+
 def destination_from_action(
-    body: dict[str, Any], entry: EntryPoint = EntryPoint.MODAL
+    body: dict[str, Any], context: AsyncBoltContext, entry: EntryPoint = EntryPoint.MODAL
 ) -> Destination:
     """Where to answer a click on a bot message or a message shortcut: that message's thread."""
     container = body.get("container") or {}
     message = body.get("message") or {}
     channel = (body.get("channel") or {}).get("id") or container.get("channel_id")
-    thread_ts = (
-        container.get("thread_ts")
-        or message.get("thread_ts")
-        or container.get("message_ts")
-        or message.get("ts")
-    )
     if container.get("is_ephemeral"):
-        thread_ts = None  # an ephemeral message has no thread to reply in
+        # An ephemeral message has no thread of its own; inside a thread, Slack says which.
+        thread_ts = container.get("thread_ts")
+    else:
+        thread_ts = (
+            container.get("thread_ts")
+            or message.get("thread_ts")
+            or container.get("message_ts")
+            or message.get("ts")
+        )
+    payload_team = (body.get("team") or {}).get("id") or body["user"].get("team_id")
     return Destination(
         channel=str(channel),
         thread_ts=thread_ts,
         requester=str(body["user"]["id"]),
         response_url=body.get("response_url"),
-        team=str((body.get("team") or {}).get("id") or body["user"].get("team_id") or ""),
+        team=str(installing_team(context) or payload_team or ""),
         entry=entry,
     )
 
@@ -85,27 +108,73 @@ async def post(
             unfurl_media=False,
         )
     except SlackApiError as error:
-        if error.response.get("error") not in FALLBACK_ERRORS or not destination.response_url:
+        refusal = str(error.response.get("error") or "")
+        if refusal not in FALLBACK_ERRORS:
             raise
-        logger.info("cannot post in %s; answering through response_url", destination.channel)
-        await _post_via_response_url(destination, text, blocks)
+        if destination.response_url:
+            logger.info("%s in %s; answering through response_url", refusal, destination.channel)
+            public = destination.public and refusal in PUBLIC_FALLBACK_ERRORS
+            await _post_via_response_url(destination, text, blocks, public=public)
+        else:
+            await _post_privately(client, destination, refusal, text, blocks)
         return None
     ts = response.get("ts")
     return str(ts) if ts else None
 
 
 async def _post_via_response_url(
-    destination: Destination, text: str, blocks: Blocks | None
+    destination: Destination, text: str, blocks: Blocks | None, *, public: bool
 ) -> None:
     assert destination.response_url is not None
-    response = await AsyncWebhookClient(destination.response_url).send(
-        text=text,
-        blocks=blocks,
-        response_type="in_channel" if destination.public else "ephemeral",
-        replace_original=False,
+    # In a thread, Slack publishes a response_url message in that thread when told which.
+    body: dict[str, Any] = {
+        "text": text,
+        "blocks": blocks,
+        "response_type": "in_channel" if public else "ephemeral",
+        "replace_original": False,
+        "thread_ts": destination.thread_ts,
+    }
+    response = await AsyncWebhookClient(destination.response_url).send_dict(
+        {key: value for key, value in body.items() if value is not None}
     )
     if response.status_code != 200:
         raise RuntimeError(f"response_url answered HTTP {response.status_code}")
+
+
+async def _post_privately(
+    client: AsyncWebClient, destination: Destination, refusal: str, text: str, blocks: Blocks | None
+) -> None:
+    """No response_url to fall back on: the message to the requester alone, saying why –
+    ephemeral in the conversation (in its thread), else in the bot's DM with them."""
+    logger.info("%s in %s; answering the requester privately", refusal, destination.channel)
+    private_text, private_blocks = private_copy(refusal, destination.channel, text, blocks)
+    try:
+        await client.chat_postEphemeral(
+            channel=destination.channel,
+            user=destination.requester,
+            thread_ts=destination.thread_ts,
+            text=private_text,
+            blocks=private_blocks,
+        )
+        return
+    except SlackApiError as error:
+        refused = error.response.get("error")
+        logger.info("no ephemeral in %s either: %s", destination.channel, refused)
+    try:
+        await client.chat_postMessage(
+            channel=destination.requester,
+            text=private_text,
+            blocks=private_blocks,
+            unfurl_links=False,
+            unfurl_media=False,
+        )
+    except SlackApiError as error:
+        # Nowhere left to say it: logged, without a traceback, for the operator.
+        logger.warning(
+            "could not tell %s privately either: %s",
+            destination.requester,
+            error.response.get("error"),
+        )
 
 
 async def tell_privately(

@@ -11,24 +11,30 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.destination import Destination, EntryPoint
 from bot.history.database import Database
-from bot.slack.services import BotServices, services_of
+from bot.slack.services import BotServices, SupportUnreadable, services_of
 from handlers.blocks.home import HOME_CHECK_ACTION, TeamView, home_channel, home_view
-from handlers.conversation import open_check_modal, tell_failure
+from handlers.conversation import installing_team, open_check_modal, tell_failure
 
 logger = logging.getLogger(__name__)
 TEAM_WINDOW = timedelta(days=7)
 
 
 async def build_home(
-    database: Database, user_id: str, dm_channel: str, *, agent: bool
+    database: Database,
+    user_id: str,
+    dm_channel: str,
+    *,
+    agent: bool,
+    support_notice: str | None = None,
 ) -> dict[str, Any]:
-    """The user's own checks; for support agents, the team's numbers and open escalations."""
+    """The user's own checks; for support agents, the team's numbers and open escalations;
+    `support_notice` instead when who is an agent cannot be read."""
     own = await database.checks_by_requester(user_id, limit=15)
     team = None
     if agent:
         stats = await database.team_stats(datetime.now(UTC) - TEAM_WINDOW)
         team = TeamView(stats, await database.open_escalations())
-    return home_view(own, team, dm_channel)
+    return home_view(own, team, dm_channel, support_notice=support_notice)
 
 
 async def home_opened(
@@ -50,8 +56,16 @@ async def _publish(
     services: BotServices, user_id: str, dm_channel: str, client: AsyncWebClient
 ) -> None:
     support = services.support
-    agent = support.configured and await support.is_agent(client, user_id)
-    view = await build_home(services.database, user_id, dm_channel, agent=agent)
+    notice = None
+    try:
+        agent = support.configured and await support.is_agent(client, user_id)
+    except SupportUnreadable as unreadable:
+        # Everyone still gets their own checks; the team's part says what to fix.
+        logger.warning("App Home without the support part: %s", unreadable.error)
+        agent, notice = False, str(unreadable)
+    view = await build_home(
+        services.database, user_id, dm_channel, agent=agent, support_notice=notice
+    )
     await client.views_publish(user_id=user_id, view=view)
 
 
@@ -66,7 +80,7 @@ async def check_from_home(
         channel=channel or user_id,  # a user ID as channel posts in the DM with the bot
         thread_ts=None,
         requester=user_id,
-        team=str((body.get("team") or {}).get("id") or ""),
+        team=installing_team(context) or str((body.get("team") or {}).get("id") or ""),
         entry=EntryPoint.MODAL,
     )
     services_of(context).tasks.spawn(

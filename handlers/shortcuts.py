@@ -19,7 +19,7 @@ async def check_from_message(
 ) -> None:
     """The paste modal; the answer goes to the thread of the message the shortcut was used on."""
     await ack()
-    destination = destination_from_action(shortcut, entry=EntryPoint.SHORTCUT)
+    destination = destination_from_action(shortcut, context, entry=EntryPoint.SHORTCUT)
     services_of(context).tasks.spawn(
         open_check_modal(client, shortcut["trigger_id"], destination),
         name="open modal from shortcut",

@@ -20,7 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.destination import Destination, EntryPoint
 from bot.history.database import Escalation, Urgency
-from bot.slack.services import BotServices, services_of
+from bot.slack.services import BotServices, SupportUnreadable, services_of
 from handlers.blocks.support import (
     ESCALATE_ACTION,
     ESCALATE_MODAL_CALLBACK,
@@ -48,6 +48,7 @@ from handlers.conversation import (
     PROBLEM,
     check_and_answer,
     destination_from_action,
+    installing_team,
     post,
     react,
     report_failure,
@@ -61,13 +62,6 @@ logger = logging.getLogger(__name__)
 NOT_AN_AGENT = "Only the support team can do this."
 # One lock per escalation keeps this process's re-renders of a triage post in order.
 _render_locks: dict[str, asyncio.Lock] = {}
-
-
-def installing_team(context: AsyncBoltContext) -> str | None:
-    """The workspace that installed the bot, as `auth.test` told Bolt. Not the payload's
-    `team`: in a Slack Connect channel that is the clicking user's organisation."""
-    authorized = context.authorize_result
-    return authorized.team_id if authorized is not None else None
 
 
 def customer_thread(escalation: Escalation) -> Destination:
@@ -110,7 +104,7 @@ async def open_escalation(
     """ "Escalate to support" on a result: the escalation modal."""
     await ack()
     check_id = str(body["actions"][0]["value"])
-    destination = destination_from_action(body)
+    destination = destination_from_action(body, context)
     services_of(context).tasks.spawn(
         client.views_open(
             trigger_id=body["trigger_id"], view=escalate_modal(check_id, destination)
@@ -303,14 +297,19 @@ async def _as_agent(
 ) -> None:
     user = body["user"]
     agent = str(user["id"])
-    if not await services.support.may_act(
-        client, agent, user_team=user.get("team_id"), home_team=home_team
-    ):
+    try:
+        allowed = await services.support.may_act(
+            client, agent, user_team=user.get("team_id"), home_team=home_team
+        )
+        refusal = NOT_AN_AGENT
+    except SupportUnreadable as unreadable:
+        allowed, refusal = False, f":warning: {unreadable}"
+    if not allowed:
         logger.info("triage action refused to %s: not a support agent", agent)
         await tell_privately(
             client,
             agent,
-            NOT_AN_AGENT,
+            refusal,
             channel=(body.get("channel") or {}).get("id"),
             response_url=body.get("response_url"),
         )

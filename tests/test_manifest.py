@@ -65,7 +65,11 @@ HELPER_METHODS = {"say": "chat.postMessage"}
 EVENT_SCOPES: dict[str, tuple[str, ...]] = {
     "app_mention": ("app_mentions:read",),
     "app_home_opened": (),
+    "message.im": ("im:history",),
 }
+# A `message` listener gets whichever message events are subscribed; the bot's answers only
+# direct messages (handlers/messages.py), so `message.im` is the subscription it stands for.
+MESSAGE_SUBSCRIPTIONS = frozenset({"message.im"})
 # Slash commands and shortcuts (global and message) both need `commands`.
 COMMAND_SCOPE = "commands"
 # The keys that make a manifest HTTP rather than Socket Mode; nothing else may differ.
@@ -180,8 +184,9 @@ class Registrations:
     @property
     def events(self) -> set[str]:
         events = {str(e["type"] if isinstance(e, dict) else e) for e in self.constraints("event")}
-        if self.constraints("message"):
-            events.add("message")
+        if self.constraints("message") or "message" in events:
+            events.discard("message")
+            events |= MESSAGE_SUBSCRIPTIONS
         return events
 
 

@@ -175,6 +175,55 @@ async def owner_escalates(stage: Stage, title: str) -> None:
     _say("  ", f"Reactions on jane's thread now: {shown}")
 
 
+def _bot_posts(stage: Stage, since: int, channel: str) -> list[dict[str, Any]]:
+    return [
+        call.args
+        for call in stage.slack.calls[since:]
+        if call.method == "chat.postMessage" and call.args.get("channel") == channel
+    ]
+
+
+async def owner_writes_in_dm(stage: Stage, key: str, title: str) -> None:
+    """A store owner writes to the bot in its Messages tab: words get the guide, a URL a check."""
+    print(f"\n━━━ {title} ━━━")
+    owner = stage.user("U0LENA", "lena")
+    dm = stage.slack.open_dm(owner.user_id)
+    since = len(stage.slack.calls)
+    _say("👤", "lena, in ecwid-connect's Messages tab: “hi! how do I connect my store?”")
+    await owner.send_dm("hi! how do I connect my store?")
+    await stage.services.tasks.drain(RESULT_WAIT_S)
+    _say("🤖", "ecwid-connect answers in a thread under her message:")
+    for posted in _bot_posts(stage, since, dm):
+        _show(render_message(posted))
+    since = len(stage.slack.calls)
+    _say("👤", "lena sends her Personal collection URL there (not shown: it is a password)")
+    await owner.send_dm(f"<{stage.sandbox.collection_url(key)}>")
+    await stage.services.tasks.drain(RESULT_WAIT_S)
+    _say("🤖", "ecwid-connect checks it and answers in a thread under that message:")
+    for posted in _bot_posts(stage, since, dm):
+        _show(render_message(posted))
+
+
+async def agent_edits_a_mention(stage: Stage, title: str) -> None:
+    """A mention edited afterwards: Slack sends it again, the bot does not answer twice."""
+    print(f"\n━━━ {title} ━━━")
+    agent = stage.user("U0AGENT", "sam")
+    thread = stage.slack.post_user_message(CHANNEL, "U0OWNER", "How do I connect my store?")
+    since = len(stage.slack.calls)
+    _say("👤", "jane, in #store-migration: “How do I connect my store?”")
+    _say("👤", "sam replies in the thread: “@ecwid-connect can you hlep jane?”")
+    await agent.mention("can you hlep jane?", channel_id=CHANNEL, thread_ts=thread["ts"])
+    await stage.services.tasks.drain(RESULT_WAIT_S)
+    guides = _bot_posts(stage, since, CHANNEL)
+    _say("🤖", f"ecwid-connect posts the guide in the thread ({len(guides)} message)")
+    mention = next(m for m in stage.slack.messages(CHANNEL, thread["ts"]) if m["user"] == "U0AGENT")
+    _say("👤", "sam edits his message to fix the typo (Slack sends the mention again, `edited`)")
+    await agent.edit_mention(mention, "can you help jane?", channel_id=CHANNEL)
+    await stage.services.tasks.drain(RESULT_WAIT_S)
+    again = len(_bot_posts(stage, since, CHANNEL)) - len(guides)
+    _say("🤖", f"ecwid-connect posts nothing more ({again} new messages)")
+
+
 async def every_sample_store(stage: Stage) -> bool:
     """The engine alone: each sample store's diagnosis, as `ecwid-connect check` gives it."""
     print("\n━━━ The check engine against every sample store (as `ecwid-connect check`) ━━━")
@@ -210,6 +259,8 @@ async def run_demo(settings: Settings) -> int:
         await agent_checks_from_escalation(
             stage, "revoked", "4. Support checks a revoked token from an escalation thread"
         )
+        await owner_writes_in_dm(stage, "connected", "5. A store owner writes to the bot in a DM")
+        await agent_edits_a_mention(stage, "6. A mention edited afterwards gets no second guide")
         all_right = await every_sample_store(stage)
     print("\nEverything above ran offline: the real bot over HTTP, with signed Slack requests.")
     return 0 if all_right else 1

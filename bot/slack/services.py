@@ -33,10 +33,37 @@ HOUSEKEEPING_EVERY_S = 3600.0
 logger = logging.getLogger(__name__)
 
 
+# conversations.members' answers when the bot may not read the support channel (its documented
+# errors, and not_in_channel): a private channel it was never invited to is `channel_not_found`.
+UNREADABLE_CHANNEL_ERRORS = frozenset(
+    {
+        "channel_not_found",
+        "not_in_channel",
+        "fetch_members_failed",
+        "method_not_supported_for_channel_type",
+        "access_denied",
+    }
+)
+
+
+class SupportUnreadable(Exception):
+    """Who is in the support channel cannot be read; the message names the fix."""
+
+    def __init__(self, channel: str, error: str) -> None:
+        self.channel = channel
+        self.error = error
+        super().__init__(
+            f"I cannot see who is in the support channel <#{channel}> (Slack says `{error}`): "
+            f"invite the bot to <#{channel}> (`/invite @ecwid-connect` in that channel), "
+            "or set SUPPORT_CHANNEL_ID to a channel it is in."
+        )
+
+
 class SupportTeam:
     """Who counts as a support agent: members of the support channel or of a user group.
 
-    Membership is asked of Slack and remembered for a minute.
+    Membership is asked of Slack and remembered for a minute. When Slack will not say who is
+    in the support channel, `is_agent` and `may_act` raise `SupportUnreadable`.
     """
 
     def __init__(
@@ -81,9 +108,15 @@ class SupportTeam:
         if self.channel:
             cursor = None
             while True:
-                page = await client.conversations_members(
-                    channel=self.channel, cursor=cursor, limit=1000
-                )
+                try:
+                    page = await client.conversations_members(
+                        channel=self.channel, cursor=cursor, limit=1000
+                    )
+                except SlackApiError as error:
+                    refusal = str(error.response.get("error") or "")
+                    if refusal not in UNREADABLE_CHANNEL_ERRORS:
+                        raise
+                    raise SupportUnreadable(self.channel, refusal) from None
                 members.update(page.get("members") or [])
                 cursor = (page.get("response_metadata") or {}).get("next_cursor")
                 if not cursor:

@@ -64,8 +64,10 @@ def home_view(
     dm_channel: str,
     *,
     now: datetime | None = None,
+    support_notice: str | None = None,
 ) -> dict[str, Any]:
-    """The App Home tab for one user."""
+    """The App Home tab for one user; `support_notice` stands in for the support team's part
+    when who belongs to it cannot be read."""
     now = now or datetime.now(UTC)
     blocks: list[Block] = [
         HeaderBlock(text="Ecwid connection checks"),
@@ -115,6 +117,12 @@ def home_view(
                 + ("\n".join(lines) or "_None: well done._")
             )
         )
+    if support_notice is not None:
+        blocks += [
+            DividerBlock(),
+            HeaderBlock(text="Support team"),
+            mrkdwn_section(f":warning: {support_notice}"),
+        ]
     blocks.append(
         ContextBlock(
             elements=[MarkdownTextObject(text=clip(f"Updated {now.strftime('%H:%M')} UTC", 200))]

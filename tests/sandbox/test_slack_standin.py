@@ -587,6 +587,95 @@ async def test_events_mentions_and_shortcuts(
     assert shortcut["channel"]["id"] == CHANNEL
 
 
+async def test_posting_policies_refuse_as_slack_documents(
+    slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    slack.add_user("U123", "jane")
+    slack.set_posting_policy("C0THREADS", "threads_only")
+    slack.set_posting_policy("C0NEWS", "read_only")
+    root = slack.post_user_message("C0THREADS", "U123", "question")
+
+    with pytest.raises(SlackApiError) as top_level:
+        await client.chat_postMessage(channel="C0THREADS", text="top level")
+    in_thread = await client.chat_postMessage(
+        channel="C0THREADS", thread_ts=root["ts"], text="a reply"
+    )
+    with pytest.raises(SlackApiError) as read_only:
+        await client.chat_postMessage(channel="C0NEWS", thread_ts=root["ts"], text="x")
+    ephemeral = await client.chat_postEphemeral(channel="C0NEWS", user="U123", text="only you")
+    async with httpx.AsyncClient() as http:
+        public = await http.post(
+            slack.new_response_url(channel="C0NEWS", user="U123"),
+            json={"response_type": "in_channel", "text": "for all"},
+        )
+
+    assert top_level.value.response["error"] == "restricted_action_thread_only_channel"
+    assert in_thread["ok"]
+    assert read_only.value.response["error"] == "restricted_action_read_only_channel"
+    assert ephemeral["ok"]
+    assert (public.status_code, public.json()["error"]) == (
+        400,
+        "restricted_action_read_only_channel",
+    )
+    with pytest.raises(ValueError, match="no posting policy"):
+        slack.set_posting_policy(CHANNEL, "sometimes")
+
+
+async def test_a_private_channel_without_the_bot_does_not_exist_for_it(
+    slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    slack.set_channel_members("G0SECRET", ["U123"], private=True)
+    slack.set_channel_members("C0PUBLIC", ["U123"])
+
+    for call in (
+        client.conversations_members(channel="G0SECRET"),
+        client.chat_postMessage(channel="G0SECRET", text="x"),
+    ):
+        with pytest.raises(SlackApiError) as refused:
+            await call
+        assert refused.value.response["error"] == "channel_not_found"
+    public = await client.conversations_members(channel="C0PUBLIC")
+    assert public["members"] == ["U123"]
+
+
+async def test_recorded_refusals_are_answered_as_they_are(
+    slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    recorded = {"ok": False, "error": "fetch_members_failed", "needed": "", "provided": ""}
+    slack.fail_next("conversations.members", response=recorded)
+
+    with pytest.raises(SlackApiError) as refused:
+        await client.conversations_members(channel=CHANNEL)
+
+    assert refused.value.response.data == recorded
+    assert (await client.conversations_members(channel=CHANNEL))["ok"]
+
+
+async def test_dms_edits_and_raw_payloads(
+    slack: FakeSlack, user: SlackUser, bot: EchoBot, client: AsyncWebClient
+) -> None:
+    await user.send_dm("hello bot")
+    dm = slack.open_dm(user.user_id)
+    [written] = slack.messages(dm)
+    mention = slack.post_user_message(CHANNEL, user.user_id, "<@UBOT> hi")
+    await user.edit_mention(mention, "hi again", channel_id=CHANNEL)
+    await user.send_payload({"type": "block_actions", "actions": []})
+    answer = await client.chat_postMessage(channel=user.user_id, text="hi")
+
+    (im, _), (edited, _), (raw, _) = bot.received
+    assert im["event"]["channel_type"] == "im"
+    assert im["event"]["channel"] == dm
+    assert im["event"]["text"] == "hello bot"
+    assert im["event"]["ts"] == written["ts"]
+    assert edited["event"]["type"] == "app_mention"
+    assert edited["event"]["edited"]["user"] == user.user_id
+    assert edited["event"]["text"] == "<@UBOT> hi again"
+    assert edited["event_id"] != im["event_id"]
+    assert raw == {"type": "block_actions", "actions": []}
+    assert answer["channel"] == dm  # posting to a user ID lands in the DM with them
+    assert [m["text"] for m in slack.messages(dm)] == ["hello bot", "hi"]
+
+
 async def test_wait_for_sees_past_and_future_calls(
     slack: FakeSlack, client: AsyncWebClient
 ) -> None:

@@ -230,7 +230,32 @@ class SlackUser:
         self, event: dict[str, Any], *, event_id: str | None = None, retry_num: int | None = None
     ) -> httpx.Response:
         """Deliver `event` in an `event_callback` envelope; `retry_num` marks a redelivery."""
-        envelope = {
+        return await self.send_event_body(
+            self._event_envelope(event, event_id=event_id), retry_num=retry_num
+        )
+
+    async def send_event_body(
+        self, body: Mapping[str, Any], *, retry_num: int | None = None
+    ) -> httpx.Response:
+        """Deliver a whole Events API body as it is (a recorded payload), signed."""
+        headers = {"Content-Type": "application/json"}
+        if retry_num is not None:
+            headers |= {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": _RETRY_REASON}
+        return await self._post(json.dumps(body).encode(), headers)
+
+    async def send_payload(self, payload: Mapping[str, Any]) -> httpx.Response:
+        """Deliver an interactive payload as it is (a recorded one), as `payload=` form, signed."""
+        return await self._post_payload(payload)
+
+    async def send_dm(self, text: str, *, thread_ts: str | None = None) -> httpx.Response:
+        """Write `text` to the bot in its Messages tab: Slack sends `message.im`."""
+        channel = self._slack.open_dm(self.user_id)
+        message = self._slack.post_user_message(channel, self.user_id, text, thread_ts=thread_ts)
+        event = {**message, "channel": channel, "event_ts": message["ts"], "channel_type": "im"}
+        return await self.send_event(event)
+
+    def _event_envelope(self, event: dict[str, Any], *, event_id: str | None) -> dict[str, Any]:
+        return {
             "token": _VERIFICATION_TOKEN,
             "team_id": self.team_id,
             "api_app_id": APP_ID,
@@ -249,10 +274,6 @@ class SlackUser:
             ],
             "is_ext_shared_channel": False,
         }
-        headers = {"Content-Type": "application/json"}
-        if retry_num is not None:
-            headers |= {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": _RETRY_REASON}
-        return await self._post(json.dumps(envelope).encode(), headers)
 
     async def mention(
         self, text: str, *, channel_id: str, thread_ts: str | None = None
@@ -262,6 +283,17 @@ class SlackUser:
             channel_id, self.user_id, f"<@{self._slack.bot_user_id}> {text}", thread_ts=thread_ts
         )
         event = {**message, "type": "app_mention", "channel": channel_id, "event_ts": message["ts"]}
+        return await self.send_event(event)
+
+    async def edit_mention(
+        self, message: Mapping[str, Any], text: str, *, channel_id: str
+    ) -> httpx.Response:
+        """Edit a message of theirs that mentions the bot: Slack changes it and sends
+        `app_mention` again, with `edited` and a new event_id."""
+        edited = self._slack.edit_user_message(
+            channel_id, str(message["ts"]), f"<@{self._slack.bot_user_id}> {text}"
+        )
+        event = {**edited, "type": "app_mention", "channel": channel_id, "event_ts": edited["ts"]}
         return await self.send_event(event)
 
     def _trigger(self, *, view_id: str | None = None) -> str:

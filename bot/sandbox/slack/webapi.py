@@ -43,6 +43,13 @@ _DEFAULT_ERRORS = {429: "ratelimited", 500: "internal_error", 503: "service_unav
 # Errors that Slack answers on a dead `response_url` with 404; the others with 400.
 _DEAD_HOOK_ERRORS = frozenset({"invalid_url", "used_url", "expired_url"})
 _JSON_ARGS = ("blocks", "attachments", "view", "metadata")
+# How a channel restricts posting, and chat.postMessage's documented refusal for each.
+POSTING_POLICIES = {
+    "threads_only": "restricted_action_thread_only_channel",  # top-level posts refused
+    "read_only": "restricted_action_read_only_channel",
+    "restricted": "restricted_action",  # a workspace preference keeps the app from posting
+    "ekm": "ekm_access_denied",  # administrators suspended posting
+}
 
 
 @dataclass(slots=True)
@@ -67,6 +74,7 @@ class _Failure:
     error: str
     status: int
     retry_after: int | None
+    response: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -165,6 +173,9 @@ class FakeSlack(LoopbackServer):
         self._hooks: dict[str, _Hook] = {}
         self._failures: dict[str, deque[_Failure]] = {}
         self._members: dict[str, list[str]] = {}
+        self._private: set[str] = set()
+        self._posting: dict[str, str] = {}
+        self._dms: dict[str, str] = {}
         self._users: dict[str, str] = {}
         self._groups: dict[str, list[str]] = {}
         self._waiters: list[tuple[Callable[[SlackCall], bool], asyncio.Future[SlackCall]]] = []
@@ -208,12 +219,41 @@ class FakeSlack(LoopbackServer):
 
     # -- set-up and injection ------------------------------------------------------------------
 
-    def set_channel_members(self, channel: str, users: list[str]) -> None:
+    def set_channel_members(self, channel: str, users: list[str], *, private: bool = False) -> None:
         """Who is in `channel`; without the bot user, posting there fails with `not_in_channel`.
 
-        Channels never set hold the bot and every known user.
+        A `private` channel the bot is not in does not exist for it: posting and
+        `conversations.members` answer `channel_not_found`. Channels never set hold the bot and
+        every known user.
         """
         self._members[channel] = list(users)
+        if private:
+            self._private.add(channel)
+        else:
+            self._private.discard(channel)
+
+    def set_posting_policy(self, channel: str, policy: str | None) -> None:
+        """How `channel` restricts posting (a key of `POSTING_POLICIES`, or None for none).
+
+        `chat.postMessage` and `in_channel` posts to a response URL are then refused with the
+        documented error: `threads_only` refuses top-level messages only, the others every
+        message. Ephemeral messages are still shown: they are not posts in the channel.
+        """
+        if policy is None:
+            self._posting.pop(channel, None)
+        elif policy not in POSTING_POLICIES:
+            raise ValueError(f"no posting policy {policy!r}; known: {', '.join(POSTING_POLICIES)}")
+        else:
+            self._posting[channel] = policy
+
+    def open_dm(self, user: str) -> str:
+        """The DM channel (`D…`) between the bot and `user`, as the Messages tab holds it.
+
+        The bot posting with `channel=<user ID>` lands there too, as in Slack.
+        """
+        if user not in self._dms:
+            self._dms[user] = f"D{next(self._ids):08d}"
+        return self._dms[user]
 
     def set_user_group(self, group: str, users: list[str]) -> None:
         """Who is in user group `group` (`S…`), as `usergroups.users.list` answers."""
@@ -231,18 +271,26 @@ class FakeSlack(LoopbackServer):
         status: int = 200,
         retry_after: int | None = None,
         times: int = 1,
+        response: Mapping[str, Any] | None = None,
     ) -> None:
         """Fail the next `times` calls of `method` (or `response_url`) without doing them.
 
         `error` alone answers `{"ok": false, "error": error}` with HTTP 200; `status=429`
         answers `ratelimited` with `Retry-After: retry_after` (default 1); 500 and 503 answer a
-        server error.
+        server error. `response` answers that body as it is (a recorded Slack answer).
         """
+        if response is not None:
+            error = str(response.get("error") or error or "fatal_error")
         if error is None and status == 200:
             raise ValueError("give an error, a non-200 status or both")
         if status == 429 and retry_after is None:
             retry_after = 1
-        failure = _Failure(error or _DEFAULT_ERRORS.get(status, "fatal_error"), status, retry_after)
+        failure = _Failure(
+            error or _DEFAULT_ERRORS.get(status, "fatal_error"),
+            status,
+            retry_after,
+            copy.deepcopy(dict(response)) if response is not None else None,
+        )
         self._failures.setdefault(method, deque()).extend([failure] * times)
 
     def issue_trigger_id(self, user_id: str, *, view_id: str | None = None) -> str:
@@ -287,6 +335,14 @@ class FakeSlack(LoopbackServer):
         if thread_ts is not None:
             message["thread_ts"] = thread_ts
         self._messages.setdefault(channel, []).append(message)
+        return copy.deepcopy(message)
+
+    def edit_user_message(self, channel: str, ts: str, text: str) -> dict[str, Any]:
+        """A person edits their message `ts` in `channel`: new text, and `edited` as Slack
+        records it (who, and when). Returns the message as it is now."""
+        message = self._find_message(channel, ts)
+        message["text"] = text
+        message["edited"] = {"user": message.get("user"), "ts": self._next_ts()}
         return copy.deepcopy(message)
 
     def close_view(self, view_id: str) -> None:
@@ -390,7 +446,10 @@ class FakeSlack(LoopbackServer):
             failure = self._take_failure(method)
             if failure is not None:
                 status, headers = failure.status, _failure_headers(failure)
-                raise _SlackError(failure.error)
+                refusal = _SlackError(failure.error)
+                if failure.response is not None:
+                    refusal.response = failure.response
+                raise refusal
             response = {"ok": True, **handler(args)}
         except _SlackError as refusal:
             response = refusal.response
@@ -541,6 +600,17 @@ class FakeSlack(LoopbackServer):
             raise _SlackError("channel_not_found")
         return channel
 
+    def _check_visible(self, channel: str) -> None:
+        """A private channel the bot is not in does not exist, as far as it can tell."""
+        if channel in self._private and self.bot_user_id not in self._members_of(channel):
+            raise _SlackError("channel_not_found")
+
+    def _check_posting(self, channel: str, thread_ts: str | None) -> None:
+        policy = self._posting.get(channel)
+        if policy is None or (policy == "threads_only" and thread_ts is not None):
+            return
+        raise _SlackError(POSTING_POLICIES[policy])
+
     def _members_of(self, channel: str) -> list[str]:
         return self._members.get(channel, [self.bot_user_id, *self._users])
 
@@ -598,7 +668,9 @@ class FakeSlack(LoopbackServer):
             if body.get("attachments"):
                 target["attachments"] = copy.deepcopy(body["attachments"])
         elif body.get("response_type") == "in_channel":
-            message = self._bot_message(body, thread_ts=_text_arg(body, "thread_ts"))
+            thread_ts = _text_arg(body, "thread_ts")
+            self._check_posting(hook.channel, thread_ts)
+            message = self._bot_message(body, thread_ts=thread_ts)
             self._messages.setdefault(hook.channel, []).append(message)
         else:
             self._post_ephemeral(hook.channel, hook.user or "", body)
@@ -616,10 +688,14 @@ class FakeSlack(LoopbackServer):
 
     def _chat_post_message(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(args)
+        channel = self._dms.get(channel, channel)  # a user ID posts in the DM with them
+        self._check_visible(channel)
         if self.bot_user_id not in self._members_of(channel):
             raise _SlackError("not_in_channel")
+        thread_ts = _text_arg(args, "thread_ts")
+        self._check_posting(channel, thread_ts)
         self._check_message(args)
-        message = self._bot_message(args, thread_ts=_text_arg(args, "thread_ts"))
+        message = self._bot_message(args, thread_ts=thread_ts)
         self._messages.setdefault(channel, []).append(message)
         return {"channel": channel, "ts": message["ts"], "message": copy.deepcopy(message)}
 
@@ -661,6 +737,7 @@ class FakeSlack(LoopbackServer):
         user = _text_arg(args, "user")
         if user is None:
             raise _SlackError("user_not_found")
+        self._check_visible(channel)
         members = self._members_of(channel)
         if self.bot_user_id not in members:
             raise _SlackError("not_in_channel")
@@ -849,7 +926,9 @@ class FakeSlack(LoopbackServer):
         }
 
     def _conversations_members(self, args: dict[str, Any]) -> dict[str, Any]:
-        members = self._members_of(self._channel(args))
+        channel = self._channel(args)
+        self._check_visible(channel)
+        members = self._members_of(channel)
         return {"members": list(members), "response_metadata": {"next_cursor": ""}}
 
     def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:

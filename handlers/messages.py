@@ -1,0 +1,94 @@
+"""Direct messages to the bot (its Messages tab): a pasted Personal collection URL, or a Store
+ID and token, is checked there; anything else gets the guide. The answer goes in a thread under
+the person's message.
+
+Slack sends these only as `message.im` events (never as `app_mention`). Bolt matches every
+`message` event to this listener; all but a person's new message in a DM are ignored: other
+conversations, subtypes (edits, deletions, joins), bots (the bot's own answers come back as
+events too), and repeats (Slack's retries, a message delivered twice).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.destination import Destination, EntryPoint
+from bot.engine.errors import PasteError
+from bot.engine.intake import CollectionPaste, Paste, read_paste
+from bot.slack.services import BotServices, services_of
+from handlers.blocks.direct import dm_guide_message, dm_paste_note
+from handlers.conversation import check_and_answer, installing_team, post, tell_failure
+
+logger = logging.getLogger(__name__)
+
+DM_CHANNEL_TYPE = "im"
+# Text that was meant as a paste (a link, a token, a collection file name), so that what is
+# wrong with it is worth saying; other words get the guide alone.
+_ATTEMPTED_PASTE = re.compile(
+    r"://|\.postman_collection|\.amazonaws\.com|(?<![A-Za-z0-9])(?:secret|public|secure)_\w",
+    re.IGNORECASE,
+)
+
+
+async def direct_message(
+    body: dict[str, Any], event: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    """A person wrote to the bot in its DM: a paste is checked, anything else gets the guide."""
+    user = event.get("user")
+    if (
+        event.get("channel_type") != DM_CHANNEL_TYPE
+        or event.get("subtype")
+        or event.get("bot_id")
+        or not user
+        or user == context.bot_user_id
+    ):
+        return
+    services = services_of(context)
+    event_id = body.get("event_id")
+    if event_id and not await services.seen.first_time(f"event:{event_id}"):
+        return
+    message_key = event.get("client_msg_id") or f"{event['channel']}:{event.get('ts')}"
+    if not await services.seen.first_time(f"dm:{message_key}"):
+        return
+    destination = Destination(
+        channel=str(event["channel"]),
+        thread_ts=event.get("thread_ts") or event.get("ts"),
+        requester=str(user),
+        team=installing_team(context) or body.get("team_id") or "",
+        entry=EntryPoint.DM,
+    )
+    text = str(event.get("text") or "")
+    failed = tell_failure(client, destination.requester, channel=destination.channel)
+    try:
+        paste = read_paste(text, services.settings.collection_hosts)
+    except PasteError as problem:
+        detail = problem.detail if _ATTEMPTED_PASTE.search(text) else None
+        services.tasks.spawn(
+            _guide(client, destination, detail), name="guide in DM", on_failure=failed
+        )
+        return
+    services.tasks.spawn(
+        _check(services, client, destination, paste), name="check from DM", on_failure=failed
+    )
+
+
+async def _guide(client: AsyncWebClient, destination: Destination, problem: str | None) -> None:
+    text, blocks = dm_guide_message(problem)
+    await post(client, destination, text, blocks)
+
+
+async def _check(
+    services: BotServices, client: AsyncWebClient, destination: Destination, paste: Paste
+) -> None:
+    report = await check_and_answer(services, client, destination, paste)
+    if report is not None:
+        await post(client, destination, dm_paste_note(url=isinstance(paste, CollectionPaste)))
+
+
+def register(app: AsyncApp) -> None:
+    app.event("message")(direct_message)
