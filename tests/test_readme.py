@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from bot.engine.diagnosis import Diagnosis, WarningCode
+from bot.sandbox.ecwid.stores import SampleStore, sample_stores
 from bot.settings import Settings
 
 README = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
@@ -32,3 +33,8 @@ def test_every_setting_is_in_the_env_example(field: str) -> None:
     example = (Path(__file__).parents[1] / ".env.example").read_text(encoding="utf-8")
 
     assert f"{field.upper()}=" in example
+
+
+@pytest.mark.parametrize("store", sample_stores(), ids=lambda store: store.key)
+def test_every_sample_store_is_listed_with_its_diagnosis(store: SampleStore) -> None:
+    assert f"| `{store.key}` | `{store.expected.value}`" in README

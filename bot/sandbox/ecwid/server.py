@@ -32,6 +32,7 @@ from bot.sandbox.ecwid.stores import (
     INVALID_TOKEN,
     STORE_NOT_FOUND,
     WRONG_PARAMETER,
+    Body,
     CollectionKind,
     Endpoint,
     Failure,
@@ -45,7 +46,7 @@ MAX_LIMIT = 100
 _BACKLOG = 2048
 # A sandbox has nothing to finish gracefully: do not hold `stop()` up behind a slow answer.
 _SHUTDOWN_TIMEOUT_S = 0.5
-_TOKEN_TEXT = re.compile(r"\b(?:secret|public)_[A-Za-z0-9]+")
+_TOKEN_TEXT = re.compile(r"\b(?:secret|secure|public)_[A-Za-z0-9]+")
 _REDACTED = "<token>"
 
 _S3_ACCESS_DENIED = (
@@ -68,6 +69,15 @@ _HTML_PAGE = """<!DOCTYPE html>
 <body>
 <h1>Ecwid API Playground</h1>
 <p>Log in to your Ecwid admin and click "Connect with Ecwid" to continue.</p>
+</body>
+</html>
+"""
+_FIREWALL_PAGE = """<!DOCTYPE html>
+<html>
+<head><title>403 Forbidden</title></head>
+<body>
+<h1>Access denied</h1>
+<p>This request was blocked by the network's security policy.</p>
 </body>
 </html>
 """
@@ -252,7 +262,8 @@ class EcwidSandbox(LoopbackServer):
         if failure is not None:
             return _ecwid_error(failure)
         if endpoint.entity is None:
-            return _json(200, _profile(store))
+            extended = request.query.get("showExtendedInfo", "").lower() == "true"
+            return _json(200, _profile(store, extended=extended))
         return _search(request, store, endpoint.entity)
 
     async def _fallback(self, request: web.Request) -> web.Response:
@@ -289,9 +300,12 @@ def _redact(text: str, bearer: str | None) -> str:
     return _TOKEN_TEXT.sub(_REDACTED, text)
 
 
-def _json(status: int, body: object, headers: dict[str, str] | None = None) -> web.Response:
+def _json(
+    status: int, body: object, headers: dict[str, str] | None = None, reason: str | None = None
+) -> web.Response:
     return web.Response(
         status=status,
+        reason=reason,
         text=json.dumps(body),
         content_type="application/json",
         charset="utf-8",
@@ -303,14 +317,24 @@ def _ecwid_error(failure: Failure) -> web.Response:
     headers: dict[str, str] = {}
     if failure.retry_after_s is not None:
         headers["Retry-After"] = str(failure.retry_after_s)
-    if failure.html:
+    if failure.body is Body.HTML:
+        page = _GATEWAY_PAGE if failure.status >= 500 else _FIREWALL_PAGE
         return web.Response(
-            status=failure.status, text=_GATEWAY_PAGE, content_type="text/html", headers=headers
+            status=failure.status,
+            reason=failure.reason,
+            text=page,
+            content_type="text/html",
+            headers=headers,
         )
+    if failure.body is Body.EMPTY:
+        # Ecwid's own answer, with nothing in it: `Content-Length: 0`, JSON content type.
+        response = web.Response(status=failure.status, reason=failure.reason, headers=headers)
+        response.content_type = "application/json"
+        return response
     body = {"errorMessage": failure.error_message}
     if failure.error_code is not None:
         body["errorCode"] = failure.error_code
-    return _json(failure.status, body, headers)
+    return _json(failure.status, body, headers, reason=failure.reason)
 
 
 def _resource_not_found() -> web.Response:
@@ -357,8 +381,9 @@ def _collection_json(store: SampleStore, with_requests: bool) -> bytes:
     return json.dumps(collection, indent=2, ensure_ascii=False).encode()
 
 
-def _profile(store: SampleStore) -> dict[str, object]:
-    """`GET /profile`; a public token sees no `account` block. Extended info is never granted."""
+def _profile(store: SampleStore, *, extended: bool = False) -> dict[str, object]:
+    """`GET /profile`; a public token sees no `account` block. `accountBilling` comes only with
+    `showExtendedInfo=true` and a token granted it (a store with a `pricing_plan_name`)."""
     subdomain = re.sub(r"[^a-z0-9]+", "-", store.store_name.lower()).strip("-")
     profile: dict[str, object] = {
         "generalInfo": {
@@ -370,16 +395,19 @@ def _profile(store: SampleStore) -> dict[str, object]:
         "formatsAndUnits": {"currency": "USD"},
         "languages": {"enabledLanguages": ["en"], "defaultLanguage": "en"},
     }
-    if not store.is_public_token:
+    if store.shows_account:
         profile["account"] = {
             "accountName": store.account_name,
             "accountNickName": store.account_name.split()[0].lower(),
             "accountEmail": f"owner.{store.store_id}@example.com",
             "availableFeatures": list(store.available_features),
+            "paid": store.paid,
             "whiteLabel": False,
             "suspended": False,
             "registrationDate": "2021-03-04 10:11:12 +0000",
         }
+    if extended and store.pricing_plan_name is not None:
+        profile["accountBilling"] = {"pricingPlanName": store.pricing_plan_name}
     return profile
 
 
@@ -390,7 +418,10 @@ def _search(request: web.Request, store: SampleStore, entity: Entity) -> web.Res
     if limit is None or offset is None:
         return _ecwid_error(WRONG_PARAMETER)
     limit = min(limit, MAX_LIMIT)
-    include_hidden = request.query.get("hidden_categories", "").lower() == "true"
+    # A public token sees enabled categories only, whatever it asks for.
+    include_hidden = (
+        request.query.get("hidden_categories", "").lower() == "true" and not store.is_public_token
+    )
     total = store.total(entity, include_hidden=include_hidden)
     visible = store.total(entity)
     numbers = range(offset + 1, min(offset + limit, total) + 1)
