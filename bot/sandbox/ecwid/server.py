@@ -2,7 +2,9 @@
 
 One aiohttp server answers both, for the stores of `bot.sandbox.ecwid.stores`:
 
-- `GET /ecwid-api-playground/{storeId}_{tag}.json.postman_collection`, as S3 serves the file;
+- `GET /ecwid-api-playground/{storeId}_{tag}.json.postman_collection`, as S3 serves the file
+  path-style, and `GET /{storeId}_{tag}.json.postman_collection` with the bucket in the `Host`
+  header (`ecwid-api-playground.s3[.<region>].amazonaws.com`), as S3 serves it virtual-hosted;
 - `GET /api/v3/{storeId}/profile|products|categories|orders|customers`, as Ecwid answers.
 
 Like Ecwid since March 2025, the API reads the token only from `Authorization: Bearer …`;
@@ -48,6 +50,11 @@ _BACKLOG = 2048
 _SHUTDOWN_TIMEOUT_S = 0.5
 _TOKEN_TEXT = re.compile(r"\b(?:secret|secure|public)_[A-Za-z0-9]+")
 _REDACTED = "<token>"
+# The bucket's virtual-hosted addresses, global and regional (AWS, "Virtual hosting of buckets").
+_VIRTUAL_HOST = re.compile(
+    COLLECTION_BUCKET_PATH.strip("/").replace(".", r"\.")
+    + r"\.s3(?:\.[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2})?\.amazonaws\.com(?::[0-9]+)?"
+)
 
 _S3_ACCESS_DENIED = (
     '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -223,7 +230,9 @@ class EcwidSandbox(LoopbackServer):
         )
 
     async def _collection(self, request: web.Request) -> web.Response:
-        filename = request.match_info["filename"]
+        return self._collection_file(request.match_info["filename"])
+
+    def _collection_file(self, filename: str) -> web.Response:
         if not filename.endswith(COLLECTION_SUFFIX):
             return _s3_error(403, _S3_ACCESS_DENIED)
         store = self._by_collection.get(filename.removesuffix(COLLECTION_SUFFIX))
@@ -269,6 +278,10 @@ class EcwidSandbox(LoopbackServer):
     async def _fallback(self, request: web.Request) -> web.Response:
         if request.path.startswith("/api/"):
             return _resource_not_found()
+        # Virtual-hosted addressing: the bucket is in the Host header, the key is the whole path.
+        key = request.path.removeprefix("/")
+        if request.method == "GET" and _VIRTUAL_HOST.fullmatch(request.host) and "/" not in key:
+            return self._collection_file(key)
         # S3 answers AccessDenied, not 404, for any key when listing the bucket is not allowed.
         return _s3_error(403, _S3_ACCESS_DENIED)
 
@@ -331,9 +344,11 @@ def _ecwid_error(failure: Failure) -> web.Response:
         response = web.Response(status=failure.status, reason=failure.reason, headers=headers)
         response.content_type = "application/json"
         return response
-    body = {"errorMessage": failure.error_message}
+    body: dict[str, object] = {"errorMessage": failure.error_message}
     if failure.error_code is not None:
         body["errorCode"] = failure.error_code
+    if failure.args:
+        body["args"] = dict(failure.args)
     return _json(failure.status, body, headers, reason=failure.reason)
 
 

@@ -69,6 +69,7 @@ class Failure:
     retry_after_s: int | None = None
     body: Body = Body.JSON
     reason: str | None = None
+    args: tuple[tuple[str, str], ...] = ()  # the error body's `args` map, when there is one
 
 
 NOT_ON_PLAN = Failure(402, "NOT_AVAILABLE_ON_CURRENT_PLAN", "Feature not available on current plan")
