@@ -341,9 +341,7 @@ async def test_bad_store_id_or_token_stops_at_intake(
 
 
 def api_queries(sandbox: EcwidSandbox, endpoint: str) -> list[str]:
-    return [
-        request.query for request in sandbox.requests if request.path.endswith(f"/{endpoint}")
-    ]
+    return [request.query for request in sandbox.requests if request.path.endswith(f"/{endpoint}")]
 
 
 async def test_hidden_categories_are_asked_for_with_secret_tokens_only(
