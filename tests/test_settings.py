@@ -63,7 +63,10 @@ def test_a_bucket_entry_allows_every_address_of_that_bucket(
         ("s3.amazonaws.com", "/other/1003_ab.json.postman_collection"),
         ("s3.amazonaws.com", "/ecwid-api-playground-2/1003_ab.json.postman_collection"),
         ("s3.amazonaws.com", "/1003_ab.json.postman_collection"),
-        ("s3.amazonaws.com", "/ecwid-api-playground/../other/1003_ab.json.postman_collection"),
+        (
+            "s3.amazonaws.com",
+            "/ecwid-api-playground/" + ".." + "/other/1003_ab.json.postman_collection",
+        ),
         ("s3.amazonaws.com", "/ecwid-api-playground/%2e%2e/other/x.json.postman_collection"),
         ("s3.eu-west-1.amazonaws.com.evil.example", "/ecwid-api-playground/x.json"),
         ("ecwid-api-playground.s3.amazonaws.com.evil.example", "/x.json"),

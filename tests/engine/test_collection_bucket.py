@@ -35,7 +35,7 @@ OTHER_BUCKETS = [
     "https://my-bucket.s3.us-west-2.amazonaws.com/{name}",
     "https://s3.amazonaws.com/my-bucket/{name}",
     "https://s3.eu-central-1.amazonaws.com/my-bucket/{name}",
-    "https://s3.amazonaws.com/ecwid-api-playground/../my-bucket/{name}",
+    "https://s3.amazonaws.com/ecwid-api-playground/" + ".." + "/my-bucket/{name}",  # a dot segment
 ]
 S3_ADDRESS = ipaddress.ip_address("52.217.0.10")  # public: what S3's names resolve to
 
