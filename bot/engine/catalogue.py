@@ -249,10 +249,12 @@ CATALOGUE: dict[Diagnosis, CatalogueEntry] = {
     ),
     Diagnosis.ECWID_UNAVAILABLE: CatalogueEntry(
         "Ecwid's API is not answering properly",
-        "Ecwid's API failed twice in a row (a server error or a time-out).",
+        "Ecwid's API failed twice in a row (a server error or a time-out), or a proxy or "
+        "firewall in front of it answered instead of Ecwid.",
         (
-            "This is on Ecwid's side and usually brief: check again in a few minutes.",
+            "This is usually brief: check again in a few minutes.",
             f"If it lasts, see Ecwid's status page or contact Ecwid support ({ECWID_SUPPORT_URL}).",
+            _CONTACT_MIGRATION,
         ),
     ),
     Diagnosis.THROTTLED: CatalogueEntry(
