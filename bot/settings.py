@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -13,27 +14,44 @@ NEW_KEY_COMMAND = "ecwid-connect new-key"
 DEFAULT_COLLECTION_HOST = "ecwid-api-playground.s3.amazonaws.com"
 
 
+BUCKET_SCHEME = "s3"
+# AWS region names as S3 addresses carry them: us-east-1, eu-west-2, ap-southeast-1, us-gov-west-1.
+_AWS_REGION = r"[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}"
+_S3_PATH_STYLE_HOST = re.compile(rf"s3(?:\.{_AWS_REGION})?\.amazonaws\.com")
+_S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_S3_VIRTUAL_HOST = re.compile(r"(?P<bucket>[a-z0-9.-]+)\.s3\.amazonaws\.com")
+
+
 @dataclass(frozen=True, slots=True)
 class CollectionHost:
-    """One allow-listed place a Personal collection may be downloaded from.
+    """One allow-listed place a Personal collection may be downloaded from: a host or a bucket.
 
     A bare host means HTTPS on port 443. An entry with a scheme and port, such as
     `http://127.0.0.1:8765`, allows exactly that: it is how the local sandbox is reached.
+
+    An Amazon S3 bucket, written `s3://<bucket>` or as its address `<bucket>.s3.amazonaws.com`,
+    allows that one bucket at every address S3 serves it from, over HTTPS (AWS, "Virtual hosting
+    of buckets"): `<bucket>.s3.amazonaws.com/<key>`, `<bucket>.s3.<region>.amazonaws.com/<key>`,
+    `s3.amazonaws.com/<bucket>/<key>` and `s3.<region>.amazonaws.com/<bucket>/<key>`; no other
+    bucket on those hosts.
     """
 
     scheme: Literal["http", "https"]
     host: str
     port: int
     explicit_port: bool
+    bucket: str | None = None
 
     @classmethod
     def parse(cls, entry: str) -> CollectionHost:
         text = entry.strip().rstrip("/")
         if not text:
             raise ValueError("empty entry")
+        if text.lower().startswith(f"{BUCKET_SCHEME}://"):
+            return cls.for_bucket(text[len(BUCKET_SCHEME) + 3 :], entry)
         parts = urlsplit(text if "://" in text else f"https://{text}")
         if parts.scheme not in ("http", "https"):
-            raise ValueError(f"{entry!r}: only http:// and https:// are allowed")
+            raise ValueError(f"{entry!r}: only http://, https:// and s3:// are allowed")
         if not parts.hostname or parts.path or parts.query or parts.username:
             raise ValueError(f"{entry!r}: give a host, optionally with scheme and port, no path")
         scheme: Literal["http", "https"] = "http" if parts.scheme == "http" else "https"
@@ -41,14 +59,43 @@ class CollectionHost:
             port = parts.port
         except ValueError as error:
             raise ValueError(f"{entry!r}: bad port") from error
+        host = parts.hostname.lower()
+        virtual = _S3_VIRTUAL_HOST.fullmatch(host)
+        if virtual and scheme == "https" and port in (None, 443):
+            return cls.for_bucket(virtual["bucket"], entry)
         default = 80 if scheme == "http" else 443
-        return cls(scheme, parts.hostname.lower(), port or default, port is not None)
+        return cls(scheme, host, port or default, port is not None)
 
-    def allows(self, scheme: str, host: str, port: int | None) -> bool:
+    @classmethod
+    def for_bucket(cls, bucket: str, entry: str | None = None) -> CollectionHost:
+        """The entry allowing S3 bucket `bucket` at each of its addresses."""
+        name = bucket.strip().lower()
+        if not _S3_BUCKET.fullmatch(name) or ".." in name:
+            raise ValueError(f"{entry or bucket!r}: not an S3 bucket name")
+        return cls("https", f"{name}.s3.amazonaws.com", 443, explicit_port=False, bucket=name)
+
+    def allows(self, scheme: str, host: str, port: int | None, path: str = "/") -> bool:
+        """True when a download of `scheme://host:port/path` stays within this entry."""
         default = 80 if scheme == "http" else 443
-        return (scheme, host.lower(), port or default) == (self.scheme, self.host, self.port)
+        if self.bucket is None:
+            return (scheme, host.lower(), port or default) == (self.scheme, self.host, self.port)
+        if (scheme, port or default) != ("https", 443):
+            return False
+        host = host.lower()
+        plain = unquote(path)
+        # A dot segment would climb out of the bucket once the path is normalised.
+        if any(segment in (".", "..") for segment in plain.split("/")):
+            return False
+        if host == self.host or re.fullmatch(
+            rf"{re.escape(self.bucket)}\.s3\.{_AWS_REGION}\.amazonaws\.com", host
+        ):
+            return True
+        inside = plain == f"/{self.bucket}" or plain.startswith(f"/{self.bucket}/")
+        return inside and _S3_PATH_STYLE_HOST.fullmatch(host) is not None
 
     def __str__(self) -> str:
+        if self.bucket is not None:
+            return f"{BUCKET_SCHEME}://{self.bucket}"
         return f"{self.scheme}://{self.host}:{self.port}"
 
 

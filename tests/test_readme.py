@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.engine.diagnosis import Diagnosis, WarningCode
+from bot.sandbox.ecwid.stores import SampleStore, sample_stores
 from bot.settings import Settings
 from tests.paths import REPO
 
@@ -67,3 +68,8 @@ def test_the_places_a_newcomer_looks_for_exist() -> None:
     assert len(places) >= 3
     for path, name in places:
         assert f"def {name}" in (REPO / path).read_text(encoding="utf-8"), (path, name)
+
+
+@pytest.mark.parametrize("store", sample_stores(), ids=lambda store: store.key)
+def test_every_sample_store_is_listed_with_its_diagnosis(store: SampleStore) -> None:
+    assert f"| `{store.key}` | `{store.expected.value}`" in README

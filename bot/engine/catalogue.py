@@ -124,7 +124,8 @@ CATALOGUE: dict[Diagnosis, CatalogueEntry] = {
     ),
     Diagnosis.TOKEN_MALFORMED: CatalogueEntry(
         "The token is not valid",
-        "An Ecwid access token starts with “secret_” and has 32 letters and digits after it.",
+        "An Ecwid access token starts with “secret_” (or “public_”) and has 32 letters and digits "
+        "after it; older tokens have no prefix.",
         (
             f"In your Ecwid admin open your custom app ({CUSTOM_APPS_URL}), click "
             '"Show secret token" and copy it whole.',
@@ -176,6 +177,16 @@ CATALOGUE: dict[Diagnosis, CatalogueEntry] = {
             "(a token Ecwid refused is not tried again for a minute, to keep it from being "
             "blocked).",
             "You can downgrade again after the migration.",
+        ),
+    ),
+    Diagnosis.PLAN_LIMITED: CatalogueEntry(
+        "The store's Ecwid plan does not include everything a migration reads",
+        "Ecwid answers that the store's plan does not include access to: {entities}.",
+        (
+            f"See which plan includes it in your Ecwid admin ({BILLING_URL}) and upgrade; you "
+            "can downgrade again after the migration.",
+            "Then check again with the same URL: the change takes effect at once.",
+            _CONTACT_MIGRATION,
         ),
     ),
     Diagnosis.STORE_SUSPENDED: CatalogueEntry(
@@ -238,10 +249,12 @@ CATALOGUE: dict[Diagnosis, CatalogueEntry] = {
     ),
     Diagnosis.ECWID_UNAVAILABLE: CatalogueEntry(
         "Ecwid's API is not answering properly",
-        "Ecwid's API failed twice in a row (a server error or a time-out).",
+        "Ecwid's API failed twice in a row (a server error or a time-out), or a proxy or "
+        "firewall in front of it answered instead of Ecwid.",
         (
-            "This is on Ecwid's side and usually brief: check again in a few minutes.",
+            "This is usually brief: check again in a few minutes.",
             f"If it lasts, see Ecwid's status page or contact Ecwid support ({ECWID_SUPPORT_URL}).",
+            _CONTACT_MIGRATION,
         ),
     ),
     Diagnosis.THROTTLED: CatalogueEntry(

@@ -26,7 +26,7 @@ from httpx_aiohttp import AiohttpTransport
 from bot.engine.catalogue import CATALOGUE, WARNING_TEXTS
 from bot.engine.collection import download_collection, parse_collection
 from bot.engine.diagnosis import Diagnosis, Entity, StepName, StepStatus, WarningCode
-from bot.engine.ecwid import EcwidClient, StoreProfile, is_failing_token_error
+from bot.engine.ecwid import PAID_FEATURE, EcwidClient, StoreProfile, is_failing_token_error
 from bot.engine.errors import CheckError, EcwidError
 from bot.engine.guard import MemoryTokenGuard, TokenGuard
 from bot.engine.intake import CollectionPaste, Paste, read_paste, read_store_credentials
@@ -44,6 +44,7 @@ _PRECEDENCE = (
     Diagnosis.PLAN_FREE,
     Diagnosis.TOKEN_INVALID,
     Diagnosis.STORE_NOT_FOUND,
+    Diagnosis.PLAN_LIMITED,
     Diagnosis.TOKEN_PUBLIC,
     Diagnosis.SCOPE_MISSING,
     Diagnosis.RATE_LIMITED,
@@ -252,6 +253,7 @@ class _Run:
         summary: str | None = None,
         warnings: list[WarningCode] | None = None,
         missing_scopes: list[Entity] | None = None,
+        limited: list[Entity] | None = None,
         retry_after_s: int | None = None,
         reference: str | None = None,
         **facts: Any,
@@ -261,6 +263,8 @@ class _Run:
         scopes = list(dict.fromkeys(entity.scope for entity in missing_scopes or []))
         if diagnosis is Diagnosis.SCOPE_MISSING and not entities:  # only the profile refused
             entities, scopes = ["the store profile"], ["read_store_profile"]
+        if diagnosis is Diagnosis.PLAN_LIMITED:
+            entities = [entity.value for entity in limited or []] or ["the store profile"]
         words = _Words(
             store_id=str(self.credentials.store_id) if self.credentials else "?",
             entities=", ".join(entities),
@@ -322,16 +326,20 @@ class _Verdict:
         diagnosis = next((d for d in _PRECEDENCE if d in found), Diagnosis.OK)
         if any(outcome.retried for outcome in (self.profile, *self.counts)):
             self.warnings.append(WarningCode.RECOVERED_AFTER_RETRY)
-        missing = [
-            Entity(o.step.value)
-            for o in self.counts
-            if o.error is not None and o.error.diagnosis is Diagnosis.SCOPE_MISSING
-        ]
+        missing, limited = (
+            [
+                Entity(o.step.value)
+                for o in self.counts
+                if o.error is not None and o.error.diagnosis is refusal
+            ]
+            for refusal in (Diagnosis.SCOPE_MISSING, Diagnosis.PLAN_LIMITED)
+        )
         waits = [e.retry_after_s for e in errors if e.retry_after_s is not None]
         return self.run.report(
             diagnosis,
             warnings=self.warnings,
             missing_scopes=missing if diagnosis is Diagnosis.SCOPE_MISSING else [],
+            limited=limited,
             retry_after_s=max(waits) if diagnosis is Diagnosis.RATE_LIMITED and waits else None,
             store_name=profile.store_name if profile else None,
             store_url=profile.store_url if profile else None,
@@ -354,6 +362,10 @@ class _Verdict:
         if profile.suspended:
             found.add(Diagnosis.STORE_SUSPENDED)
             status, detail = StepStatus.FAILED, f"{detail}: suspended"
+        elif profile.is_free:
+            # Some calls may still answer, but Ecwid allows no API access on the Free plan.
+            found.add(Diagnosis.PLAN_FREE)
+            status, detail = StepStatus.FAILED, f"{detail}: on the Free plan (not paid)"
         elif profile.closed:
             self.warnings.append(WarningCode.STORE_CLOSED)
             status, detail = StepStatus.WARNING, f"{detail}: closed for maintenance"
@@ -382,6 +394,7 @@ def _count_reason(entity: Entity, error: EcwidError) -> str:
     reasons = {
         Diagnosis.SCOPE_MISSING: f"the token lacks the {entity.scope} scope",
         Diagnosis.PLAN_FREE: "not available on the Free plan",
+        Diagnosis.PLAN_LIMITED: "not included in the store's plan",
         Diagnosis.STORE_SUSPENDED: "the store is suspended",
         Diagnosis.TOKEN_INVALID: "the token was refused",
         Diagnosis.STORE_NOT_FOUND: "unknown store",
@@ -391,11 +404,15 @@ def _count_reason(entity: Entity, error: EcwidError) -> str:
 
 
 def _plan(diagnosis: Diagnosis, profile: StoreProfile | None, *, readable: bool) -> str:
+    """The plan's name when Ecwid gave it (extended info), else what the answers imply."""
     if profile is not None and profile.plan_name:
         return profile.plan_name
-    if diagnosis is Diagnosis.PLAN_FREE:
+    if diagnosis is Diagnosis.PLAN_FREE or (profile is not None and profile.is_free):
         return "Free"
-    if (profile is not None and "PREMIUM" in profile.features) or readable:
+    if profile is not None and profile.paid is False:
+        return "unknown"  # unpaid, yet with paid features: Ecwid's answers disagree
+    says_paid = profile is not None and (profile.paid is True or PAID_FEATURE in profile.features)
+    if says_paid or readable:
         return "paid (Venture, Business or Unlimited)"
     return "unknown"
 

@@ -96,7 +96,9 @@ def _parse_url(text: str) -> httpx.URL | None:
 
 
 def _allowed_entry(url: httpx.URL, hosts: Sequence[CollectionHost]) -> CollectionHost | None:
-    return next((entry for entry in hosts if entry.allows(url.scheme, url.host, url.port)), None)
+    return next(
+        (entry for entry in hosts if entry.allows(url.scheme, url.host, url.port, url.path)), None
+    )
 
 
 def _follow(

@@ -30,6 +30,7 @@ class Diagnosis(StrEnum):
     CREDENTIALS_MISSING = "credentials_missing"
     # What Ecwid answered.
     PLAN_FREE = "plan_free"
+    PLAN_LIMITED = "plan_limited"
     STORE_SUSPENDED = "store_suspended"
     TOKEN_INVALID = "token_invalid"
     STORE_NOT_FOUND = "store_not_found"

@@ -1,14 +1,19 @@
 """A small client for the parts of Ecwid's REST API v3 that a connection check reads.
 
-It decides from the HTTP status and Ecwid's `errorCode`, never from the message text. It retries
-only what may succeed on a second try (5xx, time-outs, a short 429), and never a 402, 403 or 404:
-Ecwid blocks a token after about 20 failing requests a minute, and an IP after 600.
+It decides from the HTTP status, Ecwid's `errorCode` and the kind of body, never from the message
+text. Ecwid answers errors with a JSON body `{"errorMessage", "errorCode", "args"}` whose code may
+be missing, with an empty body (a bare 403 for a fake token), or, in the older API, with the
+reason in the status line only (`402 Please upgrade your account to access API`): so the status
+decides first and the code refines it. An HTML page is never Ecwid's: it is a proxy or firewall.
+It retries only what may succeed on a second try (5xx, time-outs, a short 429), and never a 402,
+403 or 404: Ecwid blocks a token after about 20 failing requests a minute, and an IP after 600.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 import aiohttp
@@ -29,6 +34,11 @@ _FAILING_TOKEN_DIAGNOSES = frozenset(
         Diagnosis.STORE_NOT_FOUND,
     }
 )
+# 403 codes Ecwid documents for plan and feature limits (besides token and scope problems).
+_PLAN_LIMIT_CODES = frozenset({"NOT_ALLOWED_ON_CURRENT_PLAN", "NOT_AVAILABLE_ON_CURRENT_PLAN"})
+_FEATURE_LIMIT_SUFFIX = "_FEATURE_NOT_AVAILABLE"
+# Ecwid's WordPress plugin calls a store paid when this is among its available features.
+PAID_FEATURE = "PREMIUM"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +60,14 @@ class StoreProfile:
     features: frozenset[str]
     closed: bool
     suspended: bool
+    # `account.paid`; None when Ecwid did not say (no `account` section for a public token).
+    paid: bool | None = None
+    has_account: bool = True
+
+    @property
+    def is_free(self) -> bool:
+        """Ecwid says the store is unpaid and lists no paid features: the Free plan."""
+        return self.paid is False and PAID_FEATURE not in self.features
 
     @classmethod
     def from_body(cls, body: dict[str, Any]) -> StoreProfile:
@@ -59,6 +77,7 @@ class StoreProfile:
         billing = _object(body.get("accountBilling"))
         store_id = general.get("storeId")
         features = account.get("availableFeatures")
+        paid = account.get("paid")
         return cls(
             store_id=store_id if isinstance(store_id, int) else None,
             store_name=_text(settings.get("storeName")),
@@ -69,6 +88,8 @@ class StoreProfile:
             else frozenset(),
             closed=settings.get("closed") is True,
             suspended=account.get("suspended") is True,
+            paid=paid if isinstance(paid, bool) else None,
+            has_account=isinstance(body.get("account"), dict),
         )
 
 
@@ -89,13 +110,16 @@ class EcwidClient:
 
     async def profile(self, credentials: StoreCredentials) -> tuple[StoreProfile, bool]:
         """The store's profile, and whether it needed a retry."""
-        answer = await self._get(credentials, "profile", {})
+        # The plan's name comes only with extended info (and scope read_store_profile_extended);
+        # without that scope Ecwid leaves `accountBilling` out, and the plan is inferred.
+        answer = await self._get(credentials, "profile", {"showExtendedInfo": "true"})
         return StoreProfile.from_body(answer.body), answer.retried
 
     async def count(self, credentials: StoreCredentials, entity: Entity) -> tuple[int, bool]:
         """How many of `entity` the token can read (`total` of a `limit=1` search)."""
         params = {"limit": "1"}
-        if entity is Entity.CATEGORIES:
+        if entity is Entity.CATEGORIES and credentials.token.is_secret:
+            # Only a secret token sees disabled categories; a public one sees enabled ones only.
             params["hidden_categories"] = "true"
         answer = await self._get(credentials, entity.value, params)
         total = answer.body.get("total")
@@ -151,11 +175,46 @@ class _Retryable(Exception):
         self.wait_s = wait_s
 
 
-def _classify_failure(response: httpx.Response) -> Exception:
+class BodyKind(Enum):
+    """What an error answer carried, as far as telling Ecwid from something in front of it."""
+
+    EMPTY = "empty"  # nothing, as Ecwid answers a fake token (`403`, `Content-Length: 0`)
+    JSON = "JSON"  # Ecwid's error body, with or without `errorCode`
+    HTML = "HTML"  # a web page (or other markup): a proxy, firewall or gateway, not Ecwid
+    TEXT = "text"  # anything else: read by the status alone
+
+
+def body_kind(response: httpx.Response) -> tuple[BodyKind, dict[str, Any]]:
+    """The kind of `response`'s body, and the JSON object when it is one."""
+    content = response.content
+    if not content.strip():
+        return BodyKind.EMPTY, {}
+    body = _json_object(response)
+    if body is not None:
+        return BodyKind.JSON, body
+    content_type = response.headers.get("Content-Type", "").lower()
+    if "html" in content_type or "xml" in content_type or content.lstrip()[:1] == b"<":
+        return BodyKind.HTML, {}
+    return BodyKind.TEXT, {}
+
+
+def classify_failure(response: httpx.Response) -> EcwidError:
+    """The diagnosis of a non-200 answer of Ecwid's API (whether it is worth a retry aside)."""
+    failure = _classify_failure(response)
+    return failure.error if isinstance(failure, _Retryable) else failure
+
+
+def _is_plan_limit(code: str | None) -> bool:
+    return code is not None and (code in _PLAN_LIMIT_CODES or code.endswith(_FEATURE_LIMIT_SUFFIX))
+
+
+def _classify_failure(response: httpx.Response) -> EcwidError | _Retryable:
     status = response.status_code
-    body = _json_object(response) or {}
+    kind, body = body_kind(response)
     code = _text(body.get("errorCode"))
     label = f"HTTP {status}" + (f" {code}" if code else "")
+    if kind is not BodyKind.JSON:
+        label += f", {kind.value} answer" if kind is BodyKind.EMPTY else f", {kind.value}"
 
     def error(diagnosis: Diagnosis, detail: str, **extra: Any) -> EcwidError:
         return EcwidError(diagnosis, detail, status=status, error_code=code, **extra)
@@ -170,23 +229,29 @@ def _classify_failure(response: httpx.Response) -> Exception:
         if retry_after <= MAX_RETRY_AFTER_S:
             return _Retryable(limited, wait_s=retry_after)
         return limited
+    if status == 408 or status >= 500:
+        return _Retryable(error(Diagnosis.ECWID_UNAVAILABLE, f"Ecwid's API failed ({label})."))
+    if kind is BodyKind.HTML:
+        # Ecwid answers JSON or nothing: a page is a proxy's or firewall's, and says nothing
+        # about the token, the plan or the store.
+        return error(
+            Diagnosis.ECWID_UNAVAILABLE,
+            f"Something in front of Ecwid's API refused the request ({label}, not Ecwid's).",
+        )
     if status == 402:
         if code == "STORE_IS_SUSPENDED":
             return error(Diagnosis.STORE_SUSPENDED, f"Ecwid says the store is suspended ({label}).")
+        # With or without a code: the older API said it in the status line only.
         return error(Diagnosis.PLAN_FREE, f"Not available on the store's plan ({label}).")
-    if status == 403 and not body:
-        # Not Ecwid's JSON: a firewall or proxy page, which says nothing about the token.
-        return error(
-            Diagnosis.ECWID_UNAVAILABLE, f"Ecwid's API refused the request ({label}, not JSON)."
-        )
-    if status == 401 or (status == 403 and code != "INSUFFICIENT_APP_SCOPE"):
-        return error(Diagnosis.TOKEN_INVALID, f"Ecwid refused the token ({label}).")
-    if status == 403:
+    if status == 403 and code == "INSUFFICIENT_APP_SCOPE":
         return error(Diagnosis.SCOPE_MISSING, f"The token lacks the scope for this ({label}).")
+    if status == 403 and _is_plan_limit(code):
+        return error(Diagnosis.PLAN_LIMITED, f"The store's plan does not include this ({label}).")
+    if status in (401, 403):
+        # Ecwid documents 403 for token problems; an empty or code-less one is a fake token.
+        return error(Diagnosis.TOKEN_INVALID, f"Ecwid refused the token ({label}).")
     if status == 404:
         return error(Diagnosis.STORE_NOT_FOUND, f"Ecwid does not know this store ({label}).")
-    if status == 408 or status >= 500:
-        return _Retryable(error(Diagnosis.ECWID_UNAVAILABLE, f"Ecwid's API failed ({label})."))
     return error(Diagnosis.ECWID_UNAVAILABLE, f"Ecwid answered unexpectedly ({label}).")
 
 

@@ -57,16 +57,19 @@ _BRACKETS = {"(": ")", "[": "]", "{": "}", "<": ">"}
 _OPENER_OF = {closer: opener for opener, closer in _BRACKETS.items()}
 
 _TOKEN_LABEL = r"(?i:bearer\s+|token\s*[=:]\s*)?"
-_PREFIXED_TOKEN = r"(?:secret|public)_[A-Za-z0-9]+"
+# Every form Ecwid has issued, on every route: `secret_`, `public_`, `secure_` (older documents).
+_TOKEN_PREFIX = r"(?:secret|secure|public)_"
+_PREFIXED_TOKEN = rf"{_TOKEN_PREFIX}[A-Za-z0-9]+"
 # Legacy tokens have no prefix: a long run of letters and digits with at least one of each.
 _LEGACY_TOKEN = r"(?=[A-Za-z0-9]*[0-9])(?=[A-Za-z0-9]*[A-Za-z])[A-Za-z0-9]{24,}"
 _BARE_TOKEN = re.compile(rf"{_TOKEN_LABEL}(?:{_PREFIXED_TOKEN}|{_LEGACY_TOKEN})")
+_TOKEN_WORD = rf"(?:{_TOKEN_PREFIX}[^\s,;:]+|{_LEGACY_TOKEN})"
 _STORE_AND_TOKEN = re.compile(
-    r"#?(?P<store_id>[0-9]+)[\s,;:]+(?P<token>(?:secret|public)_[^\s,;:]+)"
-    r"|(?P<token_first>(?:secret|public)_[^\s,;:]+)[\s,;:]+#?(?P<store_id_last>[0-9]+)"
+    rf"#?(?P<store_id>[0-9]+)[\s,;:]+(?P<token>{_TOKEN_WORD})"
+    rf"|(?P<token_first>{_TOKEN_WORD})[\s,;:]+#?(?P<store_id_last>[0-9]+)"
 )
 _STORE_ID = re.compile(r"[0-9]{1,12}")
-_TOKEN = re.compile(r"(?:secret|public)_[A-Za-z0-9]{20,64}|[A-Za-z0-9]{24,64}")
+_TOKEN = re.compile(rf"{_TOKEN_PREFIX}[A-Za-z0-9]{{20,64}}|[A-Za-z0-9]{{24,64}}")
 
 _HOST_NAME = r"(?:[a-z0-9-]+\.)+[a-z]{2,}"
 _URL_LIKE = re.compile(
@@ -78,6 +81,7 @@ _SCHEMELESS_HOST = re.compile(_HOST_NAME)
 _NAMEABLE_SITE = re.compile(r"[a-z0-9-]{1,23}\.[a-z]{2,24}")
 _COLLECTION_PATH = re.compile(r"(?:/[A-Za-z0-9_.~%+-]+)+")
 _API_PATH = re.compile(r"/api/v3/(?P<store_id>[0-9]+)(?:/.*)?")
+_S3_HOST = re.compile(r"(?:[a-z0-9.-]+\.)?s3(?:[.-][a-z0-9-]+)?\.amazonaws\.com")
 _EMAIL = re.compile(r"(?:mailto:)?[^\s@]+@[^\s@]+\.[a-z]{2,}", re.IGNORECASE)
 
 _COPY_STEP_2 = (
@@ -118,7 +122,8 @@ def read_paste(text: str, hosts: Sequence[CollectionHost]) -> Paste:
     if not cleaned:
         raise PasteError(Diagnosis.URL_EMPTY, f"Nothing was pasted. {_COPY_STEP_2}")
     if _BARE_TOKEN.fullmatch(cleaned):
-        kind = "secret " if "secret_" in cleaned else "public " if "public_" in cleaned else ""
+        private = "secret_" in cleaned or "secure_" in cleaned
+        kind = "public " if "public_" in cleaned else "secret " if private else ""
         raise PasteError(
             Diagnosis.URL_TOKEN_ONLY,
             f"That is a {kind}token on its own, without the store ID. Paste the Personal "
@@ -216,11 +221,11 @@ def _web_address(text: str) -> SplitResult | None:
 def _fetch_scheme(url: SplitResult, hosts: Sequence[CollectionHost]) -> str | None:
     """The scheme to download `url` with, if an allow-listed entry covers it."""
     host = url.hostname or ""
-    if any(entry.allows(url.scheme, host, url.port) for entry in hosts):
+    if any(entry.allows(url.scheme, host, url.port, url.path) for entry in hosts):
         return url.scheme
     # Typing http:// for an https-only host is a slip, not a different place.
     upgradable = url.scheme == "http" and url.port in (None, 80)
-    if upgradable and any(entry.allows("https", host, None) for entry in hosts):
+    if upgradable and any(entry.allows("https", host, None, url.path) for entry in hosts):
         return "https"
     return None
 
@@ -274,7 +279,7 @@ def _read_address(text: str, hosts: Sequence[CollectionHost]) -> Paste:
                 "again.",
             )
         return paste
-    if host == "s3.amazonaws.com" or host.endswith(".s3.amazonaws.com"):
+    if _S3_HOST.fullmatch(host):
         raise PasteError(
             Diagnosis.URL_NOT_COLLECTION,
             "That is a link to a file on Amazon S3, but not where Ecwid publishes Personal "

@@ -14,8 +14,12 @@ import weakref
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
+# Ecwid's token prefixes: `secret_` and `public_` today, `secure_` in older documents (a private
+# token, like `secret_`). Older OAuth tokens have no prefix at all.
+TOKEN_PREFIXES = ("secret_", "secure_", "public_")
+PUBLIC_TOKEN_PREFIX = "public_"
 # Anywhere in a word (after a letter, a quote, `%22` or `\n`), any case, `_` or `%5F`.
-_TOKEN_PATTERN = re.compile(r"(?:secret|public)(?:_|%5f)[A-Za-z0-9]{6,}", re.IGNORECASE)
+_TOKEN_PATTERN = re.compile(r"(?:secret|secure|public)(?:_|%5f)[A-Za-z0-9]{6,}", re.IGNORECASE)
 # A legacy token (no prefix) can only be recognised by what introduces it.
 _LABELLED_TOKEN = re.compile(
     r"""(bearer\s+|(?:access_)?token["']?\s*(?:[:=]|%3d)\s*["']?)([A-Za-z0-9._~+/=-]{16,})""",
@@ -34,7 +38,7 @@ _LIVE_SECRETS: weakref.WeakSet[Secret] = weakref.WeakSet()
 def mask_token(token: str) -> str:
     """`secret_…a1b2`: the prefix (so people can tell secret from public) and the last 4 chars."""
     prefix, sep, rest = token.partition("_")
-    if sep and prefix.lower() in ("secret", "public"):
+    if sep and f"{prefix.lower()}_" in TOKEN_PREFIXES:
         return f"{prefix}_…{rest[-4:]}" if len(rest) > 8 else f"{prefix}_…"
     return f"…{token[-4:]}" if len(token) > 12 else "…"
 
@@ -102,7 +106,8 @@ class Secret:
 
 
 class EcwidToken(Secret):
-    """An Ecwid REST API access token (`secret_…`, `public_…`, or a legacy token without prefix)."""
+    """An Ecwid REST API access token: `secret_…`, `public_…`, `secure_…` (older documents) or a
+    legacy OAuth token without prefix."""
 
     __slots__ = ()
 
@@ -112,7 +117,13 @@ class EcwidToken(Secret):
 
     @property
     def is_public(self) -> bool:
-        return self._value.startswith("public_")
+        """A `public_` token: read-only, enabled products and categories, a limited profile."""
+        return self._value.startswith(PUBLIC_TOKEN_PREFIX)
+
+    @property
+    def is_secret(self) -> bool:
+        """Any private token (`secret_`, `secure_`, legacy): it sees the whole store."""
+        return not self.is_public
 
 
 class CollectionUrl(Secret):

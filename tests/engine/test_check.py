@@ -338,3 +338,94 @@ async def test_bad_store_id_or_token_stops_at_intake(
 
     assert report.diagnosis is diagnosis
     assert sandbox.requests == []
+
+
+def api_queries(sandbox: EcwidSandbox, endpoint: str) -> list[str]:
+    return [request.query for request in sandbox.requests if request.path.endswith(f"/{endpoint}")]
+
+
+async def test_hidden_categories_are_asked_for_with_secret_tokens_only(
+    sandbox: EcwidSandbox, checker: ConnectionChecker
+) -> None:
+    secret = await checker.check_text(sandbox.collection_url("connected"))
+    secret_queries = api_queries(sandbox, "categories")
+    sandbox.reset()
+    public = await checker.check_text(sandbox.collection_url("public_token"))
+    public_queries = api_queries(sandbox, "categories")
+
+    assert secret_queries == ["limit=1&hidden_categories=true"]
+    assert public_queries == ["limit=1"]
+    store = sandbox.store("public_token")
+    assert secret.counts.categories.total == sandbox.store("connected").categories
+    assert public.counts.categories.total == store.categories - store.disabled_categories
+
+
+async def test_the_plan_name_is_asked_for_and_given_when_ecwid_grants_it(
+    sandbox: EcwidSandbox, checker: ConnectionChecker
+) -> None:
+    extended = await checker.check_text(sandbox.collection_url("extended_profile"))
+    queries = api_queries(sandbox, "profile")
+    sandbox.reset()
+    plain = await checker.check_text(sandbox.collection_url("connected"))
+
+    assert queries == ["showExtendedInfo=true"]
+    assert extended.plan == "Business"
+    assert plain.plan == "paid (Venture, Business or Unlimited)"  # the fallback
+
+
+async def test_an_unpaid_store_is_free_even_when_its_searches_answer(
+    sandbox: EcwidSandbox, checker: ConnectionChecker
+) -> None:
+    report = await checker.check_text(sandbox.collection_url("unpaid"))
+
+    assert report.diagnosis is Diagnosis.PLAN_FREE
+    assert not report.ok
+    assert report.plan == "Free"
+    assert report.step(StepName.PROFILE).status is StepStatus.FAILED  # type: ignore[union-attr]
+    assert report.counts.products.total == sandbox.store("unpaid").products
+
+
+@pytest.mark.parametrize("key", ["no_account_section", "public_token"])
+async def test_a_profile_without_account_is_tolerated(
+    sandbox: EcwidSandbox, checker: ConnectionChecker, key: str
+) -> None:
+    report = await checker.check_text(sandbox.collection_url(key))
+
+    assert report.diagnosis is sandbox.store(key).expected
+    assert report.store_name == sandbox.store(key).store_name
+    assert report.step(StepName.PROFILE).status is StepStatus.PASSED  # type: ignore[union-attr]
+    assert report.plan == "paid (Venture, Business or Unlimited)"  # its searches answered
+
+
+async def test_the_older_apis_status_line_402_is_the_free_plan(
+    sandbox: EcwidSandbox, checker: ConnectionChecker
+) -> None:
+    report = await checker.check_text(sandbox.collection_url("old_api_402"))
+
+    assert (report.diagnosis, report.plan) == (Diagnosis.PLAN_FREE, "Free")
+    assert set(api_calls(sandbox).values()) == {1}
+
+
+async def test_a_plan_limit_names_what_the_plan_lacks(
+    sandbox: EcwidSandbox, checker: ConnectionChecker
+) -> None:
+    report = await checker.check_text(sandbox.collection_url("plan_limited"))
+
+    assert report.diagnosis is Diagnosis.PLAN_LIMITED
+    assert "customers" in report.summary
+    assert report.counts.customers.total is None
+    assert report.missing_scopes == []
+    assert any("upgrade" in tip for tip in report.tips)
+
+
+@pytest.mark.parametrize(("key", "cooled"), [("bare_403", True), ("firewall_403", False)])
+async def test_a_bare_403_cools_the_token_down_a_firewall_page_does_not(
+    sandbox: EcwidSandbox, checker: ConnectionChecker, key: str, cooled: bool
+) -> None:
+    first = await checker.check_text(sandbox.collection_url(key))
+    sandbox.reset()
+    second = await checker.check_text(sandbox.collection_url(key))
+
+    assert first.diagnosis is sandbox.store(key).expected
+    assert (second.diagnosis is Diagnosis.THROTTLED) is cooled
+    assert (api_calls(sandbox) == Counter()) is cooled

@@ -214,7 +214,14 @@ def test_json_ending_on_the_collection_host_is_accepted() -> None:
     "text",
     [
         "https://my-bucket.s3.amazonaws.com/12345_aB3dE6.json.postman_collection",
-        "https://s3.amazonaws.com/ecwid-api-playground/12345_aB3dE6.json.postman_collection",
+        "https://my-bucket.s3.eu-west-1.amazonaws.com/12345_aB3dE6.json.postman_collection",
+        "https://s3.amazonaws.com/my-bucket/12345_aB3dE6.json.postman_collection",
+        "https://s3.us-east-2.amazonaws.com/my-bucket/12345_aB3dE6.json.postman_collection",
+        "https://s3.amazonaws.com/ecwid-api-playground-copy/12345_aB3dE6.json.postman_collection",
+        "https://s3.amazonaws.com/ecwid-api-playground/"
+        + ".."
+        + "/my-bucket/12345_aB3dE6.json.postman_collection",  # a dot segment
+        "https://s3.amazonaws.com/ecwid-api-playground/%2E%2E/my-bucket/12345_aB3dE6.json.postman_collection",
     ],
 )
 def test_s3_bucket_that_is_not_allow_listed_is_not_a_collection(text: str) -> None:

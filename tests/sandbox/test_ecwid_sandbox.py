@@ -42,7 +42,23 @@ EXPECTED_ANSWERS: dict[str, dict[str, tuple[int, str | None]]] = {
     "ecwid_down": dict.fromkeys(ENDPOINTS, (500, "INTERNAL_ERROR")),
     "html_gateway": dict.fromkeys(ENDPOINTS, (502, None)),
     "slow": dict.fromkeys(ENDPOINTS, OK),
+    "legacy_token": dict.fromkeys(ENDPOINTS, OK),
+    "secure_token": dict.fromkeys(ENDPOINTS, OK),
+    "extended_profile": dict.fromkeys(ENDPOINTS, OK),
+    "no_account_section": dict.fromkeys(ENDPOINTS, OK),
+    "unpaid": dict.fromkeys(ENDPOINTS, OK),
+    "old_api_402": dict.fromkeys(ENDPOINTS, (402, None)),
+    "bare_403": dict.fromkeys(ENDPOINTS, (403, None)),
+    "firewall_403": dict.fromkeys(ENDPOINTS, (403, None)),
+    "plan_limited": {
+        **dict.fromkeys(ENDPOINTS, OK),
+        "customers": (403, "NOT_ALLOWED_ON_CURRENT_PLAN"),
+    },
 }
+# Answers without Ecwid's JSON body: what they carry instead.
+HTML_ANSWERS = {"html_gateway", "firewall_403"}
+EMPTY_ANSWERS = {"old_api_402", "bare_403"}
+TOKEN_PREFIXES = {"public_token": "public_", "secure_token": "secure_", "legacy_token": ""}
 EXPECTED_RETRY_AFTER = {"brief_rate_limit": "1", "rate_limited": "30"}
 
 # Ecwid's shape of a Personal collection (tests/fixtures/ecwid/SOURCE.md says where it is from).
@@ -102,7 +118,7 @@ def test_keys_and_store_ids_are_unique() -> None:
 def test_tokens_look_like_ecwid_tokens_and_follow_the_seed() -> None:
     first, again, other = sample_stores("a"), sample_stores("a"), sample_stores("b")
     for store in first:
-        prefix = "public_" if store.key == "public_token" else "secret_"
+        prefix = TOKEN_PREFIXES.get(store.key, "secret_")
         assert re.fullmatch(prefix + "[A-Za-z0-9]{32}", store.token)
     assert [store.token for store in first] == [store.token for store in again]
     assert not {store.token for store in first} & {store.token for store in other}
@@ -203,11 +219,15 @@ async def test_api_store_answers_as_documented(
     for endpoint, response in zip(ENDPOINTS, responses, strict=True):
         status, error_code = EXPECTED_ANSWERS[key][endpoint]
         assert response.status_code == status, endpoint
-        if status == 502:
+        if key in HTML_ANSWERS:
             assert response.headers["content-type"].startswith("text/html")
-            assert "502 Bad Gateway" in response.text
+            assert response.text.lstrip().startswith("<")
             continue
         assert response.headers["content-type"].startswith("application/json")
+        if key in EMPTY_ANSWERS:
+            assert response.content == b""
+            assert response.headers["content-length"] == "0"
+            continue
         body = response.json()
         if error_code is None:
             assert "errorCode" not in body
@@ -507,3 +527,141 @@ async def test_serve_forever_serves_until_cancelled(client: httpx.AsyncClient) -
         server.cancel()
         with pytest.raises(asyncio.CancelledError):
             await server
+
+
+# The sandbox against the shapes in tests/fixtures/ecwid/ (SOURCE.md names where each is from).
+
+
+def shape(value: object) -> object:
+    """`value` with every leaf replaced by its JSON type: what a client's parser relies on."""
+    if isinstance(value, dict):
+        return {key: shape(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [shape(value[0])] if value else []
+    return type(value).__name__
+
+
+def fixture(name: str) -> object:
+    return json.loads((ECWID_SAMPLES / name).read_text())
+
+
+@pytest.mark.parametrize(
+    ("key", "sample", "params"),
+    [
+        ("connected", "profile.json", {}),
+        ("public_token", "profile-public-token.json", {}),
+        ("extended_profile", "profile-extended.json", {"showExtendedInfo": "true"}),
+    ],
+)
+async def test_profile_has_the_shape_of_ecwids(
+    sandbox: EcwidSandbox,
+    client: httpx.AsyncClient,
+    key: str,
+    sample: str,
+    params: dict[str, str],
+) -> None:
+    answer = (await call(client, sandbox, key, "profile", **params)).json()
+    expected = shape(fixture(sample))
+    assert isinstance(expected, dict)
+
+    served = shape(answer)
+    assert isinstance(served, dict)
+    # Every section and field of Ecwid's sample is there with its type; nothing but them
+    # in the sections the check reads.
+    for section, fields in expected.items():
+        assert section in served, section
+        if isinstance(fields, dict):
+            assert {name: served[section][name] for name in fields} == fields, section
+    assert ("account" in served) is ("account" in expected)
+    assert ("accountBilling" in served) is ("accountBilling" in expected)
+
+
+async def test_a_search_has_the_shape_of_ecwids(
+    sandbox: EcwidSandbox, client: httpx.AsyncClient
+) -> None:
+    sample = fixture("search-products-limit1.json")
+    assert isinstance(sample, dict)
+
+    answer = (await call(client, sandbox, "connected", "products", limit=1)).json()
+
+    assert shape(answer) == shape(sample)
+    assert answer["items"][0].keys() == sample["items"][0].keys()
+    assert (answer["count"], answer["offset"], answer["limit"]) == (1, 0, 1)
+
+
+# Which sample store answers each body of error-bodies.json, and on which endpoint.
+ERROR_BODY_STORES = {
+    "402_free_plan": ("free_plan", "products"),
+    "402_suspended": ("suspended", "profile"),
+    "403_invalid_token": ("revoked", "profile"),
+    "403_scope": ("no_customer_scope", "customers"),
+    "404_store": ("unknown_store", "profile"),
+    "429_rate_limited": ("rate_limited", "profile"),
+    "500_internal": ("ecwid_down", "profile"),
+}
+
+
+@pytest.mark.parametrize("name", ERROR_BODY_STORES)
+async def test_error_bodies_are_ecwids(
+    sandbox: EcwidSandbox, client: httpx.AsyncClient, name: str
+) -> None:
+    bodies = fixture("error-bodies.json")
+    assert isinstance(bodies, dict)
+    expected = dict(bodies[name])
+    header = expected.pop("_header", None)
+    key, endpoint = ERROR_BODY_STORES[name]
+
+    response = await call(client, sandbox, key, endpoint, limit=1)
+
+    assert response.status_code == int(name.split("_", 1)[0])
+    assert response.json() == expected
+    if header is not None:
+        field, _, value = header.partition(": ")
+        assert response.headers[field] == value
+
+
+def test_every_error_body_is_served_by_some_store() -> None:
+    bodies = fixture("error-bodies.json")
+    assert isinstance(bodies, dict)
+    assert set(ERROR_BODY_STORES) == set(bodies)
+
+
+async def test_the_older_apis_402_says_it_in_the_status_line_only(
+    sandbox: EcwidSandbox, client: httpx.AsyncClient
+) -> None:
+    response = await call(client, sandbox, "old_api_402", "profile")
+
+    assert response.status_code == 402
+    assert response.reason_phrase == "Please upgrade your account to access API"
+    assert response.content == b""
+
+
+async def test_a_public_token_never_sees_hidden_categories(
+    sandbox: EcwidSandbox, client: httpx.AsyncClient
+) -> None:
+    store = sandbox.store("public_token")
+    asked = await call(client, sandbox, "public_token", "categories", hidden_categories="true")
+
+    assert asked.json()["total"] == store.categories - store.disabled_categories
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["ecwid-api-playground.s3.amazonaws.com", "ecwid-api-playground.s3.eu-west-1.amazonaws.com"],
+)
+async def test_collection_is_served_virtual_hosted_too(
+    sandbox: EcwidSandbox, client: httpx.AsyncClient, host: str
+) -> None:
+    store = sandbox.store("connected")
+    name = store.collection_path.rsplit("/", 1)[-1]
+
+    virtual = await client.get(f"{sandbox.base_url}/{name}", headers={"Host": host})
+    other_bucket = await client.get(
+        f"{sandbox.base_url}/{name}", headers={"Host": "other.s3.amazonaws.com"}
+    )
+    path_style = await client.get(sandbox.collection_url("connected"))
+
+    assert virtual.status_code == 200
+    assert virtual.content == path_style.content
+    assert other_bucket.status_code == 403
+    assert "<Code>AccessDenied</Code>" in other_bucket.text

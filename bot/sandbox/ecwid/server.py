@@ -2,7 +2,9 @@
 
 One aiohttp server answers both, for the stores of `bot.sandbox.ecwid.stores`:
 
-- `GET /ecwid-api-playground/{storeId}_{tag}.json.postman_collection`, as S3 serves the file;
+- `GET /ecwid-api-playground/{storeId}_{tag}.json.postman_collection`, as S3 serves the file
+  path-style, and `GET /{storeId}_{tag}.json.postman_collection` with the bucket in the `Host`
+  header (`ecwid-api-playground.s3[.<region>].amazonaws.com`), as S3 serves it virtual-hosted;
 - `GET /api/v3/{storeId}/profile|products|categories|orders|customers`, as Ecwid answers.
 
 Like Ecwid since March 2025, the API reads the token only from `Authorization: Bearer …`;
@@ -32,6 +34,7 @@ from bot.sandbox.ecwid.stores import (
     INVALID_TOKEN,
     STORE_NOT_FOUND,
     WRONG_PARAMETER,
+    Body,
     CollectionKind,
     Endpoint,
     Failure,
@@ -45,8 +48,13 @@ MAX_LIMIT = 100
 _BACKLOG = 2048
 # A sandbox has nothing to finish gracefully: do not hold `stop()` up behind a slow answer.
 _SHUTDOWN_TIMEOUT_S = 0.5
-_TOKEN_TEXT = re.compile(r"\b(?:secret|public)_[A-Za-z0-9]+")
+_TOKEN_TEXT = re.compile(r"\b(?:secret|secure|public)_[A-Za-z0-9]+")
 _REDACTED = "<token>"
+# The bucket's virtual-hosted addresses, global and regional (AWS, "Virtual hosting of buckets").
+_VIRTUAL_HOST = re.compile(
+    COLLECTION_BUCKET_PATH.strip("/").replace(".", r"\.")
+    + r"\.s3(?:\.[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2})?\.amazonaws\.com(?::[0-9]+)?"
+)
 
 _S3_ACCESS_DENIED = (
     '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -68,6 +76,15 @@ _HTML_PAGE = """<!DOCTYPE html>
 <body>
 <h1>Ecwid API Playground</h1>
 <p>Log in to your Ecwid admin and click "Connect with Ecwid" to continue.</p>
+</body>
+</html>
+"""
+_FIREWALL_PAGE = """<!DOCTYPE html>
+<html>
+<head><title>403 Forbidden</title></head>
+<body>
+<h1>Access denied</h1>
+<p>This request was blocked by the network's security policy.</p>
 </body>
 </html>
 """
@@ -213,7 +230,9 @@ class EcwidSandbox(LoopbackServer):
         )
 
     async def _collection(self, request: web.Request) -> web.Response:
-        filename = request.match_info["filename"]
+        return self._collection_file(request.match_info["filename"])
+
+    def _collection_file(self, filename: str) -> web.Response:
         if not filename.endswith(COLLECTION_SUFFIX):
             return _s3_error(403, _S3_ACCESS_DENIED)
         store = self._by_collection.get(filename.removesuffix(COLLECTION_SUFFIX))
@@ -252,12 +271,17 @@ class EcwidSandbox(LoopbackServer):
         if failure is not None:
             return _ecwid_error(failure)
         if endpoint.entity is None:
-            return _json(200, _profile(store))
+            extended = request.query.get("showExtendedInfo", "").lower() == "true"
+            return _json(200, _profile(store, extended=extended))
         return _search(request, store, endpoint.entity)
 
     async def _fallback(self, request: web.Request) -> web.Response:
         if request.path.startswith("/api/"):
             return _resource_not_found()
+        # Virtual-hosted addressing: the bucket is in the Host header, the key is the whole path.
+        key = request.path.removeprefix("/")
+        if request.method == "GET" and _VIRTUAL_HOST.fullmatch(request.host) and "/" not in key:
+            return self._collection_file(key)
         # S3 answers AccessDenied, not 404, for any key when listing the bucket is not allowed.
         return _s3_error(403, _S3_ACCESS_DENIED)
 
@@ -289,9 +313,12 @@ def _redact(text: str, bearer: str | None) -> str:
     return _TOKEN_TEXT.sub(_REDACTED, text)
 
 
-def _json(status: int, body: object, headers: dict[str, str] | None = None) -> web.Response:
+def _json(
+    status: int, body: object, headers: dict[str, str] | None = None, reason: str | None = None
+) -> web.Response:
     return web.Response(
         status=status,
+        reason=reason,
         text=json.dumps(body),
         content_type="application/json",
         charset="utf-8",
@@ -303,14 +330,26 @@ def _ecwid_error(failure: Failure) -> web.Response:
     headers: dict[str, str] = {}
     if failure.retry_after_s is not None:
         headers["Retry-After"] = str(failure.retry_after_s)
-    if failure.html:
+    if failure.body is Body.HTML:
+        page = _GATEWAY_PAGE if failure.status >= 500 else _FIREWALL_PAGE
         return web.Response(
-            status=failure.status, text=_GATEWAY_PAGE, content_type="text/html", headers=headers
+            status=failure.status,
+            reason=failure.reason,
+            text=page,
+            content_type="text/html",
+            headers=headers,
         )
-    body = {"errorMessage": failure.error_message}
+    if failure.body is Body.EMPTY:
+        # Ecwid's own answer, with nothing in it: `Content-Length: 0`, JSON content type.
+        response = web.Response(status=failure.status, reason=failure.reason, headers=headers)
+        response.content_type = "application/json"
+        return response
+    body: dict[str, object] = {"errorMessage": failure.error_message}
     if failure.error_code is not None:
         body["errorCode"] = failure.error_code
-    return _json(failure.status, body, headers)
+    if failure.args:
+        body["args"] = dict(failure.args)
+    return _json(failure.status, body, headers, reason=failure.reason)
 
 
 def _resource_not_found() -> web.Response:
@@ -357,8 +396,9 @@ def _collection_json(store: SampleStore, with_requests: bool) -> bytes:
     return json.dumps(collection, indent=2, ensure_ascii=False).encode()
 
 
-def _profile(store: SampleStore) -> dict[str, object]:
-    """`GET /profile`; a public token sees no `account` block. Extended info is never granted."""
+def _profile(store: SampleStore, *, extended: bool = False) -> dict[str, object]:
+    """`GET /profile`; a public token sees no `account` block. `accountBilling` comes only with
+    `showExtendedInfo=true` and a token granted it (a store with a `pricing_plan_name`)."""
     subdomain = re.sub(r"[^a-z0-9]+", "-", store.store_name.lower()).strip("-")
     profile: dict[str, object] = {
         "generalInfo": {
@@ -370,16 +410,19 @@ def _profile(store: SampleStore) -> dict[str, object]:
         "formatsAndUnits": {"currency": "USD"},
         "languages": {"enabledLanguages": ["en"], "defaultLanguage": "en"},
     }
-    if not store.is_public_token:
+    if store.shows_account:
         profile["account"] = {
             "accountName": store.account_name,
             "accountNickName": store.account_name.split()[0].lower(),
             "accountEmail": f"owner.{store.store_id}@example.com",
             "availableFeatures": list(store.available_features),
+            "paid": store.paid,
             "whiteLabel": False,
             "suspended": False,
             "registrationDate": "2021-03-04 10:11:12 +0000",
         }
+    if extended and store.pricing_plan_name is not None:
+        profile["accountBilling"] = {"pricingPlanName": store.pricing_plan_name}
     return profile
 
 
@@ -390,7 +433,10 @@ def _search(request: web.Request, store: SampleStore, entity: Entity) -> web.Res
     if limit is None or offset is None:
         return _ecwid_error(WRONG_PARAMETER)
     limit = min(limit, MAX_LIMIT)
-    include_hidden = request.query.get("hidden_categories", "").lower() == "true"
+    # A public token sees enabled categories only, whatever it asks for.
+    include_hidden = (
+        request.query.get("hidden_categories", "").lower() == "true" and not store.is_public_token
+    )
     total = store.total(entity, include_hidden=include_hidden)
     visible = store.total(entity)
     numbers = range(offset + 1, min(offset + limit, total) + 1)

@@ -47,18 +47,42 @@ class CollectionKind(StrEnum):
     STORAGE_DOWN = "storage_down"  # 503 SlowDown
 
 
+class Body(StrEnum):
+    """What an error answer carries."""
+
+    JSON = "json"  # Ecwid's `{"errorMessage", "errorCode"}` (the code may be missing)
+    EMPTY = "empty"  # nothing at all, `Content-Length: 0` (a bare 403 for a fake token)
+    HTML = "html"  # a gateway's, proxy's or firewall's HTML page: not Ecwid
+
+
 @dataclass(frozen=True, slots=True)
 class Failure:
-    """An error answer of Ecwid's API (or of a gateway in front of it)."""
+    """An error answer of Ecwid's API (or of something in front of it).
+
+    `reason` replaces the status line's standard phrase: the older API said why only there
+    (`402 Please upgrade your account to access API`).
+    """
 
     status: int
     error_code: str | None
     error_message: str
     retry_after_s: int | None = None
-    html: bool = False  # a gateway's HTML page instead of Ecwid's JSON error body
+    body: Body = Body.JSON
+    reason: str | None = None
+    args: tuple[tuple[str, str], ...] = ()  # the error body's `args` map, when there is one
 
 
 NOT_ON_PLAN = Failure(402, "NOT_AVAILABLE_ON_CURRENT_PLAN", "Feature not available on current plan")
+# The older API's 402: no errorCode, the reason in the status line, nothing in the body.
+UPGRADE_STATUS_LINE = Failure(
+    402, None, "", body=Body.EMPTY, reason="Please upgrade your account to access API"
+)
+# 403 codes for plan and feature limits (documented besides token and scope problems).
+NOT_ALLOWED_ON_PLAN = Failure(
+    403, "NOT_ALLOWED_ON_CURRENT_PLAN", "This feature is not allowed on the current plan"
+)
+BARE_FORBIDDEN = Failure(403, None, "", body=Body.EMPTY)
+FIREWALL_PAGE = Failure(403, None, "Forbidden", body=Body.HTML)
 SUSPENDED = Failure(402, "STORE_IS_SUSPENDED", "Store with specified ID is currently suspended")
 INVALID_TOKEN = Failure(403, "INVALID_API_TOKEN", "Invalid access token in the request")
 NO_SCOPE = Failure(
@@ -67,7 +91,7 @@ NO_SCOPE = Failure(
 STORE_NOT_FOUND = Failure(404, "STORE_NOT_FOUND", "Store with specified ID was not found")
 WRONG_PARAMETER = Failure(400, "WRONG_PARAMETER", "Wrong parameter value")
 INTERNAL = Failure(500, "INTERNAL_ERROR", "Internal error")
-BAD_GATEWAY = Failure(502, None, "Bad Gateway", html=True)
+BAD_GATEWAY = Failure(502, None, "Bad Gateway", body=Body.HTML)
 
 
 def rate_limited(retry_after_s: int) -> Failure:
@@ -100,6 +124,9 @@ class SampleStore:
     store_name: str = "Example Shop"
     account_name: str = "Jane Merchant"
     available_features: tuple[str, ...] = PAID_FEATURES
+    paid: bool = True  # `account.paid`
+    account_section: bool = True  # False: the profile has no `account` (as for public tokens)
+    pricing_plan_name: str | None = None  # given only with showExtendedInfo=true and its scope
     closed: bool = False
     products: int = 1234
     categories: int = 56  # all of them, as `hidden_categories=true` counts
@@ -127,6 +154,11 @@ class SampleStore:
         return self.token.startswith("public_")
 
     @property
+    def shows_account(self) -> bool:
+        """Whether `GET /profile` has an `account` section: never for a public token."""
+        return self.account_section and not self.is_public_token
+
+    @property
     def reaches_api(self) -> bool:
         """True when the collection names the store, so a checker goes on to call the API."""
         return self.collection is CollectionKind.POSTMAN
@@ -145,7 +177,7 @@ class SampleStore:
 
 
 def derive_token(seed: str, key: str, prefix: str = "secret_") -> str:
-    """`prefix` + 32 letters and digits, fixed by `seed` and `key`."""
+    """`prefix` + 32 letters and digits, fixed by `seed` and `key` ("" for a legacy token)."""
     digest = hashlib.sha256(f"ecwid-sandbox-token:{seed}:{key}".encode()).digest()
     number = int.from_bytes(digest, "big")
     characters = []
@@ -221,6 +253,7 @@ def sample_stores(seed: str = "sandbox") -> tuple[SampleStore, ...]:
             description="Free plan: the profile answers, every search answers 402",
             store_name="Free Plan Shop",
             available_features=(),
+            paid=False,
             failures=_searches(NOT_ON_PLAN),
         ),
         SampleStore(
@@ -231,6 +264,7 @@ def sample_stores(seed: str = "sandbox") -> tuple[SampleStore, ...]:
             expected_warnings=(),
             description="Free plan: every API call, the profile too, answers 402",
             available_features=(),
+            paid=False,
             failures=_everywhere(NOT_ON_PLAN),
         ),
         SampleStore(
@@ -314,6 +348,91 @@ def sample_stores(seed: str = "sandbox") -> tuple[SampleStore, ...]:
             expected_warnings=(),
             description="Every API call takes 30 s: the check's deadline comes first",
             delay_s=30.0,
+        ),
+        SampleStore(
+            key="legacy_token",
+            store_id=1014,
+            token=derive_token(seed, "legacy_token", ""),
+            expected=Diagnosis.OK,
+            expected_warnings=(),
+            description="An older OAuth token without prefix: it works like a secret token",
+        ),
+        SampleStore(
+            key="secure_token",
+            store_id=1015,
+            token=derive_token(seed, "secure_token", "secure_"),
+            expected=Diagnosis.OK,
+            expected_warnings=(),
+            description="A secure_ token, as older Ecwid documents show: it works like secret_",
+        ),
+        SampleStore(
+            key="extended_profile",
+            store_id=1016,
+            token=derive_token(seed, "extended_profile"),
+            expected=Diagnosis.OK,
+            expected_warnings=(),
+            description="Token with read_store_profile_extended: showExtendedInfo=true gives "
+            "accountBilling.pricingPlanName (Business)",
+            pricing_plan_name="Business",
+        ),
+        SampleStore(
+            key="no_account_section",
+            store_id=1017,
+            token=derive_token(seed, "no_account_section"),
+            expected=Diagnosis.OK,
+            expected_warnings=(),
+            description="The profile has no account section; every count answers",
+            account_section=False,
+        ),
+        SampleStore(
+            key="unpaid",
+            store_id=2016,
+            token=derive_token(seed, "unpaid"),
+            expected=Diagnosis.PLAN_FREE,
+            expected_warnings=(),
+            description="account.paid is false and PREMIUM is missing, though searches answer",
+            store_name="Unpaid Shop",
+            available_features=("API",),
+            paid=False,
+        ),
+        SampleStore(
+            key="old_api_402",
+            store_id=2017,
+            token=derive_token(seed, "old_api_402"),
+            expected=Diagnosis.PLAN_FREE,
+            expected_warnings=(),
+            description="Every call answers 402 Please upgrade your account to access API, "
+            "the reason in the status line only, no errorCode",
+            available_features=(),
+            paid=False,
+            failures=_everywhere(UPGRADE_STATUS_LINE),
+        ),
+        SampleStore(
+            key="bare_403",
+            store_id=2018,
+            token=derive_token(seed, "bare_403"),
+            expected=Diagnosis.TOKEN_INVALID,
+            expected_warnings=(),
+            description="Every call answers a bare 403 with an empty body, as for a fake token",
+            failures=_everywhere(BARE_FORBIDDEN),
+        ),
+        SampleStore(
+            key="firewall_403",
+            store_id=2019,
+            token=derive_token(seed, "firewall_403"),
+            expected=Diagnosis.ECWID_UNAVAILABLE,
+            expected_warnings=(),
+            description="Every call answers 403 with a firewall's HTML page: not Ecwid",
+            failures=_everywhere(FIREWALL_PAGE),
+        ),
+        SampleStore(
+            key="plan_limited",
+            store_id=2020,
+            token=derive_token(seed, "plan_limited"),
+            expected=Diagnosis.PLAN_LIMITED,
+            expected_warnings=(),
+            description="Customers answer 403 NOT_ALLOWED_ON_CURRENT_PLAN, the rest succeeds",
+            failures=((Endpoint.CUSTOMERS, NOT_ALLOWED_ON_PLAN),),
         ),
         SampleStore(
             key="missing_collection",
