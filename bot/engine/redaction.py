@@ -11,11 +11,14 @@ import hashlib
 import logging
 import re
 import weakref
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 # Anywhere in a word (after a letter, a quote, `%22` or `\n`), any case, `_` or `%5F`.
-_TOKEN_PATTERN = re.compile(r"(?:secret|public)(?:_|%5f)[A-Za-z0-9]{6,}", re.IGNORECASE)
+# `secure_` is the prefix older Ecwid documents show.
+_TOKEN_PATTERN = re.compile(r"(?:secret|public|secure)(?:_|%5f)[A-Za-z0-9]{6,}", re.IGNORECASE)
+_TOKEN_PREFIXES = ("secret", "public", "secure")
 # A legacy token (no prefix) can only be recognised by what introduces it.
 _LABELLED_TOKEN = re.compile(
     r"""(bearer\s+|(?:access_)?token["']?\s*(?:[:=]|%3d)\s*["']?)([A-Za-z0-9._~+/=-]{16,})""",
@@ -25,7 +28,13 @@ _LABELLED_TOKEN = re.compile(
 # the length of the text, whatever is logged.
 _WORD_BOUNDARIES = re.compile(r"""([\s<>"'|`]+)""")
 _TOKEN_IN_URL = re.compile(r"[?&#](?:access_)?token=", re.IGNORECASE)
+# A legacy token written without any label: a long run of letters and digits holding both. A
+# failed start scans fewer than 24 characters, so finding them all stays linear.
+_ALPHANUMERIC_RUN = re.compile(r"[A-Za-z0-9]{24,}")
 REDACTED_URL = "<collection URL redacted>"
+# Nesting deeper than this in `redact_data` is replaced, not walked: no recursion without bound.
+MAX_REDACTED_DEPTH = 32
+_TOO_DEEP = "<nested too deep>"
 # Every secret this process holds right now, so that its exact value (and its URL-encoded form)
 # is redacted even where no pattern would recognise it, a `.json` collection URL for one.
 _LIVE_SECRETS: weakref.WeakSet[Secret] = weakref.WeakSet()
@@ -34,32 +43,85 @@ _LIVE_SECRETS: weakref.WeakSet[Secret] = weakref.WeakSet()
 def mask_token(token: str) -> str:
     """`secret_…a1b2`: the prefix (so people can tell secret from public) and the last 4 chars."""
     prefix, sep, rest = token.partition("_")
-    if sep and prefix.lower() in ("secret", "public"):
+    if sep and prefix.lower() in _TOKEN_PREFIXES:
         return f"{prefix}_…{rest[-4:]}" if len(rest) > 8 else f"{prefix}_…"
     return f"…{token[-4:]}" if len(token) > 12 else "…"
 
 
 def _is_secret_url(word: str) -> bool:
-    """A URL that names a Postman collection or carries a token: always a password."""
+    """A URL that may be a Personal collection or carries a token: always a password.
+
+    That is: a path ending in `.postman_collection` or `.json` (intake accepts both), any path
+    on Amazon S3 (a collection URL cut short still names the secret object), or a `token=`.
+    """
     plain = unquote(word)
-    suffix_at = plain.lower().find(".postman_collection")
+    lower = plain.lower()
+    suffix_at = lower.find(".postman_collection")
     # A slash before the suffix: an address, not the product's own words about one.
-    return (suffix_at > 0 and "/" in plain[:suffix_at]) or bool(_TOKEN_IN_URL.search(plain))
+    if (suffix_at > 0 and "/" in plain[:suffix_at]) or _TOKEN_IN_URL.search(plain):
+        return True
+    address = lower.partition("://")[2] or lower
+    host, slash, path = address.partition("/")
+    if not slash or "." not in host:  # `src/package.json` or `/etc/x.json` name no site
+        return False
+    if host.endswith("amazonaws.com") and path.strip("/"):
+        return True
+    file = path.partition("?")[0].partition("#")[0]
+    return file.endswith(".json") and len(file) > len(".json")
 
 
-def redact(text: str) -> str:
-    """Remove every token and secret-bearing URL from free text."""
-    for secret in list(_LIVE_SECRETS):
+def _mask_unlabelled(match: re.Match[str]) -> str:
+    run = match.group(0)
+    has_digit = any(character.isdigit() for character in run)
+    has_letter = any(character.isalpha() for character in run)
+    return mask_token(run) if has_digit and has_letter else run
+
+
+def redact(text: str, secrets: Iterable[Secret] = ()) -> str:
+    """Remove every token and secret-bearing URL from free text.
+
+    The one redaction of everything that leaves the process: log records, the reports the
+    engine builds, and what the Slack layer and history send or store (notes, triage posts).
+    `secrets` are the caller's own (a check's token and collection URL): their exact values go
+    whatever their form. Besides, it knows every secret this process holds right now, `secret_`,
+    `public_` and `secure_` tokens, labelled (`Bearer …`, `token=…`) and unlabelled legacy
+    tokens, and collection URLs (`.postman_collection`, `.json`, any S3 object). Linear in the
+    length of `text`.
+    """
+    for secret in (*secrets, *list(_LIVE_SECRETS)):
         value = secret.reveal()
+        if len(value) < 8:
+            continue
         for form in {value, quote(value, safe=""), quote(value)}:
             if form in text:
                 text = text.replace(form, secret.masked)
     words = _WORD_BOUNDARIES.split(text)
     text = "".join(REDACTED_URL if _is_secret_url(word) else word for word in words)
     text = _LABELLED_TOKEN.sub(lambda match: match.group(1) + mask_token(match.group(2)), text)
-    return _TOKEN_PATTERN.sub(
+    text = _TOKEN_PATTERN.sub(
         lambda match: mask_token(match.group(0).replace("%5F", "_").replace("%5f", "_")), text
     )
+    return _ALPHANUMERIC_RUN.sub(_mask_unlabelled, text)
+
+
+def redact_data(value: object, secrets: Iterable[Secret] = (), *, depth: int = 0) -> Any:
+    """`value` (decoded JSON: dicts, lists, strings, numbers) with every string `redact`ed.
+
+    Keys too. Nesting deeper than `MAX_REDACTED_DEPTH` is replaced by a marker.
+    """
+    secrets = tuple(secrets)
+    if isinstance(value, str):
+        return redact(value, secrets)
+    if isinstance(value, list | tuple | dict) and depth >= MAX_REDACTED_DEPTH:
+        return _TOO_DEEP
+    if isinstance(value, list | tuple):
+        return [redact_data(item, secrets, depth=depth + 1) for item in value]
+    if isinstance(value, dict):
+        return {
+            redact(str(key), secrets): redact_data(item, secrets, depth=depth + 1)
+            for key, item in value.items()
+        }
+    return value
 
 
 class Secret:
