@@ -35,6 +35,7 @@ from bot.engine.redaction import (
     Secret,
     StoreCredentials,
     install_log_redaction,
+    redact,
     redact_data,
 )
 from bot.engine.report import CheckReport, Count, Counts, Step
@@ -255,7 +256,8 @@ class _Run:
         self.mark(name, StepStatus.SKIPPED, detail)
 
     def mark(self, name: StepName, status: StepStatus, detail: str) -> None:
-        step = Step(name=name, status=status, detail=detail)
+        # Listeners show steps as they happen: each detail is redacted before anyone sees it.
+        step = Step(name=name, status=status, detail=_capped(redact(detail, self._secrets())))
         self._steps[name] = step
         if name in self._running:
             self._running.remove(name)
@@ -325,11 +327,12 @@ class _Run:
         looks like a token or a collection URL) must not reach a thread, a modal, `--json` or
         a database row; a megabyte-long one must not either.
         """
-        secrets = list(self.secrets)
-        if self.credentials is not None:
-            secrets.append(self.credentials.token)
-        clean = _capped(redact_data(report.model_dump(mode="json"), secrets))
+        clean = _capped(redact_data(report.model_dump(mode="json"), self._secrets()))
         return CheckReport.model_validate(clean)
+
+    def _secrets(self) -> list[Secret]:
+        token = [self.credentials.token] if self.credentials is not None else []
+        return [*self.secrets, *token]
 
 
 def _capped(value: Any) -> Any:
