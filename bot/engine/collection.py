@@ -13,6 +13,7 @@ import codecs
 import contextlib
 import contextvars
 import ipaddress
+import itertools
 import json
 import re
 import socket
@@ -37,6 +38,9 @@ MAX_COLLECTION_BYTES = 2 * 1024 * 1024
 DOWNLOAD_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 MAX_REDIRECTS = 3
 MAX_FOLDER_DEPTH = 32
+# A Personal collection holds about ten requests; the first thousand are more than enough to
+# find the store ID and token, and reading no more bounds the work of a huge file.
+MAX_REQUESTS = 1_000
 
 _STORAGE = "Ecwid's storage"
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -463,8 +467,10 @@ def _load_object(body: bytes) -> dict[str, object]:
         raise _not_postman("the file is an HTML or XML page")
     try:
         document = json.loads(text)
-    except (ValueError, RecursionError):
+    except ValueError:
         raise _not_postman("the file is not JSON") from None
+    except RecursionError:  # the decoder recurses per level; Python's limit bounds it
+        raise _not_postman("its JSON nests deeper than any collection does") from None
     if not isinstance(document, dict):
         raise _not_postman("the JSON is not an object")
     # Postman's own API wraps a collection as {"collection": {...}}.
@@ -476,11 +482,13 @@ def _read_collection(document: dict[str, object]) -> _RawCollection:
     variables = dict(_pairs(document.get("variable")) + _pairs(document.get("variables")))
     usable = {name: value for name, value in variables.items() if len(value) <= _MAX_VARIABLE_CHARS}
     if isinstance(document.get("item"), list) or _has_v2_schema(document.get("info")):
-        requests = tuple(_v2_requests(_list(document.get("item")), None, depth=0))
-        return _RawCollection(requests, document.get("auth"), usable)
+        v2 = _v2_requests(_list(document.get("item")), None, depth=0)
+        return _RawCollection(
+            tuple(itertools.islice(v2, MAX_REQUESTS)), document.get("auth"), usable
+        )
     if isinstance(document.get("requests"), list):
-        requests = tuple(_v1_request(item) for item in _dicts(document.get("requests")))
-        return _RawCollection(requests, _v1_auth(document), usable)
+        v1 = (_v1_request(item) for item in _dicts(document.get("requests")))
+        return _RawCollection(tuple(itertools.islice(v1, MAX_REQUESTS)), _v1_auth(document), usable)
     raise _not_postman("it has neither Postman's `item` nor `requests` list")
 
 
