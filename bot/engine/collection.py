@@ -41,6 +41,8 @@ MAX_FOLDER_DEPTH = 32
 # A Personal collection holds about ten requests; the first thousand are more than enough to
 # find the store ID and token, and reading no more bounds the work of a huge file.
 MAX_REQUESTS = 1_000
+# About 150 in a Personal collection; more means a different file, refused before decoding.
+MAX_JSON_VALUES = 20_000
 
 _STORAGE = "Ecwid's storage"
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -465,6 +467,14 @@ def _load_object(body: bytes) -> dict[str, object]:
         raise _not_postman("the file is not UTF-8 or UTF-16 text") from None
     if text.lstrip().startswith("<"):
         raise _not_postman("the file is an HTML or XML page")
+    # Decoding JSON is one call that holds the interpreter for as long as it takes, worker
+    # thread or not: an upper bound on the values it would create keeps that short.
+    if text.count(",") + text.count("{") + text.count("[") > MAX_JSON_VALUES:
+        raise CollectionError(
+            Diagnosis.COLLECTION_INVALID,
+            f"The file holds over {MAX_JSON_VALUES:,} values, far more than a Personal "
+            "collection does.",
+        )
     try:
         document = json.loads(text)
     except ValueError:

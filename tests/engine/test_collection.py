@@ -452,7 +452,7 @@ def test_utf16_with_bom() -> None:
         pytest.param(b"null", "not an object", id="null"),
         pytest.param(b'{"requests": 5, "item": "x"}', "neither", id="wrong-types"),
         pytest.param(b"\x80\x81 not utf-8", "not UTF-8", id="binary"),
-        pytest.param(b"[" * 100_000, "nests deeper", id="deep-json"),
+        pytest.param(b"[" * 10_000, "nests deeper", id="deep-json"),
         pytest.param(b"1" * 5000, "not JSON", id="huge-number"),
     ],
 )
@@ -654,33 +654,48 @@ def _v1(urls: list[str], variables: dict[str, str] | None = None) -> bytes:
 
 
 class _CountingPattern:
-    """Stands in for the placeholder pattern and adds up the characters it is given."""
+    """Stands in for the placeholder pattern and adds up the characters it reads and writes."""
 
     def __init__(self, pattern: re.Pattern[str]) -> None:
         self.pattern = pattern
         self.characters = 0
 
     def sub(self, replacement: Callable[[re.Match[str]], str], text: str, count: int = 0) -> str:
-        self.characters += len(text)
-        return self.pattern.sub(replacement, text, count=count)
+        resolved = self.pattern.sub(replacement, text, count=count)
+        self.characters += len(text) + len(resolved)
+        return resolved
 
 
 def test_variable_expansion_is_bounded_for_the_whole_collection(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A valid 2 MiB collection of 67k `{{a}}` requests, each expanding to 32 KB."""
+    """Thousands of `{{a}}` requests, each expanding to 32 KB."""
     counting = _CountingPattern(collection_module._PLACEHOLDER)
     monkeypatch.setattr(collection_module, "_PLACEHOLDER", counting)
+    variables = {"a": "{{b}}" * 16, "b": "y" * 2048, "storeId": "1003", "token": TOKEN}
+    document = {"requests": [{"url": "{{a}}"}] * 3_000, "variables": variables}
+    body = json.dumps(document, separators=(",", ":")).encode()
+
+    credentials = parse_collection(body)
+
+    assert (credentials.store_id, credentials.token.reveal()) == (1003, TOKEN)
+    # Unbounded, the thousand requests read would be 32 MB of text (3,000: 100 MB); bounded, at
+    # most one pass beyond the cap.
+    assert counting.characters <= MAX_EXPANDED_CHARS + 64 * 1024
+    assert counting.characters >= MAX_EXPANDED_CHARS
+
+
+def test_a_file_with_far_more_values_than_a_collection_is_refused_before_decoding() -> None:
+    """A valid 2 MiB collection of 67k `{{a}}` requests: decoding alone would hold the loop."""
     variables = {"a": "{{b}}" * 16, "b": "y" * 2048, "storeId": "1003", "token": TOKEN}
     document = {"requests": [{"url": "{{a}}"}] * 67_000, "variables": variables}
     body = json.dumps(document, separators=(",", ":")).encode()
     assert len(body) <= 2 * 1024 * 1024
 
-    credentials = parse_collection(body)
+    error = _parse_error(body)
 
-    assert (credentials.store_id, credentials.token.reveal()) == (1003, TOKEN)
-    # Unbounded, that is 67k × 32 KB ≈ 2 GiB of text; bounded, at most one pass beyond the cap.
-    assert counting.characters <= MAX_EXPANDED_CHARS + 64 * 1024
+    assert error.diagnosis is Diagnosis.COLLECTION_INVALID
+    assert "far more than a Personal collection" in error.detail
 
 
 def test_placeholders_with_spaces_are_still_resolved() -> None:
@@ -868,7 +883,8 @@ async def test_the_pinned_resolver_answers_only_the_vetted_addresses() -> None:
     assert fallback.asked == ["collections.test"]
 
 
-def test_only_the_first_thousand_requests_are_read() -> None:
+def test_only_the_first_thousand_requests_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(collection_module, "MAX_JSON_VALUES", 100_000)
     unread = f"{API}/1003/profile?token={TOKEN}"
     body = _v1([f"{API}/1003/profile"] * MAX_REQUESTS + [unread])
 
