@@ -353,3 +353,43 @@ async def test_the_lag_measurement_sees_a_blocked_loop() -> None:
         time.sleep(0.2)  # what parsing on the loop did
 
     assert await _max_lag_while(block) > 0.1
+
+
+_ENCODINGS = st.sampled_from(
+    ["", "gzip", "GZIP ", "x-gzip", "identity", "gzip, gzip", "deflate", "br", "compress", "ÿ"]
+)
+_BODIES = st.binary(max_size=64) | st.sampled_from(
+    [
+        b"\x1f\x8b",  # gzip's magic alone
+        b"\xef\xbb\xbf",  # a BOM alone
+        b"\xff\xfe{\x00}\x00",  # UTF-16 with its BOM
+        b"\xff\xfe{",  # UTF-16 cut short
+        '{"requests": [{"url": "é"}]}'.encode("utf-32"),
+        '{"requests": []}'.encode("latin-1") + b"\xe9",
+    ]
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(body=_BODIES, encoding=_ENCODINGS, gzip_it=st.booleans())
+def test_any_encoding_of_the_file_ends_in_a_collection_diagnosis(
+    body: bytes, encoding: str, gzip_it: bool
+) -> None:
+    import gzip
+
+    async def scenario(server: HostileServer) -> None:
+        headers = {"Content-Encoding": encoding} if encoding else {}
+        payload = gzip.compress(body) if gzip_it else body
+        server.collection = Answer(
+            body=payload, content_type="binary/octet-stream", headers=headers
+        )
+        async with hostile_checker(server) as checker:
+            report = await checker.check_text(server.collection_url)
+        assert_clean(report)
+        assert report.diagnosis in (
+            Diagnosis.COLLECTION_INVALID,
+            Diagnosis.CREDENTIALS_MISSING,
+            Diagnosis.COLLECTION_UNREACHABLE,
+        ), report.summary
+
+    _run(scenario)
