@@ -257,7 +257,8 @@ class _Run:
 
     def mark(self, name: StepName, status: StepStatus, detail: str) -> None:
         # Listeners show steps as they happen: each detail is redacted before anyone sees it.
-        step = Step(name=name, status=status, detail=_capped(redact(detail, self._secrets())))
+        detail = _capped(redact(detail, self._secrets(), live=False))
+        step = Step(name=name, status=status, detail=detail)
         self._steps[name] = step
         if name in self._running:
             self._running.remove(name)
@@ -327,7 +328,8 @@ class _Run:
         looks like a token or a collection URL) must not reach a thread, a modal, `--json` or
         a database row; a megabyte-long one must not either.
         """
-        clean = _capped(redact_data(report.model_dump(mode="json"), self._secrets()))
+        # The check's own secrets are the ones its report could hold: no sweep over all of them.
+        clean = _capped(redact_data(report.model_dump(mode="json"), self._secrets(), live=False))
         return CheckReport.model_validate(clean)
 
     def _secrets(self) -> list[Secret]:

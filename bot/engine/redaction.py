@@ -77,7 +77,7 @@ def _mask_unlabelled(match: re.Match[str]) -> str:
     return mask_token(run) if has_digit and has_letter else run
 
 
-def redact(text: str, secrets: Iterable[Secret] = ()) -> str:
+def redact(text: str, secrets: Iterable[Secret] = (), *, live: bool = True) -> str:
     """Remove every token and secret-bearing URL from free text.
 
     The one redaction of everything that leaves the process: log records, the reports the
@@ -86,13 +86,11 @@ def redact(text: str, secrets: Iterable[Secret] = ()) -> str:
     whatever their form. Besides, it knows every secret this process holds right now, `secret_`,
     `public_` and `secure_` tokens, labelled (`Bearer …`, `token=…`) and unlabelled legacy
     tokens, and collection URLs (`.postman_collection`, `.json`, any S3 object). Linear in the
-    length of `text`.
+    length of `text`. `live=False` skips the sweep over every live secret (it costs one search
+    per secret held): for callers that pass the only secrets their text can hold.
     """
-    for secret in (*secrets, *list(_LIVE_SECRETS)):
-        value = secret.reveal()
-        if len(value) < 8:
-            continue
-        for form in {value, quote(value, safe=""), quote(value)}:
+    for secret in (*secrets, *(list(_LIVE_SECRETS) if live else ())):
+        for form in secret.forms:
             if form in text:
                 text = text.replace(form, secret.masked)
     words = _WORD_BOUNDARIES.split(text)
@@ -104,21 +102,25 @@ def redact(text: str, secrets: Iterable[Secret] = ()) -> str:
     return _ALPHANUMERIC_RUN.sub(_mask_unlabelled, text)
 
 
-def redact_data(value: object, secrets: Iterable[Secret] = (), *, depth: int = 0) -> Any:
+def redact_data(
+    value: object, secrets: Iterable[Secret] = (), *, live: bool = True, depth: int = 0
+) -> Any:
     """`value` (decoded JSON: dicts, lists, strings, numbers) with every string `redact`ed.
 
     Keys too. Nesting deeper than `MAX_REDACTED_DEPTH` is replaced by a marker.
     """
     secrets = tuple(secrets)
     if isinstance(value, str):
-        return redact(value, secrets)
+        return redact(value, secrets, live=live)
     if isinstance(value, list | tuple | dict) and depth >= MAX_REDACTED_DEPTH:
         return _TOO_DEEP
     if isinstance(value, list | tuple):
-        return [redact_data(item, secrets, depth=depth + 1) for item in value]
+        return [redact_data(item, secrets, live=live, depth=depth + 1) for item in value]
     if isinstance(value, dict):
         return {
-            redact(str(key), secrets): redact_data(item, secrets, depth=depth + 1)
+            redact(str(key), secrets, live=live): redact_data(
+                item, secrets, live=live, depth=depth + 1
+            )
             for key, item in value.items()
         }
     return value
@@ -127,12 +129,22 @@ def redact_data(value: object, secrets: Iterable[Secret] = (), *, depth: int = 0
 class Secret:
     """A string that does not print itself (and that log redaction knows while it lives)."""
 
-    __slots__ = ("__weakref__", "_value")
+    __slots__ = ("__weakref__", "_forms", "_value")
 
     def __init__(self, value: str) -> None:
         self._value = value
+        self._forms: tuple[str, ...] | None = None
         if len(value) >= 8:
             _LIVE_SECRETS.add(self)
+
+    @property
+    def forms(self) -> tuple[str, ...]:
+        """The value as it may be written: plain and URL-encoded (none if too short to tell)."""
+        if self._forms is None:
+            value = self._value
+            forms = {value, quote(value, safe=""), quote(value)} if len(value) >= 8 else set()
+            self._forms = tuple(forms)
+        return self._forms
 
     def reveal(self) -> str:
         """The plain value, for the one place that must send it (an HTTP request)."""
