@@ -393,3 +393,28 @@ def test_any_encoding_of_the_file_ends_in_a_collection_diagnosis(
         ), report.summary
 
     _run(scenario)
+
+
+async def test_parsing_runs_off_the_loop_and_under_the_checks_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A parse that takes too long ends the check at its deadline; the loop is not held."""
+    import bot.engine.check as check_module
+
+    def slow_parse(body: bytes, *, deadline: float | None = None) -> Any:
+        time.sleep(1.5)  # a stand-in for any slow parse, holding its thread
+        raise AssertionError("the check should have ended before this answer mattered")
+
+    monkeypatch.setattr(check_module, "parse_collection", slow_parse)
+    async with HostileServer() as server, hostile_checker(server, timeout_s=0.5) as checker:
+        reports: list[CheckReport] = []
+
+        async def check() -> None:
+            reports.append(await checker.check_text(server.collection_url))
+
+        lag = await _max_lag_while(check)
+
+    (report,) = reports
+    assert report.diagnosis is Diagnosis.CHECK_TIMEOUT
+    assert report.step(StepName.PARSE).status.value == "failed"  # type: ignore[union-attr]
+    assert lag < 1.0  # on the loop, the sleep alone would be 1.5 s
