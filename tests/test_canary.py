@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
 from bot.cli.main import main
 from bot.sandbox.ecwid.server import EcwidSandbox
@@ -32,12 +33,15 @@ def secrets_of(sandbox: EcwidSandbox, store: SampleStore) -> list[str]:
     return [store.token, url, store.collection_name]
 
 
-async def run_cli(sandbox: EcwidSandbox, *args: str, stdin: str) -> tuple[int, str]:
+async def run_cli(
+    sandbox: EcwidSandbox, *args: str, stdin: str, env: dict[str, str] | None = None
+) -> tuple[int, str]:
     env = os.environ | {
         "ECWID_API_URL": sandbox.api_url,
         "COLLECTION_HOSTS": sandbox.collection_host,
         "LOG_LEVEL": "DEBUG",  # the most talkative the program can be
         "CHECK_TIMEOUT_S": "5",
+        **(env or {}),
     }
     process = await asyncio.create_subprocess_exec(
         *CLI,
@@ -122,3 +126,44 @@ async def test_malformed_pastes_get_a_clear_answer_never_a_traceback(
         assert code == 1
         assert "Traceback" not in output
         assert "What to do" in output
+
+
+async def test_a_megabyte_of_brackets_as_the_token_is_answered_at_once(
+    canary_sandbox: EcwidSandbox,
+) -> None:
+    code, output = await run_cli(
+        canary_sandbox, "check", "--store-id", "1003", "--token", "-", stdin="(" * 1_000_000
+    )
+
+    assert code == 1
+    assert "Traceback" not in output
+    assert "far too much text to be a token" in output
+    assert canary_sandbox.requests == []
+
+
+@pytest.mark.parametrize("location", ["http:x", "http:\\\\127.0.0.1:{port}/x", "http://xn--/"])
+async def test_a_malformed_redirect_is_a_diagnosis_without_a_traceback(
+    canary_sandbox: EcwidSandbox, location: str
+) -> None:
+    async def moved(request: web.Request) -> web.Response:
+        port = request.url.port or 0
+        return web.Response(status=302, headers={"Location": location.format(port=port)})
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", moved)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    storage = f"http://127.0.0.1:{port}"
+    try:
+        env = {"COLLECTION_HOSTS": storage}
+        url = f"{storage}/ecwid-api-playground/1003_abc.json.postman_collection"
+        code, output = await run_cli(canary_sandbox, "check", "-", "--json", stdin=url, env=env)
+    finally:
+        await runner.cleanup()
+
+    assert code == 1
+    assert "Traceback" not in output
+    assert '"diagnosis": "collection_invalid"' in output

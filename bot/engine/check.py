@@ -20,17 +20,24 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
 from bot.engine.catalogue import CATALOGUE, WARNING_TEXTS
-from bot.engine.collection import download_collection, parse_collection
+from bot.engine.collection import PinnedResolver, download_collection, parse_collection
 from bot.engine.diagnosis import Diagnosis, Entity, StepName, StepStatus, WarningCode
 from bot.engine.ecwid import PAID_FEATURE, EcwidClient, StoreProfile, is_failing_token_error
 from bot.engine.errors import CheckError, EcwidError
 from bot.engine.guard import MemoryTokenGuard, TokenGuard
 from bot.engine.intake import CollectionPaste, Paste, read_paste, read_store_credentials
-from bot.engine.redaction import StoreCredentials, install_log_redaction
+from bot.engine.redaction import (
+    Secret,
+    StoreCredentials,
+    install_log_redaction,
+    redact,
+    redact_data,
+)
 from bot.engine.report import CheckReport, Count, Counts, Step
 from bot.settings import Settings
 
@@ -55,15 +62,33 @@ _COOL_DOWN_AFTER = frozenset(
     {Diagnosis.TOKEN_INVALID, Diagnosis.STORE_NOT_FOUND, Diagnosis.PLAN_FREE}
 )
 _PUBLIC_TOKEN_CANNOT_READ = (Entity.ORDERS, Entity.CUSTOMERS)
+# No text of a report is longer: a store name or error code from Ecwid can be anything.
+MAX_REPORT_TEXT_CHARS = 1000
 
 
 def new_http_client() -> httpx.AsyncClient:
-    """The one HTTP client a process shares for every check (connection reuse matters)."""
+    """The one HTTP client a process shares for every check (connection reuse matters).
+
+    Its resolver is a `PinnedResolver`: a collection download connects to the addresses it
+    vetted, never to what a second DNS answer says.
+    """
     limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
+    ssl_context = httpx.create_ssl_context()
+
+    def session() -> aiohttp.ClientSession:  # made on first use, inside the running loop
+        connector = aiohttp.TCPConnector(
+            limit=limits.max_connections or 0,
+            keepalive_timeout=limits.keepalive_expiry,
+            ssl=ssl_context,
+            resolver=PinnedResolver(),
+            use_dns_cache=False,  # a cached answer would bypass the pinned one
+        )
+        return aiohttp.ClientSession(connector=connector)
+
     return httpx.AsyncClient(
         # httpx's own pool slows down sharply with hundreds of requests in flight
         # (encode/httpx#3215); aiohttp's, already here for Slack, does not.
-        transport=AiohttpTransport(limits=limits),
+        transport=AiohttpTransport(limits=limits, client=session),
         follow_redirects=False,
         limits=limits,
         headers={"User-Agent": "ecwid-connect/0.1 (+connection check)"},
@@ -104,7 +129,7 @@ class ConnectionChecker:
         return await self._run(lambda: paste, on_step)
 
     async def _run(self, read: Callable[[], Paste], on_step: StepListener | None) -> CheckReport:
-        run = _Run(on_step)
+        run = _Run(on_step, deadline=time.monotonic() + self._settings.check_timeout_s)
         try:
             async with asyncio.timeout(self._settings.check_timeout_s):
                 report = await self._climb(run, read)
@@ -128,14 +153,17 @@ class ConnectionChecker:
 
     async def _climb(self, run: _Run, read: Callable[[], Paste]) -> CheckReport:
         run.begin(StepName.INTAKE)
-        paste = read()
+        # Reading what was pasted and what was downloaded is linear in its size, but big inputs
+        # still take a moment: in a worker thread the event loop keeps serving everyone else.
+        paste = await asyncio.to_thread(read)
         if isinstance(paste, CollectionPaste):
+            run.secrets.append(paste.url)
             run.passed(StepName.INTAKE, f"Personal collection URL on {paste.url.host}")
             run.begin(StepName.DOWNLOAD)
             body = await download_collection(paste.url, self._http, self._settings.collection_hosts)
             run.passed(StepName.DOWNLOAD, f"downloaded {len(body) / 1024:.1f} KB")
             run.begin(StepName.PARSE)
-            credentials = parse_collection(body)
+            credentials = await asyncio.to_thread(parse_collection, body, deadline=run.deadline)
             run.credentials = credentials
             run.passed(
                 StepName.PARSE,
@@ -209,9 +237,12 @@ async def _attempt(step: StepName, call: Awaitable[tuple[Any, bool]]) -> _Outcom
 class _Run:
     """The ladder of one check as it is climbed, and the report it ends in."""
 
-    def __init__(self, on_step: StepListener | None) -> None:
+    def __init__(self, on_step: StepListener | None, *, deadline: float | None = None) -> None:
         self.started = time.monotonic()
+        self.deadline = deadline
         self.credentials: StoreCredentials | None = None
+        # The check's own secrets, redacted from its report whatever field holds them.
+        self.secrets: list[Secret] = []
         self._on_step = on_step
         self._steps = {name: Step(name=name, status=StepStatus.PENDING) for name in StepName}
         self._running: list[StepName] = []
@@ -226,6 +257,8 @@ class _Run:
         self.mark(name, StepStatus.SKIPPED, detail)
 
     def mark(self, name: StepName, status: StepStatus, detail: str) -> None:
+        # Listeners show steps as they happen: each detail is redacted before anyone sees it.
+        detail = _capped(redact(detail, self._secrets(), live=False))
         step = Step(name=name, status=status, detail=detail)
         self._steps[name] = step
         if name in self._running:
@@ -273,7 +306,7 @@ class _Run:
             reference=reference or "",
         )
         warnings = warnings or []
-        return CheckReport(
+        report = CheckReport(
             ok=diagnosis is Diagnosis.OK,
             diagnosis=diagnosis,
             title=entry.title,
@@ -290,6 +323,32 @@ class _Run:
             reference=reference,
             **facts,
         )
+        return self._redacted(report)
+
+    def _redacted(self, report: CheckReport) -> CheckReport:
+        """`report` with every text redacted and capped: what Ecwid answers is data, not text.
+
+        A store name, store URL, plan name or error code holding the token (or anything that
+        looks like a token or a collection URL) must not reach a thread, a modal, `--json` or
+        a database row; a megabyte-long one must not either.
+        """
+        # The check's own secrets are the ones its report could hold: no sweep over all of them.
+        clean = _capped(redact_data(report.model_dump(mode="json"), self._secrets(), live=False))
+        return CheckReport.model_validate(clean)
+
+    def _secrets(self) -> list[Secret]:
+        token = [self.credentials.token] if self.credentials is not None else []
+        return [*self.secrets, *token]
+
+
+def _capped(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > MAX_REPORT_TEXT_CHARS:
+        return value[: MAX_REPORT_TEXT_CHARS - 1] + "…"
+    if isinstance(value, list):
+        return [_capped(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _capped(item) for key, item in value.items()}
+    return value
 
 
 class _Words(dict[str, str]):

@@ -10,18 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import contextlib
+import contextvars
 import ipaddress
+import itertools
 import json
 import re
 import socket
+import time
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TypeAlias, TypeVar
 from urllib.parse import parse_qsl, unquote
 
 import aiohttp
+import aiohttp.abc
 import httpx
 
 from bot.engine.diagnosis import Diagnosis
@@ -33,6 +38,11 @@ MAX_COLLECTION_BYTES = 2 * 1024 * 1024
 DOWNLOAD_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 MAX_REDIRECTS = 3
 MAX_FOLDER_DEPTH = 32
+# A Personal collection holds about ten requests; the first thousand are more than enough to
+# find the store ID and token, and reading no more bounds the work of a huge file.
+MAX_REQUESTS = 1_000
+# About 150 in a Personal collection; more means a different file, refused before decoding.
+MAX_JSON_VALUES = 20_000
 
 _STORAGE = "Ecwid's storage"
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -41,6 +51,7 @@ _REQUEST_HEADERS = {"Accept-Encoding": "gzip"}
 _TEMPORARY_CLIENT_ERRORS = frozenset({408, 429})
 
 _T = TypeVar("_T")
+IPAddress: TypeAlias = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 # --- Download ---------------------------------------------------------------------------------
@@ -73,9 +84,14 @@ async def download_collection(
             "The URL is not on a host where Ecwid publishes Personal collections.",
         )
     for _ in range(MAX_REDIRECTS + 1):
-        if not entry.explicit_port:
-            await _refuse_internal_addresses(target, timeout)
-        answer = await _fetch(client, target, timeout)
+        if entry.explicit_port:
+            answer = await _fetch(client, target, timeout)
+        else:
+            vetted = await _public_addresses(target, timeout)
+            # The connection goes to these very addresses: a name that answers differently the
+            # second time (DNS rebinding) cannot lead it to a private one.
+            with pinned_addresses(target.host, vetted):
+                answer = await _fetch(client, target, timeout)
         if not isinstance(answer, _Redirect):
             return answer
         target, entry = _follow(target, answer.location, hosts)
@@ -106,7 +122,7 @@ def _follow(
 ) -> tuple[httpx.URL, CollectionHost]:
     try:
         target = _parse_url(str(current.join(location)))
-    except httpx.InvalidURL:
+    except (httpx.InvalidURL, ValueError):  # IDNA errors are `UnicodeError`, a `ValueError`
         target = None
     entry = _allowed_entry(target, hosts) if target is not None else None
     if target is None or entry is None:
@@ -116,19 +132,81 @@ def _follow(
     return target, entry
 
 
-async def _refuse_internal_addresses(url: httpx.URL, timeouts: httpx.Timeout) -> None:
-    for address in await _addresses(url, timeouts):
+async def _public_addresses(url: httpx.URL, timeouts: httpx.Timeout) -> tuple[IPAddress, ...]:
+    """The addresses `url`'s host resolves to, if every one of them is public."""
+    addresses = await _addresses(url, timeouts)
+    for address in addresses:
         if _is_internal(address):
             raise CollectionError(
                 Diagnosis.COLLECTION_UNREACHABLE,
                 f"{url.host} points to a private or local network address; "
                 "collections are only downloaded from public addresses.",
             )
+    return tuple(dict.fromkeys(addresses))
 
 
-async def _addresses(
-    url: httpx.URL, timeouts: httpx.Timeout
-) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+# --- Pinned name resolution -------------------------------------------------------------------
+
+# Host name (lower case) → the addresses the running download vetted, for this task only.
+_PINNED: contextvars.ContextVar[dict[str, tuple[IPAddress, ...]] | None] = contextvars.ContextVar(
+    "pinned_addresses", default=None
+)
+
+
+@contextlib.contextmanager
+def pinned_addresses(host: str, addresses: tuple[IPAddress, ...]) -> Iterator[None]:
+    """While inside, `PinnedResolver` answers `host` with `addresses` alone, in this task."""
+    reset = _PINNED.set({**(_PINNED.get() or {}), host.lower(): addresses})
+    try:
+        yield
+    finally:
+        _PINNED.reset(reset)
+
+
+class PinnedResolver(aiohttp.abc.AbstractResolver):
+    """The resolver of the shared HTTP client: a pinned name gets the vetted addresses only.
+
+    A collection download resolves its host once, refuses private addresses, then pins what it
+    vetted (`pinned_addresses`); connecting then never asks DNS again. Every other name is
+    resolved by `fallback` (getaddrinfo in a thread by default). The connector must not cache
+    names (`use_dns_cache=False`), or a cached answer would bypass the pin.
+    """
+
+    def __init__(self, fallback: aiohttp.abc.AbstractResolver | None = None) -> None:
+        self._fallback = fallback
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[aiohttp.abc.ResolveResult]:
+        addresses = (_PINNED.get() or {}).get(host.lower())
+        if addresses is None:
+            if self._fallback is None:
+                self._fallback = aiohttp.ThreadedResolver()
+            return await self._fallback.resolve(host, port, family)
+        results: list[aiohttp.abc.ResolveResult] = []
+        for address in addresses:
+            kind = socket.AF_INET6 if address.version == 6 else socket.AF_INET
+            if family in (socket.AF_UNSPEC, kind):
+                results.append(
+                    {
+                        "hostname": host,
+                        "host": str(address),
+                        "port": port,
+                        "family": kind,
+                        "proto": 0,
+                        "flags": socket.AI_NUMERICHOST,
+                    }
+                )
+        if not results:
+            raise OSError(f"{host} has no vetted address of the family asked for")
+        return results
+
+    async def close(self) -> None:
+        if self._fallback is not None:
+            await self._fallback.close()
+
+
+async def _addresses(url: httpx.URL, timeouts: httpx.Timeout) -> list[IPAddress]:
     try:
         return [ipaddress.ip_address(url.host)]
     except ValueError:
@@ -157,7 +235,7 @@ async def _addresses(
     return addresses
 
 
-def _is_internal(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+def _is_internal(address: IPAddress) -> bool:
     # `is_global` already excludes private, loopback, link-local, unspecified and shared
     # (100.64/10) ranges, IPv4-mapped IPv6 included; multicast and IPv6's reserved blocks pass it.
     return not address.is_global or address.is_multicast or address.is_reserved
@@ -176,6 +254,13 @@ async def _fetch(
         raise CollectionError(
             Diagnosis.COLLECTION_UNREACHABLE,
             f"{_STORAGE} did not answer in time ({type(error).__name__}).",
+        ) from None
+    except (httpx.InvalidURL, ValueError):
+        # httpx builds the next request of a redirect even when not following it, and raises
+        # on a malformed `Location` (`http:x`, a bad IDNA name) before the answer is seen.
+        raise CollectionError(
+            Diagnosis.COLLECTION_INVALID,
+            f"{_STORAGE} redirected the download to a malformed address.",
         ) from None
     except (httpx.HTTPError, aiohttp.ClientError, OSError) as error:
         # aiohttp's own errors (a garbled status line, say) pass the httpx transport unmapped.
@@ -270,7 +355,9 @@ def _too_large() -> CollectionError:
 _STORE_ID_IN_URL = re.compile(r"/api/v3/([1-9][0-9]{0,14})(?=[/?#]|$)")
 _STORE_ID_TEXT = re.compile(r"[1-9][0-9]{0,14}")
 _TOKEN_TEXT = re.compile(r"[A-Za-z0-9_.~+/=-]{8,256}")
-_PLACEHOLDER = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
+# Linear: a start at one `{{` scans only to the next brace, so no two starts scan the same text.
+# The name is stripped in code (`\s*` on both sides of a lazy name would be cubic in spaces).
+_PLACEHOLDER = re.compile(r"\{\{([^{}]*)\}\}")
 _PATH_VARIABLE = re.compile(r"/:([A-Za-z_][A-Za-z0-9_-]*)")
 _STORE_ID_VARIABLES = frozenset({"storeid", "ecwidstoreid"})
 _TOKEN_VARIABLES = frozenset({"token", "accesstoken", "ecwidtoken", "ecwidtokensecret"})
@@ -282,6 +369,9 @@ _MAX_RESOLVE_PASSES = 5
 _MAX_PLACEHOLDERS_PER_PASS = 16
 _MAX_VARIABLE_CHARS = 2048
 _MAX_RESOLVED_CHARS = 16384
+# What resolving may write in all for one collection: a valid 2 MiB file of 67k `{{a}}` requests,
+# each expanding to 32 KB, would otherwise mean gigabytes of work. Past it, text stays unresolved.
+MAX_EXPANDED_CHARS = 4 * MAX_COLLECTION_BYTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,7 +402,7 @@ class _Found:
     auth_tokens: tuple[str, ...]
 
 
-def parse_collection(body: bytes) -> StoreCredentials:
+def parse_collection(body: bytes, *, deadline: float | None = None) -> StoreCredentials:
     """Read the store ID and access token out of a Postman collection (v1, v2.0 or v2.1).
 
     `{{variables}}` are resolved first. The store ID comes from `/api/v3/<id>` in a request URL,
@@ -320,10 +410,19 @@ def parse_collection(body: bytes) -> StoreCredentials:
     `Authorization: Bearer` header, else request-level then collection-level auth, else a variable
     such as `token`. When requests disagree, the value most of them use wins. Raises
     `CollectionError` (`COLLECTION_INVALID` or `CREDENTIALS_MISSING`) for anything else.
+
+    The work is linear in the size of `body`, whatever it holds, so it may run in a worker
+    thread; past `deadline` (a `time.monotonic()` value) it stops with `CHECK_TIMEOUT`.
     """
     collection = _read_collection(_load_object(body))
     resolve = _Resolver(collection.variables)
-    found = [_examine(request, resolve) for request in collection.requests]
+    found = []
+    for request in collection.requests:
+        if deadline is not None and time.monotonic() > deadline:
+            raise CollectionError(
+                Diagnosis.CHECK_TIMEOUT, "Reading the collection took longer than the check may."
+            )
+        found.append(_examine(request, resolve))
     store_id = _most_agreed(
         [item.store_ids for item in found],
         [_unique(_store_id(value) for value in resolve.named(_STORE_ID_VARIABLES))],
@@ -370,10 +469,20 @@ def _load_object(body: bytes) -> dict[str, object]:
         raise _not_postman("the file is not UTF-8 or UTF-16 text") from None
     if text.lstrip().startswith("<"):
         raise _not_postman("the file is an HTML or XML page")
+    # Decoding JSON is one call that holds the interpreter for as long as it takes, worker
+    # thread or not: an upper bound on the values it would create keeps that short.
+    if text.count(",") + text.count("{") + text.count("[") > MAX_JSON_VALUES:
+        raise CollectionError(
+            Diagnosis.COLLECTION_INVALID,
+            f"The file holds over {MAX_JSON_VALUES:,} values, far more than a Personal "
+            "collection does.",
+        )
     try:
         document = json.loads(text)
-    except (ValueError, RecursionError):
+    except ValueError:
         raise _not_postman("the file is not JSON") from None
+    except RecursionError:  # the decoder recurses per level; Python's limit bounds it
+        raise _not_postman("its JSON nests deeper than any collection does") from None
     if not isinstance(document, dict):
         raise _not_postman("the JSON is not an object")
     # Postman's own API wraps a collection as {"collection": {...}}.
@@ -385,11 +494,13 @@ def _read_collection(document: dict[str, object]) -> _RawCollection:
     variables = dict(_pairs(document.get("variable")) + _pairs(document.get("variables")))
     usable = {name: value for name, value in variables.items() if len(value) <= _MAX_VARIABLE_CHARS}
     if isinstance(document.get("item"), list) or _has_v2_schema(document.get("info")):
-        requests = tuple(_v2_requests(_list(document.get("item")), None, depth=0))
-        return _RawCollection(requests, document.get("auth"), usable)
+        v2 = _v2_requests(_list(document.get("item")), None, depth=0)
+        return _RawCollection(
+            tuple(itertools.islice(v2, MAX_REQUESTS)), document.get("auth"), usable
+        )
     if isinstance(document.get("requests"), list):
-        requests = tuple(_v1_request(item) for item in _dicts(document.get("requests")))
-        return _RawCollection(requests, _v1_auth(document), usable)
+        v1 = (_v1_request(item) for item in _dicts(document.get("requests")))
+        return _RawCollection(tuple(itertools.islice(v1, MAX_REQUESTS)), _v1_auth(document), usable)
     raise _not_postman("it has neither Postman's `item` nor `requests` list")
 
 
@@ -528,14 +639,17 @@ def _dicts(value: object) -> list[dict[str, object]]:
 class _Resolver:
     """Replaces `{{name}}` with the collection variable's value, nested references included."""
 
-    def __init__(self, variables: dict[str, str]) -> None:
+    def __init__(self, variables: dict[str, str], budget: int = MAX_EXPANDED_CHARS) -> None:
         self._variables = variables
+        # Characters every pass reads and writes, for the whole collection: bounds the total work.
+        self._budget = budget
 
     def __call__(self, text: str) -> str:
         for _ in range(_MAX_RESOLVE_PASSES):
-            if len(text) > _MAX_RESOLVED_CHARS or "{{" not in text:
+            if len(text) > _MAX_RESOLVED_CHARS or "{{" not in text or self._budget <= 0:
                 break
             resolved = _PLACEHOLDER.sub(self._lookup, text, count=_MAX_PLACEHOLDERS_PER_PASS)
+            self._budget -= len(text) + len(resolved)
             if resolved == text:
                 break
             text = resolved
@@ -550,7 +664,8 @@ class _Resolver:
         ]
 
     def _lookup(self, match: re.Match[str]) -> str:
-        return self._variables.get(match.group(1), match.group(0))
+        name = match.group(1).strip()
+        return self._variables.get(name, match.group(0)) if name else match.group(0)
 
 
 def _examine(request: _RawRequest, resolve: _Resolver) -> _Found:

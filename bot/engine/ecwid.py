@@ -270,7 +270,7 @@ def _retry_after_s(response: httpx.Response) -> int:
 def _json_object(response: httpx.Response) -> dict[str, Any] | None:
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON nested deeper than Python goes
         return None
     return body if isinstance(body, dict) else None
 

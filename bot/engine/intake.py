@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import ipaddress
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
@@ -55,6 +56,10 @@ _QUOTES = "\"'`“”‘’«»„‚‹›"
 _TRAILING_PUNCTUATION = ".,;:!?"
 _BRACKETS = {"(": ")", "[": "]", "{": "}", "<": ">"}
 _OPENER_OF = {closer: opener for opener, closer in _BRACKETS.items()}
+_BRACKET_CHARACTERS = frozenset(_BRACKETS) | frozenset(_OPENER_OF)
+# `normalise_paste` reads the whole text at most this many times its length (plus a little).
+_MAX_PASSES_PER_CHAR = 8
+_MIN_PASS_BUDGET = 256
 
 _TOKEN_LABEL = r"(?i:bearer\s+|token\s*[=:]\s*)?"
 # Every form Ecwid has issued, on every route: `secret_`, `public_`, `secure_` (older documents).
@@ -99,12 +104,18 @@ def normalise_paste(text: str) -> str:
     Removes invisible characters, HTML entities, Slack's `<url|label>` link wrapping, and the
     whitespace, quotes, code fences, trailing punctuation and unbalanced brackets around it,
     until none is left. Never raises; normalising twice changes nothing.
+
+    Linear in the length of `text`: the ends are peeled in place, and the passes over the whole
+    text (entities nested in entities need one each) stop after a few times its length.
     """
-    while True:
-        peeled = _peel(text)
+    budget = _MAX_PASSES_PER_CHAR * len(text) + _MIN_PASS_BUDGET
+    while budget >= len(text):
+        budget -= len(text)
+        peeled = _peel_ends(_unwrap(text))
         if peeled == text:
             return text
         text = peeled
+    return text
 
 
 def read_paste(text: str, hosts: Sequence[CollectionHost]) -> Paste:
@@ -141,6 +152,18 @@ def read_store_credentials(store_id: str, token: str) -> CredentialsPaste:
 
     Raises `PasteError` (STORE_ID_INVALID or TOKEN_MALFORMED) naming the field to fix.
     """
+    if len(store_id) > MAX_PASTE_CHARS:
+        raise PasteError(
+            Diagnosis.STORE_ID_INVALID,
+            "The Store ID field holds far too much text: type your store's number, such as "
+            "12345678.",
+        )
+    if len(token) > MAX_PASTE_CHARS:
+        raise PasteError(
+            Diagnosis.TOKEN_MALFORMED,
+            "The token field holds far too much text to be a token: a token is secret_ (or "
+            'public_) followed by 32 letters and digits. Copy it again with "Show secret token".',
+        )
     store_id = re.sub(r"\s", "", normalise_paste(store_id)).removeprefix("#")
     token = re.sub(r"\s", "", re.sub(rf"^{_TOKEN_LABEL}", "", normalise_paste(token)))
     if not store_id:
@@ -168,20 +191,61 @@ def read_store_credentials(store_id: str, token: str) -> CredentialsPaste:
     return CredentialsPaste(StoreCredentials(int(store_id), EcwidToken(token)))
 
 
-def _peel(text: str) -> str:
-    """One round of `normalise_paste`: each change shortens the text, so rounds end."""
+def _unwrap(text: str) -> str:
+    """One pass over the whole text: invisible characters, Slack links and HTML entities."""
     # Unwrap before unescaping, as Slack escapes `<` in a label; and after, for an escaped link.
     text = _SLACK_LINK.sub(r"\1", _INVISIBLE.sub("", text))
     if "&" in text:
         text = _SLACK_LINK.sub(r"\1", html.unescape(text))
-    text = text.strip().strip(_QUOTES).rstrip(_TRAILING_PUNCTUATION)
-    if len(text) >= 2 and _BRACKETS.get(text[0]) == text[-1]:
-        return text[1:-1]
-    if text and text[-1] in _OPENER_OF and text.count(text[-1]) > text.count(_OPENER_OF[text[-1]]):
-        return text[:-1]
-    if text and text[0] in _BRACKETS and text.count(text[0]) > text.count(_BRACKETS[text[0]]):
-        return text[1:]
     return text
+
+
+def _peel_ends(text: str) -> str:
+    """`text` without the whitespace, quotes, trailing punctuation and brackets around it.
+
+    Each round strips the ends, then removes a matching pair of brackets around the text, else
+    a closing bracket at its end that has no opener, else an opening one at its start that has
+    no closer. The ends move inwards and bracket counts are kept as they do, so peeling a
+    megabyte of `(` costs one pass, not one pass per bracket.
+    """
+    start, end = 0, len(text)
+    counts = dict.fromkeys(_BRACKET_CHARACTERS, 0) | Counter(
+        character for character in text if character in _BRACKET_CHARACTERS
+    )
+
+    def drop(index: int) -> None:
+        if text[index] in counts:
+            counts[text[index]] -= 1
+
+    while True:
+        before = (start, end)
+        while start < end and text[start].isspace():
+            drop(start)
+            start += 1
+        while end > start and text[end - 1].isspace():
+            drop(end - 1)
+            end -= 1
+        while start < end and text[start] in _QUOTES:
+            drop(start)
+            start += 1
+        while end > start and text[end - 1] in _QUOTES:
+            drop(end - 1)
+            end -= 1
+        while end > start and text[end - 1] in _TRAILING_PUNCTUATION:
+            end -= 1
+        first, last = (text[start], text[end - 1]) if end > start else ("", "")
+        if end - start >= 2 and _BRACKETS.get(first) == last:
+            drop(start)
+            drop(end - 1)
+            start, end = start + 1, end - 1
+        elif last in _OPENER_OF and counts[last] > counts[_OPENER_OF[last]]:
+            drop(end - 1)
+            end -= 1
+        elif first in _BRACKETS and counts[first] > counts[_BRACKETS[first]]:
+            drop(start)
+            start += 1
+        if (start, end) == before:
+            return text[start:end]
 
 
 def _locate_url(text: str, hosts: Sequence[CollectionHost]) -> str:

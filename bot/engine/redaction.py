@@ -11,6 +11,7 @@ import hashlib
 import logging
 import re
 import weakref
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
@@ -19,7 +20,8 @@ from urllib.parse import quote, unquote, urlsplit
 TOKEN_PREFIXES = ("secret_", "secure_", "public_")
 PUBLIC_TOKEN_PREFIX = "public_"
 # Anywhere in a word (after a letter, a quote, `%22` or `\n`), any case, `_` or `%5F`.
-_TOKEN_PATTERN = re.compile(r"(?:secret|secure|public)(?:_|%5f)[A-Za-z0-9]{6,}", re.IGNORECASE)
+# `secure_` is the prefix older Ecwid documents show.
+_TOKEN_PATTERN = re.compile(r"(?:secret|public|secure)(?:_|%5f)[A-Za-z0-9]{6,}", re.IGNORECASE)
 # A legacy token (no prefix) can only be recognised by what introduces it.
 _LABELLED_TOKEN = re.compile(
     r"""(bearer\s+|(?:access_)?token["']?\s*(?:[:=]|%3d)\s*["']?)([A-Za-z0-9._~+/=-]{16,})""",
@@ -29,7 +31,13 @@ _LABELLED_TOKEN = re.compile(
 # the length of the text, whatever is logged.
 _WORD_BOUNDARIES = re.compile(r"""([\s<>"'|`]+)""")
 _TOKEN_IN_URL = re.compile(r"[?&#](?:access_)?token=", re.IGNORECASE)
+# A legacy token written without any label: a long run of letters and digits holding both. A
+# failed start scans fewer than 24 characters, so finding them all stays linear.
+_ALPHANUMERIC_RUN = re.compile(r"[A-Za-z0-9]{24,}")
 REDACTED_URL = "<collection URL redacted>"
+# Nesting deeper than this in `redact_data` is replaced, not walked: no recursion without bound.
+MAX_REDACTED_DEPTH = 32
+_TOO_DEEP = "<nested too deep>"
 # Every secret this process holds right now, so that its exact value (and its URL-encoded form)
 # is redacted even where no pattern would recognise it, a `.json` collection URL for one.
 _LIVE_SECRETS: weakref.WeakSet[Secret] = weakref.WeakSet()
@@ -44,37 +52,102 @@ def mask_token(token: str) -> str:
 
 
 def _is_secret_url(word: str) -> bool:
-    """A URL that names a Postman collection or carries a token: always a password."""
+    """A URL that may be a Personal collection or carries a token: always a password.
+
+    That is: a path ending in `.postman_collection` or `.json` (intake accepts both), any path
+    on Amazon S3 (a collection URL cut short still names the secret object), or a `token=`.
+    """
     plain = unquote(word)
-    suffix_at = plain.lower().find(".postman_collection")
+    lower = plain.lower()
+    suffix_at = lower.find(".postman_collection")
     # A slash before the suffix: an address, not the product's own words about one.
-    return (suffix_at > 0 and "/" in plain[:suffix_at]) or bool(_TOKEN_IN_URL.search(plain))
+    if (suffix_at > 0 and "/" in plain[:suffix_at]) or _TOKEN_IN_URL.search(plain):
+        return True
+    address = lower.partition("://")[2] or lower
+    host, slash, path = address.partition("/")
+    if not slash or "." not in host:  # `src/package.json` or `/etc/x.json` name no site
+        return False
+    if host.endswith("amazonaws.com") and path.strip("/"):
+        return True
+    file = path.partition("?")[0].partition("#")[0]
+    return file.endswith(".json") and len(file) > len(".json")
 
 
-def redact(text: str) -> str:
-    """Remove every token and secret-bearing URL from free text."""
-    for secret in list(_LIVE_SECRETS):
-        value = secret.reveal()
-        for form in {value, quote(value, safe=""), quote(value)}:
+def _mask_unlabelled(match: re.Match[str]) -> str:
+    run = match.group(0)
+    has_digit = any(character.isdigit() for character in run)
+    has_letter = any(character.isalpha() for character in run)
+    return mask_token(run) if has_digit and has_letter else run
+
+
+def redact(text: str, secrets: Iterable[Secret] = (), *, live: bool = True) -> str:
+    """Remove every token and secret-bearing URL from free text.
+
+    The one redaction of everything that leaves the process: log records, the reports the
+    engine builds, and what the Slack layer and history send or store (notes, triage posts).
+    `secrets` are the caller's own (a check's token and collection URL): their exact values go
+    whatever their form. Besides, it knows every secret this process holds right now, `secret_`,
+    `public_` and `secure_` tokens, labelled (`Bearer …`, `token=…`) and unlabelled legacy
+    tokens, and collection URLs (`.postman_collection`, `.json`, any S3 object). Linear in the
+    length of `text`. `live=False` skips the sweep over every live secret (it costs one search
+    per secret held): for callers that pass the only secrets their text can hold.
+    """
+    for secret in (*secrets, *(list(_LIVE_SECRETS) if live else ())):
+        for form in secret.forms:
             if form in text:
                 text = text.replace(form, secret.masked)
     words = _WORD_BOUNDARIES.split(text)
     text = "".join(REDACTED_URL if _is_secret_url(word) else word for word in words)
     text = _LABELLED_TOKEN.sub(lambda match: match.group(1) + mask_token(match.group(2)), text)
-    return _TOKEN_PATTERN.sub(
+    text = _TOKEN_PATTERN.sub(
         lambda match: mask_token(match.group(0).replace("%5F", "_").replace("%5f", "_")), text
     )
+    return _ALPHANUMERIC_RUN.sub(_mask_unlabelled, text)
+
+
+def redact_data(
+    value: object, secrets: Iterable[Secret] = (), *, live: bool = True, depth: int = 0
+) -> Any:
+    """`value` (decoded JSON: dicts, lists, strings, numbers) with every string `redact`ed.
+
+    Keys too. Nesting deeper than `MAX_REDACTED_DEPTH` is replaced by a marker.
+    """
+    secrets = tuple(secrets)
+    if isinstance(value, str):
+        return redact(value, secrets, live=live)
+    if isinstance(value, list | tuple | dict) and depth >= MAX_REDACTED_DEPTH:
+        return _TOO_DEEP
+    if isinstance(value, list | tuple):
+        return [redact_data(item, secrets, live=live, depth=depth + 1) for item in value]
+    if isinstance(value, dict):
+        return {
+            redact(str(key), secrets, live=live): redact_data(
+                item, secrets, live=live, depth=depth + 1
+            )
+            for key, item in value.items()
+        }
+    return value
 
 
 class Secret:
     """A string that does not print itself (and that log redaction knows while it lives)."""
 
-    __slots__ = ("__weakref__", "_value")
+    __slots__ = ("__weakref__", "_forms", "_value")
 
     def __init__(self, value: str) -> None:
         self._value = value
+        self._forms: tuple[str, ...] | None = None
         if len(value) >= 8:
             _LIVE_SECRETS.add(self)
+
+    @property
+    def forms(self) -> tuple[str, ...]:
+        """The value as it may be written: plain and URL-encoded (none if too short to tell)."""
+        if self._forms is None:
+            value = self._value
+            forms = {value, quote(value, safe=""), quote(value)} if len(value) >= 8 else set()
+            self._forms = tuple(forms)
+        return self._forms
 
     def reveal(self) -> str:
         """The plain value, for the one place that must send it (an HTTP request)."""

@@ -4,26 +4,38 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import ipaddress
 import json
+import re
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
+import aiohttp
+import aiohttp.abc
 import httpx
 import pytest
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from httpx_aiohttp import AiohttpTransport
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.engine import collection as collection_module
+from bot.engine.check import new_http_client
 from bot.engine.collection import (
     DOWNLOAD_TIMEOUT,
+    MAX_EXPANDED_CHARS,
     MAX_FOLDER_DEPTH,
     MAX_REDIRECTS,
+    MAX_REQUESTS,
+    PinnedResolver,
     download_collection,
     parse_collection,
+    pinned_addresses,
 )
 from bot.engine.diagnosis import Diagnosis
 from bot.engine.errors import CollectionError
@@ -440,7 +452,7 @@ def test_utf16_with_bom() -> None:
         pytest.param(b"null", "not an object", id="null"),
         pytest.param(b'{"requests": 5, "item": "x"}', "neither", id="wrong-types"),
         pytest.param(b"\x80\x81 not utf-8", "not UTF-8", id="binary"),
-        pytest.param(b"[" * 100_000, "not JSON", id="deep-json"),
+        pytest.param(b"[" * 10_000, "nests deeper", id="deep-json"),
         pytest.param(b"1" * 5000, "not JSON", id="huge-number"),
     ],
 )
@@ -636,3 +648,245 @@ def _v1(urls: list[str], variables: dict[str, str] | None = None) -> bytes:
     if variables is not None:
         document["variables"] = variables
     return json.dumps(document).encode()
+
+
+# --- Hardening: bounded work, malformed answers, DNS rebinding ----------------------------------
+
+
+class _CountingPattern:
+    """Stands in for the placeholder pattern and adds up the characters it reads and writes."""
+
+    def __init__(self, pattern: re.Pattern[str]) -> None:
+        self.pattern = pattern
+        self.characters = 0
+
+    def sub(self, replacement: Callable[[re.Match[str]], str], text: str, count: int = 0) -> str:
+        resolved = self.pattern.sub(replacement, text, count=count)
+        self.characters += len(text) + len(resolved)
+        return resolved
+
+
+def test_variable_expansion_is_bounded_for_the_whole_collection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Thousands of `{{a}}` requests, each expanding to 32 KB."""
+    counting = _CountingPattern(collection_module._PLACEHOLDER)
+    monkeypatch.setattr(collection_module, "_PLACEHOLDER", counting)
+    variables = {"a": "{{b}}" * 16, "b": "y" * 2048, "storeId": "1003", "token": TOKEN}
+    document = {"requests": [{"url": "{{a}}"}] * 3_000, "variables": variables}
+    body = json.dumps(document, separators=(",", ":")).encode()
+
+    credentials = parse_collection(body)
+
+    assert (credentials.store_id, credentials.token.reveal()) == (1003, TOKEN)
+    # Unbounded, the thousand requests read would be 32 MB of text (3,000: 100 MB); bounded, at
+    # most one pass beyond the cap.
+    assert counting.characters <= MAX_EXPANDED_CHARS + 64 * 1024
+    assert counting.characters >= MAX_EXPANDED_CHARS
+
+
+def test_a_file_with_far_more_values_than_a_collection_is_refused_before_decoding() -> None:
+    """A valid 2 MiB collection of 67k `{{a}}` requests: decoding alone would hold the loop."""
+    variables = {"a": "{{b}}" * 16, "b": "y" * 2048, "storeId": "1003", "token": TOKEN}
+    document = {"requests": [{"url": "{{a}}"}] * 67_000, "variables": variables}
+    body = json.dumps(document, separators=(",", ":")).encode()
+    assert len(body) <= 2 * 1024 * 1024
+
+    error = _parse_error(body)
+
+    assert error.diagnosis is Diagnosis.COLLECTION_INVALID
+    assert "far more than a Personal collection" in error.detail
+
+
+def test_placeholders_with_spaces_are_still_resolved() -> None:
+    body = _v1([f"{API}/{{{{ storeId }}}}/profile?token={{{{\ttoken  }}}}"], {"storeId": "42"})
+
+    error = _parse_error(body)  # `token` has no value: only the store ID resolves
+    assert error.detail == "The collection names no access token."
+    ok = parse_collection(
+        _v1([f"{API}/{{{{ storeId }}}}/x?token={{{{ t }}}}"], {"storeId": "42", "t": TOKEN})
+    )
+    assert (ok.store_id, ok.token.reveal()) == (42, TOKEN)
+
+
+def test_a_collection_read_past_its_deadline_stops() -> None:
+    body = _v1([f"{API}/1003/profile?token={TOKEN}"] * 10)
+
+    with pytest.raises(CollectionError) as caught:
+        parse_collection(body, deadline=time.monotonic() - 1)
+
+    assert caught.value.diagnosis is Diagnosis.CHECK_TIMEOUT
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b'{"item":' + b'{"a":' * 100_000, id="objects"),
+        pytest.param(b'{"item": [' + b'{"item": [' * 5_000 + b"]}" * 5_000 + b"]}", id="folders"),
+    ],
+)
+def test_deep_nesting_is_an_invalid_collection_not_a_crash(body: bytes) -> None:
+    assert _parse_error(body).diagnosis is Diagnosis.COLLECTION_INVALID
+
+
+MALFORMED_LOCATIONS = [
+    "http:x",
+    "http:\\\\127.0.0.1:{port}/x",
+    "https:",
+    "http://xn--/",
+    "http://[::1",
+    "http://127.0.0.1:99999/",
+    "http://a b/",
+    "//\u00e9\u0301.example/x",
+    "http://ex%00ample/",
+    "http://127.0.0.1:{port}:{port}/",
+]
+
+
+def _redirecting_to(location: str) -> web.RouteTableDef:
+    routes = web.RouteTableDef()
+
+    @routes.get("/moved/{name}")
+    async def moved(request: web.Request) -> web.Response:
+        port = request.url.port or 0
+        return web.Response(status=302, headers={"Location": location.format(port=port)})
+
+    @routes.get("/{tail:.*}")
+    async def anything(request: web.Request) -> web.Response:
+        return web.Response(body=SAMPLE)
+
+    return routes
+
+
+async def _download_via_redirect(location: str, *, pinning: bool) -> Diagnosis | None:
+    async with _serve(Server(), _redirecting_to(location)) as server:
+        client = new_http_client() if pinning else httpx.AsyncClient()
+        async with client:
+            try:
+                await download_collection(server.url("moved"), client, server.hosts)
+            except CollectionError as error:
+                _assert_discreet(error)
+                return error.diagnosis
+    return None
+
+
+@pytest.mark.parametrize("pinning", [True, False], ids=["aiohttp", "httpcore"])
+@pytest.mark.parametrize("location", MALFORMED_LOCATIONS)
+async def test_a_malformed_redirect_is_a_specific_diagnosis(location: str, pinning: bool) -> None:
+    """httpx raises InvalidURL (not an HTTPError) or an IDNA error for some of these."""
+    diagnosis = await _download_via_redirect(location, pinning=pinning)
+
+    assert diagnosis in (None, Diagnosis.COLLECTION_INVALID, Diagnosis.COLLECTION_UNREACHABLE)
+
+
+# What a server may write in a header: no CR, LF or NUL.
+_LOCATIONS = st.text(
+    st.characters(exclude_characters="\r\n\x00", exclude_categories=["Cs"]), max_size=40
+) | st.builds(
+    "".join,
+    st.lists(
+        st.sampled_from(["http:", "https:", "//", "\\", "/", ":", "[", "]", "%", "@", "127.0.0.1",
+                         "{port}", "xn--", ".", "?", "#", "\u00e9", "a", "0", " "]),
+        max_size=10,
+    ),
+)  # fmt: skip
+
+
+@settings(max_examples=80, deadline=None)
+@given(location=_LOCATIONS, pinning=st.booleans())
+def test_any_redirect_ends_in_a_collection_diagnosis(location: str, pinning: bool) -> None:
+    diagnosis = asyncio.run(_download_via_redirect(location, pinning=pinning))
+
+    assert diagnosis in (
+        None,
+        Diagnosis.COLLECTION_INVALID,
+        Diagnosis.COLLECTION_UNREACHABLE,
+        Diagnosis.COLLECTION_NOT_FOUND,
+    )
+
+
+# A public address (example.com's): what the name answers when the download checks it.
+PUBLIC_ADDRESS = "93.184.215.14"
+
+
+def _rebinding_getaddrinfo(calls: list[str]) -> Callable[..., Awaitable[list[Any]]]:
+    """A name that answers a public address first, then loopback: DNS rebinding."""
+
+    async def getaddrinfo(host: str, port: int, *args: Any, **kwargs: Any) -> list[Any]:
+        calls.append(host)
+        address = PUBLIC_ADDRESS if len(calls) == 1 else "127.0.0.1"
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, port))]
+
+    return getaddrinfo
+
+
+async def test_the_download_connects_to_the_address_it_checked(
+    storage: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", _rebinding_getaddrinfo(calls))
+    hosts = (CollectionHost("http", "collections.test", storage.port, explicit_port=False),)
+    url = storage.url("good", "collections.test")
+
+    async with new_http_client() as client:
+        error = await _download_error(url, client, hosts, timeout=httpx.Timeout(2.0, connect=0.5))
+
+    # The public address was vetted and pinned; nobody asked the name again, so loopback,
+    # where the storage listens, was never reached.
+    assert calls == ["collections.test"]
+    assert storage.seen == []
+    assert error.diagnosis is Diagnosis.COLLECTION_UNREACHABLE
+
+
+async def test_the_rebinding_stand_in_does_lead_an_unpinned_client_to_loopback(
+    storage: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the pin, the same name and client setup reach the private address."""
+    calls: list[str] = []
+    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", _rebinding_getaddrinfo(calls))
+    hosts = (CollectionHost("http", "collections.test", storage.port, explicit_port=False),)
+    unpinned = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(resolver=aiohttp.ThreadedResolver(), use_dns_cache=False)
+    )
+
+    async with httpx.AsyncClient(transport=AiohttpTransport(client=unpinned)) as client:
+        body = await download_collection(storage.url("good", "collections.test"), client, hosts)
+
+    assert body == SAMPLE
+    assert len(calls) == 2
+    assert storage.seen == [f"/good/{SECRET_NAME}"]
+
+
+async def test_the_pinned_resolver_answers_only_the_vetted_addresses() -> None:
+    class Refusing(aiohttp.abc.AbstractResolver):
+        asked: list[str] = []  # noqa: RUF012 - one instance, one test
+
+        async def resolve(self, host: str, port: int = 0, family: Any = 0) -> Any:
+            self.asked.append(host)
+            raise OSError("DNS must not be asked for a pinned name")
+
+        async def close(self) -> None:
+            pass
+
+    fallback = Refusing()
+    resolver = PinnedResolver(fallback)
+    vetted = (ipaddress.ip_address(PUBLIC_ADDRESS), ipaddress.ip_address("2606:2800:21f::1"))
+
+    with pinned_addresses("Collections.TEST", vetted):
+        both = await resolver.resolve("collections.test", 443, socket.AF_UNSPEC)
+        only_v6 = await resolver.resolve("collections.test", 443, socket.AF_INET6)
+    with pytest.raises(OSError, match="must not be asked"):
+        await resolver.resolve("collections.test", 443, socket.AF_UNSPEC)
+
+    assert [answer["host"] for answer in both] == [PUBLIC_ADDRESS, "2606:2800:21f::1"]
+    assert [answer["host"] for answer in only_v6] == ["2606:2800:21f::1"]
+    assert fallback.asked == ["collections.test"]
+
+
+def test_only_the_first_thousand_requests_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(collection_module, "MAX_JSON_VALUES", 100_000)
+    unread = f"{API}/1003/profile?token={TOKEN}"
+    body = _v1([f"{API}/1003/profile"] * MAX_REQUESTS + [unread])
+
+    assert _parse_error(body).detail == "The collection names no access token."
+    assert parse_collection(_v1([f"{API}/1003/profile"] * (MAX_REQUESTS - 1) + [unread]))

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import io
 import logging
+from urllib.parse import quote
 
 import pytest
 
-from bot.engine.redaction import CollectionUrl, EcwidToken, mask_token, redact
+from bot.engine.catalogue import COLLECTION_URL_FORMAT
+from bot.engine.redaction import (
+    MAX_REDACTED_DEPTH,
+    CollectionUrl,
+    EcwidToken,
+    mask_token,
+    redact,
+    redact_data,
+)
 from bot.logs import configure_logging
 
 TOKEN = "secret_CANARYcanaryCANARYcanary1234"
@@ -104,3 +113,66 @@ def test_every_logger_is_redacted_including_tracebacks_and_arguments() -> None:
     assert "ValueError" in written
     assert "CANARY" not in written
     assert "abcdef0123" not in written
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # A `.json` collection URL, which intake accepts as well.
+        "see https://ecwid-api-playground.s3.amazonaws.com/1003_abcdef0123.json please",
+        "https://collections.example.com/1003_abcdef0123.json?x=1",
+        # Any object on S3: a collection URL cut short still names the secret object.
+        "https://ecwid-api-playground.s3.amazonaws.com/1003_abcdef0123",
+        "ecwid-api-playground.s3.amazonaws.com/1003_abcdef0123.json.postman",
+        # Unlabelled legacy tokens in free text, as a note may hold them.
+        "my token is 0123456789abcdefCANARY0123456789 thanks",
+        "(0123456789abcdefCANARY0123456789)",
+        # The older `secure_` prefix.
+        "secure_CANARYcanaryCANARYcanary1234",
+        "SECURE%5FCANARYcanaryCANARYcanary1234",
+    ],
+)
+def test_every_token_and_collection_url_form_is_redacted(text: str) -> None:
+    redacted = redact(text)
+
+    assert "CANARY" not in redacted
+    assert "abcdef0123" not in redacted
+
+
+def test_a_callers_own_secrets_are_redacted_whatever_they_look_like() -> None:
+    token = EcwidToken("CANARY-is-not-a-token-shape")
+    url = CollectionUrl("https://host.example/CANARYPATH")
+    text = f"name: {token.reveal()}, link: {url.reveal()}, encoded: {quote(url.reveal(), safe='')}"
+
+    redacted = redact(text, [token, url])
+
+    assert "CANARY" not in redacted
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Example Shop, store 1003",
+        "see src/package.json and /etc/app.json",
+        "https://shop.company.site",
+        "https://api-playground.ecwid.com/",
+        "internationalization",  # long, but letters only
+        "1700000000.000100",  # a Slack timestamp
+        COLLECTION_URL_FORMAT,
+    ],
+)
+def test_ordinary_text_is_left_alone(text: str) -> None:
+    assert redact(text) == text
+
+
+def test_redact_data_walks_nested_values_with_a_bound() -> None:
+    deep: object = TOKEN
+    for _ in range(MAX_REDACTED_DEPTH + 5):
+        deep = [deep]
+    data = {"store": {"name": TOKEN, TOKEN: [1, None, f"x {URL}"]}, "deep": deep}
+
+    redacted = redact_data(data)
+
+    assert "CANARY" not in repr(redacted)
+    assert "abcdef0123" not in repr(redacted)
+    assert redacted["store"]["name"] == "secret_…1234"

@@ -404,6 +404,7 @@ async def test_canary_no_secret_reaches_slack_or_the_logs(caplog: pytest.LogCapt
         "no_customer_scope",
         "public_token",
         "empty_collection",
+        "token_echo",  # Ecwid's answers repeat the token: store name, URL, plan, error code
     ]
     with caplog.at_level(logging.DEBUG):
         async with running_stage(stores) as stage:

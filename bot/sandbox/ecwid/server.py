@@ -32,6 +32,7 @@ from bot.sandbox.ecwid.stores import (
     COLLECTION_BUCKET_PATH,
     COLLECTION_SUFFIX,
     INVALID_TOKEN,
+    OWN_TOKEN,
     STORE_NOT_FOUND,
     WRONG_PARAMETER,
     Body,
@@ -269,7 +270,7 @@ class EcwidSandbox(LoopbackServer):
         if failure is None and calls_before < store.fail_first_n:
             failure = store.transient
         if failure is not None:
-            return _ecwid_error(failure)
+            return _ecwid_error(failure, store.token)
         if endpoint.entity is None:
             extended = request.query.get("showExtendedInfo", "").lower() == "true"
             return _json(200, _profile(store, extended=extended))
@@ -326,7 +327,8 @@ def _json(
     )
 
 
-def _ecwid_error(failure: Failure) -> web.Response:
+def _ecwid_error(failure: Failure, token: str = "") -> web.Response:
+    """Ecwid's error answer; `OWN_TOKEN` in its code or message becomes `token`."""
     headers: dict[str, str] = {}
     if failure.retry_after_s is not None:
         headers["Retry-After"] = str(failure.retry_after_s)
@@ -344,9 +346,9 @@ def _ecwid_error(failure: Failure) -> web.Response:
         response = web.Response(status=failure.status, reason=failure.reason, headers=headers)
         response.content_type = "application/json"
         return response
-    body: dict[str, object] = {"errorMessage": failure.error_message}
+    body: dict[str, object] = {"errorMessage": failure.error_message.replace(OWN_TOKEN, token)}
     if failure.error_code is not None:
-        body["errorCode"] = failure.error_code
+        body["errorCode"] = failure.error_code.replace(OWN_TOKEN, token)
     if failure.args:
         body["args"] = dict(failure.args)
     return _json(failure.status, body, headers, reason=failure.reason)
@@ -400,19 +402,30 @@ def _profile(store: SampleStore, *, extended: bool = False) -> dict[str, object]
     """`GET /profile`; a public token sees no `account` block. `accountBilling` comes only with
     `showExtendedInfo=true` and a token granted it (a store with a `pricing_plan_name`)."""
     subdomain = re.sub(r"[^a-z0-9]+", "-", store.store_name.lower()).strip("-")
+    store_name, store_url, account_name = (
+        store.store_name,
+        f"https://{subdomain}.company.site",
+        store.account_name,
+    )
+    if store.echoes_token:
+        store_name = f"Shop {store.token}"
+        store_url = f"https://{subdomain}.company.site/?token={store.token}&{store.token}"
+        account_name = store.token
     profile: dict[str, object] = {
         "generalInfo": {
             "storeId": store.store_id,
-            "storeUrl": f"https://{subdomain}.company.site",
+            "storeUrl": store_url,
             "starterSite": {"ecwidSubdomain": subdomain},
         },
-        "settings": {"closed": store.closed, "storeName": store.store_name, "storeDescription": ""},
+        "settings": {"closed": store.closed, "storeName": store_name, "storeDescription": ""},
         "formatsAndUnits": {"currency": "USD"},
         "languages": {"enabledLanguages": ["en"], "defaultLanguage": "en"},
     }
+    if store.echoes_token:
+        profile["accountBilling"] = {"pricingPlanName": f"Plan {store.token}"}
     if store.shows_account:
         profile["account"] = {
-            "accountName": store.account_name,
+            "accountName": account_name,
             "accountNickName": store.account_name.split()[0].lower(),
             "accountEmail": f"owner.{store.store_id}@example.com",
             "availableFeatures": list(store.available_features),

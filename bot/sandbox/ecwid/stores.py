@@ -94,6 +94,12 @@ INTERNAL = Failure(500, "INTERNAL_ERROR", "Internal error")
 BAD_GATEWAY = Failure(502, None, "Bad Gateway", body=Body.HTML)
 
 
+# In a failure's code or message: replaced by the store's own token when the sandbox answers.
+OWN_TOKEN = "{token}"
+# An error answer that repeats the token it was sent (a canary: it must reach nobody).
+TOKEN_ECHOED = Failure(500, OWN_TOKEN, f"Internal error for token {OWN_TOKEN}")
+
+
 def rate_limited(retry_after_s: int) -> Failure:
     """429 RATE_LIMITED asking to wait `retry_after_s` seconds."""
     return Failure(429, "RATE_LIMITED", "Too many requests", retry_after_s=retry_after_s)
@@ -137,6 +143,8 @@ class SampleStore:
     transient: Failure | None = None  # answered by the first `fail_first_n` calls per endpoint
     fail_first_n: int = 0
     delay_s: float = 0.0  # added to every API call of this store
+    # Every text field of the profile (store name and URL, account name, plan) holds the token.
+    echoes_token: bool = False
 
     @property
     def collection_name(self) -> str:
@@ -339,6 +347,17 @@ def sample_stores(seed: str = "sandbox") -> tuple[SampleStore, ...]:
             expected_warnings=(),
             description="Every call answers 502 with a gateway's HTML error page",
             failures=_everywhere(BAD_GATEWAY),
+        ),
+        SampleStore(
+            key="token_echo",
+            store_id=2030,
+            token=derive_token(seed, "token_echo"),
+            expected=Diagnosis.ECWID_UNAVAILABLE,
+            expected_warnings=(),
+            description="Ecwid's answers repeat the token: in the store name, store URL, plan "
+            "and account name, and as the error code of every order search (HTTP 500)",
+            echoes_token=True,
+            failures=((Endpoint.ORDERS, TOKEN_ECHOED),),
         ),
         SampleStore(
             key="slow",
