@@ -32,6 +32,7 @@ from bot.engine.guard import MemoryTokenGuard, TokenGuard
 from bot.engine.intake import CollectionPaste, Paste, read_paste, read_store_credentials
 from bot.engine.redaction import StoreCredentials, install_log_redaction
 from bot.engine.report import CheckReport, Count, Counts, Step
+from bot.engine.trace import begin_check
 from bot.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -103,6 +104,7 @@ class ConnectionChecker:
         return await self._run(lambda: paste, on_step)
 
     async def _run(self, read: Callable[[], Paste], on_step: StepListener | None) -> CheckReport:
+        begin_check()
         run = _Run(on_step)
         try:
             async with asyncio.timeout(self._settings.check_timeout_s):
