@@ -4,7 +4,6 @@ several bots in one process (tests, the demo) never share or clash over their co
 from __future__ import annotations
 
 from collections.abc import Callable
-from urllib.parse import urlsplit
 
 import httpx
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -105,11 +104,16 @@ class _CountingTransport(httpx.AsyncBaseTransport):
     def __init__(self, inner: httpx.AsyncBaseTransport, metrics: Metrics, ecwid_url: str) -> None:
         self._inner = inner
         self._metrics = metrics
-        self._ecwid_host = (urlsplit(ecwid_url).hostname or "").lower()
+        self._ecwid = httpx.URL(ecwid_url.rstrip("/") + "/")
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        host = (request.url.host or "").lower()
-        service = "ecwid" if host == self._ecwid_host else "collection"
+        url = request.url
+        ecwid = (url.scheme, url.host, url.port) == (
+            self._ecwid.scheme,
+            self._ecwid.host,
+            self._ecwid.port,
+        ) and url.path.startswith(self._ecwid.path)
+        service = "ecwid" if ecwid else "collection"
         try:
             response = await self._inner.handle_async_request(request)
         except Exception:

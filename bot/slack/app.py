@@ -10,15 +10,16 @@ from typing import Any, Literal
 
 from pydantic import SecretStr
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
-from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.engine.redaction import install_log_redaction
 from bot.metrics import Metrics
@@ -31,27 +32,37 @@ Register = Callable[[AsyncApp, BotServices], None]
 """Adds every listener to the app: `handlers.register_all`."""
 
 
-class CountingWebClient(AsyncWebClient):
-    """A Web API client that counts each call's outcome in `metrics` (when given)."""
+class _CallCounter(AsyncRetryHandler):
+    """Counts every Slack Web API answer by method and outcome; never asks for a retry.
 
-    metrics: Metrics | None = None
+    A retry handler, because Bolt gives each request a fresh client carrying only the
+    original's retry handlers: this is the one place every call of the process passes.
+    """
 
-    async def api_call(self, api_method: str, **kwargs: Any) -> AsyncSlackResponse:
-        metrics = self.metrics
-        try:
-            response = await super().api_call(api_method, **kwargs)
-        except SlackApiError as error:
-            if metrics is not None:
-                outcome = str(error.response.get("error") or "error")[:40]
-                metrics.slack_calls.labels(api_method, outcome).inc()
-            raise
-        except Exception:
-            if metrics is not None:
-                metrics.slack_calls.labels(api_method, "exception").inc()
-            raise
-        if metrics is not None:
-            metrics.slack_calls.labels(api_method, "ok").inc()
-        return response
+    def __init__(self, metrics: Metrics) -> None:
+        super().__init__(max_retry_count=0)
+        self._metrics = metrics
+
+    async def can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        method = request.url.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0][:60]
+        if error is not None or response is None:
+            outcome = "exception"
+        elif response.status_code == 429:
+            outcome = "ratelimited"
+        elif isinstance(response.body, dict):
+            ok = response.body.get("ok")
+            outcome = "ok" if ok else str(response.body.get("error") or "error")[:40]
+        else:
+            outcome = f"http_{response.status_code}"
+        self._metrics.slack_calls.labels(method, outcome).inc()
+        return False
 
 
 def _counted(handler: AsyncRetryHandler, metrics: Metrics | None, reason: str) -> AsyncRetryHandler:
@@ -70,8 +81,9 @@ def _counted(handler: AsyncRetryHandler, metrics: Metrics | None, reason: str) -
 def slack_client(settings: Settings, metrics: Metrics | None = None) -> AsyncWebClient:
     """A Web API client that waits out 429s and retries server and connection errors."""
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
-    client = CountingWebClient(token=token, base_url=settings.slack_api_url)
-    client.metrics = metrics
+    client = AsyncWebClient(token=token, base_url=settings.slack_api_url)
+    if metrics is not None:
+        client.retry_handlers.append(_CallCounter(metrics))
     client.retry_handlers.extend(
         [
             _counted(AsyncRateLimitErrorRetryHandler(max_retry_count=2), metrics, "ratelimited"),
