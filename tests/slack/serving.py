@@ -4,6 +4,7 @@ Socket Mode connection: what the start-up, shutdown and probe tests drive."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -106,6 +107,10 @@ class MiniSlack(LoopbackServer):
         self.connections = connections
         self.connection_attempts = 0
         self.sockets = 0
+        #: Envelopes to send on the next WebSocket, as Slack delivers events and commands.
+        self.envelopes: list[dict[str, Any]] = []
+        #: What the bot sent back over the WebSocket (its acks).
+        self.acks: list[dict[str, Any]] = []
 
     def application(self) -> web.Application:
         app = web.Application()
@@ -154,8 +159,12 @@ class MiniSlack(LoopbackServer):
         await socket.prepare(request)
         self.sockets += 1
         await socket.send_json({"type": "hello", "num_connections": 1})
+        for envelope in self.envelopes:
+            await socket.send_json(envelope)
         async for message in socket:
-            if message.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
+            if message.type == WSMsgType.TEXT:
+                self.acks.append(json.loads(message.data))
+            elif message.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
                 break
         return socket
 

@@ -5,6 +5,7 @@ doing, without a traceback."""
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import shutil
 import signal
@@ -13,8 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bot.sandbox.ecwid.server import EcwidSandbox
 from bot.sandbox.loopback import free_port
-from bot.sandbox.slack.webapi import FakeSlack
+from bot.sandbox.slack.webapi import FakeSlack, SlackUser
+from handlers.commands import COMMAND
 from tests.paths import REPO
 from tests.slack.serving import BotProcess, MiniSlack, no_traceback
 
@@ -36,6 +39,12 @@ def _socket_env(slack_api_url: str) -> dict[str, str]:
         "SLACK_BOT_TOKEN": "xoxb-serve-test",
         "SLACK_APP_TOKEN": APP_TOKEN,
     }
+
+
+async def _ready(base: str) -> tuple[int, dict[str, object]]:
+    async with httpx.AsyncClient(timeout=5) as http:
+        response = await http.get(f"{base}/ready")
+        return response.status_code, response.json()
 
 
 async def _get(url: str) -> httpx.Response:
@@ -77,6 +86,45 @@ async def test_socket_mode_connected_stops_on_a_signal(tmp_path: Path, sig: sign
             bot.kill()
     no_traceback(bot.log())
     assert "Starting in Socket Mode (SLACK_APP_TOKEN is set)" in bot.log()
+
+
+async def test_socket_mode_answers_a_slash_command_over_the_socket(tmp_path: Path) -> None:
+    async with MiniSlack() as slack:
+        slack.envelopes.append(
+            {
+                "envelope_id": "env-help-1",
+                "type": "slash_commands",
+                "accepts_response_payload": True,
+                "payload": {
+                    "command": "/ecwid-connect",
+                    "text": "help",
+                    "user_id": "U0SOCKET",
+                    "team_id": "T0MINI",
+                    "channel_id": "C0SOCKET",
+                    "api_app_id": "A0MINI",
+                    "response_url": f"{slack.base_url}/hooks/unused",
+                    "trigger_id": "1.2.3",
+                },
+            }
+        )
+        bot = BotProcess(_socket_env(slack.api_url), tmp_path)
+        try:
+            await bot.wait_for_log("Slack bot connected in Socket Mode")
+            for _ in range(200):
+                if slack.acks:
+                    break
+                await asyncio.sleep(0.05)
+            status, ready = await _ready(bot.base_url)
+            assert await bot.stop(signal.SIGTERM) == 0
+        finally:
+            bot.kill()
+    no_traceback(bot.log())
+    [ack] = slack.acks
+    assert ack["envelope_id"] == "env-help-1"
+    assert "/ecwid-connect" in json.dumps(ack["payload"])  # the usage text
+    assert status == 200
+    assert ready["ready"] is True
+    assert ready["slack"] == {"ok": True, "team_id": "T0MINI"}
 
 
 @pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
@@ -212,3 +260,69 @@ async def test_a_collection_host_list_without_ecwid_is_warned_about(tmp_path: Pa
         finally:
             bot.kill()
     assert "COLLECTION_HOSTS does not include ecwid-api-playground.s3.amazonaws.com" in bot.log()
+
+
+async def test_a_check_in_flight_finishes_before_the_bot_stops(tmp_path: Path) -> None:
+    secret = secrets.token_hex(16)
+    async with EcwidSandbox(latency_ms=400) as sandbox, FakeSlack() as slack:
+        env = _http_env(slack.api_url) | {
+            "SLACK_SIGNING_SECRET": secret,
+            "ECWID_API_URL": sandbox.api_url,
+            "COLLECTION_HOSTS": sandbox.collection_host,
+        }
+        bot = BotProcess(env, tmp_path)
+        try:
+            await bot.wait_for_log("Listening for Slack on")
+            async with SlackUser(f"{bot.base_url}/slack/events", secret, slack) as user:
+                await user.slash_command(COMMAND, sandbox.collection_url("connected"))
+            while not any(r.path.startswith("/api/") for r in sandbox.requests):
+                await asyncio.sleep(0.02)  # the check is talking to Ecwid
+            bot.process.send_signal(signal.SIGTERM)
+            assert await bot.exit_code(timeout=60) == 0
+        finally:
+            bot.kill()
+    no_traceback(bot.log())
+    assert "Connected" in str(slack.calls_to("chat.update")) + str(
+        slack.calls_to("chat.postMessage")
+    )
+
+
+async def test_a_second_signal_stops_without_waiting_for_checks(tmp_path: Path) -> None:
+    secret = secrets.token_hex(16)
+    async with EcwidSandbox(latency_ms=3000) as sandbox, FakeSlack() as slack:
+        env = _http_env(slack.api_url) | {
+            "SLACK_SIGNING_SECRET": secret,
+            "ECWID_API_URL": sandbox.api_url,
+            "COLLECTION_HOSTS": sandbox.collection_host,
+            "CHECK_TIMEOUT_S": "120",
+        }
+        bot = BotProcess(env, tmp_path)
+        try:
+            await bot.wait_for_log("Listening for Slack on")
+            async with SlackUser(f"{bot.base_url}/slack/events", secret, slack) as user:
+                await user.slash_command(COMMAND, sandbox.collection_url("connected"))
+            while not sandbox.requests:
+                await asyncio.sleep(0.02)  # the check is under way, each answer takes 3 s
+            bot.process.send_signal(signal.SIGTERM)
+            await bot.wait_for_log("waiting up to")
+            assert await bot.stop(signal.SIGINT) == 0
+        finally:
+            bot.kill()
+    no_traceback(bot.log())
+    assert "stopped without waiting for the checks in flight" in bot.log()
+
+
+async def test_a_port_in_use_is_one_line(tmp_path: Path) -> None:
+    import socket
+
+    async with FakeSlack() as slack:
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            bot = BotProcess(_http_env(slack.api_url), tmp_path, port=taken.getsockname()[1])
+            try:
+                assert await bot.exit_code() == 1
+            finally:
+                bot.kill()
+    no_traceback(bot.log())
+    assert "cannot listen on 127.0.0.1:" in bot.log()
