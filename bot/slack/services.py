@@ -21,6 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.engine.check import ConnectionChecker, new_http_client
 from bot.engine.guard import MemoryTokenGuard, TokenGuard
+from bot.engine.redaction import redact
 from bot.history.database import Database
 from bot.history.shared import DatabaseSeenKeys, DatabaseTokenGuard
 from bot.history.vault import CredentialVault
@@ -190,7 +191,7 @@ class BotServices:
             async with asyncio.timeout(timeout_s):
                 await self.database.ping()
         except Exception as error:
-            database = {"ok": False, "error": describe(error)}
+            database = {"ok": False, "error": redact(describe(error))}
         slack: dict[str, Any] = {"ok": self.identity is not None}
         if self.identity is not None:
             slack["team_id"] = self.identity.team_id
