@@ -63,7 +63,7 @@ class BotProcess:
     def log(self) -> str:
         return self._log.read_text(errors="replace")
 
-    async def wait_for_log(self, text: str, timeout: float = 30.0) -> None:
+    async def wait_for_log(self, text: str, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if text in self.log():
@@ -73,7 +73,7 @@ class BotProcess:
             await asyncio.sleep(0.05)
         raise AssertionError(f"no {text!r} in the log within {timeout} s:\n{self.log()}")
 
-    async def exit_code(self, timeout: float = 30.0) -> int:
+    async def exit_code(self, timeout: float = 60.0) -> int:
         """Wait for the process to end by itself; its exit code."""
         return await asyncio.to_thread(self.process.wait, timeout)
 

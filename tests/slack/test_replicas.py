@@ -46,8 +46,9 @@ async def bot_process(env: dict[str, str]) -> AsyncIterator[str]:
 
 
 async def _healthy(base: str) -> None:
+    # A generous minute: two processes importing and migrating at once on a busy machine.
     async with httpx.AsyncClient() as http:
-        for _ in range(200):
+        for _ in range(1200):
             try:
                 if (await http.get(f"{base}/health")).status_code == 200:
                     return
