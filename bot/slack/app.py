@@ -137,11 +137,11 @@ def require_credentials(settings: Settings) -> SlackMode:
     _check_token(problems, "SLACK_BOT_TOKEN", settings.slack_bot_token, "xoxb-")
     if neither:
         problems.append(
-            "Choose how Slack reaches the bot: Socket Mode needs SLACK_APP_TOKEN ("
+            "SLACK_APP_TOKEN is missing, which Socket Mode (the default) needs: "
             + _WHERE["SLACK_APP_TOKEN"]
-            + "); HTTP mode needs SLACK_SIGNING_SECRET ("
+            + ". For HTTP mode instead, set SLACK_MODE=http and SLACK_SIGNING_SECRET: "
             + _WHERE["SLACK_SIGNING_SECRET"]
-            + ") and SLACK_MODE=http."
+            + "."
         )
     elif mode == "socket":
         _check_token(problems, "SLACK_APP_TOKEN", settings.slack_app_token, "xapp-")
