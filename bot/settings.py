@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Annotated, Literal
 from urllib.parse import unquote, urlsplit
@@ -114,6 +115,7 @@ class Settings(BaseSettings):
     token_cooldown_s: float = Field(default=60.0, ge=0, le=3600)
     failing_token_budget_per_min: int = Field(default=300, ge=10, le=600)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
 
     database_url: SecretStr | None = None
     data_dir: str = "data"
@@ -122,12 +124,16 @@ class Settings(BaseSettings):
     support_channel_id: str | None = None
     support_user_group_id: str | None = None
     support_external_agents: bool = False
+    history_retention_days: float | None = Field(default=None, gt=0)
 
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
     slack_app_token: SecretStr | None = None
     slack_api_url: str = "https://slack.com/api/"
+    slack_mode: Literal["socket", "http"] | None = None
+    host: str = "0.0.0.0"  # noqa: S104 - a server in a container listens on every interface
     port: int = Field(default=3000, ge=1, le=65535)
+    ready_max_backlog: int = Field(default=200, ge=1)
 
     @field_validator("collection_hosts", mode="before")
     @classmethod
@@ -166,6 +172,25 @@ class Settings(BaseSettings):
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("slack_mode", "log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        if isinstance(value, str):
+            return value.strip().lower() or None
+        return value
+
+    @field_validator("history_retention_days", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def collects_from_ecwid(self) -> bool:
+        """Whether Ecwid's own collection bucket is allowed: without it, real pastes fail."""
+        return any(
+            host.allows("https", DEFAULT_COLLECTION_HOST, 443) for host in self.collection_hosts
+        )
 
 
 def normalise_url(url: str) -> str:
@@ -218,13 +243,36 @@ class SettingsError(Exception):
 def load_settings(env_file: str | None = ".env", **overrides: object) -> Settings:
     """Read the settings (environment, then `env_file`), with `overrides` on top.
 
-    Validation errors become one readable `SettingsError` naming each bad variable.
+    Validation errors become one `SettingsError`, one line per bad variable, naming it once.
     """
     try:
         return Settings(_env_file=env_file, **overrides)  # type: ignore[arg-type]
     except ValidationError as error:
-        lines = []
-        for problem in error.errors():
-            variable = "_".join(str(part) for part in problem["loc"][:1]).upper() or "settings"
-            lines.append(f"{variable}: {problem['msg'].removeprefix('Value error, ')}")
-        raise SettingsError("Bad configuration:\n  " + "\n  ".join(lines)) from None
+        raise SettingsError("\n".join(_problems(error).values())) from None
+
+
+def load_settings_for(needed: Iterable[str], env_file: str | None = ".env") -> Settings:
+    """The settings for a command that reads only `needed` (field names): a bad value
+    elsewhere is not its problem, that setting falls back to its default."""
+    try:
+        return Settings(_env_file=env_file)
+    except ValidationError as error:
+        problems = _problems(error)
+    wanted = {name.lower() for name in needed}
+    if any(field in wanted for field in problems):
+        lines = [line for field, line in problems.items() if field in wanted]
+        raise SettingsError("\n".join(lines))
+    defaults = {field: Settings.model_fields[field].default for field in problems}
+    return load_settings(env_file, **defaults)
+
+
+def _problems(error: ValidationError) -> dict[str, str]:
+    """Each bad field's one line: `VARIABLE: what it must be`, the variable named once."""
+    problems: dict[str, str] = {}
+    for problem in error.errors():
+        field = str(problem["loc"][0]) if problem["loc"] else "settings"
+        variable = field.upper()
+        message = problem["msg"].removeprefix("Value error, ")
+        line = message if message.startswith(variable) else f"{variable}: {message}"
+        problems.setdefault(field, line)
+    return problems

@@ -4,6 +4,7 @@ The import graph is read from the source (every `import`, at any depth, `TYPE_CH
 included) and checked against the layers the README's layout table describes:
 
     bot.settings, bot.destination          what everything may know
+    bot.metrics                            Prometheus counters: for the serving layer
     bot.engine                             the connection check: no Slack, no database
     bot.history                            the database: knows the report, not Slack
     bot.service                            check and record: engine + history
@@ -31,6 +32,7 @@ PACKAGES = ("bot", "handlers")
 ALLOWED: dict[str, set[str]] = {
     "bot.settings": set(),
     "bot.destination": set(),
+    "bot.metrics": set(),
     "bot.logs": {"bot.engine"},
     "bot.engine": {"bot.settings"},
     "bot.history": {"bot.settings", "bot.destination", "bot.engine"},
@@ -42,6 +44,7 @@ ALLOWED: dict[str, set[str]] = {
         "bot.history",
         "bot.service",
         "bot.logs",
+        "bot.metrics",
     },
     "handlers": {
         "bot.settings",

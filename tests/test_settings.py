@@ -120,3 +120,117 @@ def test_serving_without_slack_tokens_says_what_is_missing(
     assert "SLACK_BOT_TOKEN" in error
     assert "SLACK_SIGNING_SECRET" in error
     assert "Traceback" not in error
+
+
+def test_each_bad_variable_is_one_line_naming_it_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir("/")
+    monkeypatch.setenv("DATABASE_URL", "mysql://u:p@db/bot")
+    monkeypatch.setenv("CHECK_TIMEOUT_S", "soon")
+
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+
+    lines = str(raised.value).splitlines()
+    assert len(lines) == 2
+    for variable in ("DATABASE_URL", "CHECK_TIMEOUT_S"):
+        [line] = [line for line in lines if variable in line]
+        assert line.count(variable) == 1
+        assert line.startswith(variable)
+
+
+@pytest.mark.parametrize("command", [["guide"], ["new-key"]])
+def test_commands_that_need_no_settings_ignore_bad_ones(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    from bot.cli.main import main
+
+    monkeypatch.chdir("/")
+    monkeypatch.setenv("DATABASE_URL", "mysql://u:p@db/bot")
+    monkeypatch.setenv("CREDENTIALS_KEY", "not-a-key")
+    monkeypatch.setenv("SLACK_MODE", "carrier-pigeon")
+
+    assert main(command) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_check_ignores_a_bad_database_setting_but_not_a_bad_engine_one(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot.settings import load_settings_for
+
+    monkeypatch.chdir("/")
+    monkeypatch.setenv("DATABASE_URL", "mysql://u:p@db/bot")
+    monkeypatch.setenv("CHECK_TIMEOUT_S", "7")
+
+    settings = load_settings_for(["check_timeout_s", "collection_hosts"])
+    assert settings.check_timeout_s == 7
+    assert settings.database_url is None
+
+    monkeypatch.setenv("COLLECTION_HOSTS", "ftp://example.com")
+    with pytest.raises(SettingsError) as raised:
+        load_settings_for(["check_timeout_s", "collection_hosts"])
+    assert "COLLECTION_HOSTS" in str(raised.value)
+    assert "DATABASE_URL" not in str(raised.value)
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib.metadata import version
+
+    from bot.cli.main import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.strip() == f"ecwid-connect {version('ecwid-connect')}"
+
+
+@pytest.mark.parametrize(
+    ("env", "mode", "why"),
+    [
+        ({"SLACK_APP_TOKEN": "xapp-1"}, "socket", "SLACK_APP_TOKEN is set"),
+        ({"SLACK_SIGNING_SECRET": "abc"}, "http", "SLACK_SIGNING_SECRET is set"),
+        ({"SLACK_MODE": "HTTP", "SLACK_APP_TOKEN": "xapp-1"}, "http", "SLACK_MODE is set"),
+    ],
+)
+def test_the_mode_is_chosen_or_inferred(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], mode: str, why: str
+) -> None:
+    from bot.slack.app import slack_mode
+
+    monkeypatch.chdir("/")
+    for variable in ("SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_MODE"):
+        monkeypatch.delenv(variable, raising=False)
+    for variable, value in env.items():
+        monkeypatch.setenv(variable, value)
+
+    chosen, reason = slack_mode(load_settings())
+    assert chosen == mode
+    assert why in reason
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "problem"),
+    [
+        ("SLACK_BOT_TOKEN", "xoxb-...", "placeholder"),
+        ("SLACK_BOT_TOKEN", "xoxb-your-token", "placeholder"),
+        ("SLACK_BOT_TOKEN", "xapp-1-A1-abc", "malformed"),
+        ("SLACK_BOT_TOKEN", "xoxb-abc def", "malformed"),
+        ("SLACK_APP_TOKEN", "xapp-…", "placeholder"),
+        ("SLACK_APP_TOKEN", "xoxb-1-2", "malformed"),
+    ],
+)
+def test_placeholder_and_malformed_tokens_are_refused_by_name(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, problem: str
+) -> None:
+    from bot.slack.app import MissingSlackCredentials, require_credentials
+
+    monkeypatch.chdir("/")
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1-2-abc")
+    monkeypatch.setenv("SLACK_APP_TOKEN", "xapp-1-A1-abc")
+    monkeypatch.setenv(variable, value)
+
+    with pytest.raises(MissingSlackCredentials) as raised:
+        require_credentials(load_settings())
+    [line] = [line for line in str(raised.value).splitlines() if problem in line]
+    assert line.strip().startswith(variable)
+    assert value not in str(raised.value) or "..." in value or "…" in value

@@ -15,7 +15,7 @@ from bot.cli.render import guide_text, report_text, step_line
 from bot.engine.check import ConnectionChecker, new_http_client
 from bot.engine.report import CheckReport, Step
 from bot.logs import configure_logging
-from bot.settings import Settings, SettingsError, load_settings
+from bot.settings import Settings, SettingsError, load_settings, load_settings_for
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
 
@@ -24,18 +24,36 @@ class UsageError(Exception):
     """The command was called wrongly; the message says how to call it."""
 
 
+# The settings each command reads (None: all of them); a bad value elsewhere does not stop it.
+_LOGGING = ("log_level", "log_format")
+_ENGINE = (
+    *_LOGGING,
+    "ecwid_api_url",
+    "collection_hosts",
+    "check_timeout_s",
+    "token_cooldown_s",
+    "failing_token_budget_per_min",
+)
+_DATABASE = (*_LOGGING, "database_url", "data_dir")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        settings = load_settings()
-        # People at a terminal want the ladder, not log lines, unless they asked for them.
-        configure_logging(
-            settings.log_level if "log_level" in settings.model_fields_set else "WARNING"
-        )
+        needed: tuple[str, ...] | None = args.needs
+        if needed == ():
+            configure_logging("WARNING")
+            return int(args.run(args, None))
+        settings = load_settings() if needed is None else load_settings_for(needed)
+        # People at a terminal want the ladder, not log lines, unless they asked for them;
+        # a server's operator wants its start-up lines.
+        chosen = "log_level" in settings.model_fields_set or args.run is _serve
+        configure_logging(settings.log_level if chosen else "WARNING", settings.log_format)
         return int(args.run(args, settings))
     except (SettingsError, UsageError) as error:
-        print(f"ecwid-connect: {error}", file=sys.stderr)
+        for line in str(error).splitlines():
+            print(f"ecwid-connect: {line}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
@@ -46,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="ecwid-connect",
         description="Check that a store-migration service can read an Ecwid store.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     check = commands.add_parser(
@@ -63,30 +82,51 @@ def _parser() -> argparse.ArgumentParser:
         help="custom-app method: the access token; - reads it from stdin, none asks for it",
     )
     check.add_argument("--json", action="store_true", help="print the report as JSON")
-    check.set_defaults(run=_check)
+    check.set_defaults(run=_check, needs=_ENGINE)
 
     guide = commands.add_parser("guide", help="how to get the Personal collection URL")
-    guide.set_defaults(run=_guide)
+    guide.set_defaults(run=_guide, needs=())
 
     sandbox = commands.add_parser("sandbox", help="run a local Ecwid sandbox with sample stores")
     sandbox.add_argument("--port", type=int, default=8765)
     sandbox.add_argument("--latency-ms", type=float, default=0.0, help="added to every request")
-    sandbox.set_defaults(run=_sandbox)
+    sandbox.set_defaults(run=_sandbox, needs=())
 
     serve = commands.add_parser("serve", help="run the Slack bot (Socket Mode or HTTP)")
-    serve.set_defaults(run=_serve)
+    serve.set_defaults(run=_serve, needs=None)
 
     migrate = commands.add_parser(
         "migrate", help="create or upgrade the database schema (DATABASE_URL, else SQLite)"
     )
-    migrate.set_defaults(run=_migrate)
+    migrate.set_defaults(run=_migrate, needs=_DATABASE)
+
+    forget = commands.add_parser(
+        "forget",
+        help="erase a store's or a person's checks, escalations and stored credentials",
+        description="Deletes every check, escalation and stored paste about the store (or "
+        "asked for by the Slack user), and the user's name on escalations they took or "
+        "resolved. It cannot be undone.",
+    )
+    subject = forget.add_mutually_exclusive_group(required=True)
+    subject.add_argument("--store", metavar="ID", help="the numeric Ecwid store ID")
+    subject.add_argument("--user", metavar="U…", help="the Slack user ID (U… or W…)")
+    forget.set_defaults(run=_forget, needs=_DATABASE)
 
     new_key = commands.add_parser("new-key", help="print a new CREDENTIALS_KEY")
-    new_key.set_defaults(run=_new_key)
+    new_key.set_defaults(run=_new_key, needs=())
 
     demo = commands.add_parser("demo", help="the whole product, offline, against the sandbox")
-    demo.set_defaults(run=_demo)
+    demo.set_defaults(run=_demo, needs=None)
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ecwid-connect")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def _check(args: argparse.Namespace, settings: Settings) -> int:
@@ -168,12 +208,12 @@ async def _record(settings: Settings, checker: ConnectionChecker, report: CheckR
         await database.close()
 
 
-def _guide(_args: argparse.Namespace, _settings: Settings) -> int:
+def _guide(_args: argparse.Namespace, _settings: Settings | None) -> int:
     print(guide_text())
     return EXIT_OK
 
 
-def _sandbox(args: argparse.Namespace, _settings: Settings) -> int:
+def _sandbox(args: argparse.Namespace, _settings: Settings | None) -> int:
     from bot.sandbox.cli import run_sandbox
 
     run_sandbox(args.port, args.latency_ms)
@@ -197,12 +237,56 @@ def _migrate(_args: argparse.Namespace, settings: Settings) -> int:
         finally:
             await database.close()
 
-    asyncio.run(upgrade())
+    try:
+        asyncio.run(upgrade())
+    except Exception as error:
+        raise _database_unreachable(settings, error) from None
     print("Database schema is up to date.")
     return EXIT_OK
 
 
-def _new_key(_args: argparse.Namespace, _settings: Settings) -> int:
+def _database_unreachable(settings: Settings, error: Exception) -> UsageError:
+    from bot.slack.services import describe
+
+    where = "DATABASE_URL" if settings.database_url else f"DATA_DIR={settings.data_dir}"
+    return UsageError(f"cannot open the database ({where}): {describe(error)}")
+
+
+def _forget(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.history.database import Database, Erased
+
+    if args.store is not None:
+        if not args.store.strip().isdigit():
+            raise UsageError("--store takes the numeric Ecwid store ID, such as 1003")
+        subject = f"store {int(args.store)}"
+    else:
+        user = args.user.strip()
+        if user[:1] not in ("U", "W") or not user.isalnum():
+            raise UsageError("--user takes a Slack user ID, such as U0123ABCD")
+        subject = f"user {user}"
+
+    async def erase() -> Erased:
+        database = Database.from_settings(settings)
+        try:
+            await database.migrate()
+            if args.store is not None:
+                return await database.forget_store(int(args.store))
+            return await database.forget_user(args.user.strip())
+        finally:
+            await database.close()
+
+    try:
+        erased = asyncio.run(erase())
+    except Exception as error:
+        raise _database_unreachable(settings, error) from None
+    print(
+        f"Erased {subject}: {erased.checks} checks, {erased.escalations} escalations, "
+        f"{erased.credentials} stored credentials."
+    )
+    return EXIT_OK
+
+
+def _new_key(_args: argparse.Namespace, _settings: Settings | None) -> int:
     from bot.history.vault import new_key
 
     print(new_key())

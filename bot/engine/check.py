@@ -39,6 +39,7 @@ from bot.engine.redaction import (
     redact_data,
 )
 from bot.engine.report import CheckReport, Count, Counts, Step
+from bot.engine.trace import begin_check
 from bot.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -129,6 +130,7 @@ class ConnectionChecker:
         return await self._run(lambda: paste, on_step)
 
     async def _run(self, read: Callable[[], Paste], on_step: StepListener | None) -> CheckReport:
+        begin_check()
         run = _Run(on_step, deadline=time.monotonic() + self._settings.check_timeout_s)
         try:
             async with asyncio.timeout(self._settings.check_timeout_s):

@@ -28,7 +28,8 @@ from bot.destination import Destination, EntryPoint
 from bot.engine.diagnosis import Diagnosis, Entity, WarningCode
 from bot.engine.redaction import redact
 from bot.engine.report import CheckReport
-from bot.history.models import CheckRow, EscalationRow, utcnow
+from bot.engine.trace import current_check
+from bot.history.models import CheckRow, EscalationRow, StoredCredentialsRow, utcnow
 from bot.history.vault import CredentialVault
 from bot.settings import normalise_url
 
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CheckRecord",
     "Database",
+    "Erased",
     "Escalation",
     "EscalationState",
     "TeamStats",
@@ -72,6 +74,15 @@ class Urgency(StrEnum):
     LOW = "low"
     NORMAL = "normal"
     BLOCKING = "blocking"
+
+
+@dataclass(frozen=True, slots=True)
+class Erased:
+    """How many rows `forget_store` or `forget_user` deleted."""
+
+    checks: int
+    escalations: int
+    credentials: int
 
 
 @dataclass(frozen=True)
@@ -193,6 +204,15 @@ class Database:
         self.reader = engine.execution_options(**{_READ_ONLY: True})
         #: Now, as a timezone-aware UTC datetime (tests move it).
         self.clock = clock
+        #: Told (diagnosis, entry point, duration in ms) of every check recorded: metrics.
+        self.on_check_recorded: list[Callable[[str, str, int], None]] = []
+        #: Told of every database error the engine sees: metrics.
+        self.on_error: list[Callable[[], None]] = []
+        event.listen(engine.sync_engine, "handle_error", self._handle_error)
+
+    def _handle_error(self, _context: Any) -> None:
+        for observer in self.on_error:
+            observer()
 
     @classmethod
     def from_settings(
@@ -226,6 +246,76 @@ class Database:
         """Close every pooled connection."""
         await self.engine.dispose()
 
+    async def ping(self) -> None:
+        """Raise unless the database answers a trivial query."""
+        async with self.reader.connect() as connection:
+            await connection.execute(sa.text("SELECT 1"))
+
+    # Retention and erasure.
+
+    async def purge_history(self, older_than: timedelta) -> int:
+        """Delete checks and resolved escalations older than `older_than`; returns the checks.
+
+        A check that an escalation still open or taken points at is kept until it is resolved.
+        """
+        cutoff = self.clock() - older_than
+        async with self.engine.begin() as connection:
+            await connection.execute(
+                sa.delete(EscalationRow).where(
+                    EscalationRow.created_at < cutoff,
+                    EscalationRow.state == EscalationState.RESOLVED.value,
+                )
+            )
+            old = (
+                sa.select(CheckRow.id)
+                .where(CheckRow.created_at < cutoff)
+                .where(~CheckRow.id.in_(sa.select(EscalationRow.check_id)))
+            )
+            await connection.execute(
+                sa.delete(StoredCredentialsRow).where(StoredCredentialsRow.check_id.in_(old))
+            )
+            result = await connection.execute(sa.delete(CheckRow).where(CheckRow.id.in_(old)))
+        return result.rowcount
+
+    async def forget_store(self, store_id: int) -> Erased:
+        """Erase every check, escalation and stored paste about the store `store_id`."""
+        checks = sa.select(CheckRow.id).where(CheckRow.store_id == store_id)
+        return await self._erase(checks, EscalationRow.store_id == store_id)
+
+    async def forget_user(self, user_id: str) -> Erased:
+        """Erase the checks and escalations `user_id` asked for, with their stored pastes, and
+        their name as the agent who took or resolved anyone else's escalation."""
+        checks = sa.select(CheckRow.id).where(CheckRow.requester_id == user_id)
+        async with self.engine.begin() as connection:
+            for column in ("taken_by", "resolved_by"):
+                await connection.execute(
+                    sa.update(EscalationRow)
+                    .where(getattr(EscalationRow, column) == user_id)
+                    .values({column: None})
+                )
+        return await self._erase(checks, EscalationRow.requester_id == user_id)
+
+    async def _erase(self, checks: sa.Select[Any], escalations: sa.ColumnElement[bool]) -> Erased:
+        async with self.engine.begin() as connection:
+            check_ids = set((await connection.execute(checks)).scalars())
+            escalated = sa.select(EscalationRow.check_id).where(escalations)
+            check_ids.update((await connection.execute(escalated)).scalars())
+            ids = sorted(check_ids)
+            erased_escalations = await connection.execute(
+                sa.delete(EscalationRow).where(escalations | EscalationRow.check_id.in_(ids))
+            )
+            erased_credentials = await connection.execute(
+                sa.delete(StoredCredentialsRow).where(StoredCredentialsRow.check_id.in_(ids))
+            )
+            erased_checks = await connection.execute(
+                sa.delete(CheckRow).where(CheckRow.id.in_(ids))
+            )
+        return Erased(
+            checks=erased_checks.rowcount,
+            escalations=erased_escalations.rowcount,
+            credentials=erased_credentials.rowcount,
+        )
+
     # Checks.
 
     async def record_check(self, report: CheckReport, destination: Destination) -> str:
@@ -233,7 +323,12 @@ class Database:
 
         Only the masked token is kept; free text is redacted again in case a secret slipped in.
         """
-        check_id = _new_id()
+        trace = current_check()
+        if trace is not None and not trace.recorded:
+            trace.recorded = True
+            check_id = trace.id  # the id the check's log lines carry
+        else:
+            check_id = _new_id()
         counts = {entity.value: report.counts.of(entity).total for entity in Entity}
         row = {
             "id": check_id,
@@ -252,6 +347,8 @@ class Database:
         }
         async with self.engine.begin() as connection:
             await connection.execute(sa.insert(CheckRow), row)
+        for observer in self.on_check_recorded:
+            observer(report.diagnosis.value, destination.entry.value, report.duration_ms)
         return check_id
 
     async def check(self, check_id: str) -> CheckRecord | None:

@@ -11,7 +11,9 @@ import contextlib
 import gc
 import logging
 import time
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import httpx
 from slack_bolt.context.async_context import AsyncBoltContext
@@ -20,9 +22,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.engine.check import ConnectionChecker, new_http_client
 from bot.engine.guard import MemoryTokenGuard, TokenGuard
+from bot.engine.redaction import redact
 from bot.history.database import Database
 from bot.history.shared import DatabaseSeenKeys, DatabaseTokenGuard
 from bot.history.vault import CredentialVault
+from bot.metrics import Metrics
 from bot.service import CheckService
 from bot.settings import Settings
 from bot.slack.dedup import MemorySeenKeys, SeenKeys
@@ -131,14 +135,40 @@ class SupportTeam:
         return frozenset(members)
 
 
+@dataclass(frozen=True, slots=True)
+class SlackIdentity:
+    """Who `auth.test` says the bot is."""
+
+    user_id: str
+    user: str
+    team_id: str
+    team: str
+
+
+def describe(error: BaseException) -> str:
+    """An error in one line, with no traceback: its type and, when short, its message."""
+    text = str(error).splitlines()[0] if str(error) else ""
+    name = "timed out" if isinstance(error, TimeoutError) else type(error).__name__
+    return f"{name}: {text[:200]}" if text else name
+
+
 class BotServices:
     """One per process; `start()` before serving, `aclose()` after."""
 
     def __init__(self, settings: Settings, *, http: httpx.AsyncClient | None = None) -> None:
         self.settings = settings
+        self.metrics = Metrics()
+        own_http = http is None
         self.http = http or new_http_client()
+        if own_http:
+            self.metrics.count_outbound(self.http, settings.ecwid_api_url)
         self.tasks = TaskSupervisor()
+        self.metrics.track_backlog(lambda: len(self.tasks))
         self.database = Database.from_settings(settings)
+        self.database.on_check_recorded.append(self.metrics.check_recorded)
+        self.database.on_error.append(self.metrics.database_errors.inc)
+        #: What `auth.test` said at start: the bot's identity and workspace (None before).
+        self.identity: SlackIdentity | None = None
         self.shared_state = settings.database_url is not None
         self.seen: SeenKeys
         guard: TokenGuard
@@ -163,11 +193,14 @@ class BotServices:
             external_agents=settings.support_external_agents,
         )
         self._housekeeping: asyncio.Task[None] | None = None
+        self.started = False
 
     async def start(self) -> None:
         """Bring the database schema up to date (a fresh clone creates its SQLite file here)
-        and start the hourly clean-up of expired credentials."""
+        and start the hourly clean-up of expired credentials and, with HISTORY_RETENTION_DAYS,
+        of old history."""
         await self.database.migrate()
+        self.started = True
         # Everything loaded so far lives as long as the process: keep the garbage collector
         # from re-scanning it, which otherwise shows up as pauses in the time to ack.
         gc.freeze()
@@ -177,14 +210,62 @@ class BotServices:
 
     async def _purge_expired_credentials(self) -> None:
         while True:
-            try:
-                purged = await self.vault.purge_expired()
-            except Exception:
-                logger.exception("could not purge expired credentials")
-            else:
-                if purged:
-                    logger.info("purged %d expired credentials", purged)
+            await self.housekeeping()
             await asyncio.sleep(HOUSEKEEPING_EVERY_S)
+
+    async def housekeeping(self) -> None:
+        """One round of clean-up: expired credentials, then history past its retention."""
+        try:
+            purged = await self.vault.purge_expired()
+        except Exception as error:
+            logger.warning("could not purge expired credentials: %s", describe(error))
+        else:
+            if purged:
+                logger.info("purged %d expired credentials", purged)
+        days = self.settings.history_retention_days
+        if days is None:
+            return
+        try:
+            purged = await self.database.purge_history(timedelta(days=days))
+        except Exception as error:
+            logger.warning("could not purge old history: %s", describe(error))
+        else:
+            if purged:
+                logger.info("purged %d checks older than %g days", purged, days)
+
+    async def authenticate(self, client: AsyncWebClient) -> SlackIdentity:
+        """Ask Slack who the bot token belongs to (`auth.test`); raises SlackApiError."""
+        answer = await client.auth_test()
+        self.identity = SlackIdentity(
+            user_id=str(answer.get("user_id") or ""),
+            user=str(answer.get("user") or ""),
+            team_id=str(answer.get("team_id") or ""),
+            team=str(answer.get("team") or ""),
+        )
+        return self.identity
+
+    async def readiness(self, timeout_s: float = 2.0) -> dict[str, Any]:
+        """Whether this process can do its work: the database answers, Slack accepted the bot
+        token, and background work is under READY_MAX_BACKLOG. Each with its own verdict."""
+        database: dict[str, Any] = {"ok": True}
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self.database.ping()
+        except Exception as error:
+            database = {"ok": False, "error": redact(describe(error))}
+        slack: dict[str, Any] = {"ok": self.identity is not None}
+        if self.identity is not None:
+            slack["team_id"] = self.identity.team_id
+        backlog = len(self.tasks)
+        limit = self.settings.ready_max_backlog
+        ready = database["ok"] and slack["ok"] and backlog < limit
+        self.metrics.ready.set(1 if ready else 0)
+        return {
+            "ready": ready,
+            "database": database,
+            "slack": slack,
+            "backlog": {"ok": backlog < limit, "in_flight": backlog, "limit": limit},
+        }
 
     async def aclose(self, drain_timeout_s: float = 30.0) -> None:
         """Let in-flight checks finish (up to the timeout), then release connections."""

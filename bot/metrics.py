@@ -1,0 +1,132 @@
+"""What the bot counts for Prometheus (`GET /metrics`): one registry per `BotServices`, so that
+several bots in one process (tests, the demo) never share or clash over their counts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+_SECONDS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0)
+_ACK_SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0)
+
+
+class Metrics:
+    """The bot's counters, histograms and gauges, all prefixed `ecwid_connect_`."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.checks = Counter(
+            "ecwid_connect_checks",
+            "Connection checks recorded, by diagnosis and entry point.",
+            ["diagnosis", "entry_point"],
+            registry=r,
+        )
+        self.check_duration = Histogram(
+            "ecwid_connect_check_duration_seconds",
+            "How long a connection check took, by entry point.",
+            ["entry_point"],
+            buckets=_SECONDS,
+            registry=r,
+        )
+        self.ack_duration = Histogram(
+            "ecwid_connect_ack_seconds",
+            "Time from a Slack request's arrival to the bot's answer (Slack waits 3 s).",
+            buckets=_ACK_SECONDS,
+            registry=r,
+        )
+        self.outbound = Counter(
+            "ecwid_connect_http_requests",
+            "Requests to Ecwid's API and to collection downloads, by outcome "
+            "(2xx, 3xx, 4xx, 429, 5xx, error).",
+            ["service", "outcome"],
+            registry=r,
+        )
+        self.slack_calls = Counter(
+            "ecwid_connect_slack_calls",
+            "Slack Web API calls, by method and outcome (ok, Slack's error code, or exception).",
+            ["method", "outcome"],
+            registry=r,
+        )
+        self.slack_retries = Counter(
+            "ecwid_connect_slack_retries",
+            "Slack Web API calls retried, by reason (ratelimited = a 429).",
+            ["reason"],
+            registry=r,
+        )
+        self.rejected = Counter(
+            "ecwid_connect_rejected_requests",
+            "HTTP requests refused before parsing (bad signature, stale or malformed), by reason.",
+            ["reason"],
+            registry=r,
+        )
+        self.ignored = Counter(
+            "ecwid_connect_ignored_requests",
+            "Signed Slack requests acknowledged but ignored because they were incomplete.",
+            registry=r,
+        )
+        self.database_errors = Counter(
+            "ecwid_connect_database_errors",
+            "Database operations that failed.",
+            registry=r,
+        )
+        self.backlog = Gauge(
+            "ecwid_connect_background_tasks",
+            "Background work (checks, posts) in flight.",
+            registry=r,
+        )
+        self.ready = Gauge(
+            "ecwid_connect_ready",
+            "1 when the last readiness probe passed, else 0.",
+            registry=r,
+        )
+
+    def track_backlog(self, size: Callable[[], int]) -> None:
+        self.backlog.set_function(lambda: float(size()))
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+    def check_recorded(self, diagnosis: str, entry_point: str, duration_ms: int) -> None:
+        self.checks.labels(diagnosis, entry_point).inc()
+        self.check_duration.labels(entry_point).observe(max(duration_ms, 0) / 1000)
+
+    def count_outbound(self, http: httpx.AsyncClient, ecwid_api_url: str) -> None:
+        """Count every request `http` sends, as `ecwid` or `collection`, by outcome."""
+        http._transport = _CountingTransport(http._transport, self, ecwid_api_url)
+
+
+class _CountingTransport(httpx.AsyncBaseTransport):
+    def __init__(self, inner: httpx.AsyncBaseTransport, metrics: Metrics, ecwid_url: str) -> None:
+        self._inner = inner
+        self._metrics = metrics
+        self._ecwid = httpx.URL(ecwid_url.rstrip("/") + "/")
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        ecwid = (url.scheme, url.host, url.port) == (
+            self._ecwid.scheme,
+            self._ecwid.host,
+            self._ecwid.port,
+        ) and url.path.startswith(self._ecwid.path)
+        service = "ecwid" if ecwid else "collection"
+        try:
+            response = await self._inner.handle_async_request(request)
+        except Exception:
+            self._metrics.outbound.labels(service, "error").inc()
+            raise
+        self._metrics.outbound.labels(service, http_outcome(response.status_code)).inc()
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def http_outcome(status: int) -> str:
+    if status == 429:
+        return "429"
+    return f"{status // 100}xx"

@@ -1,0 +1,67 @@
+"""The canary for the operable service: with fresh tokens in every sample store, checked through
+the running bot with JSON logs at DEBUG, no token and no collection URL appears in its log
+lines, its `/metrics`, its `/ready`, or what `forget` prints."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import signal
+from pathlib import Path
+
+import httpx
+
+from bot.sandbox.ecwid.server import EcwidSandbox
+from bot.sandbox.slack.user import SlackUser
+from bot.sandbox.slack.webapi import FakeSlack
+from handlers.commands import COMMAND
+from tests.slack.serving import BotProcess, no_traceback
+from tests.test_canary import CANARY_STORES, secrets_of
+
+
+async def test_no_secret_in_json_logs_metrics_or_probes(tmp_path: Path) -> None:
+    secret = secrets.token_hex(16)
+    async with EcwidSandbox(CANARY_STORES) as sandbox, FakeSlack() as slack:
+        env = {
+            "SLACK_API_URL": slack.api_url,
+            "SLACK_BOT_TOKEN": "xoxb-canary",
+            "SLACK_SIGNING_SECRET": secret,
+            "ECWID_API_URL": sandbox.api_url,
+            "COLLECTION_HOSTS": sandbox.collection_host,
+            "LOG_FORMAT": "json",
+            "LOG_LEVEL": "DEBUG",
+            "CHECK_TIMEOUT_S": "5",
+        }
+        leaks = [leaked for store in CANARY_STORES for leaked in secrets_of(sandbox, store)]
+        bot = BotProcess(env, tmp_path)
+        try:
+            await bot.wait_for_log("Listening for Slack on")
+            async with SlackUser(f"{bot.base_url}/slack/events", secret, slack) as user:
+                for store in CANARY_STORES:
+                    await user.slash_command(
+                        COMMAND, sandbox.collection_url(store.key), channel_id="C0CANARY"
+                    )
+            for _ in range(600):
+                if bot.log().count("check finished") >= len(CANARY_STORES):
+                    break
+                await asyncio.sleep(0.05)
+            async with httpx.AsyncClient(timeout=10) as http:
+                probes = [
+                    (await http.get(f"{bot.base_url}{path}")).text
+                    for path in ("/metrics", "/ready", "/health")
+                ]
+            assert await bot.stop(signal.SIGTERM) == 0
+        finally:
+            bot.kill()
+
+    log = bot.log()
+    no_traceback(log)
+    assert bot.log().count("check finished") == len(CANARY_STORES)
+    for line in log.splitlines():
+        json.loads(line)  # every line is one JSON object
+    assert '"level": "DEBUG"' in log, "debug logging was on"
+    for leaked in leaks:
+        assert leaked not in log, "a secret reached the log"
+        for probe in probes:
+            assert leaked not in probe, "a secret reached a probe"
