@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 
 from bot.cli.render import guide_text, report_text, step_line
 from bot.engine.check import ConnectionChecker, new_http_client
+from bot.engine.guard import MemoryTokenGuard, TokenGuard
 from bot.engine.report import CheckReport, Step
 from bot.logs import configure_logging
 from bot.settings import Settings, SettingsError, load_settings
@@ -71,6 +73,13 @@ def _parser() -> argparse.ArgumentParser:
     sandbox = commands.add_parser("sandbox", help="run a local Ecwid sandbox with sample stores")
     sandbox.add_argument("--port", type=int, default=8765)
     sandbox.add_argument("--latency-ms", type=float, default=0.0, help="added to every request")
+    sandbox.add_argument(
+        "--working-stores",
+        type=int,
+        default=0,
+        metavar="N",
+        help="N more stores like 'connected', each with its own token (for load tests)",
+    )
     sandbox.set_defaults(run=_sandbox)
 
     serve = commands.add_parser("serve", help="run the Slack bot (Socket Mode or HTTP)")
@@ -131,8 +140,8 @@ async def _run_check(
     on_step = None if as_json else show
     if not as_json:
         print("Checking the connection…", file=sys.stderr, flush=True)
-    async with new_http_client() as http:
-        checker = ConnectionChecker(settings, http)
+    async with new_http_client() as http, _token_guard(settings) as guard:
+        checker = ConnectionChecker(settings, http, guard)
         report: CheckReport
         if store_id is not None:
             report = await checker.check_store(store_id, token or "", on_step)
@@ -146,6 +155,37 @@ async def _run_check(
     return EXIT_OK if report.ok else EXIT_PROBLEM
 
 
+@contextlib.asynccontextmanager
+async def _token_guard(settings: Settings) -> AsyncIterator[TokenGuard]:
+    """The bot's shared guard when DATABASE_URL is set, so that a check from the terminal
+    honours (and counts in) the cool-downs, flights and budget of the running bot; else one
+    in memory. A database that cannot be reached is said, and the check goes on without it."""
+    memory = MemoryTokenGuard(settings.token_cooldown_s, settings.failing_token_budget_per_min)
+    if settings.database_url is None:
+        yield memory
+        return
+    from bot.history.database import Database
+    from bot.history.shared import DatabaseTokenGuard
+
+    database = Database.from_settings(settings)
+    try:
+        try:
+            await database.migrate()
+        except Exception as error:
+            print(
+                f"ecwid-connect: warning: the database is unreachable ({type(error).__name__});"
+                " this check does not share the bot's cool-downs and budget.",
+                file=sys.stderr,
+            )
+            yield memory
+            return
+        yield DatabaseTokenGuard(
+            database, settings.token_cooldown_s, settings.failing_token_budget_per_min
+        )
+    finally:
+        await database.close()
+
+
 def _guide(_args: argparse.Namespace, _settings: Settings) -> int:
     print(guide_text())
     return EXIT_OK
@@ -154,7 +194,7 @@ def _guide(_args: argparse.Namespace, _settings: Settings) -> int:
 def _sandbox(args: argparse.Namespace, _settings: Settings) -> int:
     from bot.sandbox.cli import run_sandbox
 
-    run_sandbox(args.port, args.latency_ms)
+    run_sandbox(args.port, args.latency_ms, args.working_stores)
     return EXIT_OK
 
 
