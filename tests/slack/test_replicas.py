@@ -7,8 +7,8 @@ import asyncio
 import os
 import secrets
 import sys
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
@@ -22,8 +22,8 @@ from tests.db_fixtures import fresh_postgres_url
 CHANNEL = "C0REPLICA"
 
 
-@contextmanager
-def bot_process(env: dict[str, str]) -> Iterator[str]:
+@asynccontextmanager
+async def bot_process(env: dict[str, str]) -> AsyncIterator[str]:
     """`ecwid-connect serve` in HTTP mode, in its own process; yields its events URL."""
     import subprocess
 
@@ -38,7 +38,9 @@ def bot_process(env: dict[str, str]) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()
-        process.wait(15)
+        # Waited for off the event loop: a bot finishing a check on SIGTERM still talks to the
+        # Slack stand-in, which this loop serves.
+        await asyncio.to_thread(process.wait, 15)
 
 
 async def _healthy(base: str) -> None:
@@ -70,7 +72,7 @@ async def replicas(
             "LOG_LEVEL": "WARNING",
         }
         env.pop("SLACK_APP_TOKEN", None)
-        with bot_process(env) as first, bot_process(env) as second:
+        async with bot_process(env) as first, bot_process(env) as second:
             await asyncio.gather(_healthy(first), _healthy(second))
             users = [
                 SlackUser(
