@@ -19,7 +19,6 @@ import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -37,7 +36,7 @@ from bot.engine.redaction import StoreCredentials
 from bot.history.database import Database
 from bot.history.shared import DatabaseTokenGuard
 from bot.settings import load_settings
-from tests.db_fixtures import START, fresh_postgres_url
+from tests.db_fixtures import START, database_url_fixture  # noqa: F401
 
 BUDGET = 10  # two failing checks spend it
 COOLDOWN_S = 60.0
@@ -389,18 +388,11 @@ async def test_the_memory_guard_keeps_its_promises(actions: list[tuple[Any, ...]
     await play(World(guards), actions)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def guard_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'guard.sqlite3'}"
-    else:
-        yield await fresh_postgres_url()
-
-
 @pytest.fixture
-async def databases(guard_database_url: str) -> AsyncIterator[list[Database]]:
-    """Two `Database`s on one migrated database, as two bot processes have."""
-    opened = [Database.from_url(guard_database_url) for _ in range(2)]
+async def databases(database_url: str) -> AsyncIterator[list[Database]]:
+    """Two `Database`s on one migrated database (SQLite, PostgreSQL), as two bot processes
+    have."""
+    opened = [Database.from_url(database_url) for _ in range(2)]
     await opened[0].migrate()
     yield opened
     for database in opened:
