@@ -27,8 +27,9 @@ class SandboxProcess:
 
 
 @contextmanager
-def sandbox_process(latency_ms: float) -> Iterator[SandboxProcess]:
-    """Run `ecwid-connect sandbox` with `latency_ms` in its own process."""
+def sandbox_process(latency_ms: float, working_stores: int = 0) -> Iterator[SandboxProcess]:
+    """Run `ecwid-connect sandbox` with `latency_ms` (and `working_stores` more stores like
+    `connected`) in its own process."""
     port = free_port()
     process = subprocess.Popen(
         [
@@ -40,6 +41,8 @@ def sandbox_process(latency_ms: float) -> Iterator[SandboxProcess]:
             str(port),
             "--latency-ms",
             str(latency_ms),
+            "--working-stores",
+            str(working_stores),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -7,15 +7,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING
 
 from bot.cli.render import guide_text, report_text, step_line
 from bot.engine.check import ConnectionChecker, new_http_client
+from bot.engine.guard import MemoryTokenGuard, TokenGuard
 from bot.engine.report import CheckReport, Step
 from bot.logs import configure_logging
 from bot.settings import Settings, SettingsError, load_settings, load_settings_for
+
+if TYPE_CHECKING:
+    from bot.history.database import Database
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
 
@@ -90,6 +96,13 @@ def _parser() -> argparse.ArgumentParser:
     sandbox = commands.add_parser("sandbox", help="run a local Ecwid sandbox with sample stores")
     sandbox.add_argument("--port", type=int, default=8765)
     sandbox.add_argument("--latency-ms", type=float, default=0.0, help="added to every request")
+    sandbox.add_argument(
+        "--working-stores",
+        type=int,
+        default=0,
+        metavar="N",
+        help="N more stores like 'connected', each with its own token (for load tests)",
+    )
     sandbox.set_defaults(run=_sandbox, needs=())
 
     serve = commands.add_parser("serve", help="run the Slack bot (Socket Mode or HTTP)")
@@ -171,15 +184,15 @@ async def _run_check(
     on_step = None if as_json else show
     if not as_json:
         print("Checking the connection…", file=sys.stderr, flush=True)
-    async with new_http_client() as http:
-        checker = ConnectionChecker(settings, http)
+    async with new_http_client() as http, _history(settings) as database:
+        checker = ConnectionChecker(settings, http, _token_guard(settings, database))
         report: CheckReport
         if store_id is not None:
             report = await checker.check_store(store_id, token or "", on_step)
         else:
             report = await checker.check_text(text or "", on_step)
-        if settings.database_url is not None:
-            await _record(settings, checker, report)
+        if database is not None:
+            await _record(checker, database, report)
     print(
         report.model_dump_json(indent=2)
         if as_json
@@ -188,24 +201,52 @@ async def _run_check(
     return EXIT_OK if report.ok else EXIT_PROBLEM
 
 
-async def _record(settings: Settings, checker: ConnectionChecker, report: CheckReport) -> None:
-    """With a database configured, the command line's checks join the history like Slack's,
-    through the same service (without credentials: re-runs are for checks asked in Slack)."""
-    from bot.destination import COMMAND_LINE
+@contextlib.asynccontextmanager
+async def _history(settings: Settings) -> AsyncIterator[Database | None]:
+    """The bot's database when DATABASE_URL is set and reachable, else None. A database that
+    cannot be reached is said, and the check goes on without it."""
+    if settings.database_url is None:
+        yield None
+        return
     from bot.history.database import Database
-    from bot.service import CheckService
 
     database = Database.from_settings(settings)
     try:
-        await database.migrate()
-        if await CheckService(checker, database).record(report, COMMAND_LINE) is None:
-            print("ecwid-connect: the check could not be recorded (see the log)", file=sys.stderr)
-    except Exception as error:
-        print(
-            f"ecwid-connect: the database is not reachable: {type(error).__name__}", file=sys.stderr
-        )
+        try:
+            await database.migrate()
+        except Exception as error:
+            print(
+                f"ecwid-connect: warning: the database is unreachable ({type(error).__name__}):"
+                " this check neither shares the bot's cool-downs and budget nor is recorded.",
+                file=sys.stderr,
+            )
+            yield None
+            return
+        yield database
     finally:
         await database.close()
+
+
+def _token_guard(settings: Settings, database: Database | None) -> TokenGuard:
+    """The bot's shared guard with a database, so that a check from the terminal honours (and
+    counts in) the cool-downs, flights and budget of the running bot; else one in memory."""
+    if database is None:
+        return MemoryTokenGuard(settings.token_cooldown_s, settings.failing_token_budget_per_min)
+    from bot.history.shared import DatabaseTokenGuard
+
+    return DatabaseTokenGuard(
+        database, settings.token_cooldown_s, settings.failing_token_budget_per_min
+    )
+
+
+async def _record(checker: ConnectionChecker, database: Database, report: CheckReport) -> None:
+    """The command line's checks join the history like Slack's, through the same service
+    (without credentials: re-runs are for checks asked in Slack)."""
+    from bot.destination import COMMAND_LINE
+    from bot.service import CheckService
+
+    if await CheckService(checker, database).record(report, COMMAND_LINE) is None:
+        print("ecwid-connect: the check could not be recorded (see the log)", file=sys.stderr)
 
 
 def _guide(_args: argparse.Namespace, _settings: Settings | None) -> int:
@@ -216,7 +257,7 @@ def _guide(_args: argparse.Namespace, _settings: Settings | None) -> int:
 def _sandbox(args: argparse.Namespace, _settings: Settings | None) -> int:
     from bot.sandbox.cli import run_sandbox
 
-    run_sandbox(args.port, args.latency_ms)
+    run_sandbox(args.port, args.latency_ms, args.working_stores)
     return EXIT_OK
 
 

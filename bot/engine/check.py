@@ -12,12 +12,14 @@ A check never raises: every outcome, including a bug, ends in a report with one 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -45,6 +47,8 @@ from bot.settings import Settings
 logger = logging.getLogger(__name__)
 
 StepListener = Callable[[Step], None]
+Offload = Callable[[Callable[[], Any]], Awaitable[Any]]
+"""Runs a blocking function off the event loop, as `asyncio.to_thread` does."""
 
 # When several things are wrong, the one to fix first wins.
 _PRECEDENCE = (
@@ -60,11 +64,24 @@ _PRECEDENCE = (
 )
 # After these, sending the same token again only brings Ecwid's block closer.
 _COOL_DOWN_AFTER = frozenset(
-    {Diagnosis.TOKEN_INVALID, Diagnosis.STORE_NOT_FOUND, Diagnosis.PLAN_FREE}
+    {
+        Diagnosis.TOKEN_INVALID,
+        Diagnosis.STORE_NOT_FOUND,
+        Diagnosis.PLAN_FREE,
+        Diagnosis.STORE_SUSPENDED,
+    }
 )
+# A check waiting for the budget goes ahead only with this much of its deadline left for Ecwid.
+_ANSWER_MARGIN_S = 2.0
+# Flights and reservations are leased for the rest of the check's deadline plus this.
+_LEASE_MARGIN_S = 5.0
+# How often a check waiting on another process's check of the same token looks for its verdict.
+_VERDICT_POLL_S = 0.1
 _PUBLIC_TOKEN_CANNOT_READ = (Entity.ORDERS, Entity.CUSTOMERS)
 # No text of a report is longer: a store name or error code from Ecwid can be anything.
 MAX_REPORT_TEXT_CHARS = 1000
+# The steps a check climbs on its own before any request to Ecwid.
+_OWN_STEPS = frozenset({StepName.INTAKE, StepName.DOWNLOAD, StepName.PARSE})
 
 
 def new_http_client() -> httpx.AsyncClient:
@@ -106,14 +123,29 @@ class ConnectionChecker:
         guard: TokenGuard | None = None,
         *,
         ecwid: EcwidClient | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        offload: Offload = asyncio.to_thread,
     ) -> None:
+        """`clock` (seconds) and `sleep` are what the guard's waits use; tests move them.
+        `offload` runs reading the paste and parsing the file off the event loop (a worker
+        thread); a test on a fake clock runs them inline, so that time waits for them."""
         install_log_redaction()  # whoever embeds the engine, its secrets stay out of logs
         self._settings = settings
         self._http = http
+        self._clock = clock
+        self._sleep = sleep
+        self._offload = offload
         self._guard = guard or MemoryTokenGuard(
-            settings.token_cooldown_s, settings.failing_token_budget_per_min
+            settings.token_cooldown_s, settings.failing_token_budget_per_min, clock=clock
         )
         self._ecwid = ecwid or EcwidClient(http, settings.ecwid_api_url)
+        # The check of each token in flight in this process, by fingerprint.
+        self._flights: dict[str, asyncio.Future[_Shared]] = {}
+        # Checks waiting for the failing-token budget, served in arrival order (a fair lock).
+        self._budget_queue = asyncio.Lock()
+        # Set each time a reservation is settled: a check waiting on reservations looks again.
+        self._settled = asyncio.Event()
 
     async def check_text(self, text: str, on_step: StepListener | None = None) -> CheckReport:
         """Check whatever was pasted: a collection URL, or a store ID and token on one line."""
@@ -131,10 +163,15 @@ class ConnectionChecker:
 
     async def _run(self, read: Callable[[], Paste], on_step: StepListener | None) -> CheckReport:
         begin_check()
-        run = _Run(on_step, deadline=time.monotonic() + self._settings.check_timeout_s)
+        run = _Run(on_step, deadline=self._clock() + self._settings.check_timeout_s)
         try:
-            async with asyncio.timeout(self._settings.check_timeout_s):
-                report = await self._climb(run, read)
+            # The deadline runs on the checker's clock (`sleep`), which tests move.
+            async with asyncio.timeout(None) as deadline:
+                watchdog = asyncio.ensure_future(self._expire(deadline))
+                try:
+                    report = await self._climb(run, read)
+                finally:
+                    watchdog.cancel()
         except CheckError as error:
             report = run.failed(error)
         except TimeoutError:
@@ -153,11 +190,15 @@ class ConnectionChecker:
         )
         return report
 
+    async def _expire(self, deadline: asyncio.Timeout) -> None:
+        await self._sleep(self._settings.check_timeout_s)
+        deadline.reschedule(asyncio.get_running_loop().time())
+
     async def _climb(self, run: _Run, read: Callable[[], Paste]) -> CheckReport:
         run.begin(StepName.INTAKE)
         # Reading what was pasted and what was downloaded is linear in its size, but big inputs
         # still take a moment: in a worker thread the event loop keeps serving everyone else.
-        paste = await asyncio.to_thread(read)
+        paste = await self._offload(read)
         if isinstance(paste, CollectionPaste):
             run.secrets.append(paste.url)
             run.passed(StepName.INTAKE, f"Personal collection URL on {paste.url.host}")
@@ -165,7 +206,11 @@ class ConnectionChecker:
             body = await download_collection(paste.url, self._http, self._settings.collection_hosts)
             run.passed(StepName.DOWNLOAD, f"downloaded {len(body) / 1024:.1f} KB")
             run.begin(StepName.PARSE)
-            credentials = await asyncio.to_thread(parse_collection, body, deadline=run.deadline)
+            # The parser's own deadline is on the real clock: it runs in a thread.
+            left = run.deadline - self._clock()
+            credentials = await self._offload(
+                functools.partial(parse_collection, body, deadline=time.monotonic() + left)
+            )
             run.credentials = credentials
             run.passed(
                 StepName.PARSE,
@@ -186,38 +231,181 @@ class ConnectionChecker:
             if not (credentials.token.is_public and entity in _PUBLIC_TOKEN_CANNOT_READ)
         ]
         fingerprint = credentials.token.fingerprint
-        wait = await self._guard.cooldown_remaining(fingerprint)
-        if wait > 0:
-            return run.stopped(
-                Diagnosis.THROTTLED,
-                "This token failed a moment ago; it is not sent to Ecwid again yet.",
-                retry_after_s=math.ceil(wait),
+        # Single flight in this process: a check of a token already in flight shares its answers.
+        while (flight := self._flights.get(fingerprint)) is not None:
+            run.tell(StepName.PROFILE, "waiting for the check of the same token in progress")
+            shared = await asyncio.shield(flight)
+            if shared.answer is not None and shared.store_id == credentials.store_id:
+                return shared.answer.report_for(run, credentials)
+        flight = asyncio.get_running_loop().create_future()
+        self._flights[fingerprint] = flight
+        answer: _Answer | None = None
+        try:
+            answer, report = await self._fly(run, credentials, entities)
+        finally:
+            flight.set_result(_Shared(credentials.store_id, answer))
+            del self._flights[fingerprint]
+        return report
+
+    async def _fly(
+        self, run: _Run, credentials: StoreCredentials, entities: list[Entity]
+    ) -> tuple[_Answer, CheckReport]:
+        """Own this token's flight across processes (or wait for its owner's verdict), ask
+        Ecwid, and end the flight with the verdict and, after a hard failure, a cool-down."""
+        fingerprint = credentials.token.fingerprint
+        while True:
+            claim = await self._guard.claim_flight(fingerprint, self._lease_s(run))
+            if claim.cooling_s > 0:
+                answer: _Answer = _Stopped(
+                    Diagnosis.THROTTLED,
+                    "This token failed a moment ago; it is not sent to Ecwid again yet.",
+                    retry_after_s=math.ceil(claim.cooling_s),
+                )
+                return answer, answer.report_for(run, credentials)
+            if claim.flight is not None:
+                break
+            assert claim.running is not None
+            remote = await self._await_verdict(run, fingerprint, claim.running)
+            if remote is not None and remote.store_id == credentials.store_id:
+                answer = _Remote(remote)
+                return answer, answer.report_for(run, credentials)
+        report: CheckReport | None = None
+        try:
+            answer = await self._send(run, credentials, entities)
+            report = answer.report_for(run, credentials)
+        finally:
+            await self._guard.finish_flight(
+                fingerprint,
+                claim.flight,
+                verdict=report.model_dump_json() if report is not None else None,
+                cool_down=report is not None and report.diagnosis in _COOL_DOWN_AFTER,
             )
+        return answer, report
+
+    async def _await_verdict(self, run: _Run, fingerprint: str, flight: str) -> CheckReport | None:
+        """Another process is checking this token: its verdict, or None if it left none."""
+        run.tell(StepName.PROFILE, "waiting for the check of the same token in progress")
+        while True:
+            state = await self._guard.flight_state(fingerprint, flight)
+            if not state.running:
+                if state.verdict is None:
+                    return None
+                return CheckReport.model_validate_json(state.verdict)
+            await self._sleep(_VERDICT_POLL_S)
+
+    async def _send(
+        self, run: _Run, credentials: StoreCredentials, entities: list[Entity]
+    ) -> _Answer:
         requests = len(entities) + 1
-        # Reserved before sending: concurrent checks cannot overdraw Ecwid's IP limit.
-        wait = await self._guard.reserve(requests)
-        if wait > 0:
-            return run.stopped(
-                Diagnosis.THROTTLED,
-                "Too many failing checks in the last minute; waiting protects everyone's access.",
-                retry_after_s=math.ceil(wait),
-            )
+        reservation = await self._reserve(run, requests)
+        if isinstance(reservation, _Stopped):
+            return reservation
         for step in (StepName.PROFILE, *(entity.step for entity in entities)):
             run.begin(step)
-        profile_outcome, *count_outcomes = await asyncio.gather(
-            _attempt(StepName.PROFILE, self._ecwid.profile(credentials)),
-            *(_attempt(e.step, self._ecwid.count(credentials, e)) for e in entities),
-        )
-        failing = sum(
-            1
-            for outcome in (profile_outcome, *count_outcomes)
-            if outcome.error is not None and is_failing_token_error(outcome.error)
-        )
-        await self._guard.refund(requests - failing)
-        report = _Verdict(run, credentials, profile_outcome, count_outcomes).report()
-        if report.diagnosis in _COOL_DOWN_AFTER:
-            await self._guard.cool_down(fingerprint)
-        return report
+        failing = requests  # until the answers are in, every request may have failed
+        try:
+            profile_outcome, *count_outcomes = await asyncio.gather(
+                _attempt(StepName.PROFILE, self._ecwid.profile(credentials)),
+                *(_attempt(e.step, self._ecwid.count(credentials, e)) for e in entities),
+            )
+            failing = sum(
+                1
+                for outcome in (profile_outcome, *count_outcomes)
+                if outcome.error is not None and is_failing_token_error(outcome.error)
+            )
+        finally:
+            await self._guard.settle(reservation, failing)
+            self._settled.set()
+            self._settled = asyncio.Event()
+        return _FanOut(profile_outcome, count_outcomes)
+
+    async def _reserve(self, run: _Run, requests: int) -> str | _Stopped:
+        """A reservation of `requests` failing-token requests, waiting in arrival order while
+        the budget is in use; `throttled` only when failures keep it spent past the deadline."""
+        told = False
+        async with self._budget_queue:
+            while True:
+                admission = await self._guard.reserve(requests, self._lease_s(run))
+                if admission.reservation is not None:
+                    return admission.reservation
+                remaining = run.deadline - self._clock() - _ANSWER_MARGIN_S
+                if admission.failures_wait_s > remaining:
+                    return _Stopped(
+                        Diagnosis.THROTTLED,
+                        "Too many failing checks in the last minute; "
+                        "waiting protects everyone's access.",
+                        retry_after_s=math.ceil(admission.failures_wait_s),
+                    )
+                if admission.failures_wait_s > 0 and not told:
+                    run.tell(
+                        StepName.PROFILE,
+                        f"waiting about {math.ceil(admission.failures_wait_s)} s: other checks'"
+                        " failing tokens used this minute's budget for Ecwid",
+                    )
+                    told = True
+                await self._nap(
+                    max(min(admission.wait_s, remaining), 0.001),
+                    wake_on_settle=admission.failures_wait_s == 0,
+                )
+
+    async def _nap(self, seconds: float, *, wake_on_settle: bool) -> None:
+        if not wake_on_settle:
+            await self._sleep(seconds)
+            return
+        sleeper = asyncio.ensure_future(self._sleep(seconds))
+        settled = asyncio.ensure_future(self._settled.wait())
+        try:
+            await asyncio.wait((sleeper, settled), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            settled.cancel()
+
+    def _lease_s(self, run: _Run) -> float:
+        return max(run.deadline - self._clock(), 0.0) + _LEASE_MARGIN_S
+
+
+@dataclass(frozen=True, slots=True)
+class _Stopped:
+    """The check ends before Ecwid is asked (the guard's `throttled`)."""
+
+    diagnosis: Diagnosis
+    summary: str
+    retry_after_s: int | None = None
+
+    def report_for(self, run: _Run, credentials: StoreCredentials) -> CheckReport:
+        return run.stopped(self.diagnosis, self.summary, retry_after_s=self.retry_after_s)
+
+
+@dataclass(frozen=True, slots=True)
+class _FanOut:
+    """Ecwid's answers to one check's requests, which every check of the flight reads."""
+
+    profile: _Outcome
+    counts: list[_Outcome]
+
+    def report_for(self, run: _Run, credentials: StoreCredentials) -> CheckReport:
+        return _Verdict(run, credentials, self.profile, self.counts).report()
+
+
+@dataclass(frozen=True, slots=True)
+class _Remote:
+    """The verdict of the same token's check in another process."""
+
+    report: CheckReport
+
+    def report_for(self, run: _Run, credentials: StoreCredentials) -> CheckReport:
+        return run.adopt(self.report)
+
+
+_Answer = _Stopped | _FanOut | _Remote
+
+
+@dataclass(frozen=True, slots=True)
+class _Shared:
+    """What a flight's owner leaves for the checks of this process that waited on it."""
+
+    store_id: int
+    answer: _Answer | None  # None: the owner ended without an answer (time-out, bug)
 
 
 @dataclass(slots=True)
@@ -239,9 +427,9 @@ async def _attempt(step: StepName, call: Awaitable[tuple[Any, bool]]) -> _Outcom
 class _Run:
     """The ladder of one check as it is climbed, and the report it ends in."""
 
-    def __init__(self, on_step: StepListener | None, *, deadline: float | None = None) -> None:
+    def __init__(self, on_step: StepListener | None, *, deadline: float = math.inf) -> None:
         self.started = time.monotonic()
-        self.deadline = deadline
+        self.deadline = deadline  # on the checker's clock
         self.credentials: StoreCredentials | None = None
         # The check's own secrets, redacted from its report whatever field holds them.
         self.secrets: list[Secret] = []
@@ -267,6 +455,25 @@ class _Run:
             self._running.remove(name)
         if self._on_step is not None:
             self._on_step(step)
+
+    def tell(self, name: StepName, detail: str) -> None:
+        """Progress on a step still pending (a wait), for the listener only."""
+        if self._on_step is not None:
+            self._on_step(Step(name=name, status=StepStatus.PENDING, detail=detail))
+
+    def adopt(self, report: CheckReport) -> CheckReport:
+        """Another process's verdict on the same token: its Ecwid steps after this check's own
+        intake, download and parse."""
+        for step in report.steps:
+            if step.name not in _OWN_STEPS:
+                self.mark(step.name, step.status, step.detail)
+        return report.model_copy(
+            update={
+                "steps": list(self._steps.values()),
+                "duration_ms": round((time.monotonic() - self.started) * 1000),
+                "checked_at": datetime.now(UTC),
+            }
+        )
 
     def failed(self, error: CheckError) -> CheckReport:
         """End at the step that was running, with the error's specific detail as the summary."""

@@ -5,7 +5,8 @@ escalations         a check handed to the support team, with its open → taken 
 stored_credentials  what was pasted for a check, Fernet-encrypted, deleted once it expires
 seen_keys           SHA-256 of keys already handled (Slack retries, double submits), with expiry
 token_cooldowns     token fingerprints that may not be sent to Ecwid before `until`
-failing_requests    failing-token requests sent to Ecwid, one row per spend, for the budget
+token_flights       the one check of a token in flight (leased), then its secret-free verdict
+failing_requests    the failing-token budget: reservations before sending, failures after
 
 No column holds a token or a collection URL in plain text: a token appears only masked
 (`secret_…a1b2`) or as a one-way fingerprint, and pastes only encrypted. Every time is a
@@ -162,14 +163,34 @@ class TokenCooldownRow(Base):
     until: Mapped[datetime] = mapped_column(index=True)
 
 
+class TokenFlightRow(Base):
+    """The check of a token (by fingerprint) in flight in some process, until `lease_until`.
+
+    Once `finished`, `verdict` holds the owner's report as JSON (secret-free, redacted again) for
+    the checks of other processes that waited on it."""
+
+    __tablename__ = "token_flights"
+
+    fingerprint: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    flight: Mapped[str] = mapped_column(sa.String(32))
+    lease_until: Mapped[datetime] = mapped_column(index=True)
+    finished: Mapped[bool]
+    verdict: Mapped[str | None] = mapped_column(sa.Text)
+
+
 class FailingRequestsRow(Base):
-    """`count` failing-token requests sent at `at`, by any process."""
+    """`count` failing-token requests, by any process.
+
+    A reservation (`reserved_until` set, `at` when it was made) counts while it is in flight and,
+    never settled, as failed at `reserved_until`; once settled, the row holds the requests that
+    really failed, answered at `at`, or is gone when none did."""
 
     __tablename__ = "failing_requests"
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(index=True)
     count: Mapped[int]
+    reserved_until: Mapped[datetime | None] = mapped_column(index=True)
 
 
 def upsert(dialect_name: str, model: type[Base]) -> sqlite.Insert | postgresql.Insert:

@@ -19,9 +19,12 @@ def describe(sandbox: EcwidSandbox) -> str:
         "",
         "Sample stores (sandbox-only tokens; a real collection URL is a password):",
     ]
-    for store in sandbox.stores:
+    samples = [store for store in sandbox.stores if not store.key.startswith("working-")]
+    for store in samples:
         lines.append(f"  {store.key:<19} → {store.expected.value:<22} {store.description}")
         lines.append(f"      {sandbox.collection_url(store.key)}")
+    if len(samples) < len(sandbox.stores):
+        lines.append(f"  and {len(sandbox.stores) - len(samples)} stores like connected")
     lines += [
         "",
         f"Try: ecwid-connect check {sandbox.collection_url('connected')}",
@@ -30,11 +33,14 @@ def describe(sandbox: EcwidSandbox) -> str:
     return "\n".join(lines)
 
 
-def run_sandbox(port: int, latency_ms: float) -> None:
+def run_sandbox(port: int, latency_ms: float, working: int = 0) -> None:
     """Serve until interrupted."""
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(
             serve_forever(
-                port, latency_ms, ready=lambda sandbox: print(describe(sandbox), flush=True)
+                port,
+                latency_ms,
+                ready=lambda sandbox: print(describe(sandbox), flush=True),
+                working=working,
             )
         )

@@ -60,7 +60,12 @@ FAILING_TOKEN = {
     Diagnosis.STORE_SUSPENDED,
     Diagnosis.STORE_NOT_FOUND,
 }
-COOLED_DOWN = {Diagnosis.TOKEN_INVALID, Diagnosis.PLAN_FREE, Diagnosis.STORE_NOT_FOUND}
+COOLED_DOWN = {
+    Diagnosis.TOKEN_INVALID,
+    Diagnosis.PLAN_FREE,
+    Diagnosis.STORE_NOT_FOUND,
+    Diagnosis.STORE_SUSPENDED,
+}
 
 
 def response_of(answer: dict[str, Any], *, message: str | None = None) -> httpx.Response:
@@ -247,8 +252,12 @@ async def test_each_documented_answer_replayed_through_a_check(name: str) -> Non
         first_calls = sum(request.path.startswith("/api/") for request in sandbox.requests)
         failing = len(Endpoint) if diagnosis in FAILING_TOKEN else 0
         # Failing-token answers use up Ecwid's blocking allowance; the others are given back.
-        assert await guard.budget_wait(10 - failing) == 0
-        assert (await guard.budget_wait(10 - failing + 1) > 0) is (failing > 0)
+        fits = await guard.reserve(10 - failing, lease_s=1)
+        assert fits.reservation is not None
+        await guard.settle(fits.reservation, failing=0)
+        if failing:
+            over = await guard.reserve(10 - failing + 1, lease_s=1)
+            assert (over.granted, over.failures_wait_s > 0) == (False, True)
         sandbox.reset()
         again = await checker.check_text(sandbox.collection_url(name))
         second_calls = sum(request.path.startswith("/api/") for request in sandbox.requests)

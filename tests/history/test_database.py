@@ -79,7 +79,7 @@ async def test_migrate_from_empty_is_idempotent_and_safe_to_run_concurrently(
     try:
         await asyncio.gather(first.migrate(), second.migrate())
         await first.migrate()
-        assert await table_rows(first, "alembic_version") == [{"version_num": "0001"}]
+        assert await table_rows(first, "alembic_version") == [{"version_num": "0002"}]
         assert await first.checks_for_store(1) == []
     finally:
         await first.close()
@@ -113,7 +113,7 @@ async def test_processes_starting_together_all_migrate(database_url: str) -> Non
         assert process.returncode == 0, errors.decode()
     database = Database.from_url(database_url)
     try:
-        assert await table_rows(database, "alembic_version") == [{"version_num": "0001"}]
+        assert await table_rows(database, "alembic_version") == [{"version_num": "0002"}]
     finally:
         await database.close()
 
@@ -507,8 +507,16 @@ async def test_no_table_holds_a_token_or_a_collection_url(
             )
             await database.take(escalation.id, "U_AGENT")
         await seen.first_time(f"submit:{token}:{url}")
-    await guard.cool_down(EcwidToken(token).fingerprint)
-    await guard.spend(3)
+    fingerprint = EcwidToken(token).fingerprint
+    claim = await guard.claim_flight(fingerprint, 30)
+    assert claim.flight is not None
+    admission = await guard.reserve(5, 30)
+    assert admission.reservation is not None
+    await guard.settle(admission.reservation, 3)
+    leaky_verdict = report(Diagnosis.TOKEN_INVALID, summary=f"see {url} and {token}")
+    await guard.finish_flight(
+        fingerprint, claim.flight, verdict=leaky_verdict.model_dump_json(), cool_down=True
+    )
 
     dump = []
     for table in [*Base.metadata.sorted_tables, sa.table("alembic_version")]:

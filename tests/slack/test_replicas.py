@@ -43,6 +43,8 @@ async def bot_process(env: dict[str, str]) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()
+        # Waited for off the event loop: a bot finishing a check on SIGTERM still talks to the
+        # Slack stand-in, which this loop serves.
         await asyncio.to_thread(process.wait, 15)
 
 

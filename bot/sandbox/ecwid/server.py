@@ -41,6 +41,7 @@ from bot.sandbox.ecwid.stores import (
     Failure,
     SampleStore,
     sample_stores,
+    working_stores,
 )
 from bot.sandbox.loopback import LoopbackServer
 
@@ -293,9 +294,12 @@ async def serve_forever(
     host: str = "127.0.0.1",
     *,
     ready: Callable[[EcwidSandbox], None] | None = None,
+    working: int = 0,
 ) -> None:
-    """Serve the sample stores until cancelled; `ready` is called once listening (to print URLs)."""
-    async with EcwidSandbox(host=host, port=port, latency_ms=latency_ms) as sandbox:
+    """Serve the sample stores (and `working` copies of `connected`) until cancelled; `ready`
+    is called once listening (to print URLs)."""
+    stores = (*sample_stores(), *working_stores(working))
+    async with EcwidSandbox(stores, host=host, port=port, latency_ms=latency_ms) as sandbox:
         if ready is not None:
             ready(sandbox)
         await asyncio.Event().wait()

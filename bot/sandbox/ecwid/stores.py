@@ -8,6 +8,7 @@ API answers) and what a correct checker must conclude from that (`expected`,
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 from enum import StrEnum
@@ -493,4 +494,20 @@ def sample_stores(seed: str = "sandbox") -> tuple[SampleStore, ...]:
             collection=CollectionKind.STORAGE_DOWN,
             in_ecwid=False,
         ),
+    )
+
+
+def working_stores(count: int, seed: str = "sandbox") -> tuple[SampleStore, ...]:
+    """`count` more stores like `connected`, each with its own store ID and token (`working-N`),
+    for load: many users checking many stores at once."""
+    connected = sample_stores(seed)[0]
+    return tuple(
+        dataclasses.replace(
+            connected,
+            key=f"working-{number}",
+            store_id=100_000 + number,
+            token=derive_token(seed, f"working-{number}"),
+            description="Like connected: a paid store with full access",
+        )
+        for number in range(count)
     )
