@@ -158,7 +158,9 @@ async def _record(settings: Settings, checker: ConnectionChecker, report: CheckR
     database = Database.from_settings(settings)
     try:
         await database.migrate()
-        if await CheckService(checker, database).record(report, COMMAND_LINE) is None:
+        service = CheckService(checker, database)
+        await service.record(report, COMMAND_LINE)
+        if len(service.backlog):  # the write failed: a command line has no later to wait for
             print("ecwid-connect: the check could not be recorded (see the log)", file=sys.stderr)
     except Exception as error:
         print(
@@ -183,8 +185,9 @@ def _sandbox(args: argparse.Namespace, _settings: Settings) -> int:
 def _serve(_args: argparse.Namespace, settings: Settings) -> int:
     from bot.slack.server import serve
     from handlers import register_all
+    from handlers.recovery import resume
 
-    return serve(settings, register_all)
+    return serve(settings, register_all, resume)
 
 
 def _migrate(_args: argparse.Namespace, settings: Settings) -> int:

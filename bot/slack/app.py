@@ -18,7 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.engine.redaction import install_log_redaction
 from bot.settings import Settings
-from bot.slack.services import SERVICES_KEY, BotServices
+from bot.slack.services import SERVICES_KEY, BotServices, Resume
 
 logger = logging.getLogger(__name__)
 
@@ -72,8 +72,10 @@ def create_app(
     client: AsyncWebClient | None = None,
     *,
     services: BotServices | None = None,
+    resume: Resume | None = None,
 ) -> AsyncApp:
-    """The bot: every listener `register` adds, on one `AsyncApp`."""
+    """The bot: every listener `register` adds, on one `AsyncApp`; with `resume`
+    (`handlers.recovery.resume`), the checks other processes left unanswered are finished."""
     install_log_redaction()
     signing_secret = (
         settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
@@ -97,4 +99,6 @@ def create_app(
 
     app.use(provide_services)
     register(app)
+    if resume is not None:
+        shared.resume_with(app.client, resume)
     return app

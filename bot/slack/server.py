@@ -15,7 +15,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.settings import Settings
 from bot.slack.app import MissingSlackCredentials, Register, create_app, require_credentials
-from bot.slack.services import BotServices
+from bot.slack.services import BotServices, Resume
 
 logger = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
@@ -54,8 +54,9 @@ def http_app(app: AsyncApp, services: BotServices | None = None) -> web.Applicat
     return web_app
 
 
-def serve(settings: Settings, register: Register) -> int:
-    """Run until interrupted; in-flight checks get time to finish on shutdown."""
+def serve(settings: Settings, register: Register, resume: Resume | None = None) -> int:
+    """Run until interrupted; in-flight checks get time to finish on shutdown, and `resume`
+    finishes those a previous process left (see `BotServices`)."""
     socket_mode = settings.slack_app_token is not None
     try:
         require_credentials(settings, socket_mode=socket_mode)
@@ -63,10 +64,10 @@ def serve(settings: Settings, register: Register) -> int:
         print(f"ecwid-connect: {error}", file=sys.stderr)
         return 2
     if socket_mode:
-        asyncio.run(_serve_socket_mode(settings, register))
+        asyncio.run(_serve_socket_mode(settings, register, resume))
         return 0
     services = BotServices(settings)
-    app = create_app(settings, register, services=services)
+    app = create_app(settings, register, services=services, resume=resume)
     logger.info("Slack bot listening on http://0.0.0.0:%d%s", settings.port, EVENTS_PATH)
     web.run_app(
         http_app(app, services), port=settings.port, print=None, shutdown_timeout=DRAIN_TIMEOUT_S
@@ -74,10 +75,10 @@ def serve(settings: Settings, register: Register) -> int:
     return 0
 
 
-async def _serve_socket_mode(settings: Settings, register: Register) -> None:
+async def _serve_socket_mode(settings: Settings, register: Register, resume: Resume | None) -> None:
     services = BotServices(settings)
     await services.start()
-    app = create_app(settings, register, services=services)
+    app = create_app(settings, register, services=services, resume=resume)
     assert settings.slack_app_token is not None
     handler = AsyncSocketModeHandler(app, settings.slack_app_token.get_secret_value())
     stop = asyncio.Event()

@@ -1,7 +1,8 @@
 """What the Slack bot's listeners share in one process: settings, the checker, the database,
-background work. With `DATABASE_URL` set, everything several replicas must agree on (Slack
-retries already answered, token cool-downs, the failing-token budget) lives in the database;
-without it, the embedded SQLite file keeps the history and process memory the rest.
+background work, the check journal. With `DATABASE_URL` set, everything several replicas must
+agree on (Slack retries already answered, token cool-downs, the failing-token budget) lives in the
+database; without it, the embedded SQLite file keeps the history and the journal, and process
+memory the rest. `database_health` says whether the database answers (for the health endpoint).
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import contextlib
 import gc
 import logging
 import time
+from collections.abc import Callable, Coroutine
 from datetime import timedelta
+from typing import Any
 
 import httpx
 from slack_bolt.context.async_context import AsyncBoltContext
@@ -21,11 +24,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.engine.check import ConnectionChecker, new_http_client
 from bot.engine.guard import MemoryTokenGuard, TokenGuard
 from bot.history.database import Database
+from bot.history.health import DatabaseHealth
+from bot.history.journal import CheckJournal, JournalEntry
 from bot.history.shared import DatabaseSeenKeys, DatabaseTokenGuard
 from bot.history.vault import CredentialVault
 from bot.service import CheckService
 from bot.settings import Settings
-from bot.slack.dedup import MemorySeenKeys, SeenKeys
+from bot.slack.dedup import FallbackSeenKeys, MemorySeenKeys, SeenKeys
 from bot.slack.tasks import TaskSupervisor
 
 SUPPORT_MEMBERS_TTL_S = 60.0
@@ -98,19 +103,30 @@ class SupportTeam:
         return frozenset(members)
 
 
+Resume = Callable[["BotServices", AsyncWebClient, JournalEntry], Coroutine[Any, Any, None]]
+"""Finishes a check taken over from the journal: `handlers.recovery.resume`."""
+
+
 class BotServices:
-    """One per process; `start()` before serving, `aclose()` after."""
+    """One per process; `start()` before serving, `aclose()` after.
+
+    Once `resume_with` has named the Slack client and the function that finishes interrupted
+    checks, the journal's loop (every third of CHECK_LEASE_S) renews this process's leases,
+    takes over checks whose process is gone, and writes what waited for the database.
+    """
 
     def __init__(self, settings: Settings, *, http: httpx.AsyncClient | None = None) -> None:
         self.settings = settings
         self.http = http or new_http_client()
         self.tasks = TaskSupervisor()
         self.database = Database.from_settings(settings)
+        #: Whether the database answers: read by the health endpoint (see `DatabaseHealth`).
+        self.database_health = DatabaseHealth()
         self.shared_state = settings.database_url is not None
         self.seen: SeenKeys
         guard: TokenGuard
         if self.shared_state:
-            self.seen = DatabaseSeenKeys(self.database)
+            self.seen = FallbackSeenKeys(DatabaseSeenKeys(self.database), self.database_health)
             guard = DatabaseTokenGuard(
                 self.database, settings.token_cooldown_s, settings.failing_token_budget_per_min
             )
@@ -123,7 +139,12 @@ class BotServices:
         self.vault: CredentialVault = self.database.vault(
             settings.credentials_key, timedelta(hours=settings.credentials_ttl_h)
         )
-        self.checks = CheckService(self.checker, self.database, self.vault)
+        self.checks = CheckService(self.checker, self.database, self.vault, self.database_health)
+        self.journal = CheckJournal(
+            self.database, self.vault, self.database_health, lease_s=settings.check_lease_s
+        )
+        self._resume: tuple[AsyncWebClient, Resume] | None = None
+        self._journal_loop: asyncio.Task[None] | None = None
         self.support = SupportTeam(
             settings.support_channel_id,
             settings.support_user_group_id,
@@ -138,14 +159,41 @@ class BotServices:
         # Everything loaded so far lives as long as the process: keep the garbage collector
         # from re-scanning it, which otherwise shows up as pauses in the time to ack.
         gc.freeze()
-        self._housekeeping = asyncio.get_running_loop().create_task(
+        loop = asyncio.get_running_loop()
+        self._housekeeping = loop.create_task(
             self._purge_expired_credentials(), name="housekeeping"
         )
+        self._journal_loop = loop.create_task(self._keep_journal(), name="journal")
+
+    def resume_with(self, client: AsyncWebClient, resume: Resume) -> None:
+        """Finish interrupted checks with `resume`, posting through `client`."""
+        self._resume = (client, resume)
+
+    async def _keep_journal(self) -> None:
+        every = self.settings.check_lease_s / 3
+        while True:
+            try:
+                await self.journal_round()
+            except Exception:
+                logger.exception("the journal's round failed")
+            await asyncio.sleep(every)
+
+    async def journal_round(self) -> None:
+        """Renew leases, write what waited for the database, take over interrupted checks."""
+        await self.journal.heartbeat()
+        if len(self.checks.backlog) and self.database_health.available:
+            await self.checks.flush()
+        if self._resume is None:
+            return
+        client, resume = self._resume
+        for entry in await self.journal.claim_orphans():
+            self.tasks.spawn(resume(self, client, entry), name="finish interrupted check")
 
     async def _purge_expired_credentials(self) -> None:
         while True:
             try:
                 purged = await self.vault.purge_expired()
+                await self.journal.purge()
             except Exception:
                 logger.exception("could not purge expired credentials")
             else:
@@ -155,11 +203,15 @@ class BotServices:
 
     async def aclose(self, drain_timeout_s: float = 30.0) -> None:
         """Let in-flight checks finish (up to the timeout), then release connections."""
-        if self._housekeeping is not None:
-            self._housekeeping.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._housekeeping
+        for task in (self._housekeeping, self._journal_loop):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.tasks.drain(drain_timeout_s)
+        # What is still open (cut short by the drain's timeout) is for whoever starts next.
+        await self.journal.heartbeat()
+        await self.journal.release()
         await self.http.aclose()
         await self.database.close()
 

@@ -7,8 +7,8 @@ import asyncio
 import os
 import secrets
 import sys
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
@@ -23,9 +23,12 @@ from tests.db_fixtures import fresh_postgres_url
 CHANNEL = "C0REPLICA"
 
 
-@contextmanager
-def bot_process(env: dict[str, str]) -> Iterator[str]:
-    """`ecwid-connect serve` in HTTP mode, in its own process; yields its events URL."""
+@asynccontextmanager
+async def bot_process(env: dict[str, str]) -> AsyncIterator[str]:
+    """`ecwid-connect serve` in HTTP mode, in its own process; yields its base URL.
+
+    Stopping it waits in a thread: the Slack stand-in, on this event loop, must keep answering
+    the bot while it finishes its checks."""
     import subprocess
 
     port = free_port()
@@ -39,7 +42,7 @@ def bot_process(env: dict[str, str]) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()
-        process.wait(15)
+        await asyncio.to_thread(process.wait, 15)
 
 
 async def _healthy(base: str) -> None:
@@ -71,7 +74,7 @@ async def replicas(
             "LOG_LEVEL": "WARNING",
         }
         env.pop("SLACK_APP_TOKEN", None)
-        with bot_process(env) as first, bot_process(env) as second:
+        async with bot_process(env) as first, bot_process(env) as second:
             await asyncio.gather(_healthy(first), _healthy(second))
             users = [
                 SlackUser(
