@@ -5,6 +5,7 @@ running a check whose answer lands in the thread. Listeners call these after the
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -39,6 +40,8 @@ logger = logging.getLogger(__name__)
 FALLBACK_ERRORS = frozenset({"not_in_channel", "channel_not_found", "is_archived"})
 CHECKING, CONNECTED, PROBLEM = "eyes", "white_check_mark", "warning"
 VIEW_UPDATE_AFTER_ACK_S = 0.5
+# Reactions and modal updates are retried through Slack's bad moments too, for less long.
+DECORATION_PATIENCE_S = 60.0
 
 
 def destination_from_action(
@@ -179,7 +182,14 @@ async def react(client: AsyncWebClient, destination: Destination, add: str, *rem
     calls = [(client.reactions_add, add)] + [(client.reactions_remove, name) for name in remove]
     for call, name in calls:
         try:
-            await call(channel=destination.channel, timestamp=destination.thread_ts, name=name)
+            await deliver(
+                functools.partial(
+                    call, channel=destination.channel, timestamp=destination.thread_ts, name=name
+                ),
+                destination.channel,
+                what="a reaction",
+                patience_s=DECORATION_PATIENCE_S,
+            )
         except SlackApiError as error:
             logger.debug("reaction %s not changed: %s", name, error.response.get("error"))
         except Exception:
@@ -315,7 +325,12 @@ async def _after_ack(acked_at: float) -> None:
 
 async def _update_view(client: AsyncWebClient, view_id: str, view: dict[str, Any]) -> None:
     try:
-        await client.views_update(view_id=view_id, view=view)
+        await deliver(
+            functools.partial(client.views_update, view_id=view_id, view=view),
+            f"view {view_id}",
+            what="views.update",
+            patience_s=DECORATION_PATIENCE_S,
+        )
     except SlackApiError as error:
         if error.response.get("error") != "not_found":  # the user closed the modal: fine
             raise
