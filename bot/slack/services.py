@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import inspect
 import logging
 import time
 from collections.abc import Callable, Coroutine
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import httpx
 from slack_bolt.context.async_context import AsyncBoltContext
@@ -103,6 +104,38 @@ class SupportTeam:
         return frozenset(members)
 
 
+class FallbackTokenGuard:
+    """The database's `TokenGuard` that, while the database is unreachable, asks the process's
+    own `MemoryTokenGuard` instead (telling `health`): a check never fails for the database.
+
+    Delegates every coroutine method by name, so it follows the guard's interface as it grows;
+    during an outage, cool-downs and the budget are per process.
+    """
+
+    def __init__(self, primary: object, fallback: object, health: DatabaseHealth) -> None:
+        self._primary = primary
+        self._fallback = fallback
+        self._health = health
+
+    def __getattr__(self, name: str) -> Any:
+        primary = getattr(self._primary, name)
+        if not inspect.iscoroutinefunction(primary):
+            return primary
+        fallback = getattr(self._fallback, name)
+        health = self._health
+
+        async def guarded(*args: Any, **kwargs: Any) -> Any:
+            try:
+                result = await primary(*args, **kwargs)
+            except Exception as error:
+                health.failed("asking the token guard", error)
+                return await fallback(*args, **kwargs)
+            health.succeeded()
+            return result
+
+        return guarded
+
+
 Resume = Callable[["BotServices", AsyncWebClient, JournalEntry], Coroutine[Any, Any, None]]
 """Finishes a check taken over from the journal: `handlers.recovery.resume`."""
 
@@ -127,8 +160,19 @@ class BotServices:
         guard: TokenGuard
         if self.shared_state:
             self.seen = FallbackSeenKeys(DatabaseSeenKeys(self.database), self.database_health)
-            guard = DatabaseTokenGuard(
-                self.database, settings.token_cooldown_s, settings.failing_token_budget_per_min
+            guard = cast(
+                TokenGuard,
+                FallbackTokenGuard(
+                    DatabaseTokenGuard(
+                        self.database,
+                        settings.token_cooldown_s,
+                        settings.failing_token_budget_per_min,
+                    ),
+                    MemoryTokenGuard(
+                        settings.token_cooldown_s, settings.failing_token_budget_per_min
+                    ),
+                    self.database_health,
+                ),
             )
         else:
             self.seen = MemorySeenKeys()
