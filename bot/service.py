@@ -38,7 +38,9 @@ HISTORY_BACKLOG_MAX = 1000
 
 
 @dataclass(frozen=True, slots=True)
-class _Unwritten:
+class UnwrittenCheck:
+    """A check the history could not take yet, with the ID it will be written under."""
+
     check_id: str
     report: CheckReport
     destination: Destination
@@ -50,13 +52,13 @@ class HistoryBacklog:
 
     def __init__(self, health: DatabaseHealth, limit: int = HISTORY_BACKLOG_MAX) -> None:
         self._health = health
-        self._rows: deque[_Unwritten] = deque()
+        self._rows: deque[UnwrittenCheck] = deque()
         self._limit = limit
 
     def __len__(self) -> int:
         return len(self._rows)
 
-    def add(self, row: _Unwritten) -> None:
+    def add(self, row: UnwrittenCheck) -> None:
         if len(self._rows) >= self._limit:
             dropped = self._rows.popleft()
             self._health.dropped_rows += 1
@@ -70,7 +72,7 @@ class HistoryBacklog:
         self._rows.append(row)
         self._health.waiting_rows = len(self._rows)
 
-    def first(self) -> _Unwritten | None:
+    def first(self) -> UnwrittenCheck | None:
         return self._rows[0] if self._rows else None
 
     def written(self) -> None:
@@ -112,7 +114,7 @@ class CheckService:
         """Keep the check in the history, and its credentials for a re-run; the check's ID.
 
         When the database fails, the check waits in the backlog (the ID is kept for it)."""
-        row = _Unwritten(uuid.uuid4().hex, report, destination, paste)
+        row = UnwrittenCheck(uuid.uuid4().hex, report, destination, paste)
         if len(self.backlog) and not self.health.available:
             self.backlog.add(row)  # still unreachable: no need to wait for another failure
             return row.check_id
@@ -133,7 +135,7 @@ class CheckService:
             logger.info("wrote %d checks kept while the database was unreachable", written)
         return written
 
-    async def _write(self, row: _Unwritten) -> bool:
+    async def _write(self, row: UnwrittenCheck) -> bool:
         try:
             await self.database.record_check(row.report, row.destination, check_id=row.check_id)
         except Exception as error:
