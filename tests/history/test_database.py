@@ -33,13 +33,14 @@ from tests.db_fixtures import (  # noqa: F401
     database_fixture,
     database_url_fixture,
 )
+from tests.paths import REPO
 
 PLACE = Destination(team="T0001", channel="C0001", thread_ts="1700000000.000100", requester="U0001")
 TTL = timedelta(hours=72)
 # The newest migration: what `migrate()` must leave the database at.
 HEAD = max(
     path.stem.split("_", 1)[0]
-    for path in (Path(__file__).parents[2] / "bot/history/migrations/versions").glob("0*.py")
+    for path in (REPO / "bot" / "history" / "migrations" / "versions").glob("0*.py")
 )
 
 
