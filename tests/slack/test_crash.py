@@ -5,7 +5,8 @@ store keeps every check in flight. Killed with SIGKILL, it is started again on t
 (SQLite file, or PostgreSQL): every accepted check – slash commands with a paste and modal
 submissions – ends answered in its thread exactly once. Without CREDENTIALS_KEY the answer says
 the check was interrupted, with a button to check again; with it, the check is run again. 👀
-leaves every thread root, and the modals still open show the outcome.
+leaves every thread root, and the modals still open show the outcome. SIGTERM, by contrast,
+lets the checks in flight finish before the process exits, and leaves no journal entry open.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,3 +163,25 @@ async def test_checks_in_flight_when_the_bot_is_killed_are_all_answered_after_a_
         assert ("This result is also in the thread" if rig.vault else "was interrupted") in shown
     # Nothing is said twice, and nothing that went wrong is blamed on the bot.
     assert "something went wrong" not in json.dumps(_bot_messages(rig.slack))
+
+
+@pytest.mark.parametrize("rig", ["sqlite"], indirect=True)
+async def test_sigterm_lets_the_checks_in_flight_finish_and_leaves_nothing_open(rig: Rig) -> None:
+    slow = rig.sandbox.collection_url("slow")
+    bot = rig.start("bot")
+    await bot.healthy()
+    async with rig.user(bot) as user:
+        for _ in range(4):
+            assert (await user.slash_command(COMMAND, slow, channel_id=CHANNEL)).status_code == 200
+        await _until(lambda: _eyes_added(rig.slack) == 4, 20, "every check started", rig)
+
+    assert await bot.stop() == 0  # SIGTERM, while all four wait for the slow store
+
+    roots = [m for m in _bot_messages(rig.slack) if "thread_ts" not in m]
+    assert len(roots) == 4
+    for root in roots:
+        (reply,) = _replies(rig.slack, root["ts"])
+        assert "check_timeout" in json.dumps(reply)
+    with sqlite3.connect(rig.tmp_path / "data" / "ecwid-connect.sqlite3") as journal:
+        states = [state for (state,) in journal.execute("SELECT state FROM pending_checks")]
+    assert states == ["done"] * 4
