@@ -186,8 +186,9 @@ async def react(client: AsyncWebClient, destination: Destination, add: str, *rem
                 functools.partial(
                     call, channel=destination.channel, timestamp=destination.thread_ts, name=name
                 ),
-                destination.channel,
-                what="a reaction",
+                # Reactions have their own limits, not the channel's message pace.
+                f"{destination.channel} reactions",
+                what=f"reaction {name}",
                 patience_s=DECORATION_PATIENCE_S,
             )
         except SlackApiError as error:

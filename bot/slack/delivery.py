@@ -109,6 +109,8 @@ async def deliver(
 ) -> T:
     """`call()` until it works, honouring the channel's pace and Slack's `Retry-After`.
 
+    `channel` is the pacing key: a channel for messages, anything else for other limits.
+
     Raises what is not transient at once, and `DeliveryExpired` after `patience_s` of failures.
     """
     loop = asyncio.get_running_loop()
@@ -134,10 +136,10 @@ async def deliver(
                 pause = min(pause * 2, MAX_PAUSE_S)
             if loop.time() + delay >= give_up_at:
                 raise DeliveryExpired(
-                    f"{what} in {channel} still failing after {attempt} attempts"
+                    f"{what} ({channel}) still failing after {attempt} attempts"
                 ) from error
             logger.warning(
-                "%s in %s failed (%s), attempt %d; retrying",
+                "%s (%s) failed (%s), attempt %d; retrying",
                 what,
                 channel,
                 _describe(error),
