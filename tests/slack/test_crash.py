@@ -185,3 +185,38 @@ async def test_sigterm_lets_the_checks_in_flight_finish_and_leaves_nothing_open(
     with sqlite3.connect(rig.tmp_path / "data" / "ecwid-connect.sqlite3") as journal:
         states = [state for (state,) in journal.execute("SELECT state FROM pending_checks")]
     assert states == ["done"] * 4
+
+
+@pytest.mark.parametrize("rig", ["sqlite"], indirect=True)
+async def test_an_answer_slack_would_not_take_is_delivered_after_a_restart(rig: Rig) -> None:
+    connected = rig.sandbox.collection_url("connected")
+    first = rig.start("first")
+    await first.healthy()
+    async with rig.user(first) as user:
+        root_ts, view_id = await _open_modal(rig, user)
+        rig.slack.inject_faults(1.0, kinds=("server_error",))  # Slack is down
+        since = len(rig.slack.calls)
+        values = {check_blocks.URL_BLOCK: {check_blocks.URL_INPUT: connected}}
+        await user.submit_view(view_id, values)
+
+        def refused() -> int:
+            return sum(
+                call.method == "chat.postMessage" and call.status == 500
+                for call in rig.slack.calls[since:]
+            )
+
+        # The check is done and its answer journaled: the bot keeps trying to post it.
+        await _until(lambda: refused() >= 3, 20, "the answer tried three times", rig)
+
+    await first.kill()
+    rig.slack.inject_faults(0)  # Slack is back
+    second = rig.start("second")
+    await second.healthy()
+    await _until(lambda: bool(_replies(rig.slack, root_ts)), 30, "the answer delivered", rig)
+    await asyncio.sleep(1)  # time for a wrong second answer to arrive
+    assert await second.stop() == 0
+
+    (reply,) = _replies(rig.slack, root_ts)
+    assert "Connected: ready to migrate" in json.dumps(reply)
+    assert "This result is also in the thread" in json.dumps(rig.slack.views[view_id])
+    assert "eyes" not in rig.slack.reactions(CHANNEL, root_ts)
