@@ -2,11 +2,12 @@
 
 The bot runs as a real process against the Slack stand-in and the Ecwid sandbox, whose `slow`
 store keeps every check in flight. Killed with SIGKILL, it is started again on the same data
-(SQLite file, or PostgreSQL): every accepted check – slash commands with a paste and modal
-submissions – ends answered in its thread exactly once. Without CREDENTIALS_KEY the answer says
-the check was interrupted, with a button to check again; with it, the check is run again. 👀
-leaves every thread root, and the modals still open show the outcome. SIGTERM, by contrast,
-lets the checks in flight finish before the process exits, and leaves no journal entry open.
+(the SQLite file; or PostgreSQL, where a second replica runs all along): every accepted check –
+slash commands with a paste and modal submissions – ends answered in its thread exactly once.
+Without CREDENTIALS_KEY the answer says the check was interrupted, with a button to check again;
+with it, the check is run again. 👀 leaves every thread root, and the modals still open show the
+outcome. SIGTERM, by contrast, lets the checks in flight finish before the process exits, and
+leaves no journal entry open.
 """
 
 from __future__ import annotations
@@ -121,6 +122,11 @@ async def test_checks_in_flight_when_the_bot_is_killed_are_all_answered_after_a_
     slow = rig.sandbox.collection_url("slow")
     first = rig.start("first")
     await first.healthy()
+    # On PostgreSQL a second replica runs all along: it and the restarted process both look
+    # for the killed one's checks, and each is finished by exactly one of them.
+    replica = rig.start("replica") if rig.vault else None
+    if replica is not None:
+        await replica.healthy()
     async with rig.user(first) as user:
         modals = [await _open_modal(rig, user) for _ in range(MODALS)]
         for _root, view_id in modals:
@@ -149,6 +155,8 @@ async def test_checks_in_flight_when_the_bot_is_killed_are_all_answered_after_a_
     await _until(all_answered, 40, "every check answered after the restart", rig)
     await asyncio.sleep(1)  # time for a wrong second answer to arrive
     assert await second.stop() == 0
+    if replica is not None:
+        assert await replica.stop() == 0
 
     expected = "check_timeout" if rig.vault else "was interrupted"
     for root in roots:
