@@ -2,7 +2,8 @@
 
 `FakeSlack` plays `POST /api/<method>` and the `response_url`s it hands out: it records every
 call, keeps the messages, reactions and views the bot produced, refuses Block Kit that Slack
-would refuse (`bot.sandbox.slack.blockkit`), and fails calls on demand (errors, 429, 5xx).
+would refuse (`bot.sandbox.slack.blockkit`), and fails calls on demand (errors, 429, 5xx:
+`fail_next`) or a random fraction of them, dropped connections included (`inject_faults`).
 """
 
 from __future__ import annotations
