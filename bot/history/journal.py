@@ -192,16 +192,19 @@ class CheckJournal:
         for entry_id in list(self._dirty):
             if not await self._write(entry_id, "writing the journal kept in memory"):
                 return
+        lease_until = self._clock() + self._lease
         try:
             async with self._database.engine.begin() as connection:
                 await connection.execute(
                     sa.update(PendingCheckRow)
                     .where(PendingCheckRow.owner == self.owner, PendingCheckRow.state.in_(_OPEN))
-                    .values(lease_until=self._clock() + self._lease)
+                    .values(lease_until=lease_until)
                 )
         except Exception as error:
             self._failed("renewing the journal's leases", error)
             return
+        for row in self._mine.values():
+            row["lease_until"] = lease_until
         self._health.succeeded()
 
     async def release(self) -> None:
@@ -310,6 +313,8 @@ class CheckJournal:
         """Put this process's entry into the database as it is now; False when it failed (the
         entry is then written by a later `heartbeat`)."""
         row = self._mine[entry_id]
+        # The owner is alive (it is writing): the lease runs from now, never from an old copy.
+        row["lease_until"] = self._clock() + self._lease
         try:
             async with self._database.engine.begin() as connection:
                 statement = upsert(connection.dialect.name, PendingCheckRow).values(row)

@@ -214,3 +214,18 @@ async def test_the_backlog_is_written_with_the_same_ids_once_the_database_answer
         record = await database.check(check_id)
         assert record is not None
         assert record.store_id == checked.store_id
+
+
+async def test_a_long_check_kept_alive_by_heartbeats_is_not_taken_over_when_it_answers(
+    database: Database, clock: FakeClock
+) -> None:
+    owner, other = journal(database, clock), journal(database, clock)
+    entry_id = await owner.accept(PLACE, None)
+    for _ in range(3):  # the check runs for longer than a lease; its process is alive
+        clock.advance(LEASE_S * 0.9)
+        await owner.heartbeat()
+
+    await owner.answered(entry_id, Answer("the result", []))
+    clock.advance(LEASE_S * 0.5)
+
+    assert await other.claim_orphans() == []
