@@ -67,7 +67,7 @@ async def rig(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[R
             "DATABASE_URL": "",
             "CREDENTIALS_KEY": "",
             "CHECK_TIMEOUT_S": "8",
-            "CHECK_LEASE_S": "2",
+            "CHECK_LEASE_S": "4",  # short for the test; renewed every third of it
             "LOG_LEVEL": "INFO",
         }
         # SQLite: told the check was interrupted; PostgreSQL, with the vault on: run again.
