@@ -189,6 +189,7 @@ class BotServices:
         )
         self._resume: tuple[AsyncWebClient, Resume] | None = None
         self._journal_loop: asyncio.Task[None] | None = None
+        self._closing = False
         self.support = SupportTeam(
             settings.support_channel_id,
             settings.support_user_group_id,
@@ -227,7 +228,7 @@ class BotServices:
         await self.journal.heartbeat()
         if len(self.checks.backlog) and self.database_health.available:
             await self.checks.flush()
-        if self._resume is None:
+        if self._resume is None or self._closing:
             return
         client, resume = self._resume
         for entry in await self.journal.claim_orphans():
@@ -247,12 +248,17 @@ class BotServices:
 
     async def aclose(self, drain_timeout_s: float = 30.0) -> None:
         """Let in-flight checks finish (up to the timeout), then release connections."""
-        for task in (self._housekeeping, self._journal_loop):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        # No more taking over; the leases of the checks draining are still renewed meanwhile.
+        self._closing = True
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._housekeeping
         await self.tasks.drain(drain_timeout_s)
+        if self._journal_loop is not None:
+            self._journal_loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._journal_loop
         # What is still open (cut short by the drain's timeout) is for whoever starts next.
         await self.journal.heartbeat()
         await self.journal.release()
