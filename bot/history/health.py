@@ -24,7 +24,8 @@ class DatabaseHealth:
     `available` is False from a failed operation until the next one that succeeds; `since` is when
     it last changed; `outages` counts how many began. `waiting_rows` and `dropped_rows` are the
     history backlog's: rows kept in memory to be written once the database is back, and rows that
-    did not fit (see `bot.service.HistoryBacklog`).
+    did not fit (see `bot.service.HistoryBacklog`); `journal_unwritten`, the check journal's
+    entries kept only in memory (see `bot.history.journal`).
     """
 
     def __init__(self, *, clock: Callable[[], datetime] = utcnow) -> None:
@@ -35,6 +36,7 @@ class DatabaseHealth:
         self.last_error: str | None = None
         self.waiting_rows = 0
         self.dropped_rows = 0
+        self.journal_unwritten = 0
 
     def failed(self, what: str, error: BaseException) -> None:
         """An operation on the database failed: the outage starts now, unless it already has."""
@@ -74,4 +76,5 @@ class DatabaseHealth:
             "last_error": self.last_error,
             "history_rows_waiting": self.waiting_rows,
             "history_rows_dropped": self.dropped_rows,
+            "journal_entries_unwritten": self.journal_unwritten,
         }

@@ -328,9 +328,11 @@ class CheckJournal:
                 )
         except Exception as error:
             self._dirty.add(entry_id)
+            self._health.journal_unwritten = len(self._dirty)
             self._failed(what, error)
             return False
         self._dirty.discard(entry_id)
+        self._health.journal_unwritten = len(self._dirty)
         if row["state"] == JournalState.DONE.value:
             del self._mine[entry_id]
         self._health.succeeded()

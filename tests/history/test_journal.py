@@ -160,7 +160,8 @@ async def test_without_the_database_the_journal_keeps_entries_in_memory(
     tmp_path: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     database = unreachable(tmp_path)
-    kept = journal(database, clock)
+    health = DatabaseHealth(clock=clock)
+    kept = CheckJournal(database, database.vault(None, TTL), health, lease_s=LEASE_S, clock=clock)
     try:
         with caplog.at_level(logging.ERROR):
             first = await kept.accept(PLACE, None)
@@ -172,6 +173,7 @@ async def test_without_the_database_the_journal_keeps_entries_in_memory(
         await database.close()
 
     assert (kept.open_entries, kept.unwritten) == (2, 2)  # `first`, done, waits to be written
+    assert health.snapshot()["journal_entries_unwritten"] == 2
     assert caplog.text.count("database unreachable") == 1
 
 
