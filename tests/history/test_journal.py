@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
@@ -152,14 +151,15 @@ async def test_given_back_entries_are_taken_again_even_by_the_same_process(
 # Without the database.
 
 
-def unreachable(tmp_path: Path) -> Database:
-    return Database.from_url(f"sqlite+aiosqlite:///{tmp_path / 'missing' / 'db.sqlite3'}")
+def unreachable() -> Database:
+    """A database whose server is not there (nothing listens on port 1): refused at once."""
+    return Database.from_url("postgresql://nobody@127.0.0.1:1/none")
 
 
 async def test_without_the_database_the_journal_keeps_entries_in_memory(
-    tmp_path: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    database = unreachable(tmp_path)
+    database = unreachable()
     health = DatabaseHealth(clock=clock)
     kept = CheckJournal(database, database.vault(None, TTL), health, lease_s=LEASE_S, clock=clock)
     try:
@@ -178,9 +178,9 @@ async def test_without_the_database_the_journal_keeps_entries_in_memory(
 
 
 async def test_the_history_backlog_is_bounded_and_counts_what_it_drops(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    database = unreachable(tmp_path)
+    database = unreachable()
     health = DatabaseHealth()
     service = CheckService(checker=None, database=database, health=health)  # type: ignore[arg-type]
     service.backlog._limit = 3
