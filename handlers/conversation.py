@@ -5,6 +5,7 @@ running a check whose answer lands in the thread. Listeners call these after the
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -19,6 +20,8 @@ from bot.destination import Destination, EntryPoint
 from bot.engine.diagnosis import StepName, StepStatus
 from bot.engine.intake import Paste
 from bot.engine.report import CheckReport, Step
+from bot.history.journal import Answer
+from bot.slack.delivery import DeliveryExpired, deliver
 from bot.slack.services import BotServices
 from handlers.blocks.check import (
     check_modal,
@@ -50,6 +53,8 @@ RESTRICTION_ERRORS = frozenset(
 FALLBACK_ERRORS = PUBLIC_FALLBACK_ERRORS | RESTRICTION_ERRORS
 CHECKING, CONNECTED, PROBLEM = "eyes", "white_check_mark", "warning"
 VIEW_UPDATE_AFTER_ACK_S = 0.5
+# Reactions and modal updates are retried through Slack's bad moments too, for less long.
+DECORATION_PATIENCE_S = 60.0
 
 
 def installing_team(context: AsyncBoltContext) -> str | None:
@@ -97,15 +102,22 @@ async def open_check_modal(
 async def post(
     client: AsyncWebClient, destination: Destination, text: str, blocks: Blocks | None = None
 ) -> str | None:
-    """Post in the destination's thread; returns the new message's ts (None via response_url)."""
+    """Post in the destination's thread; returns the new message's ts (None via response_url).
+
+    Rate limits, server and connection errors are waited out for minutes, paced per channel
+    (`bot.slack.delivery`); past that, `DeliveryExpired`.
+    """
     try:
-        response = await client.chat_postMessage(
-            channel=destination.channel,
-            thread_ts=destination.thread_ts,
-            text=text,
-            blocks=blocks,
-            unfurl_links=False,
-            unfurl_media=False,
+        response = await deliver(
+            lambda: client.chat_postMessage(
+                channel=destination.channel,
+                thread_ts=destination.thread_ts,
+                text=text,
+                blocks=blocks,
+                unfurl_links=False,
+                unfurl_media=False,
+            ),
+            destination.channel,
         )
     except SlackApiError as error:
         refusal = str(error.response.get("error") or "")
@@ -239,7 +251,15 @@ async def react(client: AsyncWebClient, destination: Destination, add: str, *rem
     calls = [(client.reactions_add, add)] + [(client.reactions_remove, name) for name in remove]
     for call, name in calls:
         try:
-            await call(channel=destination.channel, timestamp=destination.thread_ts, name=name)
+            await deliver(
+                functools.partial(
+                    call, channel=destination.channel, timestamp=destination.thread_ts, name=name
+                ),
+                # Reactions have their own limits, not the channel's message pace.
+                f"{destination.channel} reactions",
+                what=f"reaction {name}",
+                patience_s=DECORATION_PATIENCE_S,
+            )
         except SlackApiError as error:
             logger.debug("reaction %s not changed: %s", name, error.response.get("error"))
         except Exception:
@@ -247,18 +267,33 @@ async def react(client: AsyncWebClient, destination: Destination, add: str, *rem
 
 
 async def start_thread_and_check(
-    services: BotServices, client: AsyncWebClient, destination: Destination, paste: Paste
+    services: BotServices,
+    client: AsyncWebClient,
+    destination: Destination,
+    paste: Paste,
+    *,
+    journal_id: str | None = None,
 ) -> None:
-    """`/ecwid-connect <paste>`: a thread root without the paste, then the check's answer in it."""
+    """`/ecwid-connect <paste>`: a thread root without the paste, then the check's answer in it.
+
+    The check is journaled first (`journal_id` when it already is: a recovered one)."""
+    if journal_id is None:
+        journal_id = await services.journal.accept(destination, paste)
     text, blocks = checking_root_message(destination.requester)
     try:
         root_ts = await post(client, destination, text, blocks)
+    except DeliveryExpired:
+        logger.error("Slack kept failing: the check %s is left for a later attempt", journal_id)
+        await services.journal.later(journal_id)
+        return
     except Exception:
         await report_failure(client, destination, None, "could not start the thread")
+        await services.journal.done(journal_id)
         return
     if root_ts is not None:
         destination = destination.in_thread(root_ts)
-    await check_and_answer(services, client, destination, paste)
+        await services.journal.moved(journal_id, destination)
+    await check_and_answer(services, client, destination, paste, journal_id=journal_id)
 
 
 def pending_ladder() -> list[Step]:
@@ -271,33 +306,80 @@ async def check_and_answer(
     destination: Destination,
     paste: Paste,
     view_id: str | None = None,
+    *,
+    journal_id: str | None = None,
 ) -> CheckReport | None:
     """Run the check, then answer in the thread (and in the modal, if it is still open).
 
-    Whatever fails here, the user is told in the thread, with a reference to the log (and None
-    is returned).
+    The check is journaled as accepted before it starts (unless `journal_id` says it already
+    is), and its answer before it is posted: a process killed on the way leaves it for the next
+    one (`handlers.recovery`). Slack's rate limits and bad minutes are waited out; only a bug
+    is told in the thread as a failure, with a reference to the log (and None is returned).
     """
     acked_at = asyncio.get_running_loop().time()
+    if journal_id is None:
+        journal_id = await services.journal.accept(destination, paste, view_id=view_id)
     try:
         await react(client, destination, CHECKING)
         checked = await services.checks.check(paste, destination)
         report = checked.report
         escalable = checked.check_id if services.support.configured else None
         text, blocks = result_message(report, destination, check_id=escalable)
-        await post(client, destination, text, blocks)
     except Exception:
-        await report_failure(client, destination, view_id, "answering a check failed")
+        await report_failure(client, destination, view_id, "checking failed")
+        await services.journal.done(journal_id)
         return None
+    answer = Answer(
+        text,
+        blocks,
+        view=result_view(report) if view_id is not None else None,
+        reaction=CONNECTED if report.ok else PROBLEM,
+    )
+    await services.journal.answered(journal_id, answer)
+    delivered = await deliver_answer(
+        services, client, journal_id, destination, answer, view_id, acked_at=acked_at
+    )
+    return report if delivered else None
+
+
+async def deliver_answer(
+    services: BotServices,
+    client: AsyncWebClient,
+    journal_id: str,
+    destination: Destination,
+    answer: Answer,
+    view_id: str | None,
+    *,
+    acked_at: float | None = None,
+) -> bool:
+    """Post a journaled answer in its thread, then mark it done; True once it is there.
+
+    When Slack keeps failing past the delivery's patience, the entry is left for a later
+    attempt (by this process or another), never replaced by an error message.
+    """
+    try:
+        await post(client, destination, answer.text, answer.blocks)
+    except DeliveryExpired:
+        logger.error("Slack kept failing: the answer of %s will be delivered later", journal_id)
+        await services.journal.later(journal_id)
+        return False
+    except Exception:
+        await report_failure(client, destination, view_id, "posting a check's answer failed")
+        await services.journal.done(journal_id)
+        return False
+    await services.journal.done(journal_id)
     # The answer is in the thread: what follows is decoration, and never a reason to say
     # something went wrong.
-    await react(client, destination, CONNECTED if report.ok else PROBLEM, CHECKING)
-    if view_id is not None:
-        await _after_ack(acked_at)
+    if answer.reaction is not None:
+        await react(client, destination, answer.reaction, CHECKING)
+    if view_id is not None and answer.view is not None:
+        if acked_at is not None:
+            await _after_ack(acked_at)
         try:
-            await _update_view(client, view_id, result_view(report))
+            await _update_view(client, view_id, answer.view)
         except Exception:
             logger.exception("the modal could not show the result (it is in the thread)")
-    return report
+    return True
 
 
 async def _after_ack(acked_at: float) -> None:
@@ -313,7 +395,12 @@ async def _after_ack(acked_at: float) -> None:
 
 async def _update_view(client: AsyncWebClient, view_id: str, view: dict[str, Any]) -> None:
     try:
-        await client.views_update(view_id=view_id, view=view)
+        await deliver(
+            functools.partial(client.views_update, view_id=view_id, view=view),
+            f"view {view_id}",
+            what="views.update",
+            patience_s=DECORATION_PATIENCE_S,
+        )
     except SlackApiError as error:
         if error.response.get("error") != "not_found":  # the user closed the modal: fine
             raise

@@ -264,8 +264,9 @@ def _sandbox(args: argparse.Namespace, _settings: Settings | None) -> int:
 def _serve(_args: argparse.Namespace, settings: Settings) -> int:
     from bot.slack.server import serve
     from handlers import register_all
+    from handlers.recovery import resume
 
-    return serve(settings, register_all)
+    return serve(settings, register_all, resume)
 
 
 def _migrate(_args: argparse.Namespace, settings: Settings) -> int:

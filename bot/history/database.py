@@ -318,17 +318,19 @@ class Database:
 
     # Checks.
 
-    async def record_check(self, report: CheckReport, destination: Destination) -> str:
-        """Record a finished check and return its new ID; its time is the report's `checked_at`.
+    async def record_check(
+        self, report: CheckReport, destination: Destination, *, check_id: str | None = None
+    ) -> str:
+        """Record a finished check and return its ID (`check_id`, or a new one); its time is the
+        report's `checked_at`.
 
         Only the masked token is kept; free text is redacted again in case a secret slipped in.
         """
         trace = current_check()
-        if trace is not None and not trace.recorded:
+        if check_id is None and trace is not None and not trace.recorded:
             trace.recorded = True
             check_id = trace.id  # the id the check's log lines carry
-        else:
-            check_id = _new_id()
+        check_id = check_id or _new_id()
         counts = {entity.value: report.counts.of(entity).total for entity in Entity}
         row = {
             "id": check_id,

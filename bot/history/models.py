@@ -7,11 +7,13 @@ seen_keys           SHA-256 of keys already handled (Slack retries, double submi
 token_cooldowns     token fingerprints that may not be sent to Ecwid before `until`
 token_flights       the one check of a token in flight (leased), then its secret-free verdict
 failing_requests    the failing-token budget: reservations before sending, failures after
+pending_checks      the journal: every accepted check until its answer is delivered (see
+                    `bot.history.journal`); its paste only encrypted, and only with the vault on
 
 No column holds a token or a collection URL in plain text: a token appears only masked
 (`secret_…a1b2`) or as a one-way fingerprint, and pastes only encrypted. Every time is a
-timezone-aware UTC datetime in Python. Alembic's `versions/0001_initial.py` creates the same
-schema; `tests/history/test_database.py` checks that the two agree.
+timezone-aware UTC datetime in Python. Alembic's `versions/` create the same schema;
+`tests/history/test_database.py` checks that the two agree.
 """
 
 from __future__ import annotations
@@ -191,6 +193,33 @@ class FailingRequestsRow(Base):
     at: Mapped[datetime] = mapped_column(index=True)
     count: Mapped[int]
     reserved_until: Mapped[datetime | None] = mapped_column(index=True)
+
+
+class PendingCheckRow(Base):
+    """An accepted check, from its acknowledgement until its answer is in Slack.
+
+    `state` goes `accepted` → `answered` (the answer is ready, `answer` holds it, delivery may
+    still be retrying) → `done`. `owner` is the process running it, which renews `lease_until`
+    while alive; once the lease has passed, another process (or the same one restarted) claims
+    the row and re-runs, redelivers or says the check was interrupted. `sealed_paste` is the
+    paste, Fernet-encrypted, only when CREDENTIALS_KEY is set, and cleared once done.
+    """
+
+    __tablename__ = "pending_checks"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    created_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(sa.String(16))
+    owner: Mapped[str] = mapped_column(sa.String(32))
+    lease_until: Mapped[datetime]
+    attempts: Mapped[int]
+    destination: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    view_id: Mapped[str | None] = mapped_column(sa.String(64))
+    sealed_paste: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    answer: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    finished_at: Mapped[datetime | None]
+
+    __table_args__ = (sa.Index(None, "state", "lease_until"),)
 
 
 def upsert(dialect_name: str, model: type[Base]) -> sqlite.Insert | postgresql.Insert:

@@ -122,6 +122,26 @@ class CredentialVault:
             logger.warning("The stored paste of check %s is not in a known format.", check_id)
             return None
 
+    def seal(self, paste: Paste) -> bytes | None:
+        """`paste` encrypted, to keep elsewhere (the check journal); None when the vault is off."""
+        if self._fernet is None:
+            return None
+        return self._fernet.encrypt_at_time(_serialise(paste), int(self._clock().timestamp()))
+
+    def unseal(self, sealed: bytes) -> Paste | None:
+        """What `seal` made, within the time-to-live; None when it cannot be read any more."""
+        if self._fernet is None:
+            return None
+        try:
+            plain = self._fernet.decrypt_at_time(
+                sealed,
+                ttl=math.ceil(self._ttl.total_seconds()),
+                current_time=int(self._clock().timestamp()),
+            )
+            return _deserialise(plain)
+        except (InvalidToken, ValueError, KeyError, TypeError):
+            return None
+
     async def purge_expired(self) -> int:
         """Delete every expired paste; returns how many there were."""
         async with self._engine.begin() as connection:

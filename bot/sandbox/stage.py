@@ -21,6 +21,7 @@ from bot.slack.app import create_app
 from bot.slack.server import EVENTS_PATH, http_app
 from bot.slack.services import BotServices
 from handlers import register_all
+from handlers.recovery import resume
 
 
 @dataclass
@@ -79,7 +80,7 @@ async def running_stage(
         ):
             values = {"data_dir": data_dir} | settings
             services = BotServices(stage_settings(sandbox, slack, signing_secret, **values))
-            app = create_app(services.settings, register_all, services=services)
+            app = create_app(services.settings, register_all, services=services, resume=resume)
             runner = web.AppRunner(http_app(app, services))
             await runner.setup()
             site = web.TCPSite(runner, "127.0.0.1", 0)

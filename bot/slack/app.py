@@ -25,7 +25,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.engine.redaction import install_log_redaction
 from bot.metrics import Metrics
 from bot.settings import Settings
-from bot.slack.services import SERVICES_KEY, BotServices
+from bot.slack.services import SERVICES_KEY, BotServices, Resume
 
 logger = logging.getLogger(__name__)
 
@@ -194,8 +194,10 @@ def create_app(
     client: AsyncWebClient | None = None,
     *,
     services: BotServices | None = None,
+    resume: Resume | None = None,
 ) -> AsyncApp:
-    """The bot: every listener `register` adds, on one `AsyncApp`."""
+    """The bot: every listener `register` adds, on one `AsyncApp`; with `resume`
+    (`handlers.recovery.resume`), the checks other processes left unanswered are finished."""
     install_log_redaction()
     signing_secret = (
         settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
@@ -219,4 +221,6 @@ def create_app(
 
     app.use(provide_services)
     register(app)
+    if resume is not None:
+        services.resume_with(app.client, resume)
     return app

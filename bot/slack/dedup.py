@@ -7,6 +7,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Protocol
 
+from bot.history.health import DatabaseHealth
+
 
 class SeenKeys(Protocol):
     async def first_time(self, key: str) -> bool:
@@ -39,3 +41,28 @@ class MemorySeenKeys:
             return False
         self._seen[key] = now + self._ttl_s
         return True
+
+
+class FallbackSeenKeys:
+    """`SeenKeys` in the database (`primary`, shared by replicas) that falls back to process
+    memory while the database is unreachable, telling `health`.
+
+    Every key is remembered in memory too, so a retry arriving during an outage is still caught
+    when its first delivery came before it. During an outage, a retry reaching another replica
+    may be answered twice: de-duplication is then per process.
+    """
+
+    def __init__(self, primary: SeenKeys, health: DatabaseHealth) -> None:
+        self._primary = primary
+        self._memory = MemorySeenKeys()
+        self._health = health
+
+    async def first_time(self, key: str) -> bool:
+        locally_new = await self._memory.first_time(key)
+        try:
+            new = await self._primary.first_time(key)
+        except Exception as error:
+            self._health.failed("de-duplicating a Slack request", error)
+            return locally_new
+        self._health.succeeded()
+        return new and locally_new

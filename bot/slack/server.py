@@ -44,7 +44,7 @@ from bot.slack.app import (
     require_credentials,
     slack_mode,
 )
-from bot.slack.services import BotServices, describe
+from bot.slack.services import BotServices, Resume, describe
 
 logger = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
@@ -325,8 +325,9 @@ def _slack_error(error: BaseException) -> str:
     return describe(error)
 
 
-def serve(settings: Settings, register: Register) -> int:
-    """Run until SIGINT or SIGTERM; in-flight checks get time to finish on shutdown.
+def serve(settings: Settings, register: Register, resume: Resume | None = None) -> int:
+    """Run until SIGINT or SIGTERM; in-flight checks get time to finish on shutdown, and
+    `resume` finishes the checks a previous process left (see `BotServices`).
 
     Returns 0 after a clean stop, 2 when a setting or token is wrong, 1 when the database or
     Slack cannot be reached at start.
@@ -336,10 +337,12 @@ def serve(settings: Settings, register: Register) -> int:
     except MissingSlackCredentials as error:
         print(f"ecwid-connect: {error}", file=sys.stderr)
         return EXIT_CONFIG
-    return asyncio.run(_serve(settings, register, mode))
+    return asyncio.run(_serve(settings, register, mode, resume))
 
 
-async def _serve(settings: Settings, register: Register, mode: SlackMode) -> int:
+async def _serve(
+    settings: Settings, register: Register, mode: SlackMode, resume: Resume | None
+) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     force = asyncio.Event()
@@ -377,7 +380,7 @@ async def _serve(settings: Settings, register: Register, mode: SlackMode) -> int
             logger.error("cannot open the database (%s): %s", where, describe(error))
             return EXIT_FAILED
 
-        app = create_app(settings, register, services=services)
+        app = create_app(settings, register, services=services, resume=resume)
         try:
             identity = await _unless(stop, services.authenticate(app.client))
         except _Stopped:

@@ -1,7 +1,8 @@
 """What the Slack bot's listeners share in one process: settings, the checker, the database,
-background work. With `DATABASE_URL` set, everything several replicas must agree on (Slack
-retries already answered, token cool-downs, the failing-token budget) lives in the database;
-without it, the embedded SQLite file keeps the history and process memory the rest.
+background work, the check journal. With `DATABASE_URL` set, everything several replicas must
+agree on (Slack retries already answered, token cool-downs, the failing-token budget) lives in the
+database; without it, the embedded SQLite file keeps the history and the journal, and process
+memory the rest. `database_health` says whether the database answers (for the health endpoint).
 """
 
 from __future__ import annotations
@@ -9,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import inspect
 import logging
 import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import httpx
 from slack_bolt.context.async_context import AsyncBoltContext
@@ -24,12 +27,14 @@ from bot.engine.check import ConnectionChecker, new_http_client
 from bot.engine.guard import MemoryTokenGuard, TokenGuard
 from bot.engine.redaction import redact
 from bot.history.database import Database
+from bot.history.health import DatabaseHealth
+from bot.history.journal import CheckJournal, JournalEntry
 from bot.history.shared import DatabaseSeenKeys, DatabaseTokenGuard
 from bot.history.vault import CredentialVault
 from bot.metrics import Metrics
 from bot.service import CheckService
 from bot.settings import Settings
-from bot.slack.dedup import MemorySeenKeys, SeenKeys
+from bot.slack.dedup import FallbackSeenKeys, MemorySeenKeys, SeenKeys
 from bot.slack.tasks import TaskSupervisor
 
 SUPPORT_MEMBERS_TTL_S = 60.0
@@ -152,8 +157,49 @@ def describe(error: BaseException) -> str:
     return f"{name}: {text[:200]}" if text else name
 
 
+class FallbackTokenGuard:
+    """The database's `TokenGuard` that, while the database is unreachable, asks the process's
+    own `MemoryTokenGuard` instead (telling `health`): a check never fails for the database.
+
+    Delegates every coroutine method by name, so it follows the guard's interface as it grows;
+    during an outage, cool-downs and the budget are per process.
+    """
+
+    def __init__(self, primary: object, fallback: object, health: DatabaseHealth) -> None:
+        self._primary = primary
+        self._fallback = fallback
+        self._health = health
+
+    def __getattr__(self, name: str) -> Any:
+        primary = getattr(self._primary, name)
+        if not inspect.iscoroutinefunction(primary):
+            return primary
+        fallback = getattr(self._fallback, name)
+        health = self._health
+
+        async def guarded(*args: Any, **kwargs: Any) -> Any:
+            try:
+                result = await primary(*args, **kwargs)
+            except Exception as error:
+                health.failed("asking the token guard", error)
+                return await fallback(*args, **kwargs)
+            health.succeeded()
+            return result
+
+        return guarded
+
+
+Resume = Callable[["BotServices", AsyncWebClient, JournalEntry], Coroutine[Any, Any, None]]
+"""Finishes a check taken over from the journal: `handlers.recovery.resume`."""
+
+
 class BotServices:
-    """One per process; `start()` before serving, `aclose()` after."""
+    """One per process; `start()` before serving, `aclose()` after.
+
+    Once `resume_with` has named the Slack client and the function that finishes interrupted
+    checks, the journal's loop (every third of CHECK_LEASE_S) renews this process's leases,
+    takes over checks whose process is gone, and writes what waited for the database.
+    """
 
     def __init__(self, settings: Settings, *, http: httpx.AsyncClient | None = None) -> None:
         self.settings = settings
@@ -169,13 +215,26 @@ class BotServices:
         self.database.on_error.append(self.metrics.database_errors.inc)
         #: What `auth.test` said at start: the bot's identity and workspace (None before).
         self.identity: SlackIdentity | None = None
+        #: Whether the database answers: read by the health endpoint (see `DatabaseHealth`).
+        self.database_health = DatabaseHealth()
         self.shared_state = settings.database_url is not None
         self.seen: SeenKeys
         guard: TokenGuard
         if self.shared_state:
-            self.seen = DatabaseSeenKeys(self.database)
-            guard = DatabaseTokenGuard(
-                self.database, settings.token_cooldown_s, settings.failing_token_budget_per_min
+            self.seen = FallbackSeenKeys(DatabaseSeenKeys(self.database), self.database_health)
+            guard = cast(
+                TokenGuard,
+                FallbackTokenGuard(
+                    DatabaseTokenGuard(
+                        self.database,
+                        settings.token_cooldown_s,
+                        settings.failing_token_budget_per_min,
+                    ),
+                    MemoryTokenGuard(
+                        settings.token_cooldown_s, settings.failing_token_budget_per_min
+                    ),
+                    self.database_health,
+                ),
             )
         else:
             self.seen = MemorySeenKeys()
@@ -186,7 +245,13 @@ class BotServices:
         self.vault: CredentialVault = self.database.vault(
             settings.credentials_key, timedelta(hours=settings.credentials_ttl_h)
         )
-        self.checks = CheckService(self.checker, self.database, self.vault)
+        self.checks = CheckService(self.checker, self.database, self.vault, self.database_health)
+        self.journal = CheckJournal(
+            self.database, self.vault, self.database_health, lease_s=settings.check_lease_s
+        )
+        self._resume: tuple[AsyncWebClient, Resume] | None = None
+        self._journal_loop: asyncio.Task[None] | None = None
+        self._closing = False
         self.support = SupportTeam(
             settings.support_channel_id,
             settings.support_user_group_id,
@@ -204,9 +269,38 @@ class BotServices:
         # Everything loaded so far lives as long as the process: keep the garbage collector
         # from re-scanning it, which otherwise shows up as pauses in the time to ack.
         gc.freeze()
-        self._housekeeping = asyncio.get_running_loop().create_task(
+        loop = asyncio.get_running_loop()
+        self._housekeeping = loop.create_task(
             self._purge_expired_credentials(), name="housekeeping"
         )
+        self._journal_loop = loop.create_task(self._keep_journal(), name="journal")
+
+    def resume_with(self, client: AsyncWebClient, resume: Resume) -> None:
+        """Finish interrupted checks with `resume`, posting through `client`; when serving has
+        started, look for them at once rather than at the journal's next round."""
+        self._resume = (client, resume)
+        if self.started and not self._closing:
+            self.tasks.spawn(self.journal_round(), name="journal round")
+
+    async def _keep_journal(self) -> None:
+        every = self.settings.check_lease_s / 3
+        while True:
+            try:
+                await self.journal_round()
+            except Exception:
+                logger.exception("the journal's round failed")
+            await asyncio.sleep(every)
+
+    async def journal_round(self) -> None:
+        """Renew leases, write what waited for the database, take over interrupted checks."""
+        await self.journal.heartbeat()
+        if len(self.checks.backlog) and self.database_health.available:
+            await self.checks.flush()
+        if self._resume is None or self._closing:
+            return
+        client, resume = self._resume
+        for entry in await self.journal.claim_orphans():
+            self.tasks.spawn(resume(self, client, entry), name="finish interrupted check")
 
     async def _purge_expired_credentials(self) -> None:
         while True:
@@ -217,6 +311,7 @@ class BotServices:
         """One round of clean-up: expired credentials, then history past its retention."""
         try:
             purged = await self.vault.purge_expired()
+            await self.journal.purge()
         except Exception as error:
             logger.warning("could not purge expired credentials: %s", describe(error))
         else:
@@ -269,11 +364,22 @@ class BotServices:
 
     async def aclose(self, drain_timeout_s: float = 30.0) -> None:
         """Let in-flight checks finish (up to the timeout), then release connections."""
+        # No more taking over; the leases of the checks draining are still renewed meanwhile.
+        self._closing = True
         if self._housekeeping is not None:
             self._housekeeping.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._housekeeping
         await self.tasks.drain(drain_timeout_s)
+        if self._journal_loop is not None:
+            self._journal_loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._journal_loop
+        # What is still open (cut short by the drain's timeout) is for whoever starts next;
+        # stopped before the schema was up to date, there is no journal to speak of.
+        if self.started:
+            await self.journal.heartbeat()
+            await self.journal.release()
         await self.http.aclose()
         await self.database.close()
 

@@ -316,6 +316,40 @@ def failure_view(reference: str) -> dict[str, Any]:
     return _check_modal_state("Close", [mrkdwn_section(_failure_text(reference))])
 
 
+def _interrupted_text(requester: str) -> str:
+    return (
+        f"<@{requester}>, your connection check was interrupted: the bot restarted while it "
+        "ran. Please check again."
+    )
+
+
+def interrupted_message(requester: str) -> tuple[str, Blocks]:
+    """Said in the thread of a check whose process was gone before it answered."""
+    text = _interrupted_text(requester)
+    blocks = [
+        mrkdwn_section(f":arrows_counterclockwise: {text}"),
+        ActionsBlock(
+            elements=[
+                ButtonElement(text="Check again", action_id=CHECK_AGAIN_ACTION, style="primary")
+            ]
+        ),
+    ]
+    return text, as_dicts(blocks)
+
+
+def interrupted_view(requester: str) -> dict[str, Any]:
+    """The modal of an interrupted check, if it is still open."""
+    return _check_modal_state(
+        "Close",
+        [
+            mrkdwn_section(f":arrows_counterclockwise: {_interrupted_text(requester)}"),
+            ContextBlock(
+                elements=[MarkdownTextObject(text="The thread has a button to check again.")]
+            ),
+        ],
+    )
+
+
 def usage_text(command: str) -> str:
     return (
         f"*{command}* — connect your Ecwid store for the migration.\n"

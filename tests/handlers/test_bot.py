@@ -10,7 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
+from bot.history.models import Base
+from bot.history.vault import new_key
 from bot.sandbox.ecwid.stores import sample_stores
 from bot.sandbox.slack.user import SlackUser, sign
 from bot.sandbox.slack.webapi import SlackCall
@@ -407,7 +410,7 @@ async def test_canary_no_secret_reaches_slack_or_the_logs(caplog: pytest.LogCapt
         "token_echo",  # Ecwid's answers repeat the token: store name, URL, plan, error code
     ]
     with caplog.at_level(logging.DEBUG):
-        async with running_stage(stores) as stage:
+        async with running_stage(stores, credentials_key=new_key()) as stage:
             user = stage.user()
             for key in keys:
                 await check_via_modal(stage, user, url_values(stage, key))
@@ -430,9 +433,15 @@ async def test_canary_no_secret_reaches_slack_or_the_logs(caplog: pytest.LogCapt
                 json.dumps(call.args, ensure_ascii=False) for call in stage.slack.calls
             )
             urls = [stage.sandbox.collection_url(key) for key in keys]
+            # What the bot kept: every row of every table, the check journal's included.
+            stored = ""
+            async with stage.services.database.engine.connect() as connection:
+                for table in Base.metadata.sorted_tables:
+                    stored += repr((await connection.execute(sa.select(table))).all())
 
     assert "Connected: ready to migrate" in seen_by_slack
-    everything = seen_by_slack + caplog.text
+    assert "pending_checks" in [table.name for table in Base.metadata.sorted_tables]
+    everything = seen_by_slack + caplog.text + stored
     for store in stores:
         assert store.token not in everything
         assert store.collection_name not in everything

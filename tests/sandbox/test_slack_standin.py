@@ -9,6 +9,7 @@ import urllib.parse
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import httpx
 import pytest
 from aiohttp import web
@@ -742,3 +743,41 @@ def test_render_view_shows_inputs_and_buttons() -> None:
             "[ Cancel ]  [ Check ]",
         ]
     )
+
+
+# Faults at random.
+
+
+async def test_injected_faults_fail_a_fraction_of_calls_in_every_way_and_stop_on_demand() -> None:
+    async with FakeSlack() as slack:
+        client = AsyncWebClient(token="xoxb-faults", base_url=slack.api_url, retry_handlers=[])
+        slack.inject_faults(0.5, seed=3)
+        outcomes = []
+        for n in range(60):
+            try:
+                await client.chat_postMessage(channel="C0FAULTS", text=f"message {n}")
+                outcomes.append("ok")
+            except SlackApiError as error:
+                outcomes.append(str(error.response.status_code))
+            except aiohttp.ClientError:
+                outcomes.append("dropped")
+        slack.inject_faults(0)
+        await client.chat_postMessage(channel="C0FAULTS", text="after")
+
+    calls = slack.calls_to("chat.postMessage")
+    kinds = {call.dropped or str(call.status) for call in calls}
+    assert kinds == {"200", "429", "500", "dropped_before", "dropped_after"}
+    assert {"ok", "429", "500", "dropped"} == set(outcomes)
+    assert all(call.status == 429 for call in calls if call.response.get("error") == "ratelimited")
+    # Applied means in the channel, whatever the bot heard: dropped-after posts are there.
+    applied = {
+        call.args["text"] for call in calls if call.status == 200 or call.dropped == "dropped_after"
+    }
+    assert {m["text"] for m in slack.messages("C0FAULTS")} == applied
+    assert slack.dropped_after_applied("chat.postMessage")
+    assert calls[-1].status == 200
+
+
+def test_unknown_fault_kinds_are_refused() -> None:
+    with pytest.raises(ValueError, match="kinds"):
+        FakeSlack().inject_faults(0.1, kinds=("meteor",))

@@ -25,11 +25,10 @@ CHANNEL = "C0REPLICA"
 
 @asynccontextmanager
 async def bot_process(env: dict[str, str]) -> AsyncIterator[str]:
-    """`ecwid-connect serve` in HTTP mode, in its own process; yields its events URL.
+    """`ecwid-connect serve` in HTTP mode, in its own process; yields its base URL.
 
-    On SIGTERM it lets its checks in flight finish, and they may still be calling the Slack
-    stand-in served by this event loop: the wait must not block the loop.
-    """
+    Stopping it waits in a thread: the Slack stand-in, on this event loop, must keep answering
+    the bot while it finishes its checks."""
     import subprocess
 
     port = free_port()

@@ -2,7 +2,8 @@
 
 `FakeSlack` plays `POST /api/<method>` and the `response_url`s it hands out: it records every
 call, keeps the messages, reactions and views the bot produced, refuses Block Kit that Slack
-would refuse (`bot.sandbox.slack.blockkit`), and fails calls on demand (errors, 429, 5xx).
+would refuse (`bot.sandbox.slack.blockkit`), and fails calls on demand (errors, 429, 5xx:
+`fail_next`) or a random fraction of them, dropped connections included (`inject_faults`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import asyncio
 import copy
 import itertools
 import json
+import random
 import secrets
 import time
 import uuid
@@ -67,6 +69,9 @@ class SlackCall:
     token: str | None
     response: dict[str, Any]
     status: int = 200
+    #: The connection was dropped before the bot read the answer: `dropped_before` (nothing done)
+    #: or `dropped_after` (done, and the bot cannot know). None when answered.
+    dropped: str | None = None
 
 
 @dataclass(slots=True)
@@ -75,6 +80,20 @@ class _Failure:
     status: int
     retry_after: int | None
     response: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class _FaultPlan:
+    fraction: float
+    methods: frozenset[str]
+    kinds: tuple[str, ...]
+    retry_after: int
+    random: random.Random
+
+
+FAULT_KINDS = ("rate_limited", "server_error", "dropped_before", "dropped_after")
+"""What `inject_faults` may do to a call: 429 with Retry-After, 500, a connection dropped before
+the call is done, or after it is done (the bot cannot tell whether it was)."""
 
 
 @dataclass(slots=True)
@@ -172,6 +191,7 @@ class FakeSlack(LoopbackServer):
         self._triggers: dict[str, _Trigger] = {}
         self._hooks: dict[str, _Hook] = {}
         self._failures: dict[str, deque[_Failure]] = {}
+        self._faults: _FaultPlan | None = None
         self._members: dict[str, list[str]] = {}
         self._private: set[str] = set()
         self._posting: dict[str, str] = {}
@@ -292,6 +312,34 @@ class FakeSlack(LoopbackServer):
             copy.deepcopy(dict(response)) if response is not None else None,
         )
         self._failures.setdefault(method, deque()).extend([failure] * times)
+
+    def inject_faults(
+        self,
+        fraction: float,
+        *,
+        methods: tuple[str, ...] = ("chat.postMessage",),
+        kinds: tuple[str, ...] = FAULT_KINDS,
+        retry_after: int = 1,
+        seed: int = 0,
+    ) -> None:
+        """From now on, fail `fraction` of the calls of `methods`, each in one of `kinds`
+        (`FAULT_KINDS`) picked at random (seeded: the same run fails the same way).
+
+        A dropped call is recorded with `dropped` set; `dropped_after` ones were applied.
+        `inject_faults(0)` stops.
+        """
+        unknown = set(kinds) - set(FAULT_KINDS)
+        if unknown or not kinds:
+            raise ValueError(f"kinds are among {FAULT_KINDS}")
+        self._faults = (
+            _FaultPlan(fraction, frozenset(methods), kinds, retry_after, random.Random(seed))  # noqa: S311
+            if fraction > 0
+            else None
+        )
+
+    def dropped_after_applied(self, method: str) -> list[SlackCall]:
+        """Calls of `method` that were applied and whose connection was then dropped."""
+        return [c for c in self.calls_to(method) if c.dropped == "dropped_after"]
 
     def issue_trigger_id(self, user_id: str, *, view_id: str | None = None) -> str:
         """A fresh trigger id for an interaction of `user_id` (from within `view_id`, if any).
@@ -444,17 +492,41 @@ class FakeSlack(LoopbackServer):
             if not token.startswith("xoxb-"):
                 raise _SlackError("invalid_auth")
             failure = self._take_failure(method)
+            fault = self._pick_fault(method) if failure is None else None
+            if fault == "rate_limited" and self._faults is not None:
+                failure = _Failure("ratelimited", 429, self._faults.retry_after)
+            elif fault == "server_error":
+                failure = _Failure("internal_error", 500, None)
             if failure is not None:
                 status, headers = failure.status, _failure_headers(failure)
                 refusal = _SlackError(failure.error)
                 if failure.response is not None:
                     refusal.response = failure.response
                 raise refusal
+            if fault == "dropped_before":
+                self._record(SlackCall(method, args, token, {}, 0, dropped=fault))
+                return self._drop(request)
             response = {"ok": True, **handler(args)}
+            if fault == "dropped_after":
+                self._record(SlackCall(method, args, token, response, 0, dropped=fault))
+                return self._drop(request)
         except _SlackError as refusal:
             response = refusal.response
         self._record(SlackCall(method, args, token, response, status))
         return web.json_response(response, status=status, headers=headers)
+
+    def _pick_fault(self, method: str) -> str | None:
+        plan = self._faults
+        if plan is None or method not in plan.methods or plan.random.random() >= plan.fraction:
+            return None
+        return plan.random.choice(plan.kinds)
+
+    @staticmethod
+    def _drop(request: web.Request) -> web.Response:
+        """Close the connection without answering, as a proxy or a network would."""
+        if request.transport is not None:
+            request.transport.abort()
+        return web.Response(status=500)
 
     async def _control_trigger(self, request: web.Request) -> web.Response:
         """For a driver in another process: a fresh trigger id, as a click would bring."""

@@ -1,0 +1,350 @@
+"""The check journal: every accepted check, from its acknowledgement until its answer is in Slack.
+
+A check lives in process memory while it runs; the journal is what survives the process. Each
+entry (`pending_checks`) names where the answer goes (`Destination`, and the modal's view id) and
+who runs it: the process (`owner`), which renews its lease while alive (`heartbeat`). Once an
+owner's lease has passed (it was killed, or lost its machine), any process on the same database
+claims the entry (`claim_orphans`) and finishes it: it re-runs the check when the paste is in the
+vault (CREDENTIALS_KEY set; the paste is kept only encrypted, and dropped once done), redelivers
+an answer that was ready but not yet in Slack, or else tells the person the check was
+interrupted. A claim is a conditional UPDATE on an expired lease (with `FOR UPDATE SKIP LOCKED` on
+PostgreSQL), so of several replicas exactly one takes each entry.
+
+While the database is unreachable the entries stay in memory, marked to be written once it is back
+(`heartbeat`); a process that saw the database fail claims nothing for one lease afterwards, so
+that owners alive through the outage renew their leases first.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+
+from bot.destination import Destination
+from bot.engine.intake import Paste
+from bot.history.database import Database
+from bot.history.health import DatabaseHealth
+from bot.history.models import PendingCheckRow, upsert, utcnow
+from bot.history.vault import CredentialVault
+
+logger = logging.getLogger(__name__)
+
+KEEP_DONE = timedelta(days=1)
+GIVE_UP_AFTER = timedelta(days=2)
+
+
+class JournalState(StrEnum):
+    ACCEPTED = "accepted"
+    ANSWERED = "answered"
+    DONE = "done"
+
+
+_OPEN = (JournalState.ACCEPTED.value, JournalState.ANSWERED.value)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A check's answer, ready to deliver: the thread message, the modal's final view (if the
+    check came from a modal) and the reaction for the thread root. Secret-free, like every
+    message the bot posts."""
+
+    text: str
+    blocks: list[dict[str, Any]]
+    view: dict[str, Any] | None = None
+    reaction: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "blocks": self.blocks,
+            "view": self.view,
+            "reaction": self.reaction,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Answer:
+        return cls(
+            text=str(data["text"]),
+            blocks=list(data.get("blocks") or []),
+            view=data.get("view"),
+            reaction=data.get("reaction"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    """An accepted check as the journal holds it. `paste` is there only when the vault is on
+    and could read it; `answer` once the check's answer is ready; `attempts` counts claims."""
+
+    id: str
+    destination: Destination
+    view_id: str | None
+    paste: Paste | None
+    answer: Answer | None
+    attempts: int
+
+
+class CheckJournal:
+    """The journal of one process (`owner`), over `database`, with memory as its fallback."""
+
+    def __init__(
+        self,
+        database: Database,
+        vault: CredentialVault,
+        health: DatabaseHealth,
+        *,
+        lease_s: float,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.owner = uuid.uuid4().hex
+        self._database = database
+        self._vault = vault
+        self._health = health
+        self._lease = timedelta(seconds=lease_s)
+        self._clock = clock
+        # This process's open entries, as rows; those in `_dirty` are not yet in the database.
+        self._mine: dict[str, dict[str, Any]] = {}
+        self._dirty: set[str] = set()
+        self._quiet_until = clock()
+
+    @property
+    def open_entries(self) -> int:
+        """Entries this process holds that are not done yet."""
+        return len(self._mine)
+
+    @property
+    def unwritten(self) -> int:
+        """Entries kept only in memory, waiting for the database."""
+        return len(self._dirty)
+
+    async def accept(
+        self, destination: Destination, paste: Paste | None, *, view_id: str | None = None
+    ) -> str:
+        """Journal a check just accepted; its journal ID. Never raises for the database."""
+        now = self._clock()
+        entry_id = uuid.uuid4().hex
+        self._mine[entry_id] = {
+            "id": entry_id,
+            "created_at": now,
+            "state": JournalState.ACCEPTED.value,
+            "owner": self.owner,
+            "lease_until": now + self._lease,
+            "attempts": 0,
+            "destination": _destination_json(destination),
+            "view_id": view_id,
+            "sealed_paste": self._vault.seal(paste) if paste is not None else None,
+            "answer": None,
+            "finished_at": None,
+        }
+        await self._write(entry_id, "journaling a check")
+        return entry_id
+
+    async def moved(self, entry_id: str, destination: Destination) -> None:
+        """The answer now goes to `destination` (the thread the bot just started)."""
+        await self._change(entry_id, destination=_destination_json(destination))
+
+    async def answered(self, entry_id: str, answer: Answer) -> None:
+        """The answer is ready: from now on a restart redelivers it instead of re-running."""
+        await self._change(
+            entry_id, state=JournalState.ANSWERED.value, answer=answer.to_json(), sealed_paste=None
+        )
+
+    async def done(self, entry_id: str) -> None:
+        """The person has their answer (or was told the check failed): nothing left to do."""
+        await self._change(
+            entry_id,
+            state=JournalState.DONE.value,
+            sealed_paste=None,
+            finished_at=self._clock(),
+        )
+
+    async def later(self, entry_id: str) -> None:
+        """Give the entry up for now (Slack kept failing): the next look for interrupted checks,
+        in this process or another, takes it again."""
+        row = self._mine.get(entry_id)
+        if row is None:
+            return
+        row.update(owner="", lease_until=self._clock())
+        try:
+            async with self._database.engine.begin() as connection:
+                await connection.execute(
+                    sa.update(PendingCheckRow)
+                    .where(PendingCheckRow.id == entry_id, PendingCheckRow.owner == self.owner)
+                    .values(owner="", lease_until=row["lease_until"])
+                )
+        except Exception as error:
+            row["owner"] = self.owner  # kept, and tried again by this process's heartbeat
+            self._failed("giving a check back to the journal", error)
+            return
+        del self._mine[entry_id]
+        self._dirty.discard(entry_id)
+
+    async def heartbeat(self) -> None:
+        """Write what waited for the database, and renew this process's leases."""
+        for entry_id in list(self._dirty):
+            if not await self._write(entry_id, "writing the journal kept in memory"):
+                return
+        lease_until = self._clock() + self._lease
+        try:
+            async with self._database.engine.begin() as connection:
+                await connection.execute(
+                    sa.update(PendingCheckRow)
+                    .where(PendingCheckRow.owner == self.owner, PendingCheckRow.state.in_(_OPEN))
+                    .values(lease_until=lease_until)
+                )
+        except Exception as error:
+            self._failed("renewing the journal's leases", error)
+            return
+        for row in self._mine.values():
+            row["lease_until"] = lease_until
+        self._health.succeeded()
+
+    async def release(self) -> None:
+        """On shutdown: end the leases of this process's open entries, so that whoever starts
+        next finishes them at once."""
+        try:
+            async with self._database.engine.begin() as connection:
+                await connection.execute(
+                    sa.update(PendingCheckRow)
+                    .where(PendingCheckRow.owner == self.owner, PendingCheckRow.state.in_(_OPEN))
+                    .values(lease_until=self._clock())
+                )
+        except Exception as error:
+            # The leases run out by themselves: whoever starts next takes the checks over.
+            logger.warning("could not release the journal's leases: %s", type(error).__name__)
+
+    async def claim_orphans(self, limit: int = 20) -> list[JournalEntry]:
+        """Take up to `limit` open entries whose owner's lease has passed; they are this
+        process's now (re-run, redeliver or say they were interrupted, then `done`)."""
+        now = self._clock()
+        if now < self._quiet_until:
+            return []
+        expired = sa.and_(
+            PendingCheckRow.state.in_(_OPEN),
+            PendingCheckRow.lease_until < now,
+            PendingCheckRow.owner != self.owner,
+        )
+        claimed: list[dict[str, Any]] = []
+        try:
+            async with self._database.engine.begin() as connection:
+                ids = list(
+                    await connection.scalars(
+                        sa.select(PendingCheckRow.id)
+                        .where(expired)
+                        .order_by(PendingCheckRow.created_at)
+                        .limit(limit)
+                        .with_for_update(skip_locked=True)
+                    )
+                )
+                for entry_id in ids:
+                    # Compare-and-set on the expired lease: of racing processes, one wins.
+                    result = await connection.execute(
+                        sa.update(PendingCheckRow)
+                        .where(PendingCheckRow.id == entry_id, expired)
+                        .values(
+                            owner=self.owner,
+                            lease_until=now + self._lease,
+                            attempts=PendingCheckRow.attempts + 1,
+                        )
+                    )
+                    if result.rowcount != 1:
+                        continue
+                    row = (
+                        await connection.execute(
+                            sa.select(PendingCheckRow).where(PendingCheckRow.id == entry_id)
+                        )
+                    ).one()
+                    claimed.append({str(k): v for k, v in row._mapping.items()})
+        except Exception as error:
+            self._failed("looking for interrupted checks", error)
+            return []
+        self._health.succeeded()
+        entries = []
+        for values in claimed:
+            self._mine[values["id"]] = values
+            sealed = values["sealed_paste"]
+            entries.append(
+                JournalEntry(
+                    id=values["id"],
+                    destination=Destination.from_metadata(json.dumps(values["destination"])),
+                    view_id=values["view_id"],
+                    paste=self._vault.unseal(sealed) if sealed is not None else None,
+                    answer=Answer.from_json(values["answer"]) if values["answer"] else None,
+                    attempts=values["attempts"],
+                )
+            )
+        if entries:
+            logger.warning("took over %d interrupted checks", len(entries))
+        return entries
+
+    async def purge(self) -> int:
+        """Forget entries done for a day, and give up on any open for two (logged)."""
+        now = self._clock()
+        async with self._database.engine.begin() as connection:
+            done = await connection.execute(
+                sa.delete(PendingCheckRow).where(
+                    PendingCheckRow.state == JournalState.DONE.value,
+                    PendingCheckRow.finished_at < now - KEEP_DONE,
+                )
+            )
+            stale = await connection.execute(
+                sa.delete(PendingCheckRow).where(PendingCheckRow.created_at < now - GIVE_UP_AFTER)
+            )
+        if stale.rowcount:
+            logger.error("gave up on %d checks never answered in two days", stale.rowcount)
+        return int(done.rowcount) + int(stale.rowcount)
+
+    async def _change(self, entry_id: str, **values: Any) -> None:
+        row = self._mine.get(entry_id)
+        if row is None:
+            logger.warning("journal entry %s is not this process's", entry_id)
+            return
+        row.update(values)
+        await self._write(entry_id, "updating the journal")
+
+    async def _write(self, entry_id: str, what: str) -> bool:
+        """Put this process's entry into the database as it is now; False when it failed (the
+        entry is then written by a later `heartbeat`)."""
+        row = self._mine[entry_id]
+        # The owner is alive (it is writing): the lease runs from now, never from an old copy.
+        row["lease_until"] = self._clock() + self._lease
+        try:
+            async with self._database.engine.begin() as connection:
+                statement = upsert(connection.dialect.name, PendingCheckRow).values(row)
+                await connection.execute(
+                    statement.on_conflict_do_update(
+                        index_elements=[PendingCheckRow.id],
+                        set_={name: statement.excluded[name] for name in row if name != "id"},
+                        # Never over an entry another process has taken over meanwhile.
+                        where=PendingCheckRow.owner == self.owner,
+                    )
+                )
+        except Exception as error:
+            self._dirty.add(entry_id)
+            self._health.journal_unwritten = len(self._dirty)
+            self._failed(what, error)
+            return False
+        self._dirty.discard(entry_id)
+        self._health.journal_unwritten = len(self._dirty)
+        if row["state"] == JournalState.DONE.value:
+            del self._mine[entry_id]
+        self._health.succeeded()
+        return True
+
+    def _failed(self, what: str, error: BaseException) -> None:
+        self._quiet_until = self._clock() + self._lease
+        self._health.failed(what, error)
+        logger.debug("journal: %s failed", what, exc_info=True)
+
+
+def _destination_json(destination: Destination) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(destination.to_metadata())
+    return data

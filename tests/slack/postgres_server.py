@@ -1,0 +1,83 @@
+"""A throw-away PostgreSQL server, to stop and start in the middle of a test.
+
+Made with `initdb` in a new temporary directory and run on a free port by the `postgres` user
+(PostgreSQL refuses to run as root); the shared test server is never touched. Needs PostgreSQL's
+programs (Debian: /usr/lib/postgresql/<version>/bin) and root, or to be the postgres user: where
+that is missing, `available()` says why and the tests that need it skip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import getpass
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from bot.sandbox.loopback import free_port
+
+USER = "postgres"
+
+
+def _bin_dir() -> Path | None:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if found:
+        return found[-1].parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb else None
+
+
+def available() -> str | None:
+    """None when a server can be made here, else why not."""
+    if _bin_dir() is None:
+        return "PostgreSQL's programs (initdb, pg_ctl) are not installed"
+    if os.geteuid() != 0 and getpass.getuser() != USER:
+        return "running PostgreSQL needs root (to become the postgres user) or the postgres user"
+    if os.geteuid() == 0 and shutil.which("runuser") is None:
+        return "runuser is missing"
+    return None
+
+
+class ThrowawayPostgres:
+    """`start()`, `stop()` (immediate: connections are cut as in a crash), `start()` again;
+    `remove()` stops it and deletes its files. `url` reaches its `postgres` database."""
+
+    def __init__(self) -> None:
+        bin_dir = _bin_dir()
+        assert bin_dir is not None
+        self._bin = bin_dir
+        self.directory = Path(tempfile.mkdtemp(prefix="ecwid-connect-pg-"))
+        self.data = self.directory / "data"
+        self.port = free_port()
+        self.url = f"postgresql://{USER}@127.0.0.1:{self.port}/postgres"
+        if os.geteuid() == 0:
+            shutil.chown(self.directory, USER, USER)
+        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", USER, "--no-sync")
+
+    def _run(self, program: str, *args: str) -> None:
+        command = [str(self._bin / program), *args]
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", USER, "--", *command]
+        subprocess.run(command, check=True, capture_output=True, timeout=60)
+
+    def _start(self) -> None:
+        options = f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off"
+        log = str(self.directory / "server.log")
+        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", log, "-w", "start")
+
+    def _stop(self) -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self._start)
+
+    async def stop(self) -> None:
+        await asyncio.to_thread(self._stop)
+
+    async def remove(self) -> None:
+        with contextlib.suppress(subprocess.CalledProcessError):  # not running
+            await self.stop()
+        await asyncio.to_thread(shutil.rmtree, self.directory, True)
