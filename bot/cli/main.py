@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from bot.cli.render import guide_text, report_text, step_line
 from bot.engine.check import ConnectionChecker, new_http_client
+from bot.engine.reply import customer_reply
 from bot.engine.report import CheckReport, Step
 from bot.logs import configure_logging
 from bot.settings import Settings, SettingsError, load_settings
@@ -62,7 +63,16 @@ def _parser() -> argparse.ArgumentParser:
         const="",
         help="custom-app method: the access token; - reads it from stdin, none asks for it",
     )
-    check.add_argument("--json", action="store_true", help="print the report as JSON")
+    shown = check.add_mutually_exclusive_group()
+    shown.add_argument("--json", action="store_true", help="print the report as JSON")
+    shown.add_argument(
+        "--customer-reply",
+        action="store_true",
+        help="print a plain-text message for the customer (what is wrong, the fix as steps)",
+    )
+    shown.add_argument(
+        "--steps", action="store_true", help="add every step of the check to the report"
+    )
     check.set_defaults(run=_check)
 
     guide = commands.add_parser("guide", help="how to get the Personal collection URL")
@@ -96,9 +106,9 @@ def _check(args: argparse.Namespace, settings: Settings) -> int:
         if args.store_id is None:
             raise UsageError("--token needs --store-id")
         token = _secret_input(args.token or "", "Access token (input hidden): ")
-        return asyncio.run(_run_check(settings, args.json, store_id=args.store_id, token=token))
+        return asyncio.run(_run_check(settings, args, store_id=args.store_id, token=token))
     url = _secret_input(args.url or "", "Personal collection URL (input hidden): ")
-    return asyncio.run(_run_check(settings, args.json, text=url))
+    return asyncio.run(_run_check(settings, args, text=url))
 
 
 def _secret_input(value: str, prompt: str) -> str:
@@ -119,7 +129,7 @@ def _secret_input(value: str, prompt: str) -> str:
 
 async def _run_check(
     settings: Settings,
-    as_json: bool,
+    args: argparse.Namespace,
     *,
     text: str | None = None,
     store_id: str | None = None,
@@ -128,8 +138,11 @@ async def _run_check(
     def show(step: Step) -> None:
         print(step_line(step), file=sys.stderr, flush=True)
 
-    on_step = None if as_json else show
-    if not as_json:
+    # The live ladder is for people at the terminal; what is printed for a program (JSON) or
+    # for the customer (a reply to paste) comes alone.
+    live = not (args.json or args.customer_reply)
+    on_step = show if live else None
+    if live:
         print("Checking the connection…", file=sys.stderr, flush=True)
     async with new_http_client() as http:
         checker = ConnectionChecker(settings, http)
@@ -140,11 +153,12 @@ async def _run_check(
             report = await checker.check_text(text or "", on_step)
         if settings.database_url is not None:
             await _record(settings, checker, report)
-    print(
-        report.model_dump_json(indent=2)
-        if as_json
-        else "\n" + report_text(report, with_steps=False)
-    )
+    if args.json:
+        print(report.model_dump_json(indent=2))
+    elif args.customer_reply:
+        print(customer_reply(report))
+    else:
+        print("\n" + report_text(report, with_steps=args.steps))
     return EXIT_OK if report.ok else EXIT_PROBLEM
 
 

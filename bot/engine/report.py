@@ -53,7 +53,12 @@ class CheckReport(BaseModel):
     ok: bool
     diagnosis: Diagnosis
     title: str
-    summary: str = Field(description="One specific sentence about this case, for people.")
+    summary: str = Field(description="What is wrong (or right), in plain words for store owners.")
+    detail: str = Field(
+        default="",
+        description="What exactly happened, in the engine's words, for support: may name HTTP "
+        "statuses, hosts and error codes, so it is never a headline or a step for store owners.",
+    )
     warnings: list[WarningCode] = []
     warning_texts: list[str] = []
     store_id: int | None = None
@@ -74,3 +79,13 @@ class CheckReport(BaseModel):
 
     def step(self, name: StepName) -> Step | None:
         return next((step for step in self.steps if step.name == name), None)
+
+    def problems(self) -> list[tuple[list[StepName], str]]:
+        """Each distinct detail of a failed or odd rung once, with the rungs that share it, in
+        ladder order: four entities refused alike are one problem. For support: the details
+        may name HTTP statuses and error codes."""
+        alike: dict[str, list[StepName]] = {}
+        for step in self.steps:
+            if step.status in (StepStatus.FAILED, StepStatus.WARNING) and step.detail:
+                alike.setdefault(step.detail, []).append(step.name)
+        return [(names, detail) for detail, names in alike.items()]
