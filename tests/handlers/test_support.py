@@ -365,7 +365,12 @@ def guest(stage: Stage) -> SlackUser:
 
 @pytest.mark.parametrize(
     "action",
-    [support_blocks.TAKE_ACTION, support_blocks.RERUN_ACTION, support_blocks.RESOLVE_ACTION],
+    [
+        support_blocks.TAKE_ACTION,
+        support_blocks.RERUN_ACTION,
+        support_blocks.RESOLVE_ACTION,
+        support_blocks.CUSTOMER_REPLY_ACTION,
+    ],
 )
 async def test_a_non_agent_cannot_act_on_a_triage_post(stage: Stage, action: str) -> None:
     root, triage = await escalate(stage)
@@ -405,3 +410,52 @@ async def test_slack_connect_guests_count_as_agents_when_the_setting_says_so() -
 
         assert running.slack.ephemerals(SUPPORT, "U0GUEST") == []
         assert "<@U0GUEST>" in text_of(thread_replies(running, root["ts"])[-1])
+
+
+# Readable at a glance, and words for the customer
+
+
+async def test_the_triage_post_is_short_and_its_details_follow_in_a_reply(stage: Stage) -> None:
+    _root, triage = await escalate(stage)
+
+    top = text_of(triage)
+    assert "What was pasted" not in top, "the ladder is not in the post"
+    assert "Tips already given" not in top
+    for field in ("*Store*", "*Diagnosis*", "*Urgency*", "*State*", "<!date^"):
+        assert field in top, field
+    (details,) = [m for m in stage.slack.messages(SUPPORT) if m.get("thread_ts") == triage["ts"]]
+    shown = text_of(details)
+    assert "What was pasted" in shown
+    assert "Tips already given" in shown
+    assert "HTTP 403 INVALID_API_TOKEN" in shown
+
+
+async def test_reply_to_the_customer_gives_the_agent_plain_numbered_steps(stage: Stage) -> None:
+    root, triage = await escalate(stage)
+    customer_thread_before = thread_replies(stage, root["ts"])
+
+    await click(stage, agent(stage), triage, support_blocks.CUSTOMER_REPLY_ACTION)
+
+    (reply,) = stage.slack.ephemerals(SUPPORT, AGENTS[0])
+    text = str(reply["text"])
+    assert "The access token was refused" in text
+    assert "\n1. Open the API Playground again" in text
+    assert "INVALID_API_TOKEN" not in text
+    assert "403" not in text
+    assert "token_invalid" not in text
+    assert thread_replies(stage, root["ts"]) == customer_thread_before, "said to the agent only"
+
+
+async def test_the_escalation_modal_asks_the_owner_in_her_own_words(stage: Stage) -> None:
+    owner = stage.user("U0OWNER", "jane")
+    _root, view_id = await open_escalation_modal(stage, owner)
+
+    shown = text_of(stage.slack.views[view_id])
+    assert "What do you want to do?" in shown
+    assert "customer" not in shown.lower()
+
+
+async def test_the_escalation_modal_asks_an_agent_about_the_customer(stage: Stage) -> None:
+    _root, view_id = await open_escalation_modal(stage, agent(stage))
+
+    assert "What is the customer trying to do?" in text_of(stage.slack.views[view_id])
