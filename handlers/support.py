@@ -19,6 +19,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.destination import Destination, EntryPoint
+from bot.engine.report import CheckReport
 from bot.history.database import Escalation, Urgency
 from bot.slack.services import BotServices, services_of
 from handlers.blocks.support import (
@@ -312,6 +313,26 @@ async def reply_to_customer(
     if check is None:
         return
     await _tell_agent(client, escalation, agent, customer_reply_text(check.report))
+
+
+async def offer_customer_reply(
+    services: BotServices, client: AsyncWebClient, destination: Destination, report: CheckReport
+) -> None:
+    """After an agent's check from a customer's message (the shortcut): the reply for that
+    customer, said to the agent alone, in the thread. Anyone else who used the shortcut gets
+    nothing more than the answer."""
+    agent = destination.requester
+    if not await services.support.may_act(client, agent, user_team=None, home_team=None):
+        return
+    try:
+        await client.chat_postEphemeral(
+            channel=destination.channel,
+            user=agent,
+            thread_ts=destination.thread_ts,
+            text=customer_reply_text(report),
+        )
+    except SlackApiError as error:
+        logger.info("no customer reply offered to %s: %s", agent, error.response.get("error"))
 
 
 TRIAGE_ACTIONS: dict[str, TriageWork] = {

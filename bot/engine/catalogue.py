@@ -195,8 +195,8 @@ CATALOGUE: dict[Diagnosis, CatalogueEntry] = {
     ),
     Diagnosis.TOKEN_INVALID: CatalogueEntry(
         "The access token was refused",
-        "Ecwid refused the token: it was withdrawn (the app was disconnected), mistyped, or "
-        "belongs to another store.",
+        "Usually the app was disconnected, which withdraws the token; or the token was "
+        "mistyped, or belongs to another store.",
         (
             'Open the API Playground again, click "Connect with Ecwid" and copy the new URL '
             "from step 2: connecting again issues a new token.",

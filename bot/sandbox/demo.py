@@ -146,6 +146,10 @@ async def agent_checks_from_escalation(stage: Stage, key: str, title: str) -> No
     await _submit_and_follow(
         stage, agent, view_id, stage.sandbox.collection_url(key), str(customer_message["ts"])
     )
+    await stage.services.tasks.drain(RESULT_WAIT_S)
+    (reply, *_) = stage.slack.ephemerals(CHANNEL, "U0AGENT")
+    _say("🤖", "and, in the thread, to sam alone, a reply to paste into the helpdesk:")
+    _show(str(reply["text"]))
 
 
 async def owner_escalates(stage: Stage, title: str) -> None:

@@ -20,6 +20,7 @@ from handlers.blocks import support as support_blocks
 from handlers.blocks.check import OPEN_CHECK_MODAL_ACTION
 from handlers.blocks.home import HOME_CHECK_ACTION
 from handlers.commands import COMMAND
+from handlers.shortcuts import CHECK_SHORTCUT
 from tests.handlers.test_bot import (
     CHANNEL,
     check_via_modal,
@@ -459,3 +460,29 @@ async def test_the_escalation_modal_asks_an_agent_about_the_customer(stage: Stag
     _root, view_id = await open_escalation_modal(stage, agent(stage))
 
     assert "What is the customer trying to do?" in text_of(stage.slack.views[view_id])
+
+
+async def _check_by_shortcut(stage: Stage, user: SlackUser, key: str) -> dict[str, Any]:
+    customer_message = stage.slack.post_user_message(CHANNEL, "U0OWNER", "My store can't be read")
+    since = len(stage.slack.calls)
+    await user.message_shortcut(CHECK_SHORTCUT, customer_message, channel_id=CHANNEL)
+    opened = await stage.slack.wait_for(lambda call: call.method == "views.open", since=since)
+    await user.submit_view(str(opened.response["view"]["id"]), url_values(stage, key))
+    await settle(stage)
+    return customer_message
+
+
+async def test_an_agents_shortcut_check_comes_with_the_customer_reply(stage: Stage) -> None:
+    customer_message = await _check_by_shortcut(stage, agent(stage), "free_plan")
+
+    (reply,) = stage.slack.ephemerals(CHANNEL, AGENTS[0])
+    assert reply.get("thread_ts") == customer_message["ts"]
+    assert "API access needs a paid Ecwid plan" in reply["text"]
+    assert "\n1. Upgrade to Venture" in reply["text"]
+    assert "402" not in reply["text"]
+
+
+async def test_anyone_elses_shortcut_check_gets_only_the_answer(stage: Stage) -> None:
+    await _check_by_shortcut(stage, stage.user(OUTSIDER, "reader"), "free_plan")
+
+    assert stage.slack.ephemerals(CHANNEL, OUTSIDER) == []
