@@ -11,7 +11,6 @@ from bot.engine.catalogue import (
     GUIDE_OUTCOME,
     GUIDE_PASTE_IN_TERMINAL,
     PAID_PLAN_NOTE,
-    SUPPORT_ONLY_WARNINGS,
 )
 from bot.engine.diagnosis import Entity, StepStatus
 from bot.engine.report import CheckReport, Step
@@ -45,11 +44,7 @@ def support_line(report: CheckReport) -> str:
     parts += [f"{', '.join(name.value for name in names)}: {detail}" for names, detail in problems]
     if report.detail and all(detail != report.detail for _names, detail in problems):
         parts.append(report.detail)
-    parts += [
-        text
-        for code, text in zip(report.warnings, report.warning_texts, strict=False)
-        if code in SUPPORT_ONLY_WARNINGS
-    ]
+    parts += report.warning_notes(for_support=True)
     if report.token:
         parts.append(f"token {report.token}")
     if report.reference:
@@ -72,11 +67,7 @@ def report_text(report: CheckReport, *, with_steps: bool = False) -> str:
         if any(report.counts.of(entity).total is not None for entity in Entity):
             lines.append(f"   Migration  {counts_line(report)}")
         lines.append("")
-    notes = [
-        text
-        for code, text in zip(report.warnings, report.warning_texts, strict=False)
-        if code not in SUPPORT_ONLY_WARNINGS
-    ]
+    notes = report.warning_notes()
     if notes:
         lines.append("Good to know")
         lines.extend(f"  ⚠ {text}" for text in notes)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from bot.engine.catalogue import CONTACT_MIGRATION, SUPPORT_ONLY_WARNINGS
+from bot.engine.catalogue import CONTACT_MIGRATION
 from bot.engine.diagnosis import Entity
 from bot.engine.report import CheckReport
 
@@ -30,11 +30,7 @@ def customer_reply(report: CheckReport) -> str:
     else:
         lines.append(f"We checked the connection to {store}, and the migration cannot read it yet.")
         lines += ["", f"What is wrong: {report.title}. {report.summary}"]
-    notes = [
-        text
-        for code, text in zip(report.warnings, report.warning_texts, strict=False)
-        if code not in SUPPORT_ONLY_WARNINGS
-    ]
+    notes = report.warning_notes()
     if notes:
         lines += ["", "Good to know:", *(f"- {text}" for text in notes)]
     lines += ["", "What to do next:" if report.ok else "How to fix it:"]

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bot.engine.catalogue import SUPPORT_ONLY_WARNINGS
 from bot.engine.diagnosis import Diagnosis, Entity, StepName, StepStatus, WarningCode
 
 
@@ -79,6 +80,14 @@ class CheckReport(BaseModel):
 
     def step(self, name: StepName) -> Step | None:
         return next((step for step in self.steps if step.name == name), None)
+
+    def warning_notes(self, *, for_support: bool = False) -> list[str]:
+        """The warnings' texts for store owners, or (`for_support`) those only support needs."""
+        return [
+            text
+            for code, text in zip(self.warnings, self.warning_texts, strict=False)
+            if (code in SUPPORT_ONLY_WARNINGS) is for_support
+        ]
 
     def problems(self) -> list[tuple[list[StepName], str]]:
         """Each distinct detail of a failed or odd rung once, with the rungs that share it, in

@@ -28,7 +28,6 @@ from bot.engine.catalogue import (
     GUIDE_OUTCOME,
     GUIDE_PASTE_IN_SLACK,
     PAID_PLAN_NOTE,
-    SUPPORT_ONLY_WARNINGS,
 )
 from bot.engine.diagnosis import Entity, StepName, StepStatus
 from bot.engine.report import CheckReport, Step
@@ -192,12 +191,7 @@ def support_details(report: CheckReport) -> str:
         parts.append(f"{labels}: {escape(detail)}")
     if report.detail and all(detail != report.detail for _names, detail in problems):
         parts.append(escape(report.detail))
-    support_only = [
-        text
-        for code, text in zip(report.warnings, report.warning_texts, strict=False)
-        if code in SUPPORT_ONLY_WARNINGS
-    ]
-    parts.extend(escape(text) for text in support_only)
+    parts.extend(escape(text) for text in report.warning_notes(for_support=True))
     if report.token:
         parts.append(f"token `{report.token}`")
     if report.reference:
@@ -283,11 +277,7 @@ def _report_blocks(report: CheckReport) -> list[Block]:
                 ]
             )
         )
-    notes = [
-        text
-        for code, text in zip(report.warnings, report.warning_texts, strict=False)
-        if code not in SUPPORT_ONLY_WARNINGS
-    ]
+    notes = report.warning_notes()
     if notes:
         blocks.append(mrkdwn_section("\n".join(f":warning: {escape(text)}" for text in notes)))
     tips = "\n".join(f"{number}. {escape(tip)}" for number, tip in enumerate(report.tips, 1))

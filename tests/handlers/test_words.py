@@ -105,7 +105,9 @@ def test_the_details_for_support_name_the_code_and_each_problem_once(
     _text, blocks = check_blocks.result_message(report, DESTINATION)
     details = support_text(blocks)
     assert f"`{diagnosis}`" in details
-    if diagnosis is not Diagnosis.OK:
+    if diagnosis is Diagnosis.OK:
+        assert "HTTP 500 INTERNAL_ERROR" in details, "a warning only support needs"
+    else:
         assert details.count("HTTP 403 INVALID_API_TOKEN") == 1
 
 
