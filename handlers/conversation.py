@@ -26,6 +26,7 @@ from bot.slack.services import BotServices
 from handlers.blocks.check import (
     check_modal,
     checking_root_message,
+    checking_view,
     failure_message,
     failure_view,
     guide_message,
@@ -62,6 +63,10 @@ def installing_team(context: AsyncBoltContext) -> str | None:
     `team`: in a Slack Connect channel that is the acting user's organisation."""
     authorized = context.authorize_result
     return authorized.team_id if authorized is not None else None
+
+
+# Slack allows views.update about once a second per view before it answers rate_limited.
+PROGRESS_INTERVAL_S = 1.0
 
 
 def destination_from_action(
@@ -319,9 +324,16 @@ async def check_and_answer(
     acked_at = asyncio.get_running_loop().time()
     if journal_id is None:
         journal_id = await services.journal.accept(destination, paste, view_id=view_id)
+    progress = LiveLadder(client, view_id, acked_at) if view_id is not None else None
     try:
         await react(client, destination, CHECKING)
-        checked = await services.checks.check(paste, destination)
+        try:
+            checked = await services.checks.check(
+                paste, destination, progress.on_step if progress else None
+            )
+        finally:
+            if progress is not None:
+                await progress.close()
         report = checked.report
         escalable = checked.check_id if services.support.configured else None
         text, blocks = result_message(report, destination, check_id=escalable)
@@ -380,6 +392,54 @@ async def deliver_answer(
         except Exception:
             logger.exception("the modal could not show the result (it is in the thread)")
     return True
+
+
+class LiveLadder:
+    """The paste modal's "Checking…" ladder, updated as the rungs finish.
+
+    At most one `views.update` per `PROGRESS_INTERVAL_S`, the first after the ack's own view
+    has landed; after `close()` none is in flight and none follows, so the result comes last.
+    Progress is decoration: a failed update is logged and the check goes on.
+    """
+
+    def __init__(self, client: AsyncWebClient, view_id: str, acked_at: float) -> None:
+        self._client = client
+        self._view_id = view_id
+        self._steps = {step.name: step for step in pending_ladder()}
+        self._changed = asyncio.Event()
+        self._sending = asyncio.Lock()
+        self._closed = False
+        self._next_at = acked_at + VIEW_UPDATE_AFTER_ACK_S
+        self._task = asyncio.create_task(self._follow(), name="check progress")
+
+    def on_step(self, step: Step) -> None:
+        """The engine's `StepListener`: called as each rung finishes."""
+        self._steps[step.name] = step
+        self._changed.set()
+
+    async def close(self) -> None:
+        self._closed = True
+        async with self._sending:  # an update on its way is let through, then no other
+            self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _follow(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._changed.wait()
+            wait = self._next_at - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            async with self._sending:
+                if self._closed:
+                    return
+                self._changed.clear()
+                view = checking_view(list(self._steps.values()))
+                try:
+                    await _update_view(self._client, self._view_id, view)
+                except Exception:
+                    logger.info("the modal's progress could not be shown", exc_info=True)
+            self._next_at = loop.time() + PROGRESS_INTERVAL_S
 
 
 async def _after_ack(acked_at: float) -> None:

@@ -19,13 +19,16 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.destination import Destination, EntryPoint
+from bot.engine.report import CheckReport
 from bot.history.database import Escalation, Urgency
 from bot.slack.services import BotServices, SupportUnreadable, services_of
 from handlers.blocks.support import (
+    CUSTOMER_REPLY_ACTION,
     ESCALATE_ACTION,
     ESCALATE_MODAL_CALLBACK,
     GOAL_BLOCK,
     GOAL_INPUT,
+    GOAL_MISSING,
     NOTE_BLOCK,
     NOTE_INPUT,
     RERUN_ACTION,
@@ -33,6 +36,7 @@ from handlers.blocks.support import (
     TAKE_ACTION,
     URGENCY_BLOCK,
     URGENCY_INPUT,
+    customer_reply_text,
     escalate_modal,
     paste_again_message,
     read_escalation_metadata,
@@ -40,6 +44,7 @@ from handlers.blocks.support import (
     resolved_line,
     support_asked_line,
     taken_line,
+    triage_details_message,
     triage_message,
 )
 from handlers.conversation import (
@@ -60,6 +65,9 @@ from handlers.conversation import (
 logger = logging.getLogger(__name__)
 
 NOT_AN_AGENT = "Only the support team can do this."
+# Asking Slack whether the clicker is an agent must leave time to open the modal (a trigger_id
+# lives three seconds): past this, the store owner's wording is used.
+AGENT_LOOKUP_S = 1.0
 # One lock per escalation keeps this process's re-renders of a triage post in order.
 _render_locks: dict[str, asyncio.Lock] = {}
 
@@ -101,17 +109,43 @@ async def refresh_triage(services: BotServices, client: AsyncWebClient, escalati
 async def open_escalation(
     ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
 ) -> None:
-    """ "Escalate to support" on a result: the escalation modal."""
+    """ "Escalate to support" on a result: the escalation modal, worded for who clicked."""
     await ack()
     check_id = str(body["actions"][0]["value"])
     destination = destination_from_action(body, context)
-    services_of(context).tasks.spawn(
-        client.views_open(
-            trigger_id=body["trigger_id"], view=escalate_modal(check_id, destination)
+    services = services_of(context)
+    services.tasks.spawn(
+        _open_escalation_modal(
+            services, client, body, check_id, destination, installing_team(context)
         ),
         name="open escalation modal",
         on_failure=tell_failure_at(client, destination),
     )
+
+
+async def _open_escalation_modal(
+    services: BotServices,
+    client: AsyncWebClient,
+    body: dict[str, Any],
+    check_id: str,
+    destination: Destination,
+    home_team: str | None,
+) -> None:
+    try:
+        for_agent = await asyncio.wait_for(
+            services.support.may_act(
+                client,
+                destination.requester,
+                user_team=body["user"].get("team_id"),
+                home_team=home_team,
+            ),
+            AGENT_LOOKUP_S,
+        )
+    except Exception:
+        logger.info("could not tell whether %s is an agent", destination.requester, exc_info=True)
+        for_agent = False
+    view = escalate_modal(check_id, destination, for_agent=for_agent)
+    await client.views_open(trigger_id=body["trigger_id"], view=view)
 
 
 async def escalate(
@@ -125,10 +159,7 @@ async def escalate(
     values = view["state"]["values"]
     goal = str(values[GOAL_BLOCK][GOAL_INPUT].get("value") or "").strip()
     if not goal:
-        await ack(
-            response_action="errors",
-            errors={GOAL_BLOCK: "Say in a few words what the customer wants to do."},
-        )
+        await ack(response_action="errors", errors={GOAL_BLOCK: GOAL_MISSING})
         return
     # Everything is read before the ack: after it, a bad value would be lost silently.
     try:
@@ -177,6 +208,14 @@ async def _post_escalation(
         )
         await services.database.set_triage_message(
             escalation.id, str(posted["channel"]), str(posted["ts"])
+        )
+        text, blocks = triage_details_message(check.report)
+        await client.chat_postMessage(
+            channel=str(posted["channel"]),
+            thread_ts=str(posted["ts"]),
+            text=text,
+            blocks=blocks,
+            unfurl_links=False,
         )
         await post(client, asker, support_asked_line(urgency))
     except Exception:
@@ -257,10 +296,44 @@ async def rerun(
         )
 
 
+async def reply_to_customer(
+    services: BotServices, escalation_id: str, agent: str, client: AsyncWebClient
+) -> None:
+    """The customer's message for the escalated check, told privately to the agent."""
+    escalation = await services.database.escalation(escalation_id)
+    if escalation is None:
+        return
+    check = await services.database.check(escalation.check_id)
+    if check is None:
+        return
+    await _tell_agent(client, escalation, agent, customer_reply_text(check.report))
+
+
+async def offer_customer_reply(
+    services: BotServices, client: AsyncWebClient, destination: Destination, report: CheckReport
+) -> None:
+    """After an agent's check from a customer's message (the shortcut): the reply for that
+    customer, said to the agent alone, in the thread. Anyone else who used the shortcut gets
+    nothing more than the answer."""
+    agent = destination.requester
+    if not await services.support.may_act(client, agent, user_team=None, home_team=None):
+        return
+    try:
+        await client.chat_postEphemeral(
+            channel=destination.channel,
+            user=agent,
+            thread_ts=destination.thread_ts,
+            text=customer_reply_text(report),
+        )
+    except SlackApiError as error:
+        logger.info("no customer reply offered to %s: %s", agent, error.response.get("error"))
+
+
 TRIAGE_ACTIONS: dict[str, TriageWork] = {
     TAKE_ACTION: take_it,
     RESOLVE_ACTION: resolve,
     RERUN_ACTION: rerun,
+    CUSTOMER_REPLY_ACTION: reply_to_customer,
 }
 """Every button of a triage post; `triage_button` lets only support agents use them."""
 

@@ -8,7 +8,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.destination import Destination
+from bot.destination import Destination, EntryPoint
 from bot.engine.diagnosis import Diagnosis
 from bot.engine.errors import PasteError
 from bot.engine.intake import Paste, read_paste, read_store_credentials
@@ -25,6 +25,7 @@ from handlers.blocks.check import (
     checking_view,
 )
 from handlers.conversation import check_and_answer, pending_ladder, tell_failure_at
+from handlers.support import offer_customer_reply
 
 _BLOCK_FOR = {Diagnosis.STORE_ID_INVALID: STORE_ID_BLOCK, Diagnosis.TOKEN_MALFORMED: TOKEN_BLOCK}
 
@@ -100,8 +101,11 @@ async def _check_once(
 ) -> None:
     # A double-clicked submit arrives twice with the same view: one check only. (Asked
     # after the ack: with a database this is a write, and Slack waits 3 s at most.)
-    if await services.seen.first_time(f"view:{view_id}"):
-        await check_and_answer(services, client, destination, paste, view_id=view_id)
+    if not await services.seen.first_time(f"view:{view_id}"):
+        return
+    report = await check_and_answer(services, client, destination, paste, view_id=view_id)
+    if report is not None and destination.entry is EntryPoint.SHORTCUT:
+        await offer_customer_reply(services, client, destination, report)
 
 
 def register(app: AsyncApp) -> None:

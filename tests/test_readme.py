@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.engine.catalogue import CATALOGUE
 from bot.engine.diagnosis import Diagnosis, WarningCode
 from bot.sandbox.ecwid.stores import SampleStore, sample_stores
 from bot.settings import Settings
@@ -73,3 +74,20 @@ def test_the_places_a_newcomer_looks_for_exist() -> None:
 @pytest.mark.parametrize("store", sample_stores(), ids=lambda store: store.key)
 def test_every_sample_store_is_listed_with_its_diagnosis(store: SampleStore) -> None:
     assert f"| `{store.key}` | `{store.expected.value}`" in README
+
+
+def _diagnosis_rows() -> dict[str, list[str]]:
+    rows = {}
+    for line in README.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        codes = {diagnosis.value for diagnosis in Diagnosis}
+        if len(cells) == 4 and cells[0].strip("`") in codes:
+            rows[cells[0].strip("`")] = cells
+    return rows
+
+
+@pytest.mark.parametrize("diagnosis", list(Diagnosis), ids=str)
+def test_the_diagnosis_table_shows_the_title_users_see(diagnosis: Diagnosis) -> None:
+    row = _diagnosis_rows()[diagnosis.value]
+    assert row[2] == CATALOGUE[diagnosis].title
+    assert row[3], "and the first step they are told"

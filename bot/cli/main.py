@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from bot.cli.render import guide_text, report_text, step_line
 from bot.engine.check import ConnectionChecker, new_http_client
 from bot.engine.guard import MemoryTokenGuard, TokenGuard
+from bot.engine.reply import customer_reply
 from bot.engine.report import CheckReport, Step
 from bot.logs import configure_logging
 from bot.settings import Settings, SettingsError, load_settings, load_settings_for
@@ -87,7 +88,16 @@ def _parser() -> argparse.ArgumentParser:
         const="",
         help="custom-app method: the access token; - reads it from stdin, none asks for it",
     )
-    check.add_argument("--json", action="store_true", help="print the report as JSON")
+    shown = check.add_mutually_exclusive_group()
+    shown.add_argument("--json", action="store_true", help="print the report as JSON")
+    shown.add_argument(
+        "--customer-reply",
+        action="store_true",
+        help="print a plain-text message for the customer (what is wrong, the fix as steps)",
+    )
+    shown.add_argument(
+        "--steps", action="store_true", help="add every step of the check to the report"
+    )
     check.set_defaults(run=_check, needs=_ENGINE)
 
     guide = commands.add_parser("guide", help="how to get the Personal collection URL")
@@ -149,9 +159,9 @@ def _check(args: argparse.Namespace, settings: Settings) -> int:
         if args.store_id is None:
             raise UsageError("--token needs --store-id")
         token = _secret_input(args.token or "", "Access token (input hidden): ")
-        return asyncio.run(_run_check(settings, args.json, store_id=args.store_id, token=token))
+        return asyncio.run(_run_check(settings, args, store_id=args.store_id, token=token))
     url = _secret_input(args.url or "", "Personal collection URL (input hidden): ")
-    return asyncio.run(_run_check(settings, args.json, text=url))
+    return asyncio.run(_run_check(settings, args, text=url))
 
 
 def _secret_input(value: str, prompt: str) -> str:
@@ -172,7 +182,7 @@ def _secret_input(value: str, prompt: str) -> str:
 
 async def _run_check(
     settings: Settings,
-    as_json: bool,
+    args: argparse.Namespace,
     *,
     text: str | None = None,
     store_id: str | None = None,
@@ -181,8 +191,11 @@ async def _run_check(
     def show(step: Step) -> None:
         print(step_line(step), file=sys.stderr, flush=True)
 
-    on_step = None if as_json else show
-    if not as_json:
+    # The live ladder is for people at the terminal; what is printed for a program (JSON) or
+    # for the customer (a reply to paste) comes alone.
+    live = not (args.json or args.customer_reply)
+    on_step = show if live else None
+    if live:
         print("Checking the connection…", file=sys.stderr, flush=True)
     async with new_http_client() as http, _history(settings) as database:
         checker = ConnectionChecker(settings, http, _token_guard(settings, database))
@@ -193,11 +206,12 @@ async def _run_check(
             report = await checker.check_text(text or "", on_step)
         if database is not None:
             await _record(checker, database, report)
-    print(
-        report.model_dump_json(indent=2)
-        if as_json
-        else "\n" + report_text(report, with_steps=False)
-    )
+    if args.json:
+        print(report.model_dump_json(indent=2))
+    elif args.customer_reply:
+        print(customer_reply(report))
+    else:
+        print("\n" + report_text(report, with_steps=args.steps))
     return EXIT_OK if report.ok else EXIT_PROBLEM
 
 
@@ -245,7 +259,9 @@ async def _record(checker: ConnectionChecker, database: Database, report: CheckR
     from bot.destination import COMMAND_LINE
     from bot.service import CheckService
 
-    if await CheckService(checker, database).record(report, COMMAND_LINE) is None:
+    service = CheckService(checker, database)
+    await service.record(report, COMMAND_LINE)
+    if len(service.backlog):  # the write failed: a command line has no later to wait for
         print("ecwid-connect: the check could not be recorded (see the log)", file=sys.stderr)
 
 

@@ -36,12 +36,18 @@ GUIDE: tuple[GuideStep, ...] = (
     GuideStep("In the same browser, open the Ecwid API Playground.", API_PLAYGROUND_URL),
     GuideStep('Click "Connect with Ecwid" and allow access; the "API Console" page opens.'),
     GuideStep(
-        "On the API Console page, ignore the other steps and copy the URL shown in step 2. "
+        "Copy the URL shown in step 2 of that page (ignore its other steps). "
         f"It looks like {COLLECTION_URL_FORMAT}"
     ),
-    GuideStep("Paste that URL here (it is a password: paste it only here, nowhere else)."),
-    GuideStep("We check the connection at once and tell you what will be migrated."),
 )
+"""How to get the URL. Where to paste it depends on where the guide is read: each renderer
+ends the guide with its own step (`GUIDE_PASTE_IN_SLACK`, `GUIDE_PASTE_IN_TERMINAL`)."""
+GUIDE_PASTE_IN_SLACK = (
+    'Click "Paste the URL" below and paste it in the form, or send it to me in a direct '
+    "message. Never paste it in a channel: it is a password."
+)
+GUIDE_PASTE_IN_TERMINAL = "Run `ecwid-connect check` and paste it when asked (it is not shown)."
+GUIDE_OUTCOME = "The check takes a few seconds and tells you what will be migrated, or what to fix."
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,13 +57,14 @@ class CatalogueEntry:
     tips: tuple[str, ...]
 
 
-_PASTE_AGAIN = "Paste the Personal collection URL again, or use Store ID + secret token instead."
 _GET_URL = (
     "Open the API Playground (https://api-playground.ecwid.com/) while logged in to your Ecwid "
     'admin, click "Connect with Ecwid" and copy the whole URL shown in step 2 of the API Console '
     "page."
 )
-_CONTACT_MIGRATION = "Still stuck? Escalate to the migration team from this thread."
+_CHECK_AGAIN = "Paste it and check again."
+CONTACT_MIGRATION = "Still stuck? Ask the migration team for help."
+"""The tip that sends people to the migration team; a reply written by that team replaces it."""
 
 CATALOGUE: dict[Diagnosis, CatalogueEntry] = {
     Diagnosis.OK: CatalogueEntry(
@@ -72,15 +79,16 @@ CATALOGUE: dict[Diagnosis, CatalogueEntry] = {
     Diagnosis.URL_EMPTY: CatalogueEntry(
         "Nothing was pasted",
         "The field was empty.",
-        (_GET_URL, "Paste it here and check again."),
+        (_GET_URL, _CHECK_AGAIN),
     ),
     Diagnosis.URL_TOKEN_ONLY: CatalogueEntry(
         "That is a token, not the collection URL",
         "You pasted an access token on its own; without the store ID it cannot be checked.",
         (
             "Paste the Personal collection URL instead: " + _GET_URL,
-            "Or, if the token comes from a custom app, use the Store ID + token fields: the "
-            "Store ID is under Settings → General → Store profile in your Ecwid admin.",
+            "Or, if the token comes from a custom app, give the Store ID and the token instead "
+            "(the form's second option): the Store ID is under Settings → General → Store "
+            "profile in your Ecwid admin.",
         ),
     ),
     Diagnosis.URL_PLAYGROUND_PAGE: CatalogueEntry(
@@ -88,30 +96,30 @@ CATALOGUE: dict[Diagnosis, CatalogueEntry] = {
         "You pasted the address of the API Playground page itself.",
         (
             'On that page, click "Connect with Ecwid" while logged in to your Ecwid admin.',
-            "On the API Console page that opens, ignore the other steps and copy the URL shown in "
-            f"step 2. It looks like {COLLECTION_URL_FORMAT}",
-            "Paste that URL here.",
+            "On the API Console page that opens, copy the URL shown in step 2 (ignore the other "
+            f"steps). It looks like {COLLECTION_URL_FORMAT}",
+            _CHECK_AGAIN,
         ),
     ),
     Diagnosis.URL_ADMIN_PAGE: CatalogueEntry(
         "That is an Ecwid admin page, not the collection URL",
         "You pasted the address of a page in your Ecwid control panel.",
-        (_GET_URL, "Paste that URL here."),
+        (_GET_URL, _CHECK_AGAIN),
     ),
     Diagnosis.URL_TRUNCATED: CatalogueEntry(
         "The collection URL is cut short",
         "The address points at Ecwid's collection storage but does not end in "
         "“.postman_collection”, so part of it is missing.",
         (
-            "Copy the URL from step 2 of the API Console page again, all of it: it ends in "
-            "“.json.postman_collection”.",
+            _GET_URL + " All of it: it ends in “.json.postman_collection”.",
             "Triple-click the URL to select all of it; do not retype it.",
+            _CHECK_AGAIN,
         ),
     ),
     Diagnosis.URL_NOT_COLLECTION: CatalogueEntry(
         "That is not a Personal collection URL",
         "What was pasted is not an address where Ecwid publishes Personal collections.",
-        (_GET_URL, f"The right URL looks like {COLLECTION_URL_FORMAT}"),
+        (_GET_URL, f"The right URL looks like {COLLECTION_URL_FORMAT}", _CHECK_AGAIN),
     ),
     Diagnosis.STORE_ID_INVALID: CatalogueEntry(
         "The Store ID is not valid",
@@ -124,48 +132,48 @@ CATALOGUE: dict[Diagnosis, CatalogueEntry] = {
     ),
     Diagnosis.TOKEN_MALFORMED: CatalogueEntry(
         "The token is not valid",
-        "An Ecwid access token starts with “secret_” (or “public_”) and has 32 letters and digits "
-        "after it; older tokens have no prefix.",
+        "A secret token starts with “secret_”, followed by 32 letters and digits; older tokens "
+        "start with “public_” or “secure_”, or have no prefix.",
         (
             f"In your Ecwid admin open your custom app ({CUSTOM_APPS_URL}), click "
             '"Show secret token" and copy it whole.',
-            "Or paste the Personal collection URL instead, which carries the token.",
+            "Paste it and check again, or paste the Personal collection URL instead, which "
+            "carries the token.",
         ),
     ),
     Diagnosis.COLLECTION_NOT_FOUND: CatalogueEntry(
         "The collection URL does not exist (any more)",
-        "Ecwid's storage answered that there is no file at this address: it was mistyped, cut, "
-        "or replaced by a newer one.",
+        "There is no file at this address: it was mistyped, cut short, or replaced by a newer one.",
         (
-            "Open the API Console page again and copy the URL from step 2, whole.",
-            "If you reconnected the API Playground since, only the newest URL works.",
-            _PASTE_AGAIN,
+            _GET_URL,
+            "Paste it and check again. If you connected more than once, use the newest URL.",
         ),
     ),
     Diagnosis.COLLECTION_UNREACHABLE: CatalogueEntry(
         "Ecwid's collection storage could not be reached",
-        "The file could not be downloaded: a network error, a time-out or a server error.",
+        "The file could not be downloaded just now.",
         (
             "This is usually temporary: check again in a few minutes.",
-            _CONTACT_MIGRATION,
+            CONTACT_MIGRATION,
         ),
     ),
     Diagnosis.COLLECTION_INVALID: CatalogueEntry(
         "The file at that URL is not a Personal collection",
-        "The address answered, but not with a Postman collection (or with one far too large).",
+        "The address answered, but not with a Personal collection.",
         (
-            "Make sure you copied the URL from step 2 of the API Console page, not another link.",
-            _CONTACT_MIGRATION,
+            "Make sure you copied the URL from step 2 of the API Console page, not another link: "
+            + _GET_URL,
+            CONTACT_MIGRATION,
         ),
     ),
     Diagnosis.CREDENTIALS_MISSING: CatalogueEntry(
         "The collection holds no store ID or token",
-        "The file is a Postman collection, but no Ecwid store ID or access token was found in it.",
+        "The file was found, but no Ecwid store ID or access token is in it.",
         (
-            'Generate a fresh one: open the API Playground, click "Connect with Ecwid" and copy '
-            "the URL from step 2 again.",
-            "Or use Store ID + secret token from a custom app instead.",
-            _CONTACT_MIGRATION,
+            'Get a fresh one: open the API Playground, click "Connect with Ecwid" and copy the '
+            "URL from step 2 again. Paste it and check again.",
+            "Or give the Store ID and secret token of a custom app instead.",
+            CONTACT_MIGRATION,
         ),
     ),
     Diagnosis.PLAN_FREE: CatalogueEntry(
@@ -173,9 +181,7 @@ CATALOGUE: dict[Diagnosis, CatalogueEntry] = {
         "The store is on the Free plan, and Ecwid allows no API access on it.",
         (
             f"Upgrade to Venture, Business or Unlimited in your Ecwid admin ({BILLING_URL}).",
-            "The upgrade takes effect at once: check again a minute later, with the same URL "
-            "(a token Ecwid refused is not tried again for a minute, to keep it from being "
-            "blocked).",
+            "Once the upgrade is done, wait a minute, then check again with the same URL.",
             "You can downgrade again after the migration.",
         ),
     ),
@@ -186,7 +192,7 @@ CATALOGUE: dict[Diagnosis, CatalogueEntry] = {
             f"See which plan includes it in your Ecwid admin ({BILLING_URL}) and upgrade; you "
             "can downgrade again after the migration.",
             "Then check again with the same URL: the change takes effect at once.",
-            _CONTACT_MIGRATION,
+            CONTACT_MIGRATION,
         ),
     ),
     Diagnosis.STORE_SUSPENDED: CatalogueEntry(
@@ -200,26 +206,27 @@ CATALOGUE: dict[Diagnosis, CatalogueEntry] = {
     ),
     Diagnosis.TOKEN_INVALID: CatalogueEntry(
         "The access token was refused",
-        "Ecwid refused the token: it was revoked (the app was disconnected), mistyped, or "
-        "belongs to another store.",
+        "Usually the app was disconnected, which withdraws the token; or the token was "
+        "mistyped, or belongs to another store.",
         (
             'Open the API Playground again, click "Connect with Ecwid" and copy the new URL '
-            "from step 2: reconnecting issues a new token.",
-            "If you use a custom app, check it is still installed and copy its secret token again.",
-            "Wait a minute before checking again: Ecwid blocks a token after repeated failures.",
+            "from step 2: connecting again issues a new token.",
+            "Paste the new URL and check again. (With a custom app: check the app is still "
+            "installed, copy its secret token again and check with it.)",
         ),
     ),
     Diagnosis.STORE_NOT_FOUND: CatalogueEntry(
         "Ecwid does not know this store",
         "No Ecwid store has the ID {store_id}.",
         (
-            "Check the Store ID in your Ecwid admin (Settings → General → Store profile).",
-            "If you pasted a collection URL, generate a fresh one from the API Playground.",
+            "If you typed the Store ID, check it in your Ecwid admin (Settings → General → Store "
+            "profile) and check again.",
+            "If you pasted a collection URL, get a fresh one: " + _GET_URL,
         ),
     ),
     Diagnosis.SCOPE_MISSING: CatalogueEntry(
         "The token cannot read everything a migration needs",
-        "The token lacks access to: {entities}.",
+        "The connection is not allowed to read: {entities}.",
         (
             'Reconnect the API Playground ("Connect with Ecwid") and accept every permission it '
             "asks for, then copy the new URL from step 2.",
@@ -230,7 +237,7 @@ CATALOGUE: dict[Diagnosis, CatalogueEntry] = {
     ),
     Diagnosis.TOKEN_PUBLIC: CatalogueEntry(
         "That is a public token: it cannot read orders or customers",
-        "A public_ token only reads the visible catalogue; a migration needs the secret token.",
+        "A public token only reads the visible catalogue; a migration needs the secret token.",
         (
             "Use the Personal collection URL from the API Playground, which carries a secret "
             "token.",
@@ -240,7 +247,7 @@ CATALOGUE: dict[Diagnosis, CatalogueEntry] = {
     ),
     Diagnosis.RATE_LIMITED: CatalogueEntry(
         "Ecwid asked us to slow down",
-        "Ecwid is rate-limiting this token; it asked to wait {wait}.",
+        "Ecwid has had too many requests for this store and asked to wait {wait}.",
         (
             "Check again in {wait}.",
             "If another tool is importing or exporting this store right now, wait until it "
@@ -249,37 +256,39 @@ CATALOGUE: dict[Diagnosis, CatalogueEntry] = {
     ),
     Diagnosis.ECWID_UNAVAILABLE: CatalogueEntry(
         "Ecwid's API is not answering properly",
-        "Ecwid's API failed twice in a row (a server error or a time-out), or a proxy or "
-        "firewall in front of it answered instead of Ecwid.",
+        "Ecwid did not answer properly, even when asked a second time, or a firewall or proxy in "
+        "front of it answered instead.",
         (
             "This is usually brief: check again in a few minutes.",
             f"If it lasts, see Ecwid's status page or contact Ecwid support ({ECWID_SUPPORT_URL}).",
-            _CONTACT_MIGRATION,
+            CONTACT_MIGRATION,
         ),
     ),
     Diagnosis.THROTTLED: CatalogueEntry(
         "Please wait before checking again",
-        "This token failed a moment ago; to keep Ecwid from blocking it, we wait {wait} before "
-        "trying it again.",
+        "This connection cannot be checked again just yet.",
         (
-            "Fix the problem from the previous check first (see its tips).",
+            "If the previous check found a problem, fix it first: follow its steps.",
             "Then check again in {wait}.",
         ),
     ),
     Diagnosis.CHECK_TIMEOUT: CatalogueEntry(
         "The check took too long",
         "Ecwid did not answer in time, so the check was stopped.",
-        ("Check again in a few minutes.", _CONTACT_MIGRATION),
+        ("Check again in a few minutes.", CONTACT_MIGRATION),
     ),
     Diagnosis.INTERNAL_ERROR: CatalogueEntry(
         "Something went wrong on our side",
         "The check failed because of an error in the bot, not because of your store.",
         (
             "Check again in a minute.",
-            "If it happens again, escalate to the migration team and quote reference {reference}.",
+            "If it happens again, ask the migration team for help and quote reference {reference}.",
         ),
     ),
 }
+
+SUPPORT_ONLY_WARNINGS = frozenset({WarningCode.RECOVERED_AFTER_RETRY})
+"""Warnings that change nothing for the store owner: shown to support only."""
 
 WARNING_TEXTS: dict[WarningCode, str] = {
     WarningCode.STORE_CLOSED: (

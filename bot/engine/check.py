@@ -476,23 +476,23 @@ class _Run:
         )
 
     def failed(self, error: CheckError) -> CheckReport:
-        """End at the step that was running, with the error's specific detail as the summary."""
+        """End at the step that was running, with the error's specific detail for support."""
         return self.stopped(error.diagnosis, error.detail)
 
-    def stopped(self, diagnosis: Diagnosis, summary: str, **facts: Any) -> CheckReport:
-        """End early: the rungs running fail with `summary`; those not reached are skipped."""
+    def stopped(self, diagnosis: Diagnosis, detail: str, **facts: Any) -> CheckReport:
+        """End early: the rungs running fail with `detail`; those not reached are skipped."""
         for name in list(self._running):
-            self.mark(name, StepStatus.FAILED, summary)
+            self.mark(name, StepStatus.FAILED, detail)
         for name, step in self._steps.items():
             if step.status is StepStatus.PENDING:
                 self.skip(name, "not reached")
-        return self.report(diagnosis, summary=summary, **facts)
+        return self.report(diagnosis, detail=detail, **facts)
 
     def report(
         self,
         diagnosis: Diagnosis,
         *,
-        summary: str | None = None,
+        detail: str = "",
         warnings: list[WarningCode] | None = None,
         missing_scopes: list[Entity] | None = None,
         limited: list[Entity] | None = None,
@@ -519,7 +519,8 @@ class _Run:
             ok=diagnosis is Diagnosis.OK,
             diagnosis=diagnosis,
             title=entry.title,
-            summary=summary or entry.summary.format_map(words),
+            summary=entry.summary.format_map(words),
+            detail=detail,
             warnings=warnings,
             warning_texts=[WARNING_TEXTS[code] for code in warnings],
             store_id=self.credentials.store_id if self.credentials else None,

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bot.engine.catalogue import SUPPORT_ONLY_WARNINGS
 from bot.engine.diagnosis import Diagnosis, Entity, StepName, StepStatus, WarningCode
 
 
@@ -53,7 +54,12 @@ class CheckReport(BaseModel):
     ok: bool
     diagnosis: Diagnosis
     title: str
-    summary: str = Field(description="One specific sentence about this case, for people.")
+    summary: str = Field(description="What is wrong (or right), in plain words for store owners.")
+    detail: str = Field(
+        default="",
+        description="What exactly happened, in the engine's words, for support: may name HTTP "
+        "statuses, hosts and error codes, so it is never a headline or a step for store owners.",
+    )
     warnings: list[WarningCode] = []
     warning_texts: list[str] = []
     store_id: int | None = None
@@ -74,3 +80,21 @@ class CheckReport(BaseModel):
 
     def step(self, name: StepName) -> Step | None:
         return next((step for step in self.steps if step.name == name), None)
+
+    def warning_notes(self, *, for_support: bool = False) -> list[str]:
+        """The warnings' texts for store owners, or (`for_support`) those only support needs."""
+        return [
+            text
+            for code, text in zip(self.warnings, self.warning_texts, strict=False)
+            if (code in SUPPORT_ONLY_WARNINGS) is for_support
+        ]
+
+    def problems(self) -> list[tuple[list[StepName], str]]:
+        """Each distinct detail of a failed or odd rung once, with the rungs that share it, in
+        ladder order: four entities refused alike are one problem. For support: the details
+        may name HTTP statuses and error codes."""
+        alike: dict[str, list[StepName]] = {}
+        for step in self.steps:
+            if step.status in (StepStatus.FAILED, StepStatus.WARNING) and step.detail:
+                alike.setdefault(step.detail, []).append(step.name)
+        return [(names, detail) for detail, names in alike.items()]

@@ -20,6 +20,7 @@ from bot.sandbox.stage import Stage, running_stage
 from bot.settings import Settings
 from handlers.blocks.check import OPEN_CHECK_MODAL_ACTION, URL_BLOCK, URL_INPUT
 from handlers.blocks.support import (
+    CUSTOMER_REPLY_ACTION,
     ESCALATE_ACTION,
     GOAL_BLOCK,
     GOAL_INPUT,
@@ -35,6 +36,8 @@ from handlers.shortcuts import CHECK_SHORTCUT
 CHANNEL = "C0MIGRATE"
 SUPPORT = "C0SUPPORT"
 RESULT_WAIT_S = 15.0
+# Each sandbox request takes this long, as Ecwid's would: the modal's ladder has time to fill in.
+ECWID_LATENCY_MS = 1000.0
 
 
 def _say(who: str, what: str) -> None:
@@ -63,14 +66,33 @@ async def _open_modal(stage: Stage, user: SlackUser, message: dict[str, Any]) ->
     return str(opened.response["view"]["id"])
 
 
+def _modal_updates(stage: Stage, view_id: str, since: int) -> list[SlackCall]:
+    return [
+        call
+        for call in stage.slack.calls[since:]
+        if call.method == "views.update" and call.args.get("view_id") == view_id
+    ]
+
+
 async def _submit_and_follow(
     stage: Stage, user: SlackUser, view_id: str, paste: str, thread_ts: str
 ) -> None:
+    since = len(stage.slack.calls)
     await user.submit_view(view_id, {URL_BLOCK: {URL_INPUT: paste}})
     _say("🪟", "The modal switches to:")
     _show(render_view(stage.slack.views[view_id]))
     result = await stage.slack.wait_for(_result_in_thread(thread_ts), timeout=RESULT_WAIT_S)
-    _say("🤖", "ecwid-connect answers in the thread:")
+    await stage.slack.wait_for(
+        lambda call: call.method == "views.update" and "also in the thread" in str(call.args),
+        since=since,
+        timeout=RESULT_WAIT_S,
+    )
+    *progress, _result_view = _modal_updates(stage, view_id, since)
+    for update in progress:
+        _say("🪟", "As the steps finish, the modal's ladder fills in (views.update):")
+        _show(render_view(update.args["view"]))
+    _say("🤖", "ecwid-connect answers in the thread (the modal shows the same, without the")
+    print("   details for support):")
     _show(render_message(result.args))
     await asyncio.sleep(0.05)  # the reactions follow the answer
     reactions = stage.slack.reactions(CHANNEL, thread_ts)
@@ -124,6 +146,10 @@ async def agent_checks_from_escalation(stage: Stage, key: str, title: str) -> No
     await _submit_and_follow(
         stage, agent, view_id, stage.sandbox.collection_url(key), str(customer_message["ts"])
     )
+    await stage.services.tasks.drain(RESULT_WAIT_S)
+    (reply, *_) = stage.slack.ephemerals(CHANNEL, "U0AGENT")
+    _say("🤖", "and, in the thread, to sam alone, a reply to paste into the helpdesk:")
+    _show(str(reply["text"]))
 
 
 async def owner_escalates(stage: Stage, title: str) -> None:
@@ -159,6 +185,26 @@ async def owner_escalates(stage: Stage, title: str) -> None:
     )
     _say("🤖", "ecwid-connect posts in #migration-support:")
     _show(render_message(triage.args))
+    details = await stage.slack.wait_for(
+        lambda call: (
+            call.method == "chat.postMessage"
+            and call.args.get("channel") == SUPPORT
+            and call.args.get("thread_ts") == triage.response["ts"]
+        ),
+        since=since,
+    )
+    _say("🤖", "and, in a reply under it, the details:")
+    _show(render_message(details.args))
+    since = len(stage.slack.calls)
+    _say("👤", "sam clicks [ Reply to the customer ]")
+    await agent.click_button(
+        stage.slack.messages(SUPPORT)[0], CUSTOMER_REPLY_ACTION, channel_id=SUPPORT
+    )
+    reply = await stage.slack.wait_for(
+        lambda call: call.method == "chat.postEphemeral", since=since
+    )
+    _say("🤖", "ecwid-connect tells only sam, ready to paste into the helpdesk:")
+    _show(str(reply.args.get("text")))
     for action, who in ((TAKE_ACTION, "takes it"), (RESOLVE_ACTION, "resolves it")):
         since = len(stage.slack.calls)
         current = stage.slack.messages(SUPPORT)[0]
@@ -227,7 +273,7 @@ async def agent_edits_a_mention(stage: Stage, title: str) -> None:
 async def every_sample_store(stage: Stage) -> bool:
     """The engine alone: each sample store's diagnosis, as `ecwid-connect check` gives it."""
     print("\n━━━ The check engine against every sample store (as `ecwid-connect check`) ━━━")
-    settings = stage.settings.model_copy(update={"check_timeout_s": 2.0})
+    settings = stage.settings.model_copy(update={"check_timeout_s": 5.0})
     checker = ConnectionChecker(settings, stage.services.http)
     stores = stage.sandbox.stores
     reports = await asyncio.gather(
@@ -246,7 +292,7 @@ async def every_sample_store(stage: Stage) -> bool:
 async def run_demo(settings: Settings) -> int:
     """Play the conversations and print the transcript; non-zero if anything went wrong."""
     del settings  # the demo brings its own: everything runs on loopback
-    async with running_stage(support_channel_id=SUPPORT) as stage:
+    async with running_stage(support_channel_id=SUPPORT, latency_ms=ECWID_LATENCY_MS) as stage:
         stage.slack.set_channel_members(SUPPORT, ["UBOT", "U0AGENT"])
         await store_owner_connects(
             stage,

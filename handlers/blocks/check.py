@@ -21,10 +21,17 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot.destination import Destination
-from bot.engine.catalogue import API_PLAYGROUND_URL, COLLECTION_URL_FORMAT, GUIDE, PAID_PLAN_NOTE
+from bot.engine.catalogue import (
+    API_PLAYGROUND_URL,
+    COLLECTION_URL_FORMAT,
+    GUIDE,
+    GUIDE_OUTCOME,
+    GUIDE_PASTE_IN_SLACK,
+    PAID_PLAN_NOTE,
+)
 from bot.engine.diagnosis import Entity, StepName, StepStatus
 from bot.engine.report import CheckReport, Step
-from handlers.blocks.common import Blocks, as_dicts, clip, escape, mrkdwn_section
+from handlers.blocks.common import Blocks, as_dicts, clip, escape, mrkdwn_section, slack_date
 
 CHECK_MODAL_CALLBACK = "ecwid_check"
 OPEN_CHECK_MODAL_ACTION = "open_check_modal"
@@ -35,6 +42,9 @@ URL_BLOCK, URL_INPUT = "collection_url", "url"
 STORE_ID_BLOCK, STORE_ID_INPUT = "store_id", "store_id"
 TOKEN_BLOCK, TOKEN_INPUT = "token", "token"
 MODAL_TITLE = "Check Ecwid connection"
+SUPPORT_DETAILS_BLOCK = "support_details"
+"""The result's context line for support: codes, statuses, the failing rungs. The only part of
+an owner's answer that may name them."""
 
 
 STEP_EMOJI = {
@@ -66,7 +76,8 @@ def guide_message() -> tuple[str, Blocks]:
         f"{number}. {step.text}" + (f" <{step.link}|Open>" if step.link else "")
         for number, step in enumerate(GUIDE, 1)
     )
-    text = "Connect your Ecwid store: get the Personal collection URL and paste it here."
+    steps += f"\n{len(GUIDE) + 1}. {GUIDE_PASTE_IN_SLACK}"
+    text = "Connect your Ecwid store: get the Personal collection URL and paste it in the form."
     blocks: list[Block] = [
         HeaderBlock(text="Connect your Ecwid store"),
         mrkdwn_section(
@@ -76,11 +87,8 @@ def guide_message() -> tuple[str, Blocks]:
         mrkdwn_section(steps),
         ContextBlock(
             elements=[
+                MarkdownTextObject(text=f":stopwatch: {GUIDE_OUTCOME}"),
                 MarkdownTextObject(text=f":moneybag: {PAID_PLAN_NOTE}"),
-                MarkdownTextObject(
-                    text=":lock: The URL is a password: paste it only in the form, "
-                    "never in a channel message."
-                ),
             ]
         ),
         ActionsBlock(
@@ -160,11 +168,35 @@ def _check_modal_layout() -> dict[str, Any]:
 
 
 def ladder_text(steps: list[Step]) -> str:
+    """Every rung with its detail: for support (the triage post's details)."""
     return "\n".join(
         f"{STEP_EMOJI[step.status]} {STEP_LABELS[step.name]}"
         + (f" — {escape(step.detail)}" if step.detail else "")
         for step in steps
     )
+
+
+def progress_text(steps: list[Step]) -> str:
+    """The rungs as the person waiting sees them: a mark and a name, no technical detail."""
+    return "\n".join(f"{STEP_EMOJI[step.status]} {STEP_LABELS[step.name]}" for step in steps)
+
+
+def support_details(report: CheckReport) -> str:
+    """One line for support: the code, what exactly happened, each distinct failing or odd rung
+    once (the rungs that failed alike are named together), the masked token, the reference."""
+    parts = [f"`{report.diagnosis}`"]
+    problems = report.problems()
+    for names, detail in problems:
+        labels = ", ".join(STEP_LABELS[name] for name in names)
+        parts.append(f"{labels}: {escape(detail)}")
+    if report.detail and all(detail != report.detail for _names, detail in problems):
+        parts.append(escape(report.detail))
+    parts.extend(escape(text) for text in report.warning_notes(for_support=True))
+    if report.token:
+        parts.append(f"token `{report.token}`")
+    if report.reference:
+        parts.append(f"reference `{report.reference}`")
+    return clip("Details for support: " + " · ".join(parts), 2000)
 
 
 def _check_modal_state(close: str, blocks: list[Block]) -> dict[str, Any]:
@@ -185,7 +217,7 @@ def checking_view(steps: list[Step]) -> dict[str, Any]:
         "Close",
         [
             mrkdwn_section(":hourglass_flowing_sand: *Checking the connection…* (a few seconds)"),
-            mrkdwn_section(ladder_text(steps)),
+            mrkdwn_section(progress_text(steps)),
             ContextBlock(
                 elements=[
                     MarkdownTextObject(text="You can close this: the result goes to the thread.")
@@ -202,10 +234,9 @@ def _headline(report: CheckReport) -> str:
 
 
 def _count_text(report: CheckReport, entity: Entity) -> str:
-    count = report.counts.of(entity)
-    if count.total is not None:
-        return f"{count.total:,}"
-    return f"— _{escape(count.reason or 'unknown')}_"
+    # Why a count is missing is the diagnosis itself (said above) or a detail for support.
+    total = report.counts.of(entity).total
+    return f"{total:,}" if total is not None else "—"
 
 
 def _linkable(url: str) -> bool:
@@ -222,21 +253,18 @@ def _report_blocks(report: CheckReport) -> list[Block]:
         mrkdwn_section(escape(report.summary)),
     ]
     if report.store_id is not None:
-        # Store names come from Ecwid, i.e. from anyone: cut before escaping (a field holds
-        # 2,000 characters), and link only a plain web address.
-        name = escape(clip(report.store_name, 200)) if report.store_name else "_unknown_"
-        if report.store_name and report.store_url and _linkable(report.store_url):
-            name = f"<{report.store_url}|{name}>"
-        blocks.append(
-            SectionBlock(
-                fields=[
-                    MarkdownTextObject(text=f"*Store*\n{name}"),
-                    MarkdownTextObject(text=f"*Store ID*\n{report.store_id}"),
-                    MarkdownTextObject(text=f"*Plan*\n{escape(report.plan)}"),
-                    MarkdownTextObject(text=f"*Token*\n`{report.token}`"),
-                ]
-            )
-        )
+        facts = []
+        if report.store_name:
+            # Store names come from Ecwid, i.e. from anyone: cut before escaping (a field holds
+            # 2,000 characters), and link only a plain web address.
+            name = escape(clip(report.store_name, 200))
+            if report.store_url and _linkable(report.store_url):
+                name = f"<{report.store_url}|{name}>"
+            facts.append(MarkdownTextObject(text=f"*Store*\n{name}"))
+        facts.append(MarkdownTextObject(text=f"*Store ID*\n{report.store_id}"))
+        if report.plan != "unknown":
+            facts.append(MarkdownTextObject(text=f"*Plan*\n{escape(report.plan)}"))
+        blocks.append(SectionBlock(fields=facts))
     if any(report.counts.of(entity).total is not None for entity in Entity):
         blocks.append(mrkdwn_section("*What will be migrated*"))
         blocks.append(
@@ -249,11 +277,9 @@ def _report_blocks(report: CheckReport) -> list[Block]:
                 ]
             )
         )
-    blocks.append(mrkdwn_section("*Checks*\n" + ladder_text(report.steps)))
-    if report.warning_texts:
-        blocks.append(
-            mrkdwn_section("\n".join(f":warning: {escape(text)}" for text in report.warning_texts))
-        )
+    notes = report.warning_notes()
+    if notes:
+        blocks.append(mrkdwn_section("\n".join(f":warning: {escape(text)}" for text in notes)))
     tips = "\n".join(f"{number}. {escape(tip)}" for number, tip in enumerate(report.tips, 1))
     blocks.append(mrkdwn_section(("*Next*\n" if report.ok else "*How to fix*\n") + tips))
     return blocks
@@ -264,10 +290,7 @@ def result_message(
 ) -> tuple[str, Blocks]:
     """The lasting answer in the thread; with `check_id`, support can be asked from it."""
     text = f"{_headline(report)} — {escape(report.summary)}"
-    seconds = report.duration_ms / 1000
-    footer = f"Checked for <@{destination.requester}> in {seconds:.1f} s · `{report.diagnosis}`"
-    if report.reference:
-        footer += f" · reference `{report.reference}`"
+    footer = f"Checked for <@{destination.requester}> · {slack_date(report.checked_at)}"
     buttons = [
         ButtonElement(
             text="Check again",
@@ -282,6 +305,10 @@ def result_message(
     blocks = [
         *_report_blocks(report),
         ContextBlock(elements=[MarkdownTextObject(text=footer)]),
+        ContextBlock(
+            block_id=SUPPORT_DETAILS_BLOCK,
+            elements=[MarkdownTextObject(text=support_details(report))],
+        ),
         ActionsBlock(elements=buttons),
     ]
     return text[:3000], as_dicts(blocks)
@@ -359,5 +386,6 @@ def usage_text(command: str) -> str:
         "• Support agents: use the message shortcut *Check Ecwid connection* on a message, or "
         "mention the bot in a thread; "
         f"`{command} history <store ID>` lists a store's checks and escalations.\n"
-        "The URL is a password: paste it in the form, not in a channel message."
+        "The URL is a password: paste it in the form or in a direct message to me, never in a "
+        "channel."
     )

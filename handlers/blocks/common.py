@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from slack_sdk.models.blocks import Block, MarkdownTextObject, SectionBlock
@@ -32,11 +32,10 @@ def mrkdwn_section(text: str) -> SectionBlock:
     return SectionBlock(text=MarkdownTextObject(text=clip(text, SECTION_TEXT_LIMIT)))
 
 
-def age_text(since: datetime, now: datetime) -> str:
-    """How long ago, for people: "12 min", "5 h", "3 days"."""
-    minutes = max(int((now - since).total_seconds() // 60), 0)
-    if minutes < 60:
-        return f"{minutes} min"
-    if minutes < 48 * 60:
-        return f"{minutes // 60} h"
-    return f"{minutes // (24 * 60)} days"
+def slack_date(when: datetime) -> str:
+    """`when` as Slack shows dates: in each viewer's own time zone, "Today at 14:05" while that
+    holds, so it never goes stale; the fallback (notifications, old clients) is UTC."""
+    if when.tzinfo is None:  # SQLite hands back naive datetimes: the database stores UTC
+        when = when.replace(tzinfo=UTC)
+    fallback = when.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(when.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>"

@@ -21,7 +21,7 @@ from slack_sdk.models.views import View
 from bot.engine.catalogue import CATALOGUE
 from bot.engine.diagnosis import Diagnosis
 from bot.history.database import CheckRecord, Escalation, TeamStats
-from handlers.blocks.common import age_text, clip, escape, mrkdwn_section
+from handlers.blocks.common import clip, escape, mrkdwn_section, slack_date
 from handlers.blocks.support import URGENCY_EMOJI
 
 HOME_CHECK_ACTION = "home_check_store"
@@ -54,8 +54,8 @@ def _own_check(record: CheckRecord) -> str:
     mark = ":white_check_mark:" if record.diagnosis is Diagnosis.OK else ":warning:"
     store = escape(record.store_name) if record.store_name else "unknown store"
     ident = f" ({record.store_id})" if record.store_id else ""
-    when = record.created_at.strftime("%b %d, %H:%M")
-    return f"{mark} {when} UTC · {store}{ident} · {CATALOGUE[record.diagnosis].title}"
+    title = CATALOGUE[record.diagnosis].title
+    return f"{mark} {slack_date(record.created_at)} · {store}{ident} · {title}"
 
 
 def home_view(
@@ -104,7 +104,7 @@ def home_view(
         ]
         lines = [
             f"{URGENCY_EMOJI[e.urgency]} `{e.diagnosis}` store {e.store_id or '?'} · "
-            f"{age_text(e.created_at, now)} old · "
+            f"asked {slack_date(e.created_at)} · "
             + (f"taken by <@{e.taken_by}>" if e.taken_by else "*nobody has taken it*")
             for e in team.open_escalations[:LIST_LIMIT]
         ]
@@ -124,9 +124,7 @@ def home_view(
             mrkdwn_section(f":warning: {support_notice}"),
         ]
     blocks.append(
-        ContextBlock(
-            elements=[MarkdownTextObject(text=clip(f"Updated {now.strftime('%H:%M')} UTC", 200))]
-        )
+        ContextBlock(elements=[MarkdownTextObject(text=clip(f"Updated {slack_date(now)}", 200))])
     )
     view = View(
         type="home", blocks=blocks[:HOME_BLOCK_LIMIT], private_metadata=home_metadata(dm_channel)

@@ -4,7 +4,7 @@ customer's thread, and a store's history."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -25,11 +25,12 @@ from slack_sdk.models.views import View
 
 from bot.destination import Destination
 from bot.engine.diagnosis import Diagnosis, Entity
+from bot.engine.reply import customer_reply
 from bot.engine.report import CheckReport
 from bot.history.database import CheckRecord, Escalation, EscalationState, Urgency
 from handlers.blocks.check import ESCALATE_ACTION as ESCALATE_ACTION
-from handlers.blocks.check import OPEN_CHECK_MODAL_ACTION, ladder_text
-from handlers.blocks.common import Blocks, age_text, as_dicts, clip, escape, mrkdwn_section
+from handlers.blocks.check import OPEN_CHECK_MODAL_ACTION, ladder_text, support_details
+from handlers.blocks.common import Blocks, as_dicts, clip, escape, mrkdwn_section, slack_date
 
 ESCALATE_MODAL_CALLBACK = "ecwid_escalate"
 GOAL_BLOCK, GOAL_INPUT = "goal", "goal"
@@ -38,6 +39,7 @@ NOTE_BLOCK, NOTE_INPUT = "note", "note"
 TAKE_ACTION = "triage_take"
 RERUN_ACTION = "triage_rerun"
 RESOLVE_ACTION = "triage_resolve"
+CUSTOMER_REPLY_ACTION = "triage_customer_reply"
 
 URGENCY_LABELS = {
     Urgency.LOW: "Low",
@@ -65,8 +67,32 @@ def read_escalation_metadata(metadata: str) -> tuple[str, Destination]:
     return str(data["check_id"]), Destination.from_metadata(json.dumps(data["to"]))
 
 
-def escalate_modal(check_id: str, destination: Destination) -> dict[str, Any]:
-    """Three questions before support is asked: the goal, the urgency, an optional note."""
+@dataclass(frozen=True, slots=True)
+class _Asking:
+    goal: str
+    goal_placeholder: str
+    note: str
+
+
+_OWNER_ASKS = _Asking(
+    goal="What do you want to do?",
+    goal_placeholder="e.g. move my products and orders to my new shop this week",
+    note="Anything else support should know?",
+)
+_AGENT_ASKS = _Asking(
+    goal="What is the customer trying to do?",
+    goal_placeholder="e.g. migrate products and orders to the new shop",
+    note="Note for the support team",
+)
+GOAL_MISSING = "Please say in a few words what the migration is for."
+
+
+def escalate_modal(
+    check_id: str, destination: Destination, *, for_agent: bool = False
+) -> dict[str, Any]:
+    """Three questions before support is asked: the goal, the urgency, an optional note; asked
+    of the store owner in her own words, or of an agent about the customer (`for_agent`)."""
+    asking = _AGENT_ASKS if for_agent else _OWNER_ASKS
     options = [
         Option(value=urgency.value, label=label) for urgency, label in URGENCY_LABELS.items()
     ]
@@ -80,10 +106,10 @@ def escalate_modal(check_id: str, destination: Destination) -> dict[str, Any]:
         blocks=[
             InputBlock(
                 block_id=GOAL_BLOCK,
-                label="What is the customer trying to do?",
+                label=asking.goal,
                 element=PlainTextInputElement(
                     action_id=GOAL_INPUT,
-                    placeholder="e.g. migrate products and orders to the new shop",
+                    placeholder=asking.goal_placeholder,
                     max_length=500,
                 ),
             ),
@@ -96,7 +122,7 @@ def escalate_modal(check_id: str, destination: Destination) -> dict[str, Any]:
             ),
             InputBlock(
                 block_id=NOTE_BLOCK,
-                label="Note for the support team",
+                label=asking.note,
                 optional=True,
                 element=PlainTextInputElement(
                     action_id=NOTE_INPUT,
@@ -118,52 +144,46 @@ def _counts_line(report: CheckReport) -> str:
     return " · ".join(parts)
 
 
-def triage_message(
-    escalation: Escalation,
-    report: CheckReport,
-    permalink: str | None,
-    *,
-    now: datetime | None = None,
-) -> tuple[str, Blocks]:
-    """The support channel's post for one escalation; updated in place on every action."""
-    now = now or datetime.now(UTC)
-    urgency = f"{URGENCY_EMOJI[escalation.urgency]} {URGENCY_LABELS[escalation.urgency]}"
+def _state_text(escalation: Escalation) -> str:
     state = STATE_LABELS[escalation.state]
     if escalation.state is EscalationState.TAKEN and escalation.taken_by:
         state += f" by <@{escalation.taken_by}>"
     if escalation.state is EscalationState.RESOLVED and escalation.resolved_by:
         state += f" by <@{escalation.resolved_by}>"
+    return state
+
+
+def triage_message(
+    escalation: Escalation, report: CheckReport, permalink: str | None
+) -> tuple[str, Blocks]:
+    """The support channel's post for one escalation, readable at a glance: what, which store,
+    how urgent, who has it. The ladder and the tips follow in a reply (`triage_details_message`).
+    Updated in place on every action."""
+    urgency = f"{URGENCY_EMOJI[escalation.urgency]} {URGENCY_LABELS[escalation.urgency]}"
     thread = f"<{permalink}|customer's thread>" if permalink else "customer's thread"
-    store = escape(clip(report.store_name, 200)) if report.store_name else "unknown name"
+    name = escape(clip(report.store_name, 200)) + " " if report.store_name else ""
     text = f"Escalation from <@{escalation.destination.requester}>: {report.title}"
     blocks: list[Block] = [
         HeaderBlock(text=clip(f"🆘 {report.title}", 150)),
-        mrkdwn_section(
-            f"*Asked by* <@{escalation.destination.requester}> in {thread}"
-            f" · {age_text(escalation.created_at, now)} ago\n*Urgency* {urgency}\n*State* {state}"
-        ),
         SectionBlock(
             fields=[
-                MarkdownTextObject(text=f"*Store*\n{store} ({report.store_id or '?'})"),
+                MarkdownTextObject(text=f"*Store*\n{name}({report.store_id or '?'})"),
                 MarkdownTextObject(text=f"*Diagnosis*\n`{report.diagnosis}`"),
-                MarkdownTextObject(text=f"*Plan*\n{escape(report.plan)}"),
-                MarkdownTextObject(text=f"*Token*\n`{report.token or '—'}`"),
+                MarkdownTextObject(text=f"*Urgency*\n{urgency}"),
+                MarkdownTextObject(text=f"*State*\n{_state_text(escalation)}"),
             ]
         ),
-        mrkdwn_section(f"*Goal*\n{escape(escalation.goal)}"),
-    ]
-    if escalation.note:
-        blocks.append(mrkdwn_section(f"*Note*\n{escape(escalation.note)}"))
-    blocks += [
-        mrkdwn_section(f"*Migration preview*\n{_counts_line(report)}"),
-        mrkdwn_section("*Checks*\n" + ladder_text(report.steps)),
         mrkdwn_section(
-            "*Tips already given*\n"
-            + "\n".join(f"{n}. {escape(tip)}" for n, tip in enumerate(report.tips, 1))
+            f"*Asked by* <@{escalation.destination.requester}> in {thread}, "
+            f"{slack_date(escalation.created_at)}\n*Goal* {escape(clip(escalation.goal, 500))}"
+            + (f"\n*Note* {escape(clip(escalation.note, 2000))}" if escalation.note else "")
         ),
     ]
     if escalation.state is not EscalationState.RESOLVED:
         buttons = [
+            ButtonElement(
+                text="Reply to the customer", action_id=CUSTOMER_REPLY_ACTION, value=escalation.id
+            ),
             ButtonElement(text="Re-run check", action_id=RERUN_ACTION, value=escalation.id),
             ButtonElement(
                 text="Resolved", action_id=RESOLVE_ACTION, value=escalation.id, style="primary"
@@ -178,10 +198,42 @@ def triage_message(
             )
             buttons[-1].style = None
         blocks.append(ActionsBlock(elements=buttons))
+    token = f" · token `{report.token}`" if report.token else ""
     blocks.append(
-        ContextBlock(elements=[MarkdownTextObject(text=f"Escalation `{escalation.id[:8]}`")])
+        ContextBlock(
+            elements=[
+                MarkdownTextObject(
+                    text=f"Escalation `{escalation.id[:8]}` · plan {escape(report.plan)}{token}"
+                    " · the checks and the tips given are in the thread"
+                )
+            ]
+        )
     )
     return text, as_dicts(blocks)
+
+
+def triage_details_message(report: CheckReport) -> tuple[str, Blocks]:
+    """The reply under a triage post: the whole ladder, the preview and the tips given."""
+    text = f"Details of the check: {report.title}"
+    blocks: list[Block] = [
+        mrkdwn_section("*Checks*\n" + ladder_text(report.steps)),
+        mrkdwn_section(f"*Migration preview*\n{_counts_line(report)}"),
+        mrkdwn_section(
+            "*Tips already given*\n"
+            + "\n".join(f"{n}. {escape(tip)}" for n, tip in enumerate(report.tips, 1))
+        ),
+        ContextBlock(elements=[MarkdownTextObject(text=support_details(report))]),
+    ]
+    return text, as_dicts(blocks)
+
+
+def customer_reply_text(report: CheckReport) -> str:
+    """Said privately to the agent who asked: the customer's message in a block, to copy."""
+    reply = escape(customer_reply(report).replace("```", "'" * 3))
+    return (
+        ":memo: A reply for the customer, ready to paste into your helpdesk (plain text, no "
+        f"internal codes):\n```{reply}```"
+    )
 
 
 def support_asked_line(urgency: Urgency) -> str:
@@ -224,9 +276,11 @@ def rerun_note(agent_id: str) -> str:
 
 def _check_line(record: CheckRecord) -> str:
     mark = ":white_check_mark:" if record.diagnosis is Diagnosis.OK else ":warning:"
-    when = record.created_at.strftime("%Y-%m-%d %H:%M")
     who = f"<@{record.destination.requester}>"
-    return f"{mark} {when} UTC · `{record.diagnosis}` · {who} · {record.destination.entry}"
+    return (
+        f"{mark} {slack_date(record.created_at)} · `{record.diagnosis}` · {who} · "
+        f"{record.destination.entry}"
+    )
 
 
 def history_message(
@@ -247,7 +301,7 @@ def history_message(
     if escalations:
         blocks.append(DividerBlock())
         lines = [
-            f"{URGENCY_EMOJI[e.urgency]} {e.created_at.strftime('%Y-%m-%d %H:%M')} UTC · "
+            f"{URGENCY_EMOJI[e.urgency]} {slack_date(e.created_at)} · "
             f"`{e.diagnosis}` · {e.state.value}"
             + (f" by <@{e.taken_by}>" if e.taken_by and e.state is EscalationState.TAKEN else "")
             for e in escalations

@@ -325,11 +325,11 @@ def test_connected_result_says_what_will_be_migrated() -> None:
         assert line in shown
 
 
-def test_a_count_the_token_cannot_read_says_why() -> None:
-    shown = everything_shown(
-        check_blocks.result_message(report_for(Diagnosis.SCOPE_MISSING), DESTINATION)
-    )
-    assert "no access &lt;read_orders&gt;" in shown
+def test_a_count_the_token_cannot_read_is_a_dash_the_summary_explains() -> None:
+    report = report_for(Diagnosis.SCOPE_MISSING)
+    shown = render_message(message(check_blocks.result_message(report, DESTINATION)))
+    assert "Orders: —" in shown
+    assert "orders, customers" in report.summary
 
 
 def test_failed_result_headline_says_not_connected() -> None:
@@ -337,10 +337,11 @@ def test_failed_result_headline_says_not_connected() -> None:
     assert text.startswith("⚠️ Not connected yet: The access token was refused")
 
 
-def test_result_footer_names_who_asked_and_the_diagnosis() -> None:
+def test_result_footer_names_who_asked_and_support_details_the_diagnosis() -> None:
     report = report_for(Diagnosis.PLAN_FREE)
     shown = render_message(message(check_blocks.result_message(report, DESTINATION)))
-    assert f"Checked for <@{REQUESTER}> in 1.2 s · `plan_free`" in shown
+    assert f"Checked for <@{REQUESTER}> · <!date^" in shown
+    assert "Details for support: `plan_free`" in shown
 
 
 def test_internal_error_result_quotes_the_reference() -> None:

@@ -160,6 +160,28 @@ async def test_connected_store_through_the_modal_answers_in_the_thread(
     assert added == ["eyes", "white_check_mark"]
 
 
+async def test_the_modals_ladder_fills_in_as_the_steps_finish_and_ends_with_the_result() -> None:
+    # Every sandbox answer takes a second, as a slow Ecwid's would: the check outlasts the
+    # modal's first update (half a second after the ack) whatever the machine's speed.
+    async with running_stage(latency_ms=1000) as stage:
+        owner = stage.user("U0OWNER", "jane")
+        since = len(stage.slack.calls)
+        _root, _answer, view_id = await check_via_modal(
+            stage, owner, url_values(stage, "connected")
+        )
+
+    updates = [
+        call.args["view"]
+        for call in stage.slack.calls[since:]
+        if call.method == "views.update" and call.args.get("view_id") == view_id
+    ]
+    *progress, result = updates
+    assert progress, "at least one update while the check ran"
+    assert all("Checking the connection" in text_of(view) for view in progress)
+    assert ":white_check_mark: What was pasted" in text_of(progress[0])
+    assert "Connected: ready to migrate" in text_of(result), "the result comes last"
+
+
 async def test_free_plan_store_is_told_to_upgrade(stage: Stage, owner: SlackUser) -> None:
     root, _answer, _view = await check_via_modal(stage, owner, url_values(stage, "free_plan"))
 

@@ -460,6 +460,8 @@ async def test_a_private_support_channel_without_the_bot_is_named_in_the_refusal
     stage = support_stage
     _root, triage = await escalate(stage)
     stage.slack.set_channel_members(SUPPORT, AGENTS, private=True)  # the bot was removed
+    # Opening the escalation modal read the members; a minute later that is forgotten.
+    stage.services.support._fetched_at = float("-inf")
 
     await click(stage, stage.user(AGENTS[0], "sam"), triage, support_blocks.TAKE_ACTION)
 

@@ -20,6 +20,7 @@ from handlers.blocks import support as support_blocks
 from handlers.blocks.check import OPEN_CHECK_MODAL_ACTION
 from handlers.blocks.home import HOME_CHECK_ACTION
 from handlers.commands import COMMAND
+from handlers.shortcuts import CHECK_SHORTCUT
 from tests.handlers.test_bot import (
     CHANNEL,
     check_via_modal,
@@ -365,7 +366,12 @@ def guest(stage: Stage) -> SlackUser:
 
 @pytest.mark.parametrize(
     "action",
-    [support_blocks.TAKE_ACTION, support_blocks.RERUN_ACTION, support_blocks.RESOLVE_ACTION],
+    [
+        support_blocks.TAKE_ACTION,
+        support_blocks.RERUN_ACTION,
+        support_blocks.RESOLVE_ACTION,
+        support_blocks.CUSTOMER_REPLY_ACTION,
+    ],
 )
 async def test_a_non_agent_cannot_act_on_a_triage_post(stage: Stage, action: str) -> None:
     root, triage = await escalate(stage)
@@ -405,3 +411,78 @@ async def test_slack_connect_guests_count_as_agents_when_the_setting_says_so() -
 
         assert running.slack.ephemerals(SUPPORT, "U0GUEST") == []
         assert "<@U0GUEST>" in text_of(thread_replies(running, root["ts"])[-1])
+
+
+# Readable at a glance, and words for the customer
+
+
+async def test_the_triage_post_is_short_and_its_details_follow_in_a_reply(stage: Stage) -> None:
+    _root, triage = await escalate(stage)
+
+    top = text_of(triage)
+    assert "What was pasted" not in top, "the ladder is not in the post"
+    assert "Tips already given" not in top
+    for field in ("*Store*", "*Diagnosis*", "*Urgency*", "*State*", "<!date^"):
+        assert field in top, field
+    (details,) = [m for m in stage.slack.messages(SUPPORT) if m.get("thread_ts") == triage["ts"]]
+    shown = text_of(details)
+    assert "What was pasted" in shown
+    assert "Tips already given" in shown
+    assert "HTTP 403 INVALID_API_TOKEN" in shown
+
+
+async def test_reply_to_the_customer_gives_the_agent_plain_numbered_steps(stage: Stage) -> None:
+    root, triage = await escalate(stage)
+    customer_thread_before = thread_replies(stage, root["ts"])
+
+    await click(stage, agent(stage), triage, support_blocks.CUSTOMER_REPLY_ACTION)
+
+    (reply,) = stage.slack.ephemerals(SUPPORT, AGENTS[0])
+    text = str(reply["text"])
+    assert "The access token was refused" in text
+    assert "\n1. Open the API Playground again" in text
+    assert "INVALID_API_TOKEN" not in text
+    assert "403" not in text
+    assert "token_invalid" not in text
+    assert thread_replies(stage, root["ts"]) == customer_thread_before, "said to the agent only"
+
+
+async def test_the_escalation_modal_asks_the_owner_in_her_own_words(stage: Stage) -> None:
+    owner = stage.user("U0OWNER", "jane")
+    _root, view_id = await open_escalation_modal(stage, owner)
+
+    shown = text_of(stage.slack.views[view_id])
+    assert "What do you want to do?" in shown
+    assert "customer" not in shown.lower()
+
+
+async def test_the_escalation_modal_asks_an_agent_about_the_customer(stage: Stage) -> None:
+    _root, view_id = await open_escalation_modal(stage, agent(stage))
+
+    assert "What is the customer trying to do?" in text_of(stage.slack.views[view_id])
+
+
+async def _check_by_shortcut(stage: Stage, user: SlackUser, key: str) -> dict[str, Any]:
+    customer_message = stage.slack.post_user_message(CHANNEL, "U0OWNER", "My store can't be read")
+    since = len(stage.slack.calls)
+    await user.message_shortcut(CHECK_SHORTCUT, customer_message, channel_id=CHANNEL)
+    opened = await stage.slack.wait_for(lambda call: call.method == "views.open", since=since)
+    await user.submit_view(str(opened.response["view"]["id"]), url_values(stage, key))
+    await settle(stage)
+    return customer_message
+
+
+async def test_an_agents_shortcut_check_comes_with_the_customer_reply(stage: Stage) -> None:
+    customer_message = await _check_by_shortcut(stage, agent(stage), "free_plan")
+
+    (reply,) = stage.slack.ephemerals(CHANNEL, AGENTS[0])
+    assert reply.get("thread_ts") == customer_message["ts"]
+    assert "API access needs a paid Ecwid plan" in reply["text"]
+    assert "\n1. Upgrade to Venture" in reply["text"]
+    assert "402" not in reply["text"]
+
+
+async def test_anyone_elses_shortcut_check_gets_only_the_answer(stage: Stage) -> None:
+    await _check_by_shortcut(stage, stage.user(OUTSIDER, "reader"), "free_plan")
+
+    assert stage.slack.ephemerals(CHANNEL, OUTSIDER) == []

@@ -1,0 +1,80 @@
+"""What `ecwid-connect check` prints: plain words first, one line for support, the ladder for
+whoever asks (`--steps`), or a reply ready for the customer (`--customer-reply`)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.cli.main import main
+from bot.sandbox.ecwid.server import EcwidSandbox
+
+CODES = re.compile(r"\bHTTP \d{3}\b|\b[A-Z]{2,}(?:_[A-Z]+)+\b|\bplan_free\b")
+
+
+@pytest.fixture
+def cli_env(sandbox: EcwidSandbox, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("ECWID_API_URL", sandbox.api_url)
+    monkeypatch.setenv("COLLECTION_HOSTS", sandbox.collection_host)
+    monkeypatch.chdir(tmp_path)  # no .env here
+
+
+async def check(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], url: str, *flags: str
+) -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "stdin", io.StringIO(url))
+    code = await asyncio.to_thread(main, ["check", "-", *flags])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.usefixtures("cli_env")
+async def test_plain_words_come_first_and_codes_only_in_the_support_line(
+    sandbox: EcwidSandbox, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _err = await check(monkeypatch, capsys, sandbox.collection_url("free_plan"))
+
+    assert code == 1
+    plain, support = out.split("Details for support: ")
+    assert "API access needs a paid Ecwid plan" in plain
+    assert "  1. Upgrade to Venture" in plain
+    assert not CODES.search(plain), plain
+    assert support.startswith("plan_free · ")
+    assert support.count("products, categories, orders, customers: ") == 1  # said once
+    assert support.count("HTTP 402") == 1
+    assert "Steps" not in out
+    assert " ms)" not in out
+
+
+@pytest.mark.usefixtures("cli_env")
+async def test_steps_adds_the_ladder(
+    sandbox: EcwidSandbox, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _code, out, _err = await check(
+        monkeypatch, capsys, sandbox.collection_url("free_plan"), "--steps"
+    )
+
+    assert "\nSteps\n" in out
+    assert "✘ products" in out
+
+
+@pytest.mark.usefixtures("cli_env")
+async def test_customer_reply_prints_only_the_message_for_the_customer(
+    sandbox: EcwidSandbox, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = await check(
+        monkeypatch, capsys, sandbox.collection_url("revoked"), "--customer-reply"
+    )
+
+    assert code == 1
+    assert out.startswith("Hello,\n")
+    assert "What is wrong: The access token was refused." in out
+    assert "\n1. Open the API Playground again" in out
+    assert not CODES.search(out), out
+    assert "token_invalid" not in out
+    assert err == "", "no live ladder around a message meant to be pasted"
