@@ -6,16 +6,17 @@ Exit codes: 0 connected, 1 a problem was found, 2 usage or configuration error.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from bot.cli.render import guide_text, report_text, step_line
-from bot.engine.check import ConnectionChecker, new_http_client
-from bot.engine.report import CheckReport, Step
-from bot.logs import configure_logging
-from bot.settings import Settings, SettingsError, load_settings
+# Each command imports what it needs when it runs: `guide` and `--help` start in a blink, without
+# pydantic, httpx or aiohttp (a structural test keeps it so; `make bench` times it).
+if TYPE_CHECKING:
+    from bot.engine.check import ConnectionChecker
+    from bot.engine.report import CheckReport, Step
+    from bot.settings import Settings
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
 
@@ -27,6 +28,11 @@ class UsageError(Exception):
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.run is _guide:  # the guide reads no settings: loading them would triple start-up
+        return int(args.run(args, None))
+    from bot.logs import configure_logging
+    from bot.settings import SettingsError, load_settings
+
     try:
         settings = load_settings()
         # People at a terminal want the ladder, not log lines, unless they asked for them.
@@ -90,6 +96,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _check(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
     if args.store_id is not None or args.token is not None:
         if args.url:
             raise UsageError("give either a URL or --store-id with --token, not both")
@@ -125,6 +133,9 @@ async def _run_check(
     store_id: str | None = None,
     token: str | None = None,
 ) -> int:
+    from bot.cli.render import report_text, step_line
+    from bot.engine.check import ConnectionChecker, new_http_client
+
     def show(step: Step) -> None:
         print(step_line(step), file=sys.stderr, flush=True)
 
@@ -168,7 +179,9 @@ async def _record(settings: Settings, checker: ConnectionChecker, report: CheckR
         await database.close()
 
 
-def _guide(_args: argparse.Namespace, _settings: Settings) -> int:
+def _guide(_args: argparse.Namespace, _settings: Settings | None) -> int:
+    from bot.cli.render import guide_text
+
     print(guide_text())
     return EXIT_OK
 
@@ -188,6 +201,8 @@ def _serve(_args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _migrate(_args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
     from bot.history.database import Database
 
     async def upgrade() -> None:
@@ -210,6 +225,8 @@ def _new_key(_args: argparse.Namespace, _settings: Settings) -> int:
 
 
 def _demo(_args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
     from bot.sandbox.demo import run_demo
 
     return asyncio.run(run_demo(settings))

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from bot.engine.catalogue import GUIDE, PAID_PLAN_NOTE
 from bot.engine.diagnosis import Entity, StepStatus
-from bot.engine.report import CheckReport, Step
+
+if TYPE_CHECKING:  # the guide needs only the catalogue's words, not pydantic's start-up
+    from bot.engine.report import CheckReport, Step
 
 STATUS_MARKS = {
     StepStatus.PENDING: "…",
