@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import ssl
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -32,6 +33,7 @@ from bot.engine.guard import MemoryTokenGuard, TokenGuard
 from bot.engine.intake import CollectionPaste, Paste, read_paste, read_store_credentials
 from bot.engine.redaction import StoreCredentials, install_log_redaction
 from bot.engine.report import CheckReport, Count, Counts, Step
+from bot.engine.warm import Warmer
 from bot.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -56,13 +58,15 @@ _COOL_DOWN_AFTER = frozenset(
 _PUBLIC_TOKEN_CANNOT_READ = (Entity.ORDERS, Entity.CUSTOMERS)
 
 
-def new_http_client() -> httpx.AsyncClient:
-    """The one HTTP client a process shares for every check (connection reuse matters)."""
+def new_http_client(*, verify: ssl.SSLContext | bool = True) -> httpx.AsyncClient:
+    """The one HTTP client a process shares for every check (connection reuse matters).
+
+    `verify` replaces the system's trusted certificates (the benchmark's throw-away CA)."""
     limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
     return httpx.AsyncClient(
         # httpx's own pool slows down sharply with hundreds of requests in flight
         # (encode/httpx#3215); aiohttp's, already here for Slack, does not.
-        transport=AiohttpTransport(limits=limits),
+        transport=AiohttpTransport(limits=limits, verify=verify),
         follow_redirects=False,
         limits=limits,
         headers={"User-Agent": "ecwid-connect/0.1 (+connection check)"},
@@ -87,6 +91,16 @@ class ConnectionChecker:
             settings.token_cooldown_s, settings.failing_token_budget_per_min
         )
         self._ecwid = ecwid or EcwidClient(http, settings.ecwid_api_url)
+        self._warmer = Warmer(
+            http,
+            settings.ecwid_api_url,
+            [str(host) for host in settings.collection_hosts],
+            ecwid_connections=len(Entity) + 1,  # the fan-out: the profile and every count
+        )
+
+    async def warm(self) -> None:
+        """Open the connections a check is about to need (a person is about to paste)."""
+        await self._warmer.all()
 
     async def check_text(self, text: str, on_step: StepListener | None = None) -> CheckReport:
         """Check whatever was pasted: a collection URL, or a store ID and token on one line."""
@@ -129,6 +143,7 @@ class ConnectionChecker:
         run.begin(StepName.INTAKE)
         paste = read()
         if isinstance(paste, CollectionPaste):
+            ecwid_ready = self._warmer.ecwid()  # Ecwid's connections open during the download
             run.passed(StepName.INTAKE, f"Personal collection URL on {paste.url.host}")
             run.begin(StepName.DOWNLOAD)
             body = await download_collection(paste.url, self._http, self._settings.collection_hosts)
@@ -140,6 +155,7 @@ class ConnectionChecker:
                 StepName.PARSE,
                 f"store {credentials.store_id}, token {credentials.token.masked}",
             )
+            await self._warmer.ready(ecwid_ready)
         else:
             credentials = paste.credentials
             run.credentials = credentials
