@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from bench import ack, engine, history, network, startup
+from bench import ack, cpu, engine, history, network, startup
 
 
 def main() -> None:
-    for benchmark in (startup, engine, network, ack, history):
+    for benchmark in (startup, engine, network, cpu, ack, history):
         for line in benchmark.run():
             print(line, flush=True)
         print()

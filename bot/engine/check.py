@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from httpx_aiohttp import AiohttpTransport
 
 from bot.engine.catalogue import CATALOGUE, WARNING_TEXTS
 from bot.engine.collection import download_collection, parse_collection
@@ -33,6 +32,7 @@ from bot.engine.guard import MemoryTokenGuard, TokenGuard
 from bot.engine.intake import CollectionPaste, Paste, read_paste, read_store_credentials
 from bot.engine.redaction import StoreCredentials, install_log_redaction
 from bot.engine.report import CheckReport, Count, Counts, Step
+from bot.engine.transport import CookielessClient, LeanAiohttpTransport
 from bot.engine.warm import Warmer
 from bot.settings import Settings
 
@@ -63,10 +63,10 @@ def new_http_client(*, verify: ssl.SSLContext | bool = True) -> httpx.AsyncClien
 
     `verify` replaces the system's trusted certificates (the benchmark's throw-away CA)."""
     limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
-    return httpx.AsyncClient(
+    return CookielessClient(
         # httpx's own pool slows down sharply with hundreds of requests in flight
         # (encode/httpx#3215); aiohttp's, already here for Slack, does not.
-        transport=AiohttpTransport(limits=limits, verify=verify),
+        transport=LeanAiohttpTransport(limits=limits, verify=verify),
         follow_redirects=False,
         limits=limits,
         headers={"User-Agent": "ecwid-connect/0.1 (+connection check)"},
