@@ -29,7 +29,7 @@ from handlers import register_all
 WAVE = 2  # submissions arriving together
 WAVE_EVERY_S = 0.2  # 10 a second, sustained
 WAVES = 25
-SERIES = 4
+SERIES = 3
 TARGET = 1.3
 
 

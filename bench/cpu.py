@@ -28,7 +28,7 @@ from bot.engine.diagnosis import Diagnosis, Entity
 from bot.sandbox.ecwid.stores import sample_stores
 
 BLOCK = 25
-ROUNDS = 11
+ROUNDS = 9
 TARGET = 1.5
 _STORE_AND_TOKEN = re.compile(r"/api/v3/(\d+)/[^?]*\?(?:.*&)?token=([A-Za-z0-9_]+)")
 

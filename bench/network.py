@@ -33,7 +33,7 @@ from bot.sandbox.ecwid.stores import sample_stores
 from bot.settings import load_settings
 
 RTTS_MS = (50.0, 150.0)
-ROUNDS = 9
+ROUNDS = 7
 # A person reads the modal and pastes: the check comes a moment after the warming.
 PASTE_DELAY_S = 0.5
 KINDS = {"warm": 2, "cold": 4, "after modal": 2}  # kind → floor in round trips

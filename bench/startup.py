@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-RUNS = 21
+RUNS = 15
 TARGET_MS = 200.0
 # The installed script, as people run it (the module form when not installed as a script).
 _SCRIPT = Path(sys.executable).with_name("ecwid-connect")
