@@ -56,13 +56,19 @@ _COOL_DOWN_AFTER = frozenset(
     {Diagnosis.TOKEN_INVALID, Diagnosis.STORE_NOT_FOUND, Diagnosis.PLAN_FREE}
 )
 _PUBLIC_TOKEN_CANNOT_READ = (Entity.ORDERS, Entity.CUSTOMERS)
+KEEPALIVE_S = 60.0
 
 
 def new_http_client(*, verify: ssl.SSLContext | bool = True) -> httpx.AsyncClient:
     """The one HTTP client a process shares for every check (connection reuse matters).
 
     `verify` replaces the system's trusted certificates (the benchmark's throw-away CA)."""
-    limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
+    # Idle connections stay a minute (not httpx's 5 s): the ones warmed when the paste modal
+    # opens must outlive the time it takes to fetch and paste the URL. aiohttp retries a GET
+    # once when a server has closed a kept connection meanwhile.
+    limits = httpx.Limits(
+        max_connections=1000, max_keepalive_connections=200, keepalive_expiry=KEEPALIVE_S
+    )
     return CookielessClient(
         # httpx's own pool slows down sharply with hundreds of requests in flight
         # (encode/httpx#3215); aiohttp's, already here for Slack, does not.

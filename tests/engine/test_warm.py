@@ -157,3 +157,15 @@ async def test_checks_starting_together_share_one_warming(sandbox: EcwidSandbox)
         assert first is second
         assert await first == 3
         assert warmer.ecwid() is not first  # a later check warms (takes the idle ones) again
+
+
+async def test_warmed_connections_outlive_httpx_s_five_second_keep_alive(
+    sandbox: EcwidSandbox, proxies: tuple[CountingProxy, CountingProxy]
+) -> None:
+    # httpx's default keep-alive (5 s) would close them before most people have pasted.
+    _s3, ecwid = proxies
+    async with new_http_client() as http:
+        await warm(http, ecwid.origin, 2)
+        await asyncio.sleep(6)
+        assert await warm(http, ecwid.origin, 2) == 2
+        assert ecwid.accepted == 2
