@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from bench import ack, engine, history
+from bench import ack, ack_sustained, answer, cpu, engine, history, network, startup
 
 
 def main() -> None:
-    for benchmark in (engine, ack, history):
+    for benchmark in (startup, engine, network, cpu, ack, ack_sustained, answer, history):
         for line in benchmark.run():
             print(line, flush=True)
         print()

@@ -23,7 +23,9 @@ async def open_modal(
     await ack()
     destination = destination_from_action(body, context)
     services_of(context).tasks.spawn(
-        open_check_modal(client, body["trigger_id"], destination),
+        open_check_modal(
+            client, body["trigger_id"], destination, services_of(context).checker.warm
+        ),
         name="open modal",
         on_failure=tell_failure_at(client, destination),
     )

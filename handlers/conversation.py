@@ -98,10 +98,16 @@ def destination_from_action(
 
 
 async def open_check_modal(
-    client: AsyncWebClient, trigger_id: str, destination: Destination
+    client: AsyncWebClient,
+    trigger_id: str,
+    destination: Destination,
+    warm: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
-    """Open the paste modal at once: a trigger_id lives three seconds and works once."""
-    await client.views_open(trigger_id=trigger_id, view=check_modal(destination))
+    """Open the paste modal at once: a trigger_id lives three seconds and works once.
+
+    `warm` (the checker's) opens the connections a check needs while the person pastes."""
+    opening = client.views_open(trigger_id=trigger_id, view=check_modal(destination))
+    await (asyncio.gather(opening, warm()) if warm is not None else opening)
 
 
 async def post(

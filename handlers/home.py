@@ -84,7 +84,9 @@ async def check_from_home(
         entry=EntryPoint.MODAL,
     )
     services_of(context).tasks.spawn(
-        open_check_modal(client, body["trigger_id"], destination),
+        open_check_modal(
+            client, body["trigger_id"], destination, services_of(context).checker.warm
+        ),
         name="open modal from home",
         on_failure=tell_failure(client, user_id),
     )

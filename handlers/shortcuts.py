@@ -21,7 +21,9 @@ async def check_from_message(
     await ack()
     destination = destination_from_action(shortcut, context, entry=EntryPoint.SHORTCUT)
     services_of(context).tasks.spawn(
-        open_check_modal(client, shortcut["trigger_id"], destination),
+        open_check_modal(
+            client, shortcut["trigger_id"], destination, services_of(context).checker.warm
+        ),
         name="open modal from shortcut",
         on_failure=tell_failure_at(client, destination),
     )

@@ -6,23 +6,20 @@ Exit codes: 0 connected, 1 a problem was found, 2 usage or configuration error.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import getpass
 import sys
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING
 
-from bot.cli.render import guide_text, report_text, step_line
-from bot.engine.check import ConnectionChecker, new_http_client
-from bot.engine.guard import MemoryTokenGuard, TokenGuard
-from bot.engine.reply import customer_reply
-from bot.engine.report import CheckReport, Step
-from bot.logs import configure_logging
-from bot.settings import Settings, SettingsError, load_settings, load_settings_for
-
+# Each command imports what it needs when it runs: `guide` and `--help` start in a blink, without
+# pydantic, httpx or aiohttp (a structural test keeps it so; `make bench` times it).
 if TYPE_CHECKING:
+    from bot.engine.check import ConnectionChecker
+    from bot.engine.guard import TokenGuard
+    from bot.engine.report import CheckReport, Step
     from bot.history.database import Database
+    from bot.settings import Settings
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
 
@@ -47,6 +44,11 @@ _DATABASE = (*_LOGGING, "database_url", "data_dir")
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.run is _guide:  # the guide reads no settings: loading them would triple start-up
+        return int(args.run(args, None))
+    from bot.logs import configure_logging
+    from bot.settings import SettingsError, load_settings, load_settings_for
+
     try:
         needed: tuple[str, ...] | None = args.needs
         if needed == ():
@@ -153,6 +155,8 @@ def _version() -> str:
 
 
 def _check(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
     if args.store_id is not None or args.token is not None:
         if args.url:
             raise UsageError("give either a URL or --store-id with --token, not both")
@@ -188,6 +192,10 @@ async def _run_check(
     store_id: str | None = None,
     token: str | None = None,
 ) -> int:
+    from bot.cli.render import report_text, step_line
+    from bot.engine.check import ConnectionChecker, new_http_client
+    from bot.engine.reply import customer_reply
+
     def show(step: Step) -> None:
         print(step_line(step), file=sys.stderr, flush=True)
 
@@ -244,6 +252,8 @@ async def _history(settings: Settings) -> AsyncIterator[Database | None]:
 def _token_guard(settings: Settings, database: Database | None) -> TokenGuard:
     """The bot's shared guard with a database, so that a check from the terminal honours (and
     counts in) the cool-downs, flights and budget of the running bot; else one in memory."""
+    from bot.engine.guard import MemoryTokenGuard
+
     if database is None:
         return MemoryTokenGuard(settings.token_cooldown_s, settings.failing_token_budget_per_min)
     from bot.history.shared import DatabaseTokenGuard
@@ -266,6 +276,8 @@ async def _record(checker: ConnectionChecker, database: Database, report: CheckR
 
 
 def _guide(_args: argparse.Namespace, _settings: Settings | None) -> int:
+    from bot.cli.render import guide_text
+
     print(guide_text())
     return EXIT_OK
 
@@ -286,6 +298,8 @@ def _serve(_args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _migrate(_args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
     from bot.history.database import Database
 
     async def upgrade() -> None:
@@ -311,6 +325,8 @@ def _database_unreachable(settings: Settings, error: Exception) -> UsageError:
 
 
 def _forget(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
     from bot.history.database import Database, Erased
 
     if args.store is not None:
@@ -352,6 +368,8 @@ def _new_key(_args: argparse.Namespace, _settings: Settings | None) -> int:
 
 
 def _demo(_args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
     from bot.sandbox.demo import run_demo
 
     return asyncio.run(run_demo(settings))

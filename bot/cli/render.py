@@ -6,6 +6,8 @@ details for support; the ladder only for whoever asks for it (`--steps`, or on s
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from bot.engine.catalogue import (
     GUIDE,
     GUIDE_OUTCOME,
@@ -13,7 +15,9 @@ from bot.engine.catalogue import (
     PAID_PLAN_NOTE,
 )
 from bot.engine.diagnosis import Entity, StepStatus
-from bot.engine.report import CheckReport, Step
+
+if TYPE_CHECKING:  # the guide needs only the catalogue's words, not pydantic's start-up
+    from bot.engine.report import CheckReport, Step
 
 STATUS_MARKS = {
     StepStatus.PENDING: "…",

@@ -15,6 +15,7 @@ import asyncio
 import functools
 import logging
 import math
+import ssl
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -24,7 +25,6 @@ from typing import Any
 
 import aiohttp
 import httpx
-from httpx_aiohttp import AiohttpTransport
 
 from bot.engine.catalogue import CATALOGUE, WARNING_TEXTS
 from bot.engine.collection import PinnedResolver, download_collection, parse_collection
@@ -42,6 +42,8 @@ from bot.engine.redaction import (
 )
 from bot.engine.report import CheckReport, Count, Counts, Step
 from bot.engine.trace import begin_check
+from bot.engine.transport import CookielessClient, LeanAiohttpTransport
+from bot.engine.warm import Warmer
 from bot.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -82,16 +84,25 @@ _PUBLIC_TOKEN_CANNOT_READ = (Entity.ORDERS, Entity.CUSTOMERS)
 MAX_REPORT_TEXT_CHARS = 1000
 # The steps a check climbs on its own before any request to Ecwid.
 _OWN_STEPS = frozenset({StepName.INTAKE, StepName.DOWNLOAD, StepName.PARSE})
+KEEPALIVE_S = 60.0
 
 
-def new_http_client() -> httpx.AsyncClient:
+def new_http_client(*, verify: ssl.SSLContext | bool = True) -> httpx.AsyncClient:
     """The one HTTP client a process shares for every check (connection reuse matters).
 
     Its resolver is a `PinnedResolver`: a collection download connects to the addresses it
-    vetted, never to what a second DNS answer says.
+    vetted, never to what a second DNS answer says. `verify` replaces the system's trusted
+    certificates (the benchmark's throw-away CA).
     """
-    limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
-    ssl_context = httpx.create_ssl_context()
+    # Idle connections stay a minute (not httpx's 5 s): the ones warmed when the paste modal
+    # opens must outlive the time it takes to fetch and paste the URL. aiohttp retries a GET
+    # once when a server has closed a kept connection meanwhile.
+    limits = httpx.Limits(
+        max_connections=1000, max_keepalive_connections=200, keepalive_expiry=KEEPALIVE_S
+    )
+    ssl_context = (
+        verify if isinstance(verify, ssl.SSLContext) else httpx.create_ssl_context(verify=verify)
+    )
 
     def session() -> aiohttp.ClientSession:  # made on first use, inside the running loop
         connector = aiohttp.TCPConnector(
@@ -103,10 +114,10 @@ def new_http_client() -> httpx.AsyncClient:
         )
         return aiohttp.ClientSession(connector=connector)
 
-    return httpx.AsyncClient(
+    return CookielessClient(
         # httpx's own pool slows down sharply with hundreds of requests in flight
         # (encode/httpx#3215); aiohttp's, already here for Slack, does not.
-        transport=AiohttpTransport(limits=limits, client=session),
+        transport=LeanAiohttpTransport(limits=limits, client=session),
         follow_redirects=False,
         limits=limits,
         headers={"User-Agent": "ecwid-connect/0.1 (+connection check)"},
@@ -146,6 +157,16 @@ class ConnectionChecker:
         self._budget_queue = asyncio.Lock()
         # Set each time a reservation is settled: a check waiting on reservations looks again.
         self._settled = asyncio.Event()
+        self._warmer = Warmer(
+            http,
+            settings.ecwid_api_url,
+            [str(host) for host in settings.collection_hosts],
+            ecwid_connections=len(Entity) + 1,  # the fan-out: the profile and every count
+        )
+
+    async def warm(self) -> None:
+        """Open the connections a check is about to need (a person is about to paste)."""
+        await self._warmer.all()
 
     async def check_text(self, text: str, on_step: StepListener | None = None) -> CheckReport:
         """Check whatever was pasted: a collection URL, or a store ID and token on one line."""
@@ -201,6 +222,7 @@ class ConnectionChecker:
         paste = await self._offload(read)
         if isinstance(paste, CollectionPaste):
             run.secrets.append(paste.url)
+            ecwid_ready = self._warmer.ecwid()  # Ecwid's connections open during the download
             run.passed(StepName.INTAKE, f"Personal collection URL on {paste.url.host}")
             run.begin(StepName.DOWNLOAD)
             body = await download_collection(paste.url, self._http, self._settings.collection_hosts)
@@ -216,6 +238,7 @@ class ConnectionChecker:
                 StepName.PARSE,
                 f"store {credentials.store_id}, token {credentials.token.masked}",
             )
+            await self._warmer.ready(ecwid_ready)
         else:
             credentials = paste.credentials
             run.credentials = credentials

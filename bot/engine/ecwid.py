@@ -15,6 +15,7 @@ import asyncio
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 import httpx
@@ -135,22 +136,22 @@ class EcwidClient:
         self, credentials: StoreCredentials, path: str, params: dict[str, str]
     ) -> EcwidAnswer:
         url = f"{self._api_url}/{credentials.store_id}/{path}"
+        if params:  # in the URL already: httpx would parse the whole URL again to add them
+            url = f"{url}?{urlencode(params)}"
         # Since March 2025 Ecwid ignores ?token=: the header is the only way in.
         headers = {"Authorization": f"Bearer {credentials.token.reveal()}"}
         try:
-            return EcwidAnswer(await self._send(url, params, headers))
+            return EcwidAnswer(await self._send(url, headers))
         except _Retryable as first:
             await asyncio.sleep(first.wait_s if first.wait_s is not None else self._retry_backoff_s)
         try:
-            return EcwidAnswer(await self._send(url, params, headers), retried=True)
+            return EcwidAnswer(await self._send(url, headers), retried=True)
         except _Retryable as second:
             raise second.error from None
 
-    async def _send(self, url: str, params: dict[str, str], headers: dict[str, str]) -> Any:
+    async def _send(self, url: str, headers: dict[str, str]) -> Any:
         try:
-            response = await self._http.get(
-                url, params=params, headers=headers, timeout=API_TIMEOUT
-            )
+            response = await self._http.get(url, headers=headers, timeout=API_TIMEOUT)
         except httpx.TimeoutException:
             raise _Retryable(_unavailable("did not answer in time")) from None
         except (httpx.TransportError, aiohttp.ClientError, OSError) as error:

@@ -86,6 +86,17 @@ async def replicas(
                 for base in (first, second)
             ]
             yield users, slack, sandbox
+            # Leaving the block waits for the processes without running this event loop, which
+            # serves their Slack stand-in: a reaction still on its way would hang them.
+            await asyncio.gather(_idle(first), _idle(second))
+
+
+async def _idle(base: str) -> None:
+    async with httpx.AsyncClient() as http:
+        for _ in range(200):
+            if (await http.get(f"{base}/health")).json()["checks_in_flight"] == 0:
+                return
+            await asyncio.sleep(0.05)
 
 
 async def _until(condition: object, seconds: float = 10) -> None:
