@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 import statistics
 import time
 from collections.abc import Awaitable, Callable
@@ -24,7 +23,7 @@ from bench.standins import StandIns, standins_process
 from bot.destination import Destination
 from bot.engine.check import new_http_client
 from bot.sandbox.slack.user import sign
-from bot.settings import Settings, load_settings
+from bot.settings import Settings
 from bot.slack.app import create_app, slack_client
 from bot.slack.server import EVENTS_PATH, http_app
 from bot.slack.services import BotServices
@@ -157,15 +156,9 @@ async def _measure(standins: StandIns) -> list[str]:
         f"Time to ack, {CONCURRENCY} concurrent requests × {ROUNDS} rounds,"
         " bot vs a bare AsyncApp that only acks (ms; Slack and Ecwid stand-ins in another process)"
     ]
-    secret = secrets.token_hex(16)
-    settings = load_settings(
-        env_file=None,
-        ecwid_api_url=standins.api_url,
-        collection_hosts=standins.collection_host,
-        slack_api_url=standins.slack_api_url,
-        slack_bot_token="xoxb-bench",
-        slack_signing_secret=secret,
-    )
+    settings = standins.bot_settings()
+    assert settings.slack_signing_secret is not None
+    secret = settings.slack_signing_secret.get_secret_value()
     services = BotServices(settings)
     bot_runner, bot_url = await _serve(
         create_app(settings, register_all, services=services), services

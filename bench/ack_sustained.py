@@ -11,7 +11,6 @@ it); p50 and p99 over every ack of every series.
 from __future__ import annotations
 
 import asyncio
-import secrets
 import statistics
 import time
 
@@ -21,7 +20,6 @@ from bench.ack import _percentile, _serve, bare_app, request_bodies
 from bench.standins import StandIns, standins_process
 from bot.engine.check import new_http_client
 from bot.sandbox.slack.user import sign
-from bot.settings import load_settings
 from bot.slack.app import create_app
 from bot.slack.services import BotServices
 from handlers import register_all
@@ -56,15 +54,9 @@ async def _series(
 
 
 async def _measure(standins: StandIns) -> list[str]:
-    secret = secrets.token_hex(16)
-    settings = load_settings(
-        env_file=None,
-        ecwid_api_url=standins.api_url,
-        collection_hosts=standins.collection_host,
-        slack_api_url=standins.slack_api_url,
-        slack_bot_token="xoxb-bench",
-        slack_signing_secret=secret,
-    )
+    settings = standins.bot_settings()
+    assert settings.slack_signing_secret is not None
+    secret = settings.slack_signing_secret.get_secret_value()
     services = BotServices(settings)
     bot_runner, bot_url = await _serve(
         create_app(settings, register_all, services=services), services

@@ -10,7 +10,6 @@ Slack round trip plus under 10 ms. Only measured here; the answer path is not ch
 from __future__ import annotations
 
 import asyncio
-import secrets
 import statistics
 import time
 
@@ -20,7 +19,6 @@ from bot.engine.check import new_http_client
 from bot.sandbox.ecwid.server import EcwidSandbox
 from bot.sandbox.slack.user import sign
 from bot.sandbox.slack.webapi import FakeSlack
-from bot.settings import load_settings
 from bot.slack.app import create_app
 from bot.slack.services import BotServices
 from handlers import register_all
@@ -39,15 +37,9 @@ async def _measure() -> dict[str, list[float]]:
             slack.base_url,
             sandbox.collection_url("connected"),
         )
-        secret = secrets.token_hex(16)
-        settings = load_settings(
-            env_file=None,
-            ecwid_api_url=standins.api_url,
-            collection_hosts=standins.collection_host,
-            slack_api_url=standins.slack_api_url,
-            slack_bot_token="xoxb-bench",
-            slack_signing_secret=secret,
-        )
+        settings = standins.bot_settings()
+        assert settings.slack_signing_secret is not None
+        secret = settings.slack_signing_secret.get_secret_value()
         services = BotServices(settings)
         app = create_app(settings, register_all, services=services)
         runner, url = await _serve(app, services)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 
 from bot.sandbox.ecwid.server import EcwidSandbox
 from bot.sandbox.slack.webapi import FakeSlack
+from bot.settings import Settings, load_settings
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,17 @@ class StandIns:
     slack_api_url: str
     slack_base_url: str
     connected_collection_url: str
+
+    def bot_settings(self) -> Settings:
+        """The bot's settings against these stand-ins, with a signing secret of its own."""
+        return load_settings(
+            env_file=None,
+            ecwid_api_url=self.api_url,
+            collection_hosts=self.collection_host,
+            slack_api_url=self.slack_api_url,
+            slack_bot_token="xoxb-bench",
+            slack_signing_secret=secrets.token_hex(16),
+        )
 
 
 async def _serve() -> None:
