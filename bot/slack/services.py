@@ -348,6 +348,8 @@ class BotServices:
                 await self.database.ping()
         except Exception as error:
             database = {"ok": False, "error": redact(describe(error))}
+        # What the checks fell back to while the database was away, and what still waits for it.
+        database["fallback"] = self.database_health.snapshot()
         slack: dict[str, Any] = {"ok": self.identity is not None}
         if self.identity is not None:
             slack["team_id"] = self.identity.team_id
