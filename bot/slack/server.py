@@ -137,9 +137,8 @@ def incomplete(body: bytes, content_type: str) -> str | None:
             if not isinstance(data.get("team_id", ""), str):
                 return "bad team_id"
             return None
-        if data["type"] == "app_rate_limited":
-            return None
-        # Interactions come as a form's `payload`, never as a JSON body.
+        # Interactions come as a form's `payload`, never as a JSON body; Slack's own notices
+        # (`app_rate_limited`) need no listener: acknowledged here, with a log line.
         return f"a JSON body of type {data['type'][:40]!r}"
     form = dict(parse_qsl(text, keep_blank_values=True))
     if "payload" in form:

@@ -339,3 +339,18 @@ def test_fuzzed_bodies_never_cause_a_500_a_time_out_or_a_traceback(
         assert response.status_code == 401
     broken = [r for r in caplog.records if r.exc_info or r.exc_text]
     assert not broken, [(r.getMessage(), r.exc_text) for r in broken]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"type": "block_actions", "view": null}',
+        b'{"type": "app_rate_limited", "event": null}',
+        b'{"type": "app_rate_limited", "team_id": "T0001", "minute_rate_limited": 1518467820}',
+    ],
+)
+def test_signed_json_that_is_not_an_event_callback_is_acknowledged_and_ignored(
+    stage: Stage, http: httpx.Client, body: bytes
+) -> None:
+    response = _post(http, stage, body, "application/json", signed=True)
+    assert response.status_code == 200
