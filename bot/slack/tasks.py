@@ -7,9 +7,14 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from contextvars import ContextVar
 from typing import Any
 
 logger = logging.getLogger(__name__)
+
+# The Slack request being answered in this context (Bolt runs a listener in a copy of the
+# request's context): the request whose listener spawns work has decided its answer already.
+_ANSWERING: ContextVar[object | None] = ContextVar("answering", default=None)
 
 
 class TaskSupervisor:
@@ -19,13 +24,12 @@ class TaskSupervisor:
     (told that reference) lets the user know; on shutdown, in-flight work gets time to finish.
     """
 
-    def __init__(self, start_delay_s: float = 0.02, max_yield_s: float = 0.25) -> None:
+    def __init__(self, max_yield_s: float = 0.25) -> None:
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._start_delay_s = start_delay_s
         self._max_yield_s = max_yield_s
-        self._acks_pending = 0
-        self._no_acks_pending = asyncio.Event()
-        self._no_acks_pending.set()
+        # The Slack requests being answered, and an event set (then replaced) when one leaves.
+        self._answering: set[object] = set()
+        self._one_left = asyncio.Event()
 
     def spawn(
         self,
@@ -34,9 +38,12 @@ class TaskSupervisor:
         name: str,
         on_failure: Callable[[str], Awaitable[None]] | None = None,
     ) -> asyncio.Task[Any]:
-        """Run `work` in the background, starting just after the acknowledgement has left."""
+        """Run `work` in the background once the other acknowledgements in progress have left.
+
+        Called by a listener after its `ack()`: its own answer is decided, and Bolt sends it
+        within 10 ms whatever runs meanwhile, so the work does not wait for that one."""
         task = asyncio.get_running_loop().create_task(
-            self._after_acks(work, name, on_failure), name=name
+            self._after_acks(work, name, on_failure, _ANSWERING.get()), name=name
         )
         self._tasks.add(task)
         task.add_done_callback(self._finished)
@@ -45,28 +52,31 @@ class TaskSupervisor:
     @contextlib.contextmanager
     def acknowledging(self) -> Iterator[None]:
         """Mark a Slack request being answered: background work lets it go first."""
-        self._acks_pending += 1
-        self._no_acks_pending.clear()
+        request = object()
+        self._answering.add(request)
+        token = _ANSWERING.set(request)
         try:
             yield
         finally:
-            self._acks_pending -= 1
-            if self._acks_pending == 0:
-                self._no_acks_pending.set()
+            _ANSWERING.reset(token)
+            self._answering.discard(request)
+            self._one_left.set()
+            self._one_left = asyncio.Event()
 
     async def _after_acks(
         self,
         work: Coroutine[Any, Any, Any],
         name: str,
         on_failure: Callable[[str], Awaitable[None]] | None,
+        spawned_by: object | None,
     ) -> Any:
-        # Bolt answers Slack by polling for the ack every 10 ms, and Slack waits 3 s at most:
-        # slow work starts once the acks in progress have left (or after `max_yield_s`, so a
-        # steady stream of requests cannot hold it back), never competing with them.
-        await asyncio.sleep(self._start_delay_s)
+        # Slack waits 3 s at most for an ack: work starts once the other requests in progress
+        # have been answered (or after `max_yield_s`, so a steady stream of requests cannot
+        # hold it back), never competing with them.
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self._max_yield_s):
-                await self._no_acks_pending.wait()
+                while self._answering - {spawned_by}:
+                    await self._one_left.wait()
         try:
             return await work
         except Exception:

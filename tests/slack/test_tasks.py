@@ -1,0 +1,66 @@
+"""The background work after an ack: when it starts, and what it lets go first."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.slack.tasks import TaskSupervisor
+
+
+async def test_work_spawned_by_a_request_does_not_wait_for_that_requests_own_ack() -> None:
+    tasks = TaskSupervisor(max_yield_s=60)
+    started = asyncio.Event()
+
+    async def work() -> None:
+        started.set()
+
+    with tasks.acknowledging():  # the listener has acked; Bolt has yet to send it
+        tasks.spawn(work(), name="check")
+        await asyncio.wait_for(started.wait(), 10)
+
+
+async def test_work_waits_while_another_request_is_being_answered() -> None:
+    tasks = TaskSupervisor(max_yield_s=60)
+    started = asyncio.Event()
+    other_request_answered = asyncio.Event()
+    order: list[str] = []
+
+    async def other_request() -> None:
+        with tasks.acknowledging():
+            await other_request_answered.wait()
+            order.append("other request answered")
+
+    async def work() -> None:
+        order.append("work started")
+        started.set()
+
+    answering = asyncio.create_task(other_request())
+    await asyncio.sleep(0)  # the other request is in progress
+    tasks.spawn(work(), name="check")
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not started.is_set()
+
+    other_request_answered.set()
+    await asyncio.wait_for(started.wait(), 10)
+    await answering
+    assert order == ["other request answered", "work started"]
+
+
+async def test_a_stream_of_requests_holds_work_back_no_longer_than_max_yield() -> None:
+    tasks = TaskSupervisor(max_yield_s=0.01)
+    started = asyncio.Event()
+    never = asyncio.Event()
+
+    async def endless_request() -> None:
+        with tasks.acknowledging():
+            await never.wait()
+
+    async def work() -> None:
+        started.set()
+
+    answering = asyncio.create_task(endless_request())
+    await asyncio.sleep(0)
+    tasks.spawn(work(), name="check")
+    await asyncio.wait_for(started.wait(), 10)
+    answering.cancel()
