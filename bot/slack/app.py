@@ -220,6 +220,7 @@ def create_app(
         await next()
 
     app.use(provide_services)
+    services.keep_slack_connections(app.client)
     register(app)
     if resume is not None:
         services.resume_with(app.client, resume)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, cast
 
+import aiohttp
 import httpx
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.errors import SlackApiError
@@ -258,13 +259,26 @@ class BotServices:
             external_agents=settings.support_external_agents,
         )
         self._housekeeping: asyncio.Task[None] | None = None
+        self._slack: AsyncWebClient | None = None
+        self._slack_session: aiohttp.ClientSession | None = None
         self.started = False
+
+    def keep_slack_connections(self, client: AsyncWebClient) -> None:
+        """`client` keeps its connections to Slack open from `start()` to `aclose()`. Without a
+        session of its own, slack_sdk opens one for every call: a new TCP and TLS handshake in
+        front of every message, reaction and modal update."""
+        self._slack = client
 
     async def start(self) -> None:
         """Bring the database schema up to date (a fresh clone creates its SQLite file here)
         and start the hourly clean-up of expired credentials and, with HISTORY_RETENTION_DAYS,
         of old history."""
         await self.database.migrate()
+        if self._slack is not None and self._slack.session is None:
+            self._slack_session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self._slack.timeout)
+            )
+            self._slack.session = self._slack_session
         self.started = True
         # Everything loaded so far lives as long as the process: keep the garbage collector
         # from re-scanning it, which otherwise shows up as pauses in the time to ack.
@@ -382,6 +396,8 @@ class BotServices:
         if self.started:
             await self.journal.heartbeat()
             await self.journal.release()
+        if self._slack_session is not None:
+            await self._slack_session.close()
         await self.http.aclose()
         await self.database.close()
 
