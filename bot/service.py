@@ -2,7 +2,8 @@
 
 The Slack listeners, a support agent's re-run and the command line all call `CheckService`:
 the engine decides the diagnosis, then the history keeps the check (and, when the vault is on,
-its credentials, encrypted, so support can re-run it). Recording is bookkeeping: a database
+its credentials, encrypted, so support can re-run it). Recording is bookkeeping: it happens after
+the answer is out (`check` gives the check its ID at once, `keep` writes it), and a database
 failure never costs the person their answer. While the database is unreachable, checks wait in a
 bounded in-memory backlog (`HistoryBacklog`) and are written, with the same IDs, once it is back
 (`flush`); what does not fit is counted and logged.
@@ -27,20 +28,12 @@ from bot.history.vault import CredentialVault
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class RecordedCheck:
-    """A check's report and its ID in the history (None when it could not be recorded)."""
-
-    report: CheckReport
-    check_id: str | None
-
-
 HISTORY_BACKLOG_MAX = 1000
 
 
 @dataclass(frozen=True, slots=True)
 class UnwrittenCheck:
-    """A check the history could not take yet, with the ID it will be written under."""
+    """A check not yet in the history, with the ID it will be written under."""
 
     check_id: str
     report: CheckReport
@@ -108,10 +101,11 @@ class CheckService:
 
     async def check(
         self, paste: Paste, destination: Destination, on_step: StepListener | None = None
-    ) -> RecordedCheck:
-        """Check `paste`, then record it as asked from `destination`."""
+    ) -> UnwrittenCheck:
+        """Check `paste` as asked from `destination`: the report, and the ID the check will be
+        recorded under once its answer is out (`keep`)."""
         report = await self.checker.check(paste, on_step)
-        return RecordedCheck(report, await self.record(report, destination, paste))
+        return UnwrittenCheck(_new_check_id(), report, destination, paste)
 
     async def kept_paste(self, check_id: str) -> Paste | None:
         """What was pasted for `check_id`, to re-run it; None when nothing is kept (no
@@ -121,16 +115,19 @@ class CheckService:
     async def record(
         self, report: CheckReport, destination: Destination, paste: Paste | None = None
     ) -> str:
-        """Keep the check in the history, and its credentials for a re-run; the check's ID.
-
-        When the database fails, the check waits in the backlog (the ID is kept for it)."""
+        """Keep the check in the history, and its credentials for a re-run; the check's ID."""
         row = UnwrittenCheck(_new_check_id(), report, destination, paste)
+        await self.keep(row)
+        return row.check_id
+
+    async def keep(self, row: UnwrittenCheck) -> None:
+        """Write a check to the history under its ID. When the database fails, the check waits
+        in the backlog (the ID is kept for it)."""
         if len(self.backlog) and not self.health.available:
             self.backlog.add(row)  # still unreachable: no need to wait for another failure
-            return row.check_id
+            return
         if not await self._write(row):
             self.backlog.add(row)
-        return row.check_id
 
     async def flush(self) -> int:
         """Write the backlog, oldest first, until it is empty or the database fails again;

@@ -277,34 +277,61 @@ async def react(client: AsyncWebClient, destination: Destination, add: str, *rem
             logger.warning("reaction %s not changed", name, exc_info=True)
 
 
+def journaled(
+    services: BotServices, destination: Destination, paste: Paste, *, view_id: str | None = None
+) -> asyncio.Future[str]:
+    """Journal a check just accepted, beside the check rather than in front of it; its journal
+    ID. A journal write never raises for the database (it falls back to memory)."""
+    return asyncio.ensure_future(services.journal.accept(destination, paste, view_id=view_id))
+
+
+def already_journaled(journal_id: str) -> asyncio.Future[str]:
+    """The journal ID of a check taken over from the journal (a recovered one)."""
+    known: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    known.set_result(journal_id)
+    return known
+
+
+def _then_moved(
+    services: BotServices, accepted: Awaitable[str], destination: Destination
+) -> asyncio.Future[str]:
+    async def move() -> str:
+        journal_id = await accepted
+        await services.journal.moved(journal_id, destination)
+        return journal_id
+
+    return asyncio.ensure_future(move())
+
+
 async def start_thread_and_check(
     services: BotServices,
     client: AsyncWebClient,
     destination: Destination,
     paste: Paste,
     *,
-    journal_id: str | None = None,
+    accepted: asyncio.Future[str] | None = None,
 ) -> None:
     """`/ecwid-connect <paste>`: a thread root without the paste, then the check's answer in it.
 
-    The check is journaled first (`journal_id` when it already is: a recovered one)."""
-    if journal_id is None:
-        journal_id = await services.journal.accept(destination, paste)
+    The check is journaled while the root is posted (`accepted` when it already is)."""
+    if accepted is None:
+        accepted = journaled(services, destination, paste)
     text, blocks = checking_root_message(destination.requester)
     try:
         root_ts = await post(client, destination, text, blocks)
     except DeliveryExpired:
+        journal_id = await accepted
         logger.error("Slack kept failing: the check %s is left for a later attempt", journal_id)
         await services.journal.later(journal_id)
         return
     except Exception:
         await report_failure(client, destination, None, "could not start the thread")
-        await services.journal.done(journal_id)
+        await services.journal.done(await accepted)
         return
     if root_ts is not None:
         destination = destination.in_thread(root_ts)
-        await services.journal.moved(journal_id, destination)
-    await check_and_answer(services, client, destination, paste, journal_id=journal_id)
+        accepted = _then_moved(services, accepted, destination)
+    await check_and_answer(services, client, destination, paste, accepted=accepted)
 
 
 def pending_ladder() -> list[Step]:
@@ -318,21 +345,28 @@ async def check_and_answer(
     paste: Paste,
     view_id: str | None = None,
     *,
-    journal_id: str | None = None,
+    accepted: asyncio.Future[str] | None = None,
+    first_time: Awaitable[bool] | None = None,
 ) -> CheckReport | None:
     """Run the check, then answer in the thread (and in the modal, if it is still open).
 
-    The check is journaled as accepted before it starts (unless `journal_id` says it already
-    is), and its answer before it is posted: a process killed on the way leaves it for the next
-    one (`handlers.recovery`). Slack's rate limits and bad minutes are waited out; only a bug
-    is told in the thread as a failure, with a reference to the log (and None is returned).
+    Answer first, bookkeeping after: once `first_time` (the de-duplication of a submission)
+    agrees, the check starts at once. Journaling it as accepted (`accepted` when a caller
+    already did) and then the 👀 on the thread root happen beside the check; the answer is journaled
+    while it is posted, and the history records the check once the answer is in the thread.
+    A process killed on the way leaves the check for the next one (`handlers.recovery`).
+    Slack's rate limits and bad minutes are waited out; only a bug is told in the thread as a
+    failure, with a reference to the log. None when there is no answer to build on (a
+    failure, or a duplicate submission).
     """
     acked_at = asyncio.get_running_loop().time()
-    if journal_id is None:
-        journal_id = await services.journal.accept(destination, paste, view_id=view_id)
+    if first_time is not None and not await first_time:
+        return None  # the same submission again: the first one answers
+    if accepted is None:
+        accepted = journaled(services, destination, paste, view_id=view_id)
+    reacting = asyncio.ensure_future(_react_once_journaled(client, destination, accepted))
     progress = LiveLadder(client, view_id, acked_at) if view_id is not None else None
     try:
-        await react(client, destination, CHECKING)
         try:
             checked = await services.checks.check(
                 paste, destination, progress.on_step if progress else None
@@ -344,6 +378,8 @@ async def check_and_answer(
         escalable = checked.check_id if services.support.configured else None
         text, blocks = result_message(report, destination, check_id=escalable)
     except Exception:
+        journal_id = await accepted
+        await reacting
         await report_failure(client, destination, view_id, "checking failed")
         await services.journal.done(journal_id)
         return None
@@ -353,36 +389,77 @@ async def check_and_answer(
         view=result_view(report) if view_id is not None else None,
         reaction=CONNECTED if report.ok else PROBLEM,
     )
-    await services.journal.answered(journal_id, answer)
     delivered = await deliver_answer(
-        services, client, journal_id, destination, answer, view_id, acked_at=acked_at
+        services,
+        client,
+        accepted,
+        destination,
+        answer,
+        view_id,
+        acked_at=acked_at,
+        journaled=False,
+        reacting=reacting,
     )
+    await services.checks.keep(checked)
     return report if delivered else None
+
+
+async def _react_once_journaled(
+    client: AsyncWebClient, destination: Destination, accepted: Awaitable[str]
+) -> None:
+    """👀 on the thread root says the bot has the check: it survives a restart from then on."""
+    await accepted
+    await react(client, destination, CHECKING)
 
 
 async def deliver_answer(
     services: BotServices,
     client: AsyncWebClient,
-    journal_id: str,
+    accepted: Awaitable[str],
     destination: Destination,
     answer: Answer,
     view_id: str | None,
     *,
     acked_at: float | None = None,
+    journaled: bool = True,
+    reacting: Awaitable[None] | None = None,
 ) -> bool:
-    """Post a journaled answer in its thread, then mark it done; True once it is there.
+    """Post an answer in its thread, then mark its journal entry done; True once it is there.
 
-    When Slack keeps failing past the delivery's patience, the entry is left for a later
-    attempt (by this process or another), never replaced by an error message.
+    `accepted` gives the entry's ID once the journal has it: the post does not wait for it.
+    `journaled=False`: the journal learns the answer while it is posted (a restart redelivers
+    it rather than run the check again). `reacting` is the 👀 still on its way, awaited before
+    the reaction changes. When Slack keeps failing past the delivery's patience, the entry is
+    left for a later attempt (by this process or another), never replaced by an error message.
     """
-    try:
-        await post(client, destination, answer.text, answer.blocks)
-    except DeliveryExpired:
+
+    async def journal_answer() -> str:
+        journal_id = await accepted
+        if not journaled:
+            await services.journal.answered(journal_id, answer)
+        return journal_id
+
+    # Both run to the end whatever the other does: the entry's row is never changed twice at
+    # once, and what follows (`later`, `done`) comes after both.
+    posted, journal_id = await asyncio.gather(
+        post(client, destination, answer.text, answer.blocks),
+        journal_answer(),
+        return_exceptions=True,
+    )
+    if reacting is not None:
+        await reacting
+    if isinstance(journal_id, BaseException):  # a bug: the journal never raises for its database
+        logger.error("the journal could not take a check's answer", exc_info=journal_id)
+        return not isinstance(posted, BaseException)
+    if isinstance(posted, DeliveryExpired):
         logger.error("Slack kept failing: the answer of %s will be delivered later", journal_id)
         await services.journal.later(journal_id)
         return False
-    except Exception:
-        await report_failure(client, destination, view_id, "posting a check's answer failed")
+    if isinstance(posted, BaseException):
+        try:
+            raise posted
+        except Exception:
+            await report_failure(client, destination, view_id, "posting a check's answer failed")
         await services.journal.done(journal_id)
         return False
     await services.journal.done(journal_id)

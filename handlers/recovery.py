@@ -18,6 +18,7 @@ from bot.slack.services import BotServices
 from handlers.blocks.check import interrupted_message, interrupted_view
 from handlers.conversation import (
     PROBLEM,
+    already_journaled,
     check_and_answer,
     deliver_answer,
     start_thread_and_check,
@@ -35,17 +36,29 @@ async def resume(services: BotServices, client: AsyncWebClient, entry: JournalEn
     destination = entry.destination
     if entry.answer is not None:
         logger.info("delivering the answer of interrupted check %s", entry.id)
-        await deliver_answer(services, client, entry.id, destination, entry.answer, entry.view_id)
+        await deliver_answer(
+            services,
+            client,
+            already_journaled(entry.id),
+            destination,
+            entry.answer,
+            entry.view_id,
+        )
         return
     if entry.paste is not None and entry.attempts <= MAX_RERUNS:
         logger.info("running interrupted check %s again", entry.id)
         if destination.thread_ts is None and destination.entry == EntryPoint.COMMAND:
             await start_thread_and_check(
-                services, client, destination, entry.paste, journal_id=entry.id
+                services, client, destination, entry.paste, accepted=already_journaled(entry.id)
             )
         else:
             await check_and_answer(
-                services, client, destination, entry.paste, entry.view_id, journal_id=entry.id
+                services,
+                client,
+                destination,
+                entry.paste,
+                entry.view_id,
+                accepted=already_journaled(entry.id),
             )
         return
     logger.info("telling the requester of check %s that it was interrupted", entry.id)
@@ -56,5 +69,12 @@ async def resume(services: BotServices, client: AsyncWebClient, entry: JournalEn
         view=interrupted_view(destination.requester) if entry.view_id else None,
         reaction=PROBLEM,
     )
-    await services.journal.answered(entry.id, answer)
-    await deliver_answer(services, client, entry.id, destination, answer, entry.view_id)
+    await deliver_answer(
+        services,
+        client,
+        already_journaled(entry.id),
+        destination,
+        answer,
+        entry.view_id,
+        journaled=False,
+    )

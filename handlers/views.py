@@ -99,11 +99,16 @@ async def _check_once(
     paste: Paste,
     client: AsyncWebClient,
 ) -> None:
-    # A double-clicked submit arrives twice with the same view: one check only. (Asked
-    # after the ack: with a database this is a write, and Slack waits 3 s at most.)
-    if not await services.seen.first_time(f"view:{view_id}"):
-        return
-    report = await check_and_answer(services, client, destination, paste, view_id=view_id)
+    # A double-clicked submit arrives twice with the same view: one answer only. (Asked after
+    # the ack, beside the check: with a database it is a write, and Slack waits 3 s at most.)
+    report = await check_and_answer(
+        services,
+        client,
+        destination,
+        paste,
+        view_id=view_id,
+        first_time=services.seen.first_time(f"view:{view_id}"),
+    )
     if report is not None and destination.entry is EntryPoint.SHORTCUT:
         await offer_customer_reply(services, client, destination, report)
 

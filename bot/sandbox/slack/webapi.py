@@ -192,6 +192,9 @@ class FakeSlack(LoopbackServer):
         self._hooks: dict[str, _Hook] = {}
         self._failures: dict[str, deque[_Failure]] = {}
         self._faults: _FaultPlan | None = None
+        self._holds: dict[str, asyncio.Event] = {}
+        #: Every connection the Web API was called over, by the caller's address and port.
+        self.api_connections: set[tuple[str, int]] = set()
         self._members: dict[str, list[str]] = {}
         self._private: set[str] = set()
         self._posting: dict[str, str] = {}
@@ -337,6 +340,12 @@ class FakeSlack(LoopbackServer):
             else None
         )
 
+    def hold(self, method: str) -> asyncio.Event:
+        """Keep every call of `method` waiting, as a slow Slack would, until the returned event
+        is set; then they are answered as usual."""
+        gate = self._holds[method] = asyncio.Event()
+        return gate
+
     def dropped_after_applied(self, method: str) -> list[SlackCall]:
         """Calls of `method` that were applied and whose connection was then dropped."""
         return [c for c in self.calls_to(method) if c.dropped == "dropped_after"]
@@ -476,6 +485,11 @@ class FakeSlack(LoopbackServer):
 
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
+        if request.transport is not None:
+            peer = request.transport.get_extra_info("peername")
+            self.api_connections.add((str(peer[0]), int(peer[1])))
+        if (gate := self._holds.get(method)) is not None:
+            await gate.wait()
         token: str | None = None
         args: dict[str, Any] = {}
         headers: dict[str, str] = {}
