@@ -37,8 +37,11 @@ class StandIns:
         )
 
 
-async def _serve() -> None:
-    async with EcwidSandbox() as sandbox, FakeSlack() as slack:
+async def _serve(latency_ms: float) -> None:
+    async with (
+        EcwidSandbox(latency_ms=latency_ms) as sandbox,
+        FakeSlack(latency_ms=latency_ms) as slack,
+    ):
         urls = StandIns(
             sandbox.api_url,
             sandbox.collection_host,
@@ -51,9 +54,11 @@ async def _serve() -> None:
 
 
 @contextmanager
-def standins_process() -> Iterator[StandIns]:
+def standins_process(latency_ms: float = 0) -> Iterator[StandIns]:
+    """The stand-ins in a process of their own; `latency_ms` is added to every request to
+    Ecwid, S3 and Slack's Web API, as a round trip."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "bench.standins"], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-m", "bench.standins", str(latency_ms)], stdout=subprocess.PIPE, text=True
     )
     try:
         assert process.stdout is not None
@@ -64,4 +69,4 @@ def standins_process() -> Iterator[StandIns]:
 
 
 if __name__ == "__main__":
-    asyncio.run(_serve())
+    asyncio.run(_serve(float(sys.argv[1]) if len(sys.argv) > 1 else 0))

@@ -18,7 +18,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -72,6 +72,8 @@ class SlackCall:
     #: The connection was dropped before the bot read the answer: `dropped_before` (nothing done)
     #: or `dropped_after` (done, and the bot cannot know). None when answered.
     dropped: str | None = None
+    #: When the call was done (`time.perf_counter()`: on Linux one clock for every process).
+    done_at: float = field(default_factory=time.perf_counter)
 
 
 @dataclass(slots=True)
@@ -163,7 +165,8 @@ class FakeSlack(LoopbackServer):
     Point the bot's `AsyncWebClient(base_url=…)` (`SLACK_API_URL`) at `api_url`. Any token
     `xoxb-…` is accepted. `clock` (seconds, monotonic) times trigger ids and response URLs.
     `chat.update`/`chat.delete` need a message the bot posted here; reactions and permalinks
-    take any `ts`, so that events made up by a test work too.
+    take any `ts`, so that events made up by a test work too. `latency_ms` is added to every
+    Web API call, as a network's round trip would.
     """
 
     def __init__(
@@ -174,8 +177,10 @@ class FakeSlack(LoopbackServer):
         bot_user_id: str = "UBOT",
         team_id: str = "T0001",
         clock: Callable[[], float] = time.monotonic,
+        latency_ms: float = 0,
     ) -> None:
         self.bot_user_id = bot_user_id
+        self._latency_s = latency_ms / 1000
         self.team_id = team_id
         super().__init__(host, port)
         self.calls: list[SlackCall] = []
@@ -230,6 +235,7 @@ class FakeSlack(LoopbackServer):
         app.router.add_post("/hooks/{hook}", self._response_url)
         app.router.add_post("/control/trigger", self._control_trigger)
         app.router.add_post("/control/response-url", self._control_response_url)
+        app.router.add_get("/control/posted", self._control_posted)
         return app
 
     def runner_options(self) -> dict[str, Any]:
@@ -490,6 +496,8 @@ class FakeSlack(LoopbackServer):
             self.api_connections.add((str(peer[0]), int(peer[1])))
         if (gate := self._holds.get(method)) is not None:
             await gate.wait()
+        if self._latency_s > 0:
+            await asyncio.sleep(self._latency_s)
         token: str | None = None
         args: dict[str, Any] = {}
         headers: dict[str, str] = {}
@@ -541,6 +549,20 @@ class FakeSlack(LoopbackServer):
         if request.transport is not None:
             request.transport.abort()
         return web.Response(status=500)
+
+    async def _control_posted(self, request: web.Request) -> web.Response:
+        """For a driver in another process: wait for the bot's message in thread `thread_ts`,
+        and say when it was posted (`done_at`)."""
+        thread_ts = request.query["thread_ts"]
+        call = await self.wait_for(
+            lambda call: (
+                call.method == "chat.postMessage"
+                and call.args.get("thread_ts") == thread_ts
+                and call.response.get("ok") is True
+            ),
+            timeout=float(request.query.get("timeout", "30")),
+        )
+        return web.json_response({"done_at": call.done_at, "ts": call.response.get("ts")})
 
     async def _control_trigger(self, request: web.Request) -> web.Response:
         """For a driver in another process: a fresh trigger id, as a click would bring."""
