@@ -32,9 +32,8 @@ async def test_json_lines_parse_and_carry_the_check_id(tmp_path: Path) -> None:
             "COLLECTION_HOSTS": sandbox.collection_host,
             "LOG_FORMAT": "json",
         }
-        bot = BotProcess(env, tmp_path)
         urls = [sandbox.collection_url("connected"), sandbox.collection_url("revoked")]
-        try:
+        with BotProcess(env, tmp_path) as bot:
             await bot.wait_for_log("Listening for Slack on")
             async with SlackUser(f"{bot.base_url}/slack/events", secret, slack) as user:
                 for url in urls:
@@ -45,8 +44,6 @@ async def test_json_lines_parse_and_carry_the_check_id(tmp_path: Path) -> None:
                 await asyncio.sleep(0.05)
             await asyncio.sleep(0.5)  # the rows are written just after
             assert await bot.stop(signal.SIGTERM) == 0
-        finally:
-            bot.kill()
 
     log = bot.log()
     no_traceback(log)

@@ -34,8 +34,7 @@ async def test_no_secret_in_json_logs_metrics_or_probes(tmp_path: Path) -> None:
             "CHECK_TIMEOUT_S": "5",
         }
         leaks = [leaked for store in CANARY_STORES for leaked in secrets_of(sandbox, store)]
-        bot = BotProcess(env, tmp_path)
-        try:
+        with BotProcess(env, tmp_path) as bot:
             await bot.wait_for_log("Listening for Slack on")
             async with SlackUser(f"{bot.base_url}/slack/events", secret, slack) as user:
                 for store in CANARY_STORES:
@@ -52,8 +51,6 @@ async def test_no_secret_in_json_logs_metrics_or_probes(tmp_path: Path) -> None:
                     for path in ("/metrics", "/ready", "/health")
                 ]
             assert await bot.stop(signal.SIGTERM) == 0
-        finally:
-            bot.kill()
 
     log = bot.log()
     no_traceback(log)
