@@ -13,15 +13,11 @@ import asyncio
 import statistics
 import time
 
-from bench.ack import _serve, request_bodies
+from bench.ack import request_bodies, served_bot, signed_form_headers
 from bench.standins import StandIns
 from bot.engine.check import new_http_client
 from bot.sandbox.ecwid.server import EcwidSandbox
-from bot.sandbox.slack.user import sign
 from bot.sandbox.slack.webapi import FakeSlack
-from bot.slack.app import create_app
-from bot.slack.services import BotServices
-from handlers import register_all
 
 ROUNDS = 15
 CHANNEL = "C0BENCH"
@@ -30,62 +26,45 @@ CHANNEL = "C0BENCH"
 async def _measure() -> dict[str, list[float]]:
     samples: dict[str, list[float]] = {"answer": [], "check": [], "slack": []}
     async with EcwidSandbox() as sandbox, FakeSlack() as slack:
-        standins = StandIns(
-            sandbox.api_url,
-            sandbox.collection_host,
-            slack.api_url,
-            slack.base_url,
-            sandbox.collection_url("connected"),
-        )
-        settings = standins.bot_settings()
-        assert settings.slack_signing_secret is not None
-        secret = settings.slack_signing_secret.get_secret_value()
-        services = BotServices(settings)
-        app = create_app(settings, register_all, services=services)
-        runner, url = await _serve(app, services)
-        try:
-            async with new_http_client() as http:
-                submit = request_bodies(standins, http)["submit"]
+        standins = StandIns.of(sandbox, slack)
+        async with served_bot(standins) as bot, new_http_client() as http:
+            submit = request_bodies(standins, http)["submit"]
 
-                async def answer(number: int) -> float:
-                    content = await submit(number)
-                    since = len(slack.calls)
-                    headers = sign(content, secret) | {
-                        "Content-Type": "application/x-www-form-urlencoded"
-                    }
-                    started = time.perf_counter()
-                    response = await http.post(url, content=content, headers=headers)
-                    assert response.status_code == 200, response.text
-                    await slack.wait_for(
-                        lambda call: (
-                            call.method == "chat.postMessage"
-                            and call.args.get("thread_ts") == f"1.{number}"
-                        ),
-                        timeout=30,
-                        since=since,
-                    )
-                    elapsed = time.perf_counter() - started
-                    await services.tasks.drain(30)  # the decorations after the answer end
-                    return elapsed
+            async def answer(number: int) -> float:
+                content = await submit(number)
+                since = len(slack.calls)
+                headers = signed_form_headers(content, bot.secret)
+                started = time.perf_counter()
+                response = await http.post(bot.url, content=content, headers=headers)
+                assert response.status_code == 200, response.text
+                await slack.wait_for(
+                    lambda call: (
+                        call.method == "chat.postMessage"
+                        and call.args.get("thread_ts") == f"1.{number}"
+                    ),
+                    timeout=30,
+                    since=since,
+                )
+                elapsed = time.perf_counter() - started
+                await bot.services.tasks.drain(30)  # the decorations after the answer end
+                return elapsed
 
-                async def check() -> float:
-                    started = time.perf_counter()
-                    await services.checker.check_text(standins.connected_collection_url)
-                    return time.perf_counter() - started
+            async def check() -> float:
+                started = time.perf_counter()
+                await bot.services.checker.check_text(standins.connected_collection_url)
+                return time.perf_counter() - started
 
-                async def slack_call() -> float:
-                    started = time.perf_counter()
-                    await app.client.chat_postMessage(channel=CHANNEL, text="round trip")
-                    return time.perf_counter() - started
+            async def slack_call() -> float:
+                started = time.perf_counter()
+                await bot.app.client.chat_postMessage(channel=CHANNEL, text="round trip")
+                return time.perf_counter() - started
 
-                for number in range(3):  # auth.test, pools, caches
-                    await answer(100_000 + number)
-                for number in range(ROUNDS):
-                    samples["answer"].append(await answer(number))
-                    samples["check"].append(await check())
-                    samples["slack"].append(await slack_call())
-        finally:
-            await runner.cleanup()
+            for number in range(3):  # auth.test, pools, caches
+                await answer(100_000 + number)
+            for number in range(ROUNDS):
+                samples["answer"].append(await answer(number))
+                samples["check"].append(await check())
+                samples["slack"].append(await slack_call())
     return samples
 
 
