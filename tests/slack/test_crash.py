@@ -30,7 +30,7 @@ from bot.sandbox.slack.webapi import FakeSlack
 from handlers.blocks import check as check_blocks
 from handlers.commands import COMMAND
 from tests.db_fixtures import fresh_postgres_url
-from tests.slack.processes import BotProcess
+from tests.slack.processes import BotProcess, bot_env
 
 CHANNEL = "C0CRASH"
 COMMANDS = 6
@@ -57,12 +57,7 @@ class Rig:
 async def rig(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Rig]:
     secret = secrets.token_hex(16)
     async with EcwidSandbox() as sandbox, FakeSlack() as slack:
-        env = {
-            "SLACK_API_URL": slack.api_url,
-            "SLACK_BOT_TOKEN": "xoxb-crash",
-            "SLACK_SIGNING_SECRET": secret,
-            "ECWID_API_URL": sandbox.api_url,
-            "COLLECTION_HOSTS": sandbox.collection_host,
+        env = bot_env(slack, sandbox, secret, "xoxb-crash") | {
             "DATA_DIR": str(tmp_path / "data"),
             "DATABASE_URL": "",
             "CREDENTIALS_KEY": "",

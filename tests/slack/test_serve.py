@@ -20,6 +20,7 @@ from bot.sandbox.slack.user import SlackUser
 from bot.sandbox.slack.webapi import FakeSlack
 from handlers.commands import COMMAND
 from tests.paths import REPO
+from tests.slack.processes import bot_env
 from tests.slack.serving import BotProcess, MiniSlack, no_traceback
 
 SIGNALS = [signal.SIGTERM, signal.SIGINT]
@@ -230,11 +231,7 @@ async def test_a_collection_host_list_without_ecwid_is_warned_about(tmp_path: Pa
 async def test_a_check_in_flight_finishes_before_the_bot_stops(tmp_path: Path) -> None:
     secret = secrets.token_hex(16)
     async with EcwidSandbox(latency_ms=400) as sandbox, FakeSlack() as slack:
-        env = _http_env(slack.api_url) | {
-            "SLACK_SIGNING_SECRET": secret,
-            "ECWID_API_URL": sandbox.api_url,
-            "COLLECTION_HOSTS": sandbox.collection_host,
-        }
+        env = bot_env(slack, sandbox, secret, "xoxb-serve-test")
         with BotProcess(env, tmp_path) as bot:
             await bot.wait_for_log("Listening for Slack on")
             async with SlackUser(f"{bot.base_url}/slack/events", secret, slack) as user:
@@ -252,10 +249,7 @@ async def test_a_check_in_flight_finishes_before_the_bot_stops(tmp_path: Path) -
 async def test_a_second_signal_stops_without_waiting_for_checks(tmp_path: Path) -> None:
     secret = secrets.token_hex(16)
     async with EcwidSandbox(latency_ms=3000) as sandbox, FakeSlack() as slack:
-        env = _http_env(slack.api_url) | {
-            "SLACK_SIGNING_SECRET": secret,
-            "ECWID_API_URL": sandbox.api_url,
-            "COLLECTION_HOSTS": sandbox.collection_host,
+        env = bot_env(slack, sandbox, secret, "xoxb-serve-test") | {
             "CHECK_TIMEOUT_S": "120",
         }
         with BotProcess(env, tmp_path) as bot:
