@@ -18,12 +18,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
-from aiohttp import web
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bench.standins import StandIns, standins_process
 from bot.destination import Destination
 from bot.engine.check import new_http_client
+from bot.sandbox.loopback import AppServer
 from bot.sandbox.slack.user import sign
 from bot.settings import Settings
 from bot.slack.app import create_app, slack_client
@@ -127,14 +127,8 @@ def request_bodies(standins: StandIns, http: httpx.AsyncClient) -> dict[str, Bod
 @asynccontextmanager
 async def _serve(app: AsyncApp, services: BotServices | None = None) -> AsyncIterator[str]:
     """`app` behind the bot's HTTP server on a free loopback port; its events URL."""
-    runner = web.AppRunner(http_app(app, services))
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}{EVENTS_PATH}"
-    finally:
-        await runner.cleanup()
+    async with AppServer(http_app(app, services)) as server:
+        yield f"{server.base_url}{EVENTS_PATH}"
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ from bot.engine.collection import (
 from bot.engine.diagnosis import Diagnosis
 from bot.engine.errors import CollectionError
 from bot.engine.redaction import CollectionUrl
+from bot.sandbox.loopback import AppServer
 from bot.settings import CollectionHost
 from tests.paths import FIXTURES
 
@@ -168,15 +169,9 @@ async def _serve(server: Server, routes: web.RouteTableDef) -> AsyncIterator[Ser
     app = web.Application(middlewares=[record])
     app.add_routes(routes)
     # Cancelling handlers when the client hangs up keeps the slow route from delaying teardown.
-    runner = web.AppRunner(app, handler_cancellation=True)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    server.port = runner.addresses[0][1]
-    try:
+    async with AppServer(app, handler_cancellation=True) as running:
+        server.port = running.port
         yield server
-    finally:
-        await runner.cleanup()
 
 
 @pytest.fixture
