@@ -815,12 +815,24 @@ def _rebinding_getaddrinfo(calls: list[str]) -> Callable[..., Awaitable[list[Any
     return getaddrinfo
 
 
-async def test_the_download_connects_to_the_address_it_checked(
-    storage: Server, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+async def rebinding(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every name rebinds (`_rebinding_getaddrinfo`) on this test's loop; the names asked."""
     calls: list[str] = []
     monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", _rebinding_getaddrinfo(calls))
-    hosts = (CollectionHost("http", "collections.test", storage.port, explicit_port=False),)
+    return calls
+
+
+def _rebinding_hosts(storage: Server) -> tuple[CollectionHost, ...]:
+    """The allow-list of the rebinding tests: `collections.test`, on the storage's port."""
+    return (CollectionHost("http", "collections.test", storage.port, explicit_port=False),)
+
+
+async def test_the_download_connects_to_the_address_it_checked(
+    storage: Server, rebinding: list[str]
+) -> None:
+    calls = rebinding
+    hosts = _rebinding_hosts(storage)
     url = storage.url("good", "collections.test")
 
     async with new_http_client() as client:
@@ -834,12 +846,11 @@ async def test_the_download_connects_to_the_address_it_checked(
 
 
 async def test_the_rebinding_stand_in_does_lead_an_unpinned_client_to_loopback(
-    storage: Server, monkeypatch: pytest.MonkeyPatch
+    storage: Server, rebinding: list[str]
 ) -> None:
     """Without the pin, the same name and client setup reach the private address."""
-    calls: list[str] = []
-    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", _rebinding_getaddrinfo(calls))
-    hosts = (CollectionHost("http", "collections.test", storage.port, explicit_port=False),)
+    calls = rebinding
+    hosts = _rebinding_hosts(storage)
     unpinned = aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(resolver=aiohttp.ThreadedResolver(), use_dns_cache=False)
     )
