@@ -11,17 +11,19 @@ import asyncio
 import json
 import statistics
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
-from aiohttp import web
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bench.standins import StandIns, standins_process
 from bot.destination import Destination
 from bot.engine.check import new_http_client
+from bot.sandbox.loopback import AppServer
 from bot.sandbox.slack.user import sign
 from bot.settings import Settings
 from bot.slack.app import create_app, slack_client
@@ -122,28 +124,66 @@ def request_bodies(standins: StandIns, http: httpx.AsyncClient) -> dict[str, Bod
     return {"slash command": slash, "button": button, "submit": submit}
 
 
-async def _serve(app: AsyncApp, services: BotServices | None = None) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(http_app(app, services))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}{EVENTS_PATH}"
+@asynccontextmanager
+async def _serve(app: AsyncApp, services: BotServices | None = None) -> AsyncIterator[str]:
+    """`app` behind the bot's HTTP server on a free loopback port; its events URL."""
+    async with AppServer(http_app(app, services)) as server:
+        yield f"{server.base_url}{EVENTS_PATH}"
+
+
+@dataclass(frozen=True)
+class ServedBot:
+    """The bot as the benchmarks drive it: its settings, services and app, served at `url`."""
+
+    settings: Settings
+    secret: str
+    services: BotServices
+    app: AsyncApp
+    url: str
+
+
+@asynccontextmanager
+async def served_bot(standins: StandIns) -> AsyncIterator[ServedBot]:
+    """The whole bot (every listener, its own services) against `standins`, over HTTP."""
+    settings = standins.bot_settings()
+    assert settings.slack_signing_secret is not None
+    services = BotServices(settings)
+    app = create_app(settings, register_all, services=services)
+    async with _serve(app, services) as url:
+        yield ServedBot(
+            settings, settings.slack_signing_secret.get_secret_value(), services, app, url
+        )
+
+
+@asynccontextmanager
+async def served_bot_and_bare(standins: StandIns) -> AsyncIterator[tuple[ServedBot, str]]:
+    """The bot and, with the same settings, the bare app that only acks (its URL)."""
+    async with served_bot(standins) as bot, _serve(bare_app(bot.settings)) as bare_url:
+        yield bot, bare_url
+
+
+def signed_form_headers(content: bytes, secret: str) -> dict[str, str]:
+    """Slack's signature headers for a form-encoded body, and its content type."""
+    return sign(content, secret) | {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+async def timed_post(http: httpx.AsyncClient, url: str, secret: str, content: bytes) -> float:
+    """Send one signed request; seconds until its answer (the ack), which must be a 200."""
+    headers = signed_form_headers(content, secret)
+    started = time.perf_counter()
+    response = await http.post(url, content=content, headers=headers)
+    elapsed = time.perf_counter() - started
+    assert response.status_code == 200, response.text
+    return elapsed
 
 
 async def _round(
     http: httpx.AsyncClient, url: str, secret: str, body: Body, base: int
 ) -> list[float]:
     contents = [await body(base + n) for n in range(CONCURRENCY)]
-
-    async def one(content: bytes) -> float:
-        headers = sign(content, secret) | {"Content-Type": "application/x-www-form-urlencoded"}
-        started = time.perf_counter()
-        response = await http.post(url, content=content, headers=headers)
-        elapsed = time.perf_counter() - started
-        assert response.status_code == 200, response.text
-        return elapsed
-
-    return list(await asyncio.gather(*(one(content) for content in contents)))
+    return list(
+        await asyncio.gather(*(timed_post(http, url, secret, content) for content in contents))
+    )
 
 
 def _percentile(samples: list[float], fraction: float) -> float:
@@ -156,30 +196,18 @@ async def _measure(standins: StandIns) -> list[str]:
         f"Time to ack, {CONCURRENCY} concurrent requests × {ROUNDS} rounds,"
         " bot vs a bare AsyncApp that only acks (ms; Slack and Ecwid stand-ins in another process)"
     ]
-    settings = standins.bot_settings()
-    assert settings.slack_signing_secret is not None
-    secret = settings.slack_signing_secret.get_secret_value()
-    services = BotServices(settings)
-    bot_runner, bot_url = await _serve(
-        create_app(settings, register_all, services=services), services
-    )
-    bare_runner, bare_url = await _serve(bare_app(settings))
-    try:
-        async with new_http_client() as http:
-            for kind, body in request_bodies(standins, http).items():
-                samples: dict[str, list[float]] = {"bot": [], "bare": []}
-                for number in range(ROUNDS + 1):  # the first round warms up (auth.test, pools)
-                    # Alternate who goes first, so neither always meets a busier machine.
-                    order = [("bot", bot_url), ("bare", bare_url)]
-                    for name, url in order if number % 2 else order[::-1]:
-                        times = await _round(http, url, secret, body, number * 1000)
-                        if number:
-                            samples[name] += times
-                        await services.tasks.drain(30)  # background work ends between rounds
-                lines.append(_line(kind, samples["bot"], samples["bare"]))
-    finally:
-        await bot_runner.cleanup()
-        await bare_runner.cleanup()
+    async with served_bot_and_bare(standins) as (bot, bare_url), new_http_client() as http:
+        for kind, body in request_bodies(standins, http).items():
+            samples: dict[str, list[float]] = {"bot": [], "bare": []}
+            for number in range(ROUNDS + 1):  # the first round warms up (auth.test, pools)
+                # Alternate who goes first, so neither always meets a busier machine.
+                order = [("bot", bot.url), ("bare", bare_url)]
+                for name, url in order if number % 2 else order[::-1]:
+                    times = await _round(http, url, bot.secret, body, number * 1000)
+                    if number:
+                        samples[name] += times
+                    await bot.services.tasks.drain(30)  # background work ends between rounds
+            lines.append(_line(kind, samples["bot"], samples["bare"]))
     return lines
 
 

@@ -17,15 +17,11 @@ import asyncio
 import statistics
 import time
 
-from bench.ack import _serve, request_bodies
+from bench.ack import request_bodies, served_bot, signed_form_headers
 from bench.standins import StandIns, standins_process
 from bot.destination import Destination
 from bot.engine.check import new_http_client
 from bot.engine.report import CheckReport
-from bot.sandbox.slack.user import sign
-from bot.slack.app import create_app
-from bot.slack.services import BotServices
-from handlers import register_all
 from handlers.blocks.check import result_message
 
 ROUNDS = 15
@@ -37,57 +33,46 @@ LATENCIES_MS = (0.0, 50.0)
 
 async def _measure(standins: StandIns) -> dict[str, list[float]]:
     samples: dict[str, list[float]] = {"answer": [], "check": [], "slack": []}
-    settings = standins.bot_settings()
-    assert settings.slack_signing_secret is not None
-    secret = settings.slack_signing_secret.get_secret_value()
-    services = BotServices(settings)
-    app = create_app(settings, register_all, services=services)
-    runner, url = await _serve(app, services)
-    try:
-        async with new_http_client() as http:
-            submit = request_bodies(standins, http)["submit"]
+    async with served_bot(standins) as bot, new_http_client() as http:
+        submit = request_bodies(standins, http)["submit"]
 
-            async def answer(number: int) -> float:
-                content = await submit(number)
-                headers = sign(content, secret) | {
-                    "Content-Type": "application/x-www-form-urlencoded"
-                }
-                started = time.perf_counter()
-                response = await http.post(url, content=content, headers=headers)
-                assert response.status_code == 200, response.text
-                posted = await http.get(
-                    f"{standins.slack_base_url}/control/posted",
-                    params={"thread_ts": f"1.{number}"},
-                    timeout=60,
-                )
-                assert posted.status_code == 200, posted.text
-                await services.tasks.drain(30)  # the decorations after the answer end
-                return float(posted.json()["done_at"]) - started
+        async def answer(number: int) -> float:
+            content = await submit(number)
+            headers = signed_form_headers(content, bot.secret)
+            started = time.perf_counter()
+            response = await http.post(bot.url, content=content, headers=headers)
+            assert response.status_code == 200, response.text
+            posted = await http.get(
+                f"{standins.slack_base_url}/control/posted",
+                params={"thread_ts": f"1.{number}"},
+                timeout=60,
+            )
+            assert posted.status_code == 200, posted.text
+            await bot.services.tasks.drain(30)  # the decorations after the answer end
+            return float(posted.json()["done_at"]) - started
 
-            reports: list[CheckReport] = []
+        reports: list[CheckReport] = []
 
-            async def check() -> float:
-                started = time.perf_counter()
-                reports.append(await services.checker.check_text(standins.connected_collection_url))
-                return time.perf_counter() - started
+        async def check() -> float:
+            started = time.perf_counter()
+            reports.append(await bot.services.checker.check_text(standins.connected_collection_url))
+            return time.perf_counter() - started
 
-            async def slack_call() -> float:
-                destination = Destination(channel=CHANNEL, thread_ts="1.0", requester="U0BENCH")
-                text, blocks = result_message(reports[-1], destination)
-                started = time.perf_counter()
-                await app.client.chat_postMessage(
-                    channel=CHANNEL, thread_ts="1.0", text=text, blocks=blocks
-                )
-                return time.perf_counter() - started
+        async def slack_call() -> float:
+            destination = Destination(channel=CHANNEL, thread_ts="1.0", requester="U0BENCH")
+            text, blocks = result_message(reports[-1], destination)
+            started = time.perf_counter()
+            await bot.app.client.chat_postMessage(
+                channel=CHANNEL, thread_ts="1.0", text=text, blocks=blocks
+            )
+            return time.perf_counter() - started
 
-            for number in range(3):  # auth.test, pools, caches
-                await answer(100_000 + number)
-            for number in range(ROUNDS):
-                samples["answer"].append(await answer(number))
-                samples["check"].append(await check())
-                samples["slack"].append(await slack_call())
-    finally:
-        await runner.cleanup()
+        for number in range(3):  # auth.test, pools, caches
+            await answer(100_000 + number)
+        for number in range(ROUNDS):
+            samples["answer"].append(await answer(number))
+            samples["check"].append(await check())
+            samples["slack"].append(await slack_call())
     return samples
 
 

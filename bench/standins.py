@@ -25,6 +25,17 @@ class StandIns:
     slack_base_url: str
     connected_collection_url: str
 
+    @classmethod
+    def of(cls, sandbox: EcwidSandbox, slack: FakeSlack) -> StandIns:
+        """The URLs of a running sandbox and Slack stand-in."""
+        return cls(
+            sandbox.api_url,
+            sandbox.collection_host,
+            slack.api_url,
+            slack.base_url,
+            sandbox.collection_url("connected"),
+        )
+
     def bot_settings(self) -> Settings:
         """The bot's settings against these stand-ins, with a signing secret of its own."""
         return load_settings(
@@ -42,14 +53,7 @@ async def _serve(latency_ms: float) -> None:
         EcwidSandbox(latency_ms=latency_ms) as sandbox,
         FakeSlack(latency_ms=latency_ms) as slack,
     ):
-        urls = StandIns(
-            sandbox.api_url,
-            sandbox.collection_host,
-            slack.api_url,
-            slack.base_url,
-            sandbox.collection_url("connected"),
-        )
-        print(json.dumps(urls.__dict__), flush=True)
+        print(json.dumps(StandIns.of(sandbox, slack).__dict__), flush=True)
         await asyncio.Event().wait()
 
 

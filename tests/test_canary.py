@@ -16,6 +16,7 @@ from aiohttp import web
 from bot.cli.main import main
 from bot.sandbox.ecwid.server import EcwidSandbox
 from bot.sandbox.ecwid.stores import SampleStore, sample_stores
+from bot.sandbox.loopback import AppServer
 
 CANARY_STORES = [store for store in sample_stores(seed="canary") if store.key != "slow"]
 CLI = [sys.executable, "-m", "bot.cli"]
@@ -151,18 +152,11 @@ async def test_a_malformed_redirect_is_a_diagnosis_without_a_traceback(
 
     app = web.Application()
     app.router.add_get("/{tail:.*}", moved)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    storage = f"http://127.0.0.1:{port}"
-    try:
+    async with AppServer(app) as server:
+        storage = server.base_url
         env = {"COLLECTION_HOSTS": storage}
         url = f"{storage}/ecwid-api-playground/1003_abc.json.postman_collection"
         code, output = await run_cli(canary_sandbox, "check", "-", "--json", stdin=url, env=env)
-    finally:
-        await runner.cleanup()
 
     assert code == 1
     assert "Traceback" not in output

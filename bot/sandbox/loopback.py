@@ -72,3 +72,19 @@ class LoopbackServer:
         """`http://127.0.0.1:PORT`."""
         host = f"[{self._host}]" if ":" in self._host else self._host
         return f"http://{host}:{self.port}"
+
+
+class AppServer(LoopbackServer):
+    """A given aiohttp application (the bot's, a test's) on a free loopback port inside
+    `async with`; `runner_options` go to `web.AppRunner` (aiohttp's defaults otherwise)."""
+
+    def __init__(self, app: web.Application, **runner_options: Any) -> None:
+        super().__init__("127.0.0.1", 0)
+        self._app = app
+        self._options = runner_options
+
+    def application(self) -> web.Application:
+        return self._app
+
+    def runner_options(self) -> dict[str, Any]:
+        return self._options

@@ -10,10 +10,10 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
-from aiohttp import web
 
 from bot.sandbox.ecwid.server import EcwidSandbox
 from bot.sandbox.ecwid.stores import SampleStore
+from bot.sandbox.loopback import AppServer
 from bot.sandbox.slack.user import SlackUser
 from bot.sandbox.slack.webapi import FakeSlack
 from bot.settings import Settings, load_settings
@@ -81,13 +81,6 @@ async def running_stage(
             values = {"data_dir": data_dir} | settings
             services = BotServices(stage_settings(sandbox, slack, signing_secret, **values))
             app = create_app(services.settings, register_all, services=services, resume=resume)
-            runner = web.AppRunner(http_app(app, services))
-            await runner.setup()
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-            port = runner.addresses[0][1]
-            url = f"http://127.0.0.1:{port}{EVENTS_PATH}"
-            try:
+            async with AppServer(http_app(app, services)) as server:
+                url = f"{server.base_url}{EVENTS_PATH}"
                 yield Stage(sandbox, slack, services, url, signing_secret, http)
-            finally:
-                await runner.cleanup()

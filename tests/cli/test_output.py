@@ -7,6 +7,7 @@ import asyncio
 import io
 import re
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,8 @@ from bot.sandbox.ecwid.server import EcwidSandbox
 
 CODES = re.compile(r"\bHTTP \d{3}\b|\b[A-Z]{2,}(?:_[A-Z]+)+\b|\bplan_free\b")
 
+Check = Callable[..., Awaitable[tuple[int, str, str]]]
+
 
 @pytest.fixture
 def cli_env(sandbox: EcwidSandbox, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -24,20 +27,27 @@ def cli_env(sandbox: EcwidSandbox, monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     monkeypatch.chdir(tmp_path)  # no .env here
 
 
-async def check(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], url: str, *flags: str
-) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "stdin", io.StringIO(url))
-    code = await asyncio.to_thread(main, ["check", "-", *flags])
-    out, err = capsys.readouterr()
-    return code, out, err
+@pytest.fixture
+def check(
+    cli_env: None,
+    sandbox: EcwidSandbox,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> Check:
+    """`check(key, *flags)`: `ecwid-connect check - *flags` with the collection URL of sample
+    store `key` on stdin; its exit code, stdout and stderr."""
+
+    async def run(key: str, *flags: str) -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "stdin", io.StringIO(sandbox.collection_url(key)))
+        code = await asyncio.to_thread(main, ["check", "-", *flags])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
 
 
-@pytest.mark.usefixtures("cli_env")
-async def test_plain_words_come_first_and_codes_only_in_the_support_line(
-    sandbox: EcwidSandbox, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code, out, _err = await check(monkeypatch, capsys, sandbox.collection_url("free_plan"))
+async def test_plain_words_come_first_and_codes_only_in_the_support_line(check: Check) -> None:
+    code, out, _err = await check("free_plan")
 
     assert code == 1
     plain, support = out.split("Details for support: ")
@@ -51,25 +61,15 @@ async def test_plain_words_come_first_and_codes_only_in_the_support_line(
     assert " ms)" not in out
 
 
-@pytest.mark.usefixtures("cli_env")
-async def test_steps_adds_the_ladder(
-    sandbox: EcwidSandbox, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    _code, out, _err = await check(
-        monkeypatch, capsys, sandbox.collection_url("free_plan"), "--steps"
-    )
+async def test_steps_adds_the_ladder(check: Check) -> None:
+    _code, out, _err = await check("free_plan", "--steps")
 
     assert "\nSteps\n" in out
     assert "✘ products" in out
 
 
-@pytest.mark.usefixtures("cli_env")
-async def test_customer_reply_prints_only_the_message_for_the_customer(
-    sandbox: EcwidSandbox, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code, out, err = await check(
-        monkeypatch, capsys, sandbox.collection_url("revoked"), "--customer-reply"
-    )
+async def test_customer_reply_prints_only_the_message_for_the_customer(check: Check) -> None:
+    code, out, err = await check("revoked", "--customer-reply")
 
     assert code == 1
     assert out.startswith("Hello,\n")

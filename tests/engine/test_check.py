@@ -6,6 +6,8 @@ import asyncio
 import dataclasses
 import logging
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 
@@ -13,6 +15,7 @@ from bot.engine.check import ConnectionChecker, new_http_client
 from bot.engine.diagnosis import Diagnosis, Entity, StepName, StepStatus
 from bot.engine.ecwid import EcwidClient
 from bot.engine.guard import MemoryTokenGuard
+from bot.engine.report import CheckReport
 from bot.sandbox.ecwid.server import EcwidSandbox
 from bot.sandbox.ecwid.stores import NO_SCOPE, Endpoint, SampleStore, sample_stores
 from tests.conftest import settings_for
@@ -28,6 +31,15 @@ def api_calls(sandbox: EcwidSandbox) -> Counter[str]:
         for request in sandbox.requests
         if request.path.startswith("/api/")
     )
+
+
+@asynccontextmanager
+async def guarded_checker(
+    sandbox: EcwidSandbox, guard: MemoryTokenGuard
+) -> AsyncIterator[ConnectionChecker]:
+    """A checker against `sandbox` whose token guard (clock, budget) is the test's own."""
+    async with new_http_client() as http:
+        yield ConnectionChecker(settings_for(sandbox), http, guard)
 
 
 @pytest.mark.parametrize("store", FAST_STORES, ids=lambda store: store.key)
@@ -85,7 +97,9 @@ async def test_token_travels_in_the_authorization_header_never_in_the_query(
     assert all("token" not in request.query for request in api)
 
 
-@pytest.mark.parametrize("key", ["free_plan", "suspended", "revoked", "unknown_store"])
+@pytest.mark.parametrize(
+    "key", ["free_plan", "old_api_402", "suspended", "revoked", "unknown_store"]
+)
 async def test_refusals_are_never_retried(
     sandbox: EcwidSandbox, checker: ConnectionChecker, key: str
 ) -> None:
@@ -94,10 +108,12 @@ async def test_refusals_are_never_retried(
     assert set(api_calls(sandbox).values()) == {1}
 
 
+# `old_api_402`: the older API's status line 402 is the free plan too.
+@pytest.mark.parametrize("key", ["free_plan", "old_api_402"])
 async def test_free_plan_store_gets_upgrade_tip(
-    sandbox: EcwidSandbox, checker: ConnectionChecker
+    sandbox: EcwidSandbox, checker: ConnectionChecker, key: str
 ) -> None:
-    report = await checker.check_text(sandbox.collection_url("free_plan"))
+    report = await checker.check_text(sandbox.collection_url(key))
 
     assert report.diagnosis is Diagnosis.PLAN_FREE
     assert report.plan == "Free"
@@ -190,8 +206,7 @@ async def test_the_cool_down_ends(sandbox: EcwidSandbox) -> None:
     now = [0.0]
     guard = MemoryTokenGuard(60, 300, clock=lambda: now[0])
     store = sandbox.store("revoked")
-    async with new_http_client() as http:
-        checker = ConnectionChecker(settings_for(sandbox), http, guard)
+    async with guarded_checker(sandbox, guard) as checker:
         await checker.check_store(str(store.store_id), store.token)
         now[0] = 61.0
         again = await checker.check_store(str(store.store_id), store.token)
@@ -202,8 +217,7 @@ async def test_the_cool_down_ends(sandbox: EcwidSandbox) -> None:
 async def test_failing_token_budget_protects_the_bots_address(sandbox: EcwidSandbox) -> None:
     guard = MemoryTokenGuard(60, budget_per_minute=10)
     store = sandbox.store("revoked")
-    async with new_http_client() as http:
-        checker = ConnectionChecker(settings_for(sandbox), http, guard)
+    async with guarded_checker(sandbox, guard) as checker:
         reports = [
             await checker.check_store(str(store.store_id), f"secret_{attempt:032d}")
             for attempt in range(3)
@@ -272,8 +286,7 @@ async def test_a_garbled_answer_is_unreachable_storage_not_a_bug(
 async def test_concurrent_failing_checks_cannot_overdraw_the_budget(sandbox: EcwidSandbox) -> None:
     guard = MemoryTokenGuard(0, budget_per_minute=30)
     store = sandbox.store("revoked")
-    async with new_http_client() as http:
-        checker = ConnectionChecker(settings_for(sandbox), http, guard)
+    async with guarded_checker(sandbox, guard) as checker:
         reports = await asyncio.gather(
             *(checker.check_store(str(store.store_id), f"secret_{n:032d}") for n in range(40))
         )
@@ -344,14 +357,22 @@ def api_queries(sandbox: EcwidSandbox, endpoint: str) -> list[str]:
     return [request.query for request in sandbox.requests if request.path.endswith(f"/{endpoint}")]
 
 
+async def check_asking(
+    sandbox: EcwidSandbox, checker: ConnectionChecker, key: str, endpoint: str
+) -> tuple[CheckReport, list[str]]:
+    """Check sample store `key`; its report and the queries it sent to `endpoint`. The
+    sandbox's request log is cleared after, for the next check."""
+    report = await checker.check_text(sandbox.collection_url(key))
+    queries = api_queries(sandbox, endpoint)
+    sandbox.reset()
+    return report, queries
+
+
 async def test_hidden_categories_are_asked_for_with_secret_tokens_only(
     sandbox: EcwidSandbox, checker: ConnectionChecker
 ) -> None:
-    secret = await checker.check_text(sandbox.collection_url("connected"))
-    secret_queries = api_queries(sandbox, "categories")
-    sandbox.reset()
-    public = await checker.check_text(sandbox.collection_url("public_token"))
-    public_queries = api_queries(sandbox, "categories")
+    secret, secret_queries = await check_asking(sandbox, checker, "connected", "categories")
+    public, public_queries = await check_asking(sandbox, checker, "public_token", "categories")
 
     assert secret_queries == ["limit=1&hidden_categories=true"]
     assert public_queries == ["limit=1"]
@@ -363,10 +384,8 @@ async def test_hidden_categories_are_asked_for_with_secret_tokens_only(
 async def test_the_plan_name_is_asked_for_and_given_when_ecwid_grants_it(
     sandbox: EcwidSandbox, checker: ConnectionChecker
 ) -> None:
-    extended = await checker.check_text(sandbox.collection_url("extended_profile"))
-    queries = api_queries(sandbox, "profile")
-    sandbox.reset()
-    plain = await checker.check_text(sandbox.collection_url("connected"))
+    extended, queries = await check_asking(sandbox, checker, "extended_profile", "profile")
+    plain, _ = await check_asking(sandbox, checker, "connected", "profile")
 
     assert queries == ["showExtendedInfo=true"]
     assert extended.plan == "Business"
@@ -395,15 +414,6 @@ async def test_a_profile_without_account_is_tolerated(
     assert report.store_name == sandbox.store(key).store_name
     assert report.step(StepName.PROFILE).status is StepStatus.PASSED  # type: ignore[union-attr]
     assert report.plan == "paid (Venture, Business or Unlimited)"  # its searches answered
-
-
-async def test_the_older_apis_status_line_402_is_the_free_plan(
-    sandbox: EcwidSandbox, checker: ConnectionChecker
-) -> None:
-    report = await checker.check_text(sandbox.collection_url("old_api_402"))
-
-    assert (report.diagnosis, report.plan) == (Diagnosis.PLAN_FREE, "Free")
-    assert set(api_calls(sandbox).values()) == {1}
 
 
 async def test_a_plan_limit_names_what_the_plan_lacks(

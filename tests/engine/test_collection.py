@@ -40,6 +40,7 @@ from bot.engine.collection import (
 from bot.engine.diagnosis import Diagnosis
 from bot.engine.errors import CollectionError
 from bot.engine.redaction import CollectionUrl
+from bot.sandbox.loopback import AppServer
 from bot.settings import CollectionHost
 from tests.paths import FIXTURES
 
@@ -168,15 +169,9 @@ async def _serve(server: Server, routes: web.RouteTableDef) -> AsyncIterator[Ser
     app = web.Application(middlewares=[record])
     app.add_routes(routes)
     # Cancelling handlers when the client hangs up keeps the slow route from delaying teardown.
-    runner = web.AppRunner(app, handler_cancellation=True)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    server.port = runner.addresses[0][1]
-    try:
+    async with AppServer(app, handler_cancellation=True) as running:
+        server.port = running.port
         yield server
-    finally:
-        await runner.cleanup()
 
 
 @pytest.fixture
@@ -820,12 +815,24 @@ def _rebinding_getaddrinfo(calls: list[str]) -> Callable[..., Awaitable[list[Any
     return getaddrinfo
 
 
-async def test_the_download_connects_to_the_address_it_checked(
-    storage: Server, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+async def rebinding(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every name rebinds (`_rebinding_getaddrinfo`) on this test's loop; the names asked."""
     calls: list[str] = []
     monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", _rebinding_getaddrinfo(calls))
-    hosts = (CollectionHost("http", "collections.test", storage.port, explicit_port=False),)
+    return calls
+
+
+def _rebinding_hosts(storage: Server) -> tuple[CollectionHost, ...]:
+    """The allow-list of the rebinding tests: `collections.test`, on the storage's port."""
+    return (CollectionHost("http", "collections.test", storage.port, explicit_port=False),)
+
+
+async def test_the_download_connects_to_the_address_it_checked(
+    storage: Server, rebinding: list[str]
+) -> None:
+    calls = rebinding
+    hosts = _rebinding_hosts(storage)
     url = storage.url("good", "collections.test")
 
     async with new_http_client() as client:
@@ -839,12 +846,11 @@ async def test_the_download_connects_to_the_address_it_checked(
 
 
 async def test_the_rebinding_stand_in_does_lead_an_unpinned_client_to_loopback(
-    storage: Server, monkeypatch: pytest.MonkeyPatch
+    storage: Server, rebinding: list[str]
 ) -> None:
     """Without the pin, the same name and client setup reach the private address."""
-    calls: list[str] = []
-    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", _rebinding_getaddrinfo(calls))
-    hosts = (CollectionHost("http", "collections.test", storage.port, explicit_port=False),)
+    calls = rebinding
+    hosts = _rebinding_hosts(storage)
     unpinned = aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(resolver=aiohttp.ThreadedResolver(), use_dns_cache=False)
     )

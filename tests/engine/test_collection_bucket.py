@@ -114,14 +114,18 @@ def test_intake_refuses_other_buckets_on_the_same_hosts(address: str) -> None:
 # --- Download ---------------------------------------------------------------------------------
 
 
+def _connected_at(sandbox: EcwidSandbox, address: str) -> str:
+    """The connected sample store's collection at `address`, one of ADDRESSES."""
+    return address.format(name=sandbox.store("connected").collection_path.rsplit("/", 1)[-1])
+
+
 @pytest.mark.usefixtures("s3_resolves_publicly")
 @pytest.mark.parametrize("address", ADDRESSES)
 async def test_download_takes_every_address_of_the_bucket(
     sandbox: EcwidSandbox, routed: tuple[httpx.AsyncClient, ToLoopback], address: str
 ) -> None:
     client, transport = routed
-    name = sandbox.store("connected").collection_path.rsplit("/", 1)[-1]
-    url = address.format(name=name)
+    url = _connected_at(sandbox, address)
 
     body = await download_collection(CollectionUrl(url), client, BUCKET)
 
@@ -149,11 +153,10 @@ async def test_a_whole_check_from_every_address_of_the_bucket(
     sandbox: EcwidSandbox, routed: tuple[httpx.AsyncClient, ToLoopback], address: str
 ) -> None:
     client, transport = routed
-    name = sandbox.store("connected").collection_path.rsplit("/", 1)[-1]
     settings = load_settings(env_file=None, ecwid_api_url=sandbox.api_url, check_timeout_s=5.0)
     assert settings.collection_hosts == BUCKET  # the default: the bucket, named
 
-    report = await ConnectionChecker(settings, client).check_text(address.format(name=name))
+    report = await ConnectionChecker(settings, client).check_text(_connected_at(sandbox, address))
 
     assert report.diagnosis is Diagnosis.OK, report.summary
     assert report.step(StepName.DOWNLOAD).status is StepStatus.PASSED  # type: ignore[union-attr]

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from bot.engine.check import ConnectionChecker, new_http_client
 from bot.engine.diagnosis import Diagnosis, StepName, StepStatus
@@ -85,19 +87,13 @@ class SteppingTime:
         await asyncio.sleep(0)
 
 
-async def _spend_the_budget(checker: ConnectionChecker, sandbox: EcwidSandbox) -> None:
-    revoked = sandbox.store("revoked")
-    for attempt in range(2):  # two revoked tokens, 5 failing requests each: budget of 10 spent
-        report = await checker.check_store(str(revoked.store_id), f"secret_{attempt:032d}")
-        assert report.diagnosis is Diagnosis.TOKEN_INVALID
-
-
-async def test_a_working_store_waits_in_line_while_failures_spend_the_budget(
-    sandbox: EcwidSandbox,
-) -> None:
-    time = SteppingTime()
+@asynccontextmanager
+async def _checker_with_the_budget_spent(
+    sandbox: EcwidSandbox, time: SteppingTime
+) -> AsyncIterator[ConnectionChecker]:
+    """A checker on `time` (a budget of 10 failing requests a minute, a deadline of DEADLINE_S)
+    whose budget two revoked tokens have just spent."""
     guard = MemoryTokenGuard(60, 10, clock=time.clock)
-    steps: list[Step] = []
     async with new_http_client() as http:
         checker = ConnectionChecker(
             settings_for(sandbox, check_timeout_s=DEADLINE_S),
@@ -106,7 +102,19 @@ async def test_a_working_store_waits_in_line_while_failures_spend_the_budget(
             clock=time.clock,
             sleep=time.sleep,
         )
-        await _spend_the_budget(checker, sandbox)
+        revoked = sandbox.store("revoked")
+        for attempt in range(2):  # two revoked tokens, 5 failing requests each: 10 spent
+            report = await checker.check_store(str(revoked.store_id), f"secret_{attempt:032d}")
+            assert report.diagnosis is Diagnosis.TOKEN_INVALID
+        yield checker
+
+
+async def test_a_working_store_waits_in_line_while_failures_spend_the_budget(
+    sandbox: EcwidSandbox,
+) -> None:
+    time = SteppingTime()
+    steps: list[Step] = []
+    async with _checker_with_the_budget_spent(sandbox, time) as checker:
         time.now = 45.0  # the failures leave the window in 15 s: within the deadline
         connected = sandbox.store("connected")
 
@@ -124,16 +132,7 @@ async def test_throttled_only_when_the_wait_for_failures_would_pass_the_deadline
     sandbox: EcwidSandbox,
 ) -> None:
     time = SteppingTime()
-    guard = MemoryTokenGuard(60, 10, clock=time.clock)
-    async with new_http_client() as http:
-        checker = ConnectionChecker(
-            settings_for(sandbox, check_timeout_s=DEADLINE_S),
-            http,
-            guard,
-            clock=time.clock,
-            sleep=time.sleep,
-        )
-        await _spend_the_budget(checker, sandbox)
+    async with _checker_with_the_budget_spent(sandbox, time) as checker:
         time.now = 30.0  # 30 s more before the failures leave: past the 20 s deadline
         connected = sandbox.store("connected")
         sandbox.reset()

@@ -10,6 +10,7 @@ from aiohttp import web
 from httpx_aiohttp import AiohttpTransport
 
 from bot.engine.check import new_http_client
+from bot.sandbox.loopback import AppServer
 
 
 @pytest.fixture
@@ -31,12 +32,8 @@ async def echo() -> AsyncIterator[str]:
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    await runner.cleanup()
+    async with AppServer(app) as server:
+        yield server.base_url
 
 
 async def test_no_cookie_from_one_answer_is_sent_with_the_next_request(echo: str) -> None:

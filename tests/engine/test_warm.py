@@ -85,13 +85,22 @@ async def proxies(sandbox: EcwidSandbox) -> AsyncIterator[tuple[CountingProxy, C
     await ecwid.stop()
 
 
-def _checker(
-    sandbox: EcwidSandbox, s3: CountingProxy, ecwid: CountingProxy, http: httpx.AsyncClient
-) -> ConnectionChecker:
+@pytest.fixture
+async def proxied_checker(
+    sandbox: EcwidSandbox, proxies: tuple[CountingProxy, CountingProxy]
+) -> AsyncIterator[ConnectionChecker]:
+    """A checker that reaches the collection and Ecwid through the counting proxies."""
+    s3, ecwid = proxies
     settings = settings_for(
         sandbox, collection_hosts=s3.origin, ecwid_api_url=f"{ecwid.origin}/api/v3"
     )
-    return ConnectionChecker(settings, http)
+    async with new_http_client() as http:
+        yield ConnectionChecker(settings, http)
+
+
+def _connected_through(s3: CountingProxy, sandbox: EcwidSandbox) -> str:
+    """The connected store's collection URL through the S3 proxy."""
+    return s3.origin + sandbox.store("connected").collection_path
 
 
 async def test_warming_opens_connections_without_sending_a_request(
@@ -109,31 +118,31 @@ async def test_warming_opens_connections_without_sending_a_request(
 
 
 async def test_a_check_after_warming_opens_no_connection_of_its_own(
-    sandbox: EcwidSandbox, proxies: tuple[CountingProxy, CountingProxy]
+    sandbox: EcwidSandbox,
+    proxies: tuple[CountingProxy, CountingProxy],
+    proxied_checker: ConnectionChecker,
 ) -> None:
     s3, ecwid = proxies
-    async with new_http_client() as http:
-        checker = _checker(sandbox, s3, ecwid, http)
-        await checker.warm()  # what opening the paste modal does
-        assert (s3.accepted, ecwid.accepted) == (1, FAN_OUT)
-        report = await checker.check_text(s3.origin + sandbox.store("connected").collection_path)
-        assert report.diagnosis is Diagnosis.OK
-        assert (s3.accepted, ecwid.accepted) == (1, FAN_OUT)
-        assert len(sandbox.requests) == 1 + FAN_OUT
+    await proxied_checker.warm()  # what opening the paste modal does
+    assert (s3.accepted, ecwid.accepted) == (1, FAN_OUT)
+    report = await proxied_checker.check_text(_connected_through(s3, sandbox))
+    assert report.diagnosis is Diagnosis.OK
+    assert (s3.accepted, ecwid.accepted) == (1, FAN_OUT)
+    assert len(sandbox.requests) == 1 + FAN_OUT
 
 
 async def test_a_cold_check_opens_ecwid_s_connections_while_the_collection_downloads(
-    sandbox: EcwidSandbox, proxies: tuple[CountingProxy, CountingProxy]
+    sandbox: EcwidSandbox,
+    proxies: tuple[CountingProxy, CountingProxy],
+    proxied_checker: ConnectionChecker,
 ) -> None:
     # The S3 proxy holds the download until Ecwid's connections are open: only a check that
     # opens them during the download gets its collection before the proxy gives up waiting.
     s3, ecwid = proxies
-    async with new_http_client() as http:
-        checker = _checker(sandbox, s3, ecwid, http)
-        report = await checker.check_text(s3.origin + sandbox.store("connected").collection_path)
-        assert report.diagnosis is Diagnosis.OK
-        assert sandbox.requests[0].path.endswith(".postman_collection")
-        assert ecwid.accepted == FAN_OUT  # the fan-out used the warmed ones, opened no more
+    report = await proxied_checker.check_text(_connected_through(s3, sandbox))
+    assert report.diagnosis is Diagnosis.OK
+    assert sandbox.requests[0].path.endswith(".postman_collection")
+    assert ecwid.accepted == FAN_OUT  # the fan-out used the warmed ones, opened no more
 
 
 async def test_warming_an_unreachable_host_returns_nothing_and_raises_nothing() -> None:

@@ -417,29 +417,21 @@ def assert_fits(report: CheckReport) -> None:
     assert all(len(field) <= FIELD_TEXT_MAX for field in field_texts(blocks))
 
 
-def test_a_very_long_summary_still_fits() -> None:
-    assert_fits(long_report(summary=LONG))
+VERY_LONG: dict[str, dict[str, Any]] = {
+    "summary": {"summary": LONG},
+    "tips": {"tips": [LONG[:900]] * 12},
+    "title": {"title": LONG[:400]},
+    "step details": {
+        "steps": [Step(name=name, status=StepStatus.FAILED, detail=LONG[:800]) for name in StepName]
+    },
+    "warnings": {"warning_texts": [LONG[:1000]] * 5},
+    "store name": {"store_name": LONG[:2500]},
+}
 
 
-def test_very_long_tips_still_fit() -> None:
-    assert_fits(long_report(tips=[LONG[:900]] * 12))
-
-
-def test_a_very_long_title_still_fits() -> None:
-    assert_fits(long_report(title=LONG[:400]))
-
-
-def test_very_long_step_details_still_fit() -> None:
-    steps = [Step(name=name, status=StepStatus.FAILED, detail=LONG[:800]) for name in StepName]
-    assert_fits(long_report(steps=steps))
-
-
-def test_very_long_warnings_still_fit() -> None:
-    assert_fits(long_report(warning_texts=[LONG[:1000]] * 5))
-
-
-def test_a_very_long_store_name_still_fits() -> None:
-    assert_fits(long_report(store_name=LONG[:2500]))
+@pytest.mark.parametrize("overrides", VERY_LONG.values(), ids=VERY_LONG.keys())
+def test_a_report_with_very_long_text_still_fits(overrides: dict[str, Any]) -> None:
+    assert_fits(long_report(**overrides))
 
 
 def test_a_clipped_section_says_it_was_cut() -> None:

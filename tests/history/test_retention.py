@@ -44,6 +44,20 @@ async def _every_row(database: Database) -> list[tuple[str, dict[str, Any]]]:
     return rows
 
 
+def _check_ids(rows: list[tuple[str, dict[str, Any]]]) -> set[str]:
+    return {row["id"] for table, row in rows if table == "checks"}
+
+
+def _assert_no_cell_holds(
+    rows: list[tuple[str, dict[str, Any]]], subject: object, check_ids: list[str]
+) -> None:
+    """No cell of any row, JSON included, holds `subject`, nor is one of `check_ids`."""
+    for table, row in rows:
+        for column, value in row.items():
+            assert not _mentions(value, subject), (table, column)
+            assert value not in check_ids, (table, column)
+
+
 def _mentions(value: object, subject: object) -> bool:
     """Whether `value` (a cell, JSON included) holds `subject`."""
     if isinstance(value, dict):
@@ -87,12 +101,8 @@ async def test_forgetting_a_store_leaves_no_row_of_it_in_any_table(database: Dat
 
     assert (erased.checks, erased.escalations, erased.credentials) == (2, 2, 2)
     rows = await _every_row(database)
-    for table, row in rows:
-        for column, value in row.items():
-            assert not _mentions(value, STORE), (table, column)
-            assert value not in made["store"], (table, column)
-    remaining = {row["id"] for table, row in rows if table == "checks"}
-    assert remaining == set(made["user"] + made["neither"])
+    _assert_no_cell_holds(rows, STORE, made["store"])
+    assert _check_ids(rows) == set(made["user"] + made["neither"])
 
 
 async def test_forgetting_a_person_leaves_no_row_of_them_in_any_table(database: Database) -> None:
@@ -102,11 +112,8 @@ async def test_forgetting_a_person_leaves_no_row_of_them_in_any_table(database: 
 
     assert (erased.checks, erased.escalations, erased.credentials) == (2, 2, 2)
     rows = await _every_row(database)
-    for table, row in rows:
-        for column, value in row.items():
-            assert not _mentions(value, USER), (table, column)
-    remaining = {row["id"] for table, row in rows if table == "checks"}
-    assert remaining == {made["store"][1], made["neither"][0]}
+    _assert_no_cell_holds(rows, USER, [made["store"][0], *made["user"]])
+    assert _check_ids(rows) == {made["store"][1], made["neither"][0]}
     # The escalation USER had taken as an agent is still there, without their name.
     escalations = {row["check_id"]: row for table, row in rows if table == "escalations"}
     assert escalations[made["neither"][0]]["taken_by"] is None
@@ -140,7 +147,7 @@ async def test_old_history_is_purged_but_not_what_an_open_escalation_needs(
 
     assert await database.purge_history(timedelta(days=30)) == 2
 
-    ids = {row["id"] for table, row in await _every_row(database) if table == "checks"}
+    ids = _check_ids(await _every_row(database))
     assert ids == {old_open, fresh}
     assert old_plain not in ids
     assert await database.escalation(resolved.id) is None

@@ -30,6 +30,17 @@ async def second(
     await other.close()
 
 
+def _guards_of_two_processes(
+    database: Database, second: Database, clock: FakeClock, budget_per_minute: int
+) -> tuple[DatabaseTokenGuard, DatabaseTokenGuard]:
+    """`here` and `there`: a token guard in each of two processes on one database, with a
+    cool-down of 60 s and a budget of `budget_per_minute` failing requests."""
+    return (
+        DatabaseTokenGuard(database, 60, budget_per_minute, clock=clock),
+        DatabaseTokenGuard(second, 60, budget_per_minute, clock=clock),
+    )
+
+
 async def test_a_key_is_new_once_across_processes(
     database: Database, second: Database, clock: FakeClock
 ) -> None:
@@ -72,8 +83,7 @@ async def test_expired_keys_are_pruned(database: Database, clock: FakeClock) -> 
 async def test_a_cool_down_holds_in_every_process(
     database: Database, second: Database, clock: FakeClock
 ) -> None:
-    here = DatabaseTokenGuard(database, 60, 300, clock=clock)
-    there = DatabaseTokenGuard(second, 60, 300, clock=clock)
+    here, there = _guards_of_two_processes(database, second, clock, 300)
 
     await here.cool_down("fp1")
 
@@ -90,8 +100,7 @@ async def test_a_cool_down_holds_in_every_process(
 async def test_the_budget_is_shared_across_processes(
     database: Database, second: Database, clock: FakeClock
 ) -> None:
-    here = DatabaseTokenGuard(database, 60, 10, clock=clock)
-    there = DatabaseTokenGuard(second, 60, 10, clock=clock)
+    here, there = _guards_of_two_processes(database, second, clock, 10)
 
     first = await here.reserve(6, 30)
     assert first.reservation is not None
@@ -125,8 +134,7 @@ async def test_concurrent_reservations_cannot_overdraw_the_budget(
 async def test_a_settlement_gives_back_exactly_what_its_reservation_did_not_fail(
     database: Database, second: Database, clock: FakeClock
 ) -> None:
-    here = DatabaseTokenGuard(database, 60, 10, clock=clock)
-    there = DatabaseTokenGuard(second, 60, 10, clock=clock)
+    here, there = _guards_of_two_processes(database, second, clock, 10)
 
     mine = await here.reserve(5, 30)
     theirs = await there.reserve(5, 30)
@@ -161,8 +169,7 @@ async def test_a_reservation_never_settled_counts_as_failed_when_its_lease_ends(
 async def test_one_flight_per_token_across_processes(
     database: Database, second: Database, clock: FakeClock
 ) -> None:
-    here = DatabaseTokenGuard(database, 60, 300, clock=clock)
-    there = DatabaseTokenGuard(second, 60, 300, clock=clock)
+    here, there = _guards_of_two_processes(database, second, clock, 300)
 
     claims = await asyncio.gather(*(g.claim_flight("fp1", 25) for g in (here, there) * 3))
     owners = [claim.flight for claim in claims if claim.flight is not None]
@@ -181,8 +188,7 @@ async def test_one_flight_per_token_across_processes(
 async def test_a_flight_whose_owner_is_gone_is_taken_over_after_its_lease(
     database: Database, second: Database, clock: FakeClock
 ) -> None:
-    here = DatabaseTokenGuard(database, 60, 300, clock=clock)
-    there = DatabaseTokenGuard(second, 60, 300, clock=clock)
+    here, there = _guards_of_two_processes(database, second, clock, 300)
     gone = await here.claim_flight("fp1", 25)
     assert gone.flight is not None
 

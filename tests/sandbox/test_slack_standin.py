@@ -18,6 +18,7 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.sandbox.loopback import AppServer
 from bot.sandbox.slack.blockkit import validate_blocks, validate_message, validate_view
 from bot.sandbox.slack.transcript import render_message, render_view
 from bot.sandbox.slack.user import SlackUser, sign
@@ -123,12 +124,9 @@ async def bot() -> AsyncIterator[EchoBot]:
     echo = EchoBot()
     app = web.Application()
     app.router.add_post("/slack/events", echo.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    echo.url = f"http://127.0.0.1:{runner.addresses[0][1]}/slack/events"
-    yield echo
-    await runner.cleanup()
+    async with AppServer(app) as server:
+        echo.url = f"{server.base_url}/slack/events"
+        yield echo
 
 
 @pytest.fixture

@@ -11,14 +11,29 @@ from pathlib import Path
 
 import httpx
 
+from bot.sandbox.ecwid.server import EcwidSandbox
 from bot.sandbox.loopback import free_port
+from bot.sandbox.slack.webapi import FakeSlack
+
+
+def bot_env(slack: FakeSlack, sandbox: EcwidSandbox, secret: str, bot_token: str) -> dict[str, str]:
+    """The settings of a bot in HTTP mode that talks to `slack` and `sandbox` and checks
+    Slack's signatures with `secret`: what every process test starts from (`| {...}` for more)."""
+    return {
+        "SLACK_API_URL": slack.api_url,
+        "SLACK_BOT_TOKEN": bot_token,
+        "SLACK_SIGNING_SECRET": secret,
+        "ECWID_API_URL": sandbox.api_url,
+        "COLLECTION_HOSTS": sandbox.collection_host,
+    }
 
 
 class BotProcess:
     """One `ecwid-connect serve`; `base` is its URL, `events` where Slack's requests go.
 
     Waits happen in a thread: the stand-ins, on the test's event loop, keep answering meanwhile.
-    The process's log goes to `log` (a file), for a failing test to show.
+    The process's log goes to `log` (a file), for a failing test to show. `async with
+    BotProcess(...) as bot:` stops it (`stop`) on the way out.
     """
 
     def __init__(self, env: dict[str, str], log: Path) -> None:
@@ -34,9 +49,16 @@ class BotProcess:
                 stderr=output,
             )
 
-    async def healthy(self) -> None:
+    async def __aenter__(self) -> BotProcess:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.stop()
+
+    async def healthy(self, timeout_s: float = 20) -> None:
+        """Wait until /health answers 200; an error with the log if it exits or takes longer."""
         async with httpx.AsyncClient() as http:
-            for _ in range(400):
+            for _ in range(round(timeout_s / 0.05)):
                 try:
                     if (await http.get(f"{self.base}/health")).status_code == 200:
                         return

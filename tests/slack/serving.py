@@ -38,7 +38,11 @@ _SLACK_VARIABLES = (
 
 class BotProcess:
     """`python -m bot.cli serve` in `cwd` (no `.env` unless the test puts one there), with
-    exactly `env` on top of this process's environment less every setting; stderr kept."""
+    exactly `env` on top of this process's environment less every setting; stderr kept.
+
+    A context manager: `with BotProcess(...) as bot:` kills the process on the way out if it
+    is still running (a failed assertion must not leave a bot behind); its log stays readable
+    after the block."""
 
     def __init__(self, env: dict[str, str], cwd: Path, *, port: int | None = None) -> None:
         self.port = port or free_port()
@@ -55,6 +59,12 @@ class BotProcess:
                 stdout=subprocess.DEVNULL,
                 stderr=log,
             )
+
+    def __enter__(self) -> BotProcess:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.kill()
 
     @property
     def base_url(self) -> str:

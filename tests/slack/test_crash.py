@@ -17,7 +17,7 @@ import json
 import secrets
 import sqlite3
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from bot.sandbox.slack.webapi import FakeSlack
 from handlers.blocks import check as check_blocks
 from handlers.commands import COMMAND
 from tests.db_fixtures import fresh_postgres_url
-from tests.slack.processes import BotProcess
+from tests.slack.processes import BotProcess, bot_env
 
 CHANNEL = "C0CRASH"
 COMMANDS = 6
@@ -45,9 +45,14 @@ class Rig:
     secret: str
     tmp_path: Path
     vault: bool
+    started: list[BotProcess] = field(default_factory=list)
 
-    def start(self, name: str) -> BotProcess:
-        return BotProcess(self.env, self.tmp_path / f"{name}.log")
+    async def start(self, name: str) -> BotProcess:
+        """A bot process logging to `name`.log, once it answers /health."""
+        bot = BotProcess(self.env, self.tmp_path / f"{name}.log")
+        self.started.append(bot)
+        await bot.healthy()
+        return bot
 
     def user(self, bot: BotProcess) -> SlackUser:
         return SlackUser(bot.events, self.secret, self.slack, user_id="U0CRASH", user_name="kim")
@@ -57,12 +62,7 @@ class Rig:
 async def rig(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Rig]:
     secret = secrets.token_hex(16)
     async with EcwidSandbox() as sandbox, FakeSlack() as slack:
-        env = {
-            "SLACK_API_URL": slack.api_url,
-            "SLACK_BOT_TOKEN": "xoxb-crash",
-            "SLACK_SIGNING_SECRET": secret,
-            "ECWID_API_URL": sandbox.api_url,
-            "COLLECTION_HOSTS": sandbox.collection_host,
+        env = bot_env(slack, sandbox, secret, "xoxb-crash") | {
             "DATA_DIR": str(tmp_path / "data"),
             "DATABASE_URL": "",
             "CREDENTIALS_KEY": "",
@@ -74,7 +74,11 @@ async def rig(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[R
         vault = request.param == "postgresql"
         if vault:
             env |= {"DATABASE_URL": await fresh_postgres_url(), "CREDENTIALS_KEY": new_key()}
-        yield Rig(slack, sandbox, env, secret, tmp_path, vault)
+        rig = Rig(slack, sandbox, env, secret, tmp_path, vault)
+        yield rig
+        for bot in rig.started:  # what a failed test left running
+            if bot.process.poll() is None:
+                await bot.kill()
 
 
 async def _until(condition: Callable[[], bool], seconds: float, what: str, rig: Rig) -> None:
@@ -120,13 +124,10 @@ async def test_checks_in_flight_when_the_bot_is_killed_are_all_answered_after_a_
     rig: Rig,
 ) -> None:
     slow = rig.sandbox.collection_url("slow")
-    first = rig.start("first")
-    await first.healthy()
+    first = await rig.start("first")
     # On PostgreSQL a second replica runs all along: it and the restarted process both look
     # for the killed one's checks, and each is finished by exactly one of them.
-    replica = rig.start("replica") if rig.vault else None
-    if replica is not None:
-        await replica.healthy()
+    replica = await rig.start("replica") if rig.vault else None
     async with rig.user(first) as user:
         modals = [await _open_modal(rig, user) for _ in range(MODALS)]
         for _root, view_id in modals:
@@ -143,8 +144,7 @@ async def test_checks_in_flight_when_the_bot_is_killed_are_all_answered_after_a_
     assert all(not _replies(rig.slack, m["ts"]) for m in _bot_messages(rig.slack))
 
     await first.kill()
-    second = rig.start("second")
-    await second.healthy()
+    second = await rig.start("second")
 
     roots = [m for m in _bot_messages(rig.slack) if "thread_ts" not in m]
     assert len(roots) == MODALS + COMMANDS
@@ -176,8 +176,7 @@ async def test_checks_in_flight_when_the_bot_is_killed_are_all_answered_after_a_
 @pytest.mark.parametrize("rig", ["sqlite"], indirect=True)
 async def test_sigterm_lets_the_checks_in_flight_finish_and_leaves_nothing_open(rig: Rig) -> None:
     slow = rig.sandbox.collection_url("slow")
-    bot = rig.start("bot")
-    await bot.healthy()
+    bot = await rig.start("bot")
     async with rig.user(bot) as user:
         for _ in range(4):
             assert (await user.slash_command(COMMAND, slow, channel_id=CHANNEL)).status_code == 200
@@ -198,8 +197,7 @@ async def test_sigterm_lets_the_checks_in_flight_finish_and_leaves_nothing_open(
 @pytest.mark.parametrize("rig", ["sqlite"], indirect=True)
 async def test_an_answer_slack_would_not_take_is_delivered_after_a_restart(rig: Rig) -> None:
     connected = rig.sandbox.collection_url("connected")
-    first = rig.start("first")
-    await first.healthy()
+    first = await rig.start("first")
     async with rig.user(first) as user:
         root_ts, view_id = await _open_modal(rig, user)
         rig.slack.inject_faults(1.0, kinds=("server_error",))  # Slack is down
@@ -218,8 +216,7 @@ async def test_an_answer_slack_would_not_take_is_delivered_after_a_restart(rig: 
 
     await first.kill()
     rig.slack.inject_faults(0)  # Slack is back
-    second = rig.start("second")
-    await second.healthy()
+    second = await rig.start("second")
     await _until(lambda: bool(_replies(rig.slack, root_ts)), 30, "the answer delivered", rig)
     await asyncio.sleep(1)  # time for a wrong second answer to arrive
     assert await second.stop() == 0

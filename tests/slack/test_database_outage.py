@@ -28,7 +28,7 @@ from bot.settings import normalise_url
 from handlers.blocks import check as check_blocks
 from handlers.commands import COMMAND
 from tests.slack.postgres_server import ThrowawayPostgres, available
-from tests.slack.processes import BotProcess
+from tests.slack.processes import BotProcess, bot_env
 
 CHANNEL = "C0OUTAGE"
 BEFORE, DURING, MODALS = 10, 10, 5
@@ -69,12 +69,7 @@ async def test_checks_are_answered_while_the_database_is_down_and_recorded_once_
 ) -> None:
     secret = secrets.token_hex(16)
     async with EcwidSandbox() as sandbox, FakeSlack() as slack:
-        env = {
-            "SLACK_API_URL": slack.api_url,
-            "SLACK_BOT_TOKEN": "xoxb-outage",
-            "SLACK_SIGNING_SECRET": secret,
-            "ECWID_API_URL": sandbox.api_url,
-            "COLLECTION_HOSTS": sandbox.collection_host,
+        env = bot_env(slack, sandbox, secret, "xoxb-outage") | {
             "DATABASE_URL": postgres.url,
             "CHECK_LEASE_S": "3",
             "LOG_LEVEL": "WARNING",

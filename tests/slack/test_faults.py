@@ -26,7 +26,7 @@ from bot.sandbox.slack.user import SlackUser
 from bot.sandbox.slack.webapi import FakeSlack, SlackCall
 from handlers.blocks import check as check_blocks
 from handlers.commands import COMMAND
-from tests.slack.processes import BotProcess
+from tests.slack.processes import BotProcess, bot_env
 
 CHANNELS = [f"C0FAULT{n:02d}" for n in range(20)]
 MODALS = 20
@@ -40,24 +40,16 @@ RESULT_TEXT = "Connected: ready to migrate"
 async def bot(tmp_path: Path) -> AsyncIterator[tuple[BotProcess, FakeSlack, EcwidSandbox, str]]:
     secret = secrets.token_hex(16)
     async with EcwidSandbox() as sandbox, FakeSlack() as slack:
-        env = {
-            "SLACK_API_URL": slack.api_url,
-            "SLACK_BOT_TOKEN": "xoxb-faults",
-            "SLACK_SIGNING_SECRET": secret,
-            "ECWID_API_URL": sandbox.api_url,
-            "COLLECTION_HOSTS": sandbox.collection_host,
+        env = bot_env(slack, sandbox, secret, "xoxb-faults") | {
             "DATA_DIR": str(tmp_path / "data"),
             "DATABASE_URL": "",
             # Room for the whole burst (the budget's own behaviour is tested elsewhere).
             "FAILING_TOKEN_BUDGET_PER_MIN": "600",
             "LOG_LEVEL": "WARNING",
         }
-        process = BotProcess(env, tmp_path / "bot.log")
-        try:
+        async with BotProcess(env, tmp_path / "bot.log") as process:
             await process.healthy()
             yield process, slack, sandbox, secret
-        finally:
-            await process.stop()
 
 
 def _posted(slack: FakeSlack, text: str) -> list[dict[str, Any]]:

@@ -16,6 +16,7 @@ from bot.sandbox.ecwid.server import EcwidSandbox
 from bot.sandbox.slack.user import SlackUser
 from bot.sandbox.slack.webapi import FakeSlack
 from handlers.commands import COMMAND
+from tests.slack.processes import bot_env
 from tests.slack.serving import BotProcess, no_traceback
 
 CHANNEL = "C0LOGS"
@@ -24,17 +25,11 @@ CHANNEL = "C0LOGS"
 async def test_json_lines_parse_and_carry_the_check_id(tmp_path: Path) -> None:
     secret = secrets.token_hex(16)
     async with EcwidSandbox() as sandbox, FakeSlack() as slack:
-        env = {
-            "SLACK_API_URL": slack.api_url,
-            "SLACK_BOT_TOKEN": "xoxb-json-logs",
-            "SLACK_SIGNING_SECRET": secret,
-            "ECWID_API_URL": sandbox.api_url,
-            "COLLECTION_HOSTS": sandbox.collection_host,
+        env = bot_env(slack, sandbox, secret, "xoxb-json-logs") | {
             "LOG_FORMAT": "json",
         }
-        bot = BotProcess(env, tmp_path)
         urls = [sandbox.collection_url("connected"), sandbox.collection_url("revoked")]
-        try:
+        with BotProcess(env, tmp_path) as bot:
             await bot.wait_for_log("Listening for Slack on")
             async with SlackUser(f"{bot.base_url}/slack/events", secret, slack) as user:
                 for url in urls:
@@ -45,8 +40,6 @@ async def test_json_lines_parse_and_carry_the_check_id(tmp_path: Path) -> None:
                 await asyncio.sleep(0.05)
             await asyncio.sleep(0.5)  # the rows are written just after
             assert await bot.stop(signal.SIGTERM) == 0
-        finally:
-            bot.kill()
 
     log = bot.log()
     no_traceback(log)

@@ -45,8 +45,7 @@ async def test_ready_follows_the_database_going_away_and_coming_back(tmp_path: P
                 "SLACK_SIGNING_SECRET": secrets.token_hex(16),
                 "DATABASE_URL": postgres.url,
             }
-            bot = BotProcess(env, tmp_path)
-            try:
+            with BotProcess(env, tmp_path) as bot:
                 await bot.wait_for_log("Listening for Slack on")
                 body = await _until_ready(bot.base_url, True)
                 assert body["database"]["ok"] is True
@@ -67,8 +66,6 @@ async def test_ready_follows_the_database_going_away_and_coming_back(tmp_path: P
                 body = await _until_ready(bot.base_url, True)
                 assert body["database"]["ok"] is True
                 assert await bot.stop(signal.SIGTERM) == 0
-            finally:
-                bot.kill()
     no_traceback(bot.log())
 
 

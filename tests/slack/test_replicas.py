@@ -4,91 +4,49 @@ the other process is answered once, and a token cooled down in one is cooled dow
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
-import sys
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from pathlib import Path
 
 import httpx
 import pytest
 
 from bot.sandbox.ecwid.server import EcwidSandbox
-from bot.sandbox.loopback import free_port
 from bot.sandbox.slack.user import SlackUser
 from bot.sandbox.slack.webapi import FakeSlack
 from handlers.commands import COMMAND
 from tests.db_fixtures import fresh_postgres_url
+from tests.slack.processes import BotProcess, bot_env
 
 CHANNEL = "C0REPLICA"
 
 
-@asynccontextmanager
-async def bot_process(env: dict[str, str]) -> AsyncIterator[str]:
-    """`ecwid-connect serve` in HTTP mode, in its own process; yields its base URL.
-
-    Stopping it waits in a thread: the Slack stand-in, on this event loop, must keep answering
-    the bot while it finishes its checks."""
-    import subprocess
-
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "serve"],
-        env=os.environ | env | {"PORT": str(port)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        # Waited for off the event loop: a bot finishing a check on SIGTERM still talks to the
-        # Slack stand-in, which this loop serves.
-        await asyncio.to_thread(process.wait, 15)
-
-
-async def _healthy(base: str) -> None:
-    # A generous minute: two processes importing and migrating at once on a busy machine.
-    async with httpx.AsyncClient() as http:
-        for _ in range(1200):
-            try:
-                if (await http.get(f"{base}/health")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.05)
-    raise AssertionError(f"the bot at {base} did not start")
-
-
 @pytest.fixture
 async def replicas(
-    tmp_path: object,
+    tmp_path: Path,
 ) -> AsyncIterator[tuple[list[SlackUser], FakeSlack, EcwidSandbox]]:
     database_url = await fresh_postgres_url()
     secret = secrets.token_hex(16)
     async with EcwidSandbox() as sandbox, FakeSlack() as slack:
-        env = {
+        env = bot_env(slack, sandbox, secret, "xoxb-replica") | {
             "DATABASE_URL": database_url,
-            "SLACK_API_URL": slack.api_url,
-            "SLACK_BOT_TOKEN": "xoxb-replica",
-            "SLACK_SIGNING_SECRET": secret,
-            "ECWID_API_URL": sandbox.api_url,
-            "COLLECTION_HOSTS": sandbox.collection_host,
             "LOG_LEVEL": "WARNING",
         }
         env.pop("SLACK_APP_TOKEN", None)
-        async with bot_process(env) as first, bot_process(env) as second:
-            await asyncio.gather(_healthy(first), _healthy(second))
+        async with (
+            BotProcess(env, tmp_path / "first.log") as first,
+            BotProcess(env, tmp_path / "second.log") as second,
+        ):
+            # A generous minute: two processes importing and migrating at once on a busy machine.
+            await asyncio.gather(first.healthy(60), second.healthy(60))
             users = [
-                SlackUser(
-                    f"{base}/slack/events", secret, slack, user_id="U0OWNER", user_name="jane"
-                )
-                for base in (first, second)
+                SlackUser(bot.events, secret, slack, user_id="U0OWNER", user_name="jane")
+                for bot in (first, second)
             ]
             yield users, slack, sandbox
             # Leaving the block waits for the processes without running this event loop, which
             # serves their Slack stand-in: a reaction still on its way would hang them.
-            await asyncio.gather(_idle(first), _idle(second))
+            await asyncio.gather(_idle(first.base), _idle(second.base))
 
 
 async def _idle(base: str) -> None:

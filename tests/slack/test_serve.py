@@ -20,6 +20,7 @@ from bot.sandbox.slack.user import SlackUser
 from bot.sandbox.slack.webapi import FakeSlack
 from handlers.commands import COMMAND
 from tests.paths import REPO
+from tests.slack.processes import bot_env
 from tests.slack.serving import BotProcess, MiniSlack, no_traceback
 
 SIGNALS = [signal.SIGTERM, signal.SIGINT]
@@ -56,13 +57,10 @@ async def _get(url: str) -> httpx.Response:
 @pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
 async def test_http_mode_serving_stops_on_a_signal(tmp_path: Path, sig: signal.Signals) -> None:
     async with FakeSlack() as slack:
-        bot = BotProcess(_http_env(slack.api_url), tmp_path)
-        try:
+        with BotProcess(_http_env(slack.api_url), tmp_path) as bot:
             await bot.wait_for_log("Listening for Slack on")
             assert (await _get(f"{bot.base_url}/health")).status_code == 200
             assert await bot.stop(sig) == 0
-        finally:
-            bot.kill()
     log = bot.log()
     no_traceback(log)
     assert "Starting in HTTP mode (SLACK_SIGNING_SECRET is set" in log
@@ -75,16 +73,13 @@ async def test_http_mode_serving_stops_on_a_signal(tmp_path: Path, sig: signal.S
 @pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
 async def test_socket_mode_connected_stops_on_a_signal(tmp_path: Path, sig: signal.Signals) -> None:
     async with MiniSlack() as slack:
-        bot = BotProcess(_socket_env(slack.api_url), tmp_path)
-        try:
+        with BotProcess(_socket_env(slack.api_url), tmp_path) as bot:
             await bot.wait_for_log("Slack bot connected in Socket Mode")
             assert slack.sockets == 1
             # Socket Mode serves the probes on PORT too.
             assert (await _get(f"{bot.base_url}/health")).status_code == 200
             assert (await _get(f"{bot.base_url}/slack/events")).status_code == 404
             assert await bot.stop(sig) == 0
-        finally:
-            bot.kill()
     no_traceback(bot.log())
     assert "Starting in Socket Mode (SLACK_APP_TOKEN is set)" in bot.log()
 
@@ -108,8 +103,7 @@ async def test_socket_mode_answers_a_slash_command_over_the_socket(tmp_path: Pat
                 },
             }
         )
-        bot = BotProcess(_socket_env(slack.api_url), tmp_path)
-        try:
+        with BotProcess(_socket_env(slack.api_url), tmp_path) as bot:
             await bot.wait_for_log("Slack bot connected in Socket Mode")
             for _ in range(200):
                 if slack.acks:
@@ -117,8 +111,6 @@ async def test_socket_mode_answers_a_slash_command_over_the_socket(tmp_path: Pat
                 await asyncio.sleep(0.05)
             status, ready = await _ready(bot.base_url)
             assert await bot.stop(signal.SIGTERM) == 0
-        finally:
-            bot.kill()
     no_traceback(bot.log())
     [ack] = slack.acks
     assert ack["envelope_id"] == "env-help-1"
@@ -133,14 +125,11 @@ async def test_socket_mode_stuck_connecting_stops_on_a_signal(
     tmp_path: Path, sig: signal.Signals
 ) -> None:
     async with MiniSlack(connections="stall") as slack:
-        bot = BotProcess(_socket_env(slack.api_url), tmp_path)
-        try:
+        with BotProcess(_socket_env(slack.api_url), tmp_path) as bot:
             await bot.wait_for_log("Probes (/health, /ready, /metrics) on")
             while slack.connection_attempts == 0:
                 await asyncio.sleep(0.05)
             assert await bot.stop(sig) == 0
-        finally:
-            bot.kill()
     no_traceback(bot.log())
 
 
@@ -149,12 +138,9 @@ async def test_socket_mode_reconnecting_backs_off_one_line_an_attempt_and_stops(
     tmp_path: Path, sig: signal.Signals
 ) -> None:
     async with MiniSlack(connections="fail") as slack:
-        bot = BotProcess(_socket_env(slack.api_url), tmp_path)
-        try:
+        with BotProcess(_socket_env(slack.api_url), tmp_path) as bot:
             await bot.wait_for_log("could not connect (attempt 2:")
             assert await bot.stop(sig) == 0
-        finally:
-            bot.kill()
     log = bot.log()
     no_traceback(log)
     attempts = [line for line in log.splitlines() if "could not connect" in line]
@@ -170,22 +156,16 @@ async def test_waiting_for_slack_at_start_stops_on_a_signal(
     tmp_path: Path, sig: signal.Signals
 ) -> None:
     async with MiniSlack(auth="hang") as slack:
-        bot = BotProcess(_http_env(slack.api_url), tmp_path)
-        try:
+        with BotProcess(_http_env(slack.api_url), tmp_path) as bot:
             await bot.wait_for_log("Starting in HTTP mode")
             assert await bot.stop(sig) == 0
-        finally:
-            bot.kill()
     no_traceback(bot.log())
 
 
 async def test_a_bot_token_slack_refuses_stops_the_start_naming_it(tmp_path: Path) -> None:
     async with MiniSlack(auth="refuse") as slack:
-        bot = BotProcess(_http_env(slack.api_url), tmp_path)
-        try:
+        with BotProcess(_http_env(slack.api_url), tmp_path) as bot:
             assert await bot.exit_code() == 2
-        finally:
-            bot.kill()
     log = bot.log()
     no_traceback(log)
     assert "Slack refused SLACK_BOT_TOKEN (auth.test: invalid_auth)" in log
@@ -193,11 +173,8 @@ async def test_a_bot_token_slack_refuses_stops_the_start_naming_it(tmp_path: Pat
 
 async def test_an_app_token_slack_refuses_stops_the_start_naming_it(tmp_path: Path) -> None:
     async with MiniSlack(connections="refuse") as slack:
-        bot = BotProcess(_socket_env(slack.api_url), tmp_path)
-        try:
+        with BotProcess(_socket_env(slack.api_url), tmp_path) as bot:
             assert await bot.exit_code() == 2
-        finally:
-            bot.kill()
     no_traceback(bot.log())
     assert "Slack refused SLACK_APP_TOKEN (invalid_auth)" in bot.log()
     assert slack.connection_attempts == 1
@@ -205,11 +182,8 @@ async def test_an_app_token_slack_refuses_stops_the_start_naming_it(tmp_path: Pa
 
 async def test_the_placeholders_of_env_example_are_refused_by_name(tmp_path: Path) -> None:
     shutil.copy(REPO / ".env.example", tmp_path / ".env")
-    bot = BotProcess({}, tmp_path)
-    try:
+    with BotProcess({}, tmp_path) as bot:
         assert await bot.exit_code() == 2
-    finally:
-        bot.kill()
     log = bot.log()
     no_traceback(log)
     assert "SLACK_BOT_TOKEN is still the placeholder from .env.example" in log
@@ -220,11 +194,8 @@ async def test_the_placeholders_of_env_example_are_refused_by_name(tmp_path: Pat
 async def test_socket_mode_without_an_app_token_is_not_told_about_the_signing_secret(
     tmp_path: Path,
 ) -> None:
-    bot = BotProcess({"SLACK_MODE": "socket", "SLACK_BOT_TOKEN": "xoxb-1-2-abc"}, tmp_path)
-    try:
+    with BotProcess({"SLACK_MODE": "socket", "SLACK_BOT_TOKEN": "xoxb-1-2-abc"}, tmp_path) as bot:
         assert await bot.exit_code() == 2
-    finally:
-        bot.kill()
     log = bot.log()
     assert "Socket Mode (SLACK_MODE is set)" in log
     assert "SLACK_APP_TOKEN is missing" in log
@@ -237,11 +208,8 @@ async def test_an_unreachable_database_at_start_is_one_line(tmp_path: Path) -> N
         env = _http_env(slack.api_url) | {
             "DATABASE_URL": f"postgresql://bot:secret-pw@127.0.0.1:{closed}/bot"
         }
-        bot = BotProcess(env, tmp_path)
-        try:
+        with BotProcess(env, tmp_path) as bot:
             assert await bot.exit_code() == 1
-        finally:
-            bot.kill()
     log = bot.log()
     no_traceback(log)
     [line] = [line for line in log.splitlines() if "cannot open the database" in line]
@@ -254,25 +222,17 @@ async def test_a_collection_host_list_without_ecwid_is_warned_about(tmp_path: Pa
         env = _http_env(slack.api_url) | {
             "COLLECTION_HOSTS": "ecwid-api-playgroud.s3.amazonaws.com"
         }
-        bot = BotProcess(env, tmp_path)
-        try:
+        with BotProcess(env, tmp_path) as bot:
             await bot.wait_for_log("Listening for Slack on")
             assert await bot.stop(signal.SIGTERM) == 0
-        finally:
-            bot.kill()
     assert "COLLECTION_HOSTS does not include ecwid-api-playground.s3.amazonaws.com" in bot.log()
 
 
 async def test_a_check_in_flight_finishes_before_the_bot_stops(tmp_path: Path) -> None:
     secret = secrets.token_hex(16)
     async with EcwidSandbox(latency_ms=400) as sandbox, FakeSlack() as slack:
-        env = _http_env(slack.api_url) | {
-            "SLACK_SIGNING_SECRET": secret,
-            "ECWID_API_URL": sandbox.api_url,
-            "COLLECTION_HOSTS": sandbox.collection_host,
-        }
-        bot = BotProcess(env, tmp_path)
-        try:
+        env = bot_env(slack, sandbox, secret, "xoxb-serve-test")
+        with BotProcess(env, tmp_path) as bot:
             await bot.wait_for_log("Listening for Slack on")
             async with SlackUser(f"{bot.base_url}/slack/events", secret, slack) as user:
                 await user.slash_command(COMMAND, sandbox.collection_url("connected"))
@@ -280,8 +240,6 @@ async def test_a_check_in_flight_finishes_before_the_bot_stops(tmp_path: Path) -
                 await asyncio.sleep(0.02)  # the check is talking to Ecwid
             bot.process.send_signal(signal.SIGTERM)
             assert await bot.exit_code(timeout=60) == 0
-        finally:
-            bot.kill()
     no_traceback(bot.log())
     assert "Connected" in str(slack.calls_to("chat.update")) + str(
         slack.calls_to("chat.postMessage")
@@ -291,14 +249,10 @@ async def test_a_check_in_flight_finishes_before_the_bot_stops(tmp_path: Path) -
 async def test_a_second_signal_stops_without_waiting_for_checks(tmp_path: Path) -> None:
     secret = secrets.token_hex(16)
     async with EcwidSandbox(latency_ms=3000) as sandbox, FakeSlack() as slack:
-        env = _http_env(slack.api_url) | {
-            "SLACK_SIGNING_SECRET": secret,
-            "ECWID_API_URL": sandbox.api_url,
-            "COLLECTION_HOSTS": sandbox.collection_host,
+        env = bot_env(slack, sandbox, secret, "xoxb-serve-test") | {
             "CHECK_TIMEOUT_S": "120",
         }
-        bot = BotProcess(env, tmp_path)
-        try:
+        with BotProcess(env, tmp_path) as bot:
             await bot.wait_for_log("Listening for Slack on")
             async with SlackUser(f"{bot.base_url}/slack/events", secret, slack) as user:
                 await user.slash_command(COMMAND, sandbox.collection_url("connected"))
@@ -307,8 +261,6 @@ async def test_a_second_signal_stops_without_waiting_for_checks(tmp_path: Path) 
             bot.process.send_signal(signal.SIGTERM)
             await bot.wait_for_log("waiting up to")
             assert await bot.stop(signal.SIGINT) == 0
-        finally:
-            bot.kill()
     no_traceback(bot.log())
     assert "stopped without waiting for the checks in flight" in bot.log()
 
@@ -320,10 +272,7 @@ async def test_a_port_in_use_is_one_line(tmp_path: Path) -> None:
         with socket.socket() as taken:
             taken.bind(("127.0.0.1", 0))
             taken.listen()
-            bot = BotProcess(_http_env(slack.api_url), tmp_path, port=taken.getsockname()[1])
-            try:
+            with BotProcess(_http_env(slack.api_url), tmp_path, port=taken.getsockname()[1]) as bot:
                 assert await bot.exit_code() == 1
-            finally:
-                bot.kill()
     no_traceback(bot.log())
     assert "cannot listen on 127.0.0.1:" in bot.log()

@@ -16,6 +16,7 @@ from bot.sandbox.ecwid.server import EcwidSandbox
 from bot.sandbox.slack.user import SlackUser
 from bot.sandbox.slack.webapi import FakeSlack
 from handlers.commands import COMMAND
+from tests.slack.processes import bot_env
 from tests.slack.serving import BotProcess, no_traceback
 from tests.test_canary import CANARY_STORES, secrets_of
 
@@ -23,19 +24,13 @@ from tests.test_canary import CANARY_STORES, secrets_of
 async def test_no_secret_in_json_logs_metrics_or_probes(tmp_path: Path) -> None:
     secret = secrets.token_hex(16)
     async with EcwidSandbox(CANARY_STORES) as sandbox, FakeSlack() as slack:
-        env = {
-            "SLACK_API_URL": slack.api_url,
-            "SLACK_BOT_TOKEN": "xoxb-canary",
-            "SLACK_SIGNING_SECRET": secret,
-            "ECWID_API_URL": sandbox.api_url,
-            "COLLECTION_HOSTS": sandbox.collection_host,
+        env = bot_env(slack, sandbox, secret, "xoxb-canary") | {
             "LOG_FORMAT": "json",
             "LOG_LEVEL": "DEBUG",
             "CHECK_TIMEOUT_S": "5",
         }
         leaks = [leaked for store in CANARY_STORES for leaked in secrets_of(sandbox, store)]
-        bot = BotProcess(env, tmp_path)
-        try:
+        with BotProcess(env, tmp_path) as bot:
             await bot.wait_for_log("Listening for Slack on")
             async with SlackUser(f"{bot.base_url}/slack/events", secret, slack) as user:
                 for store in CANARY_STORES:
@@ -52,8 +47,6 @@ async def test_no_secret_in_json_logs_metrics_or_probes(tmp_path: Path) -> None:
                     for path in ("/metrics", "/ready", "/health")
                 ]
             assert await bot.stop(signal.SIGTERM) == 0
-        finally:
-            bot.kill()
 
     log = bot.log()
     no_traceback(log)

@@ -124,13 +124,7 @@ class _Checker:
         if block is None:
             return
         before = len(self.errors)
-        block_id = block.get("block_id")
-        if block_id is not None:
-            self.string(block_id, f"{pointer}/block_id", 255, min_len=1)
-            if isinstance(block_id, str):
-                if block_id in block_ids:
-                    self.fail("duplicate block_id", f"{pointer}/block_id")
-                block_ids.add(block_id)
+        self.unique_id(block, "block_id", pointer, block_ids)
         kind = block.get("type")
         if kind is None:
             self.fail("missing required field: type", pointer)
@@ -140,6 +134,18 @@ class _Checker:
             self.block_fields(block, kind, pointer)
         if len(self.errors) == before:
             self.sdk_block(block, pointer)
+
+    def unique_id(self, parent: Mapping[str, Any], key: str, pointer: str, seen: set[str]) -> None:
+        """`parent[key]`, when given: 1 to 255 characters and none of those in `seen` (a
+        `block_id` within a message or view, an `action_id` within a block)."""
+        value = parent.get(key)
+        if value is None:
+            return
+        self.string(value, f"{pointer}/{key}", 255, min_len=1)
+        if isinstance(value, str):
+            if value in seen:
+                self.fail(f"duplicate {key}", f"{pointer}/{key}")
+            seen.add(value)
 
     def block_fields(self, block: dict[str, Any], kind: str, pointer: str) -> None:
         action_ids: set[str] = set()
@@ -201,13 +207,7 @@ class _Checker:
         element = self.obj(value, pointer)
         if element is None:
             return
-        action_id = element.get("action_id")
-        if action_id is not None:
-            self.string(action_id, f"{pointer}/action_id", 255, min_len=1)
-            if isinstance(action_id, str):
-                if action_id in action_ids:
-                    self.fail("duplicate action_id", f"{pointer}/action_id")
-                action_ids.add(action_id)
+        self.unique_id(element, "action_id", pointer, action_ids)
         kind = element.get("type")
         if kind == "button":
             self.text(self.required(element, "text", pointer), f"{pointer}/text", 75, plain=True)
