@@ -7,13 +7,12 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.slack.services import services_of
 from handlers.blocks.check import (
     CHECK_AGAIN_ACTION,
     OPEN_CHECK_MODAL_ACTION,
     PLAYGROUND_LINK_ACTION,
 )
-from handlers.conversation import destination_from_action, open_check_modal, tell_failure_at
+from handlers.conversation import destination_from_action, spawn_check_modal
 
 
 async def open_modal(
@@ -22,13 +21,7 @@ async def open_modal(
     """ "Paste the URL" and "Check again": the paste modal, answering in that message's thread."""
     await ack()
     destination = destination_from_action(body, context)
-    services_of(context).tasks.spawn(
-        open_check_modal(
-            client, body["trigger_id"], destination, services_of(context).checker.warm
-        ),
-        name="open modal",
-        on_failure=tell_failure_at(client, destination),
-    )
+    spawn_check_modal(context, client, body["trigger_id"], destination, name="open modal")
 
 
 async def link_clicked(ack: AsyncAck) -> None:

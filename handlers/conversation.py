@@ -22,7 +22,7 @@ from bot.engine.intake import Paste
 from bot.engine.report import CheckReport, Step
 from bot.history.journal import Answer
 from bot.slack.delivery import DeliveryExpired, deliver
-from bot.slack.services import BotServices
+from bot.slack.services import BotServices, services_of
 from handlers.blocks.check import (
     check_modal,
     checking_root_message,
@@ -108,6 +108,25 @@ async def open_check_modal(
     `warm` (the checker's) opens the connections a check needs while the person pastes."""
     opening = client.views_open(trigger_id=trigger_id, view=check_modal(destination))
     await (asyncio.gather(opening, warm()) if warm is not None else opening)
+
+
+def spawn_check_modal(
+    context: AsyncBoltContext,
+    client: AsyncWebClient,
+    trigger_id: str,
+    destination: Destination,
+    *,
+    name: str,
+    on_failure: Callable[[str], Awaitable[None]] | None = None,
+) -> None:
+    """After the ack: the paste modal for `destination`, and the checker's connections warmed;
+    a failure is told to the requester (in the conversation, unless `on_failure` says how)."""
+    services = services_of(context)
+    services.tasks.spawn(
+        open_check_modal(client, trigger_id, destination, services.checker.warm),
+        name=name,
+        on_failure=on_failure or tell_failure_at(client, destination),
+    )
 
 
 async def post(

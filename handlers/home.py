@@ -13,7 +13,7 @@ from bot.destination import Destination, EntryPoint
 from bot.history.database import Database
 from bot.slack.services import BotServices, SupportUnreadable, services_of
 from handlers.blocks.home import HOME_CHECK_ACTION, TeamView, home_channel, home_view
-from handlers.conversation import installing_team, open_check_modal, tell_failure
+from handlers.conversation import installing_team, spawn_check_modal, tell_failure
 
 logger = logging.getLogger(__name__)
 TEAM_WINDOW = timedelta(days=7)
@@ -83,10 +83,11 @@ async def check_from_home(
         team=installing_team(context) or str((body.get("team") or {}).get("id") or ""),
         entry=EntryPoint.MODAL,
     )
-    services_of(context).tasks.spawn(
-        open_check_modal(
-            client, body["trigger_id"], destination, services_of(context).checker.warm
-        ),
+    spawn_check_modal(
+        context,
+        client,
+        body["trigger_id"],
+        destination,
         name="open modal from home",
         on_failure=tell_failure(client, user_id),
     )

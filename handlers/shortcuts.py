@@ -8,8 +8,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.destination import EntryPoint
-from bot.slack.services import services_of
-from handlers.conversation import destination_from_action, open_check_modal, tell_failure_at
+from handlers.conversation import destination_from_action, spawn_check_modal
 
 CHECK_SHORTCUT = "check_ecwid_connection"
 
@@ -20,12 +19,8 @@ async def check_from_message(
     """The paste modal; the answer goes to the thread of the message the shortcut was used on."""
     await ack()
     destination = destination_from_action(shortcut, context, entry=EntryPoint.SHORTCUT)
-    services_of(context).tasks.spawn(
-        open_check_modal(
-            client, shortcut["trigger_id"], destination, services_of(context).checker.warm
-        ),
-        name="open modal from shortcut",
-        on_failure=tell_failure_at(client, destination),
+    spawn_check_modal(
+        context, client, shortcut["trigger_id"], destination, name="open modal from shortcut"
     )
 
 
