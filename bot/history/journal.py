@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -34,6 +35,7 @@ from bot.engine.intake import Paste
 from bot.history.database import Database
 from bot.history.health import DatabaseHealth
 from bot.history.models import PendingCheckRow, upsert, utcnow
+from bot.history.spill import JournalSpill
 from bot.history.vault import CredentialVault
 
 logger = logging.getLogger(__name__)
@@ -104,7 +106,10 @@ class CheckJournal:
         *,
         lease_s: float,
         clock: Callable[[], datetime] = utcnow,
+        spill_directory: Path | None = None,
     ) -> None:
+        """`spill_directory` (DATA_DIR): where entries the database refuses are kept on disk
+        (`bot.history.spill`), so that a process killed during an outage loses none."""
         self.owner = uuid.uuid4().hex
         self._database = database
         self._vault = vault
@@ -115,6 +120,7 @@ class CheckJournal:
         self._mine: dict[str, dict[str, Any]] = {}
         self._dirty: set[str] = set()
         self._quiet_until = clock()
+        self._spill = JournalSpill(spill_directory, self.owner) if spill_directory else None
 
     @property
     def open_entries(self) -> int:
@@ -189,7 +195,10 @@ class CheckJournal:
         self._dirty.discard(entry_id)
 
     async def heartbeat(self) -> None:
-        """Write what waited for the database, and renew this process's leases."""
+        """Write what waited for the database (this process's, and what processes gone during
+        an outage left on disk), and renew this process's leases."""
+        if not await self._publish_spilled():
+            return
         for entry_id in list(self._dirty):
             if not await self._write(entry_id, "writing the journal kept in memory"):
                 return
@@ -324,9 +333,12 @@ class CheckJournal:
             self._dirty.add(entry_id)
             self._health.journal_unwritten = len(self._dirty)
             self._failed(what, error)
+            self._keep_on_disk(row)
             return False
         self._dirty.discard(entry_id)
         self._health.journal_unwritten = len(self._dirty)
+        if self._spill is not None:
+            self._spill.drop(entry_id)
         if row["state"] == JournalState.DONE.value:
             del self._mine[entry_id]
         self._health.succeeded()
@@ -344,6 +356,56 @@ class CheckJournal:
             # Never over an entry another process has taken over meanwhile.
             where=PendingCheckRow.owner == self.owner,
         )
+
+    def _keep_on_disk(self, row: dict[str, Any]) -> None:
+        if self._spill is None:
+            return
+        try:
+            self._spill.keep(row)
+        except Exception:
+            logger.exception("could not keep journal entry %s on disk either", row["id"])
+
+    async def _publish_spilled(self) -> bool:
+        """Put the entries of processes that died while the database was away into it, as
+        theirs (their leases long over): the usual take-over finishes them. False when the
+        database failed (they stay on disk for the next round)."""
+        if self._spill is None:
+            return True
+        for orphan in self._spill.orphans():
+            try:
+                async with self._database.engine.begin() as connection:
+                    statement = self._publish(connection.dialect.name)
+                    for row in orphan.rows:
+                        await connection.execute(statement, row)
+            except Exception as error:
+                orphan.release()
+                self._failed("publishing the journal a stopped process left on disk", error)
+                return False
+            orphan.remove()
+            open_rows = sum(row["state"] != JournalState.DONE.value for row in orphan.rows)
+            logger.warning(
+                "found %d checks a stopped process kept on disk during a database outage"
+                " (%d not finished): they are in the journal now",
+                len(orphan.rows),
+                open_rows,
+            )
+        return True
+
+    @functools.cache  # noqa: B019 (one journal per process, two dialects at most)
+    def _publish(self, dialect: str) -> sa.Executable:
+        """Write another process's entry as it left it, unless someone took it over since."""
+        statement = upsert(dialect, PendingCheckRow)
+        columns = [column.name for column in PendingCheckRow.__table__.columns]
+        return statement.on_conflict_do_update(
+            index_elements=[PendingCheckRow.id],
+            set_={name: statement.excluded[name] for name in columns if name != "id"},
+            where=PendingCheckRow.owner == statement.excluded["owner"],
+        )
+
+    def close(self) -> None:
+        """On a clean stop: this process's file on disk goes, unless it still holds entries."""
+        if self._spill is not None:
+            self._spill.close()
 
     def _failed(self, what: str, error: BaseException) -> None:
         self._quiet_until = self._clock() + self._lease

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, cast
 
 import aiohttp
@@ -248,7 +249,11 @@ class BotServices:
         )
         self.checks = CheckService(self.checker, self.database, self.vault, self.database_health)
         self.journal = CheckJournal(
-            self.database, self.vault, self.database_health, lease_s=settings.check_lease_s
+            self.database,
+            self.vault,
+            self.database_health,
+            lease_s=settings.check_lease_s,
+            spill_directory=Path(settings.data_dir),
         )
         self._resume: tuple[AsyncWebClient, Resume] | None = None
         self._journal_loop: asyncio.Task[None] | None = None
@@ -396,6 +401,7 @@ class BotServices:
         if self.started:
             await self.journal.heartbeat()
             await self.journal.release()
+        self.journal.close()
         if self._slack_session is not None:
             await self._slack_session.close()
         await self.http.aclose()
