@@ -25,6 +25,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.engine.redaction import install_log_redaction
 from bot.metrics import Metrics
 from bot.settings import Settings
+from bot.slack.health import SlackHealth
 from bot.slack.services import SERVICES_KEY, BotServices, Resume
 
 logger = logging.getLogger(__name__)
@@ -41,9 +42,10 @@ class _CallCounter(AsyncRetryHandler):
     original's retry handlers: this is the one place every call of the process passes.
     """
 
-    def __init__(self, metrics: Metrics) -> None:
+    def __init__(self, metrics: Metrics, health: SlackHealth | None = None) -> None:
         super().__init__(max_retry_count=0)
         self._metrics = metrics
+        self._health = health
 
     async def can_retry_async(
         self,
@@ -54,16 +56,25 @@ class _CallCounter(AsyncRetryHandler):
         error: Exception | None = None,
     ) -> bool:
         method = request.url.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0][:60]
+        answered: str | None = None  # Slack's error, "" for ok; None: no usable answer
         if error is not None or response is None:
             outcome = "exception"
         elif response.status_code == 429:
-            outcome = "ratelimited"
+            outcome = answered = "ratelimited"
         elif isinstance(response.body, dict):
             ok = response.body.get("ok")
             outcome = "ok" if ok else str(response.body.get("error") or "error")[:40]
+            answered = "" if ok else outcome
         else:
             outcome = f"http_{response.status_code}"
+            if response.status_code < 500:
+                answered = outcome
         self._metrics.slack_calls.labels(method, outcome).inc()
+        if self._health is not None:
+            if answered is None:
+                self._health.failed()
+            else:
+                self._health.answered(answered or None)
         return False
 
 
@@ -80,12 +91,15 @@ def _counted(handler: AsyncRetryHandler, metrics: Metrics | None, reason: str) -
     return handler
 
 
-def slack_client(settings: Settings, metrics: Metrics | None = None) -> AsyncWebClient:
-    """A Web API client that waits out 429s and retries server and connection errors."""
+def slack_client(
+    settings: Settings, metrics: Metrics | None = None, health: SlackHealth | None = None
+) -> AsyncWebClient:
+    """A Web API client that waits out 429s and retries server and connection errors; every
+    answer is counted in `metrics` and judged in `health`."""
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     client = AsyncWebClient(token=token, base_url=settings.slack_api_url)
     if metrics is not None:
-        client.retry_handlers.append(_CallCounter(metrics))
+        client.retry_handlers.append(_CallCounter(metrics, health))
     client.retry_handlers.extend(
         [
             _counted(AsyncRateLimitErrorRetryHandler(max_retry_count=2), metrics, "ratelimited"),
@@ -207,7 +221,7 @@ def create_app(
         options["request_verification_enabled"] = False  # Socket Mode: no HTTP to verify
     services = services or BotServices(settings)
     app = AsyncApp(
-        client=client or slack_client(settings, services.metrics),
+        client=client or slack_client(settings, services.metrics, services.slack_health),
         signing_secret=signing_secret,
         logger=_BOLT_LOGGER,
         **options,

@@ -37,6 +37,7 @@ from bot.metrics import Metrics
 from bot.service import CheckService
 from bot.settings import Settings
 from bot.slack.dedup import FallbackSeenKeys, MemorySeenKeys, SeenKeys
+from bot.slack.health import SlackHealth
 from bot.slack.tasks import TaskSupervisor
 
 SUPPORT_MEMBERS_TTL_S = 60.0
@@ -217,6 +218,8 @@ class BotServices:
         self.database.on_error.append(self.metrics.database_errors.inc)
         #: What `auth.test` said at start: the bot's identity and workspace (None before).
         self.identity: SlackIdentity | None = None
+        #: What Slack's answers since say: reachable, the token still accepted.
+        self.slack_health = SlackHealth()
         #: Whether the database answers: read by the health endpoint (see `DatabaseHealth`).
         self.database_health = DatabaseHealth()
         self.shared_state = settings.database_url is not None
@@ -360,7 +363,8 @@ class BotServices:
 
     async def readiness(self, timeout_s: float = 2.0) -> dict[str, Any]:
         """Whether this process can do its work: the database answers, Slack accepted the bot
-        token, and background work is under READY_MAX_BACKLOG. Each with its own verdict."""
+        token at start and has neither refused it since nor been unreachable for a minute, and
+        background work is under READY_MAX_BACKLOG. Each with its own verdict."""
         database: dict[str, Any] = {"ok": True}
         try:
             async with asyncio.timeout(timeout_s):
@@ -369,7 +373,8 @@ class BotServices:
             database = {"ok": False, "error": redact(describe(error))}
         # What the checks fell back to while the database was away, and what still waits for it.
         database["fallback"] = self.database_health.snapshot()
-        slack: dict[str, Any] = {"ok": self.identity is not None}
+        slack = self.slack_health.snapshot()
+        slack["ok"] = slack["ok"] and self.identity is not None
         if self.identity is not None:
             slack["team_id"] = self.identity.team_id
         backlog = len(self.tasks)
