@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -84,3 +85,22 @@ class BotProcess:
             self.process.kill()
             await asyncio.to_thread(self.process.wait, 15)
             raise
+
+
+async def until(condition: Callable[[], bool], seconds: float, what: str, logs: Path) -> None:
+    """Wait (0.1 s steps) until `condition()`; else fail with `what` and the tails of the bots'
+    logs (`*.log` in `logs`)."""
+    for _ in range(int(seconds / 0.1)):
+        if condition():
+            return
+        await asyncio.sleep(0.1)
+    tails = "\n".join(path.read_text()[-2000:] for path in sorted(logs.glob("*.log")))
+    raise AssertionError(f"{what} within {seconds} s; the bots' logs:\n{tails}")
+
+
+def eyes_added(slack: FakeSlack) -> int:
+    """How many 👀 the bot put on thread roots: one per check it has taken (and journaled)."""
+    return sum(
+        call.args.get("name") == "eyes" and call.response.get("ok") is True
+        for call in slack.calls_to("reactions.add")
+    )

@@ -16,7 +16,7 @@ import asyncio
 import json
 import secrets
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from bot.sandbox.slack.webapi import FakeSlack
 from handlers.blocks import check as check_blocks
 from handlers.commands import COMMAND
 from tests.db_fixtures import fresh_postgres_url
-from tests.slack.processes import BotProcess, bot_env
+from tests.slack.processes import BotProcess, bot_env, eyes_added, until
 
 CHANNEL = "C0CRASH"
 COMMANDS = 6
@@ -81,28 +81,12 @@ async def rig(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[R
                 await bot.kill()
 
 
-async def _until(condition: Callable[[], bool], seconds: float, what: str, rig: Rig) -> None:
-    for _ in range(int(seconds / 0.1)):
-        if condition():
-            return
-        await asyncio.sleep(0.1)
-    logs = "\n".join(path.read_text()[-2000:] for path in sorted(rig.tmp_path.glob("*.log")))
-    raise AssertionError(f"{what} within {seconds} s; the bots' logs:\n{logs}")
-
-
 def _bot_messages(slack: FakeSlack) -> list[dict[str, Any]]:
     return [m for m in slack.messages(CHANNEL) if m.get("user") == slack.bot_user_id]
 
 
 def _replies(slack: FakeSlack, root_ts: str) -> list[dict[str, Any]]:
     return [m for m in slack.messages(CHANNEL, root_ts) if m["ts"] != root_ts]
-
-
-def _eyes_added(slack: FakeSlack) -> int:
-    return sum(
-        call.args.get("name") == "eyes" and call.response.get("ok") is True
-        for call in slack.calls_to("reactions.add")
-    )
 
 
 async def _open_modal(rig: Rig, user: SlackUser) -> tuple[str, str]:
@@ -138,8 +122,11 @@ async def test_checks_in_flight_when_the_bot_is_killed_are_all_answered_after_a_
         for _ in range(COMMANDS):
             assert (await user.slash_command(COMMAND, slow, channel_id=CHANNEL)).status_code == 200
         # Every check has started (👀 on its thread root), none has an answer yet.
-        await _until(
-            lambda: _eyes_added(rig.slack) == MODALS + COMMANDS, 20, "every check started", rig
+        await until(
+            lambda: eyes_added(rig.slack) == MODALS + COMMANDS,
+            20,
+            "every check started",
+            rig.tmp_path,
         )
     assert all(not _replies(rig.slack, m["ts"]) for m in _bot_messages(rig.slack))
 
@@ -152,7 +139,7 @@ async def test_checks_in_flight_when_the_bot_is_killed_are_all_answered_after_a_
     def all_answered() -> bool:
         return all(_replies(rig.slack, root["ts"]) for root in roots)
 
-    await _until(all_answered, 40, "every check answered after the restart", rig)
+    await until(all_answered, 40, "every check answered after the restart", rig.tmp_path)
     await asyncio.sleep(1)  # time for a wrong second answer to arrive
     assert await second.stop() == 0
     if replica is not None:
@@ -180,7 +167,7 @@ async def test_sigterm_lets_the_checks_in_flight_finish_and_leaves_nothing_open(
     async with rig.user(bot) as user:
         for _ in range(4):
             assert (await user.slash_command(COMMAND, slow, channel_id=CHANNEL)).status_code == 200
-        await _until(lambda: _eyes_added(rig.slack) == 4, 20, "every check started", rig)
+        await until(lambda: eyes_added(rig.slack) == 4, 20, "every check started", rig.tmp_path)
 
     assert await bot.stop() == 0  # SIGTERM, while all four wait for the slow store
 
@@ -212,12 +199,14 @@ async def test_an_answer_slack_would_not_take_is_delivered_after_a_restart(rig: 
             )
 
         # The check is done and its answer journaled: the bot keeps trying to post it.
-        await _until(lambda: refused() >= 3, 20, "the answer tried three times", rig)
+        await until(lambda: refused() >= 3, 20, "the answer tried three times", rig.tmp_path)
 
     await first.kill()
     rig.slack.inject_faults(0)  # Slack is back
     second = await rig.start("second")
-    await _until(lambda: bool(_replies(rig.slack, root_ts)), 30, "the answer delivered", rig)
+    await until(
+        lambda: bool(_replies(rig.slack, root_ts)), 30, "the answer delivered", rig.tmp_path
+    )
     await asyncio.sleep(1)  # time for a wrong second answer to arrive
     assert await second.stop() == 0
 

@@ -28,7 +28,7 @@ from bot.settings import normalise_url
 from handlers.blocks import check as check_blocks
 from handlers.commands import COMMAND
 from tests.slack.postgres_server import ThrowawayPostgres, available
-from tests.slack.processes import BotProcess, bot_env
+from tests.slack.processes import BotProcess, bot_env, eyes_added, until
 
 CHANNEL = "C0OUTAGE"
 BEFORE, DURING, MODALS = 10, 10, 5
@@ -135,22 +135,6 @@ async def test_checks_are_answered_while_the_database_is_down_and_recorded_once_
     assert "something went wrong" not in json.dumps(slack.messages(CHANNEL))
 
 
-def _eyes_added(slack: FakeSlack) -> int:
-    return sum(
-        call.args.get("name") == "eyes" and call.response.get("ok") is True
-        for call in slack.calls_to("reactions.add")
-    )
-
-
-async def _until(condition: Any, seconds: float, what: str, logs: list[Path]) -> None:
-    for _ in range(int(seconds / 0.1)):
-        if condition():
-            return
-        await asyncio.sleep(0.1)
-    tails = "\n".join(path.read_text()[-2000:] for path in logs if path.exists())
-    raise AssertionError(f"{what} within {seconds} s; the bots' logs:\n{tails}")
-
-
 async def test_checks_accepted_during_an_outage_survive_a_kill_of_their_process(
     postgres: ThrowawayPostgres, tmp_path: Path
 ) -> None:
@@ -158,7 +142,6 @@ async def test_checks_accepted_during_an_outage_survive_a_kill_of_their_process(
     next process on the same DATA_DIR finishes them once the database is back."""
     secret = secrets.token_hex(16)
     data_dir = tmp_path / "data"
-    logs = [tmp_path / "first.log", tmp_path / "second.log"]
     checks = 4
     async with EcwidSandbox() as sandbox, FakeSlack() as slack:
         env = bot_env(slack, sandbox, secret, "xoxb-outage") | {
@@ -169,7 +152,7 @@ async def test_checks_accepted_during_an_outage_survive_a_kill_of_their_process(
             "CREDENTIALS_KEY": "",
             "LOG_LEVEL": "INFO",
         }
-        first = BotProcess(env, logs[0])
+        first = BotProcess(env, tmp_path / "first.log")
         await first.healthy()
         await postgres.stop()
         async with SlackUser(first.events, secret, slack, user_id="U0KEEP", ack_timeout=10) as user:
@@ -177,12 +160,12 @@ async def test_checks_accepted_during_an_outage_survive_a_kill_of_their_process(
             for _ in range(checks):
                 ack = await user.slash_command(COMMAND, slow, channel_id=CHANNEL)
                 assert ack.status_code == 200
-            await _until(lambda: _eyes_added(slack) == checks, 20, "every check started", logs)
+            await until(lambda: eyes_added(slack) == checks, 20, "every check started", tmp_path)
         assert list(data_dir.glob("journal-spill-*.sqlite3"))  # what the database could not take
         await first.kill()
 
         await postgres.start()
-        async with BotProcess(env, logs[1]) as second:
+        async with BotProcess(env, tmp_path / "second.log") as second:
             await second.healthy()
             roots = [m for m in slack.messages(CHANNEL) if m.get("user") == slack.bot_user_id]
             assert len(roots) == checks
@@ -190,8 +173,8 @@ async def test_checks_accepted_during_an_outage_survive_a_kill_of_their_process(
             def replies(root: dict[str, Any]) -> list[dict[str, Any]]:
                 return [m for m in slack.messages(CHANNEL, root["ts"]) if m["ts"] != root["ts"]]
 
-            await _until(
-                lambda: all(replies(root) for root in roots), 40, "every check answered", logs
+            await until(
+                lambda: all(replies(root) for root in roots), 40, "every check answered", tmp_path
             )
             await asyncio.sleep(1)  # time for a wrong second answer to arrive
         for root in roots:
@@ -199,4 +182,4 @@ async def test_checks_accepted_during_an_outage_survive_a_kill_of_their_process(
             assert "was interrupted" in json.dumps(reply)
             assert "eyes" not in slack.reactions(CHANNEL, root["ts"])
     assert not list(data_dir.glob("journal-spill-*")), "the spill files are gone once published"
-    assert "found 4 checks a stopped process kept on disk" in logs[1].read_text()
+    assert "found 4 checks a stopped process kept on disk" in (tmp_path / "second.log").read_text()
