@@ -143,6 +143,7 @@ class CheckService:
         return written
 
     async def _write(self, row: UnwrittenCheck) -> bool:
+        ticket = self.health.attempt()
         try:
             await self.database.record_check(row.report, row.destination, check_id=row.check_id)
         except Exception as error:
@@ -150,7 +151,7 @@ class CheckService:
                 return True  # the write went through; its answer was lost on the way
             self.health.failed("recording a check", error)
             return False
-        self.health.succeeded()
+        self.health.succeeded(ticket)
         # A re-run uses credentials already kept: storing them again would extend their life.
         if self.vault and row.paste is not None and row.destination.entry != EntryPoint.RERUN:
             try:

@@ -54,9 +54,16 @@ class DatabaseHealth:
             what,
         )
 
-    def succeeded(self) -> None:
-        """An operation on the database worked: any outage is over."""
-        if self.available:
+    def attempt(self) -> int:
+        """Called as an operation begins: its ticket for `succeeded`."""
+        return self.outages
+
+    def succeeded(self, ticket: int | None = None) -> None:
+        """An operation on the database worked: any outage is over – unless the operation
+        (`ticket` from `attempt`) began before this outage did. One that was already on its way
+        when the server went down (a query on an open connection, while new ones are refused)
+        says nothing about the database now."""
+        if self.available or (ticket is not None and ticket < self.outages):
             return
         lasted = (self._clock() - self.since).total_seconds()
         self.available = True

@@ -203,6 +203,7 @@ class CheckJournal:
             if not await self._write(entry_id, "writing the journal kept in memory"):
                 return
         lease_until = self._clock() + self._lease
+        ticket = self._health.attempt()
         try:
             async with self._database.engine.begin() as connection:
                 await connection.execute(
@@ -215,7 +216,7 @@ class CheckJournal:
             return
         for row in self._mine.values():
             row["lease_until"] = lease_until
-        self._health.succeeded()
+        self._health.succeeded(ticket)
 
     async def release(self) -> None:
         """On shutdown: end the leases of this process's open entries, so that whoever starts
@@ -243,6 +244,7 @@ class CheckJournal:
             PendingCheckRow.owner != self.owner,
         )
         claimed: list[dict[str, Any]] = []
+        ticket = self._health.attempt()
         try:
             async with self._database.engine.begin() as connection:
                 ids = list(
@@ -276,7 +278,7 @@ class CheckJournal:
         except Exception as error:
             self._failed("looking for interrupted checks", error)
             return []
-        self._health.succeeded()
+        self._health.succeeded(ticket)
         entries = []
         for values in claimed:
             self._mine[values["id"]] = values
@@ -326,6 +328,7 @@ class CheckJournal:
         row = self._mine[entry_id]
         # The owner is alive (it is writing): the lease runs from now, never from an old copy.
         row["lease_until"] = self._clock() + self._lease
+        ticket = self._health.attempt()
         try:
             async with self._database.engine.begin() as connection:
                 await connection.execute(self._upsert(connection.dialect.name), row)
@@ -341,7 +344,7 @@ class CheckJournal:
             self._spill.drop(entry_id)
         if row["state"] == JournalState.DONE.value:
             del self._mine[entry_id]
-        self._health.succeeded()
+        self._health.succeeded(ticket)
         return True
 
     @functools.cache  # noqa: B019 (one journal per process, two dialects at most)

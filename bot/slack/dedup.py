@@ -59,10 +59,11 @@ class FallbackSeenKeys:
 
     async def first_time(self, key: str) -> bool:
         locally_new = await self._memory.first_time(key)
+        ticket = self._health.attempt()
         try:
             new = await self._primary.first_time(key)
         except Exception as error:
             self._health.failed("de-duplicating a Slack request", error)
             return locally_new
-        self._health.succeeded()
+        self._health.succeeded(ticket)
         return new and locally_new

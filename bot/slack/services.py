@@ -181,12 +181,13 @@ class FallbackTokenGuard:
         health = self._health
 
         async def guarded(*args: Any, **kwargs: Any) -> Any:
+            ticket = health.attempt()
             try:
                 result = await primary(*args, **kwargs)
             except Exception as error:
                 health.failed("asking the token guard", error)
                 return await fallback(*args, **kwargs)
-            health.succeeded()
+            health.succeeded(ticket)
             return result
 
         return guarded
