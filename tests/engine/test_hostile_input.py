@@ -7,6 +7,7 @@ reaches the report, and the event loop keeps serving others while the worst inpu
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import logging
 import time
@@ -22,6 +23,7 @@ from hypothesis import strategies as st
 
 from bot.engine.check import ConnectionChecker, new_http_client
 from bot.engine.diagnosis import Diagnosis, StepName
+from bot.engine.ecwid import MAX_ANSWER_BYTES
 from bot.engine.report import CheckReport
 from bot.sandbox.ecwid.server import EcwidSandbox
 from bot.sandbox.loopback import LoopbackServer
@@ -197,6 +199,61 @@ async def test_an_unreadable_ecwid_answer_is_ecwid_unavailable(body: bytes) -> N
 
     assert report.diagnosis is Diagnosis.ECWID_UNAVAILABLE
     assert_clean(report)
+
+
+def _gzip(data: bytes) -> bytes:
+    return gzip.compress(data, compresslevel=9)
+
+
+_PROFILE = json.dumps({"generalInfo": {"storeId": STORE_ID}, "settings": {"storeName": "Shop"}})
+
+
+@pytest.mark.parametrize(
+    ("status", "answer"),
+    [
+        pytest.param(200, Answer(body=b'{"total": 1, "x": "' + b"x" * MAX_ANSWER_BYTES + b'"}'),
+                     id="2-MiB-of-json"),
+        pytest.param(403, Answer(body=b" " * (MAX_ANSWER_BYTES + 1)), id="error-over-a-MiB"),
+        pytest.param(200, Answer(body=_gzip(b'{"total": 1, "x": "' + b"0" * 5_000_000 + b'"}'),
+                                 headers={"Content-Encoding": "gzip"}), id="gzip-bomb"),
+    ],
+)  # fmt: skip
+async def test_an_ecwid_answer_over_a_mib_is_not_read_further(status: int, answer: Answer) -> None:
+    answer.status = status
+    async with HostileServer() as server, hostile_checker(server) as checker:
+        server.api = lambda endpoint: answer if endpoint == "products" else Answer(body=b"{}")
+        report = await checker.check_store(str(STORE_ID), TOKEN)
+        # The connection that carried it is not handed to the next request half read.
+        server.api = lambda endpoint: Answer(
+            body=(_PROFILE if endpoint == "profile" else '{"total": 2}').encode()
+        )
+        again = await checker.check_store(str(STORE_ID), TOKEN)
+
+    assert report.diagnosis is Diagnosis.ECWID_UNAVAILABLE
+    products = report.step(StepName.PRODUCTS)
+    assert products is not None
+    assert f"HTTP {status} with over 1 MiB" in products.detail
+    assert_clean(report)
+    assert again.diagnosis is Diagnosis.OK, again.summary
+
+
+async def test_gzip_compressed_ecwid_answers_are_read() -> None:
+    async with HostileServer() as server, hostile_checker(server) as checker:
+        server.api = lambda endpoint: Answer(
+            body=_gzip((_PROFILE if endpoint == "profile" else '{"total": 7}').encode()),
+            headers={"Content-Encoding": "gzip"},
+        )
+        report = await checker.check_store(str(STORE_ID), TOKEN)
+        server.api = lambda endpoint: Answer(
+            body=_gzip(b'{"total": 7}')[:-6], headers={"Content-Encoding": "gzip"}
+        )
+        cut_short = await checker.check_store(str(STORE_ID), TOKEN)
+
+    assert report.diagnosis is Diagnosis.OK, report.summary
+    assert report.store_name == "Shop"
+    assert report.counts.products.total == 7
+    assert cut_short.diagnosis is Diagnosis.ECWID_UNAVAILABLE
+    assert_clean(cut_short)
 
 
 _PLANTED = st.sampled_from(
