@@ -38,7 +38,6 @@ from bot.engine.redaction import (
     StoreCredentials,
     install_log_redaction,
     redact,
-    redact_data,
 )
 from bot.engine.report import CheckReport, Count, Counts, Step
 from bot.engine.trace import begin_check
@@ -85,6 +84,8 @@ MAX_REPORT_TEXT_CHARS = 1000
 # The steps a check climbs on its own before any request to Ecwid.
 _OWN_STEPS = frozenset({StepName.INTAKE, StepName.DOWNLOAD, StepName.PARSE})
 KEEPALIVE_S = 60.0
+# A downloaded file this small without `{{` is parsed on the event loop (see `parses_quickly`).
+INLINE_PARSE_BYTES = 16 * 1024
 
 
 def new_http_client(*, verify: ssl.SSLContext | bool = True) -> httpx.AsyncClient:
@@ -124,6 +125,23 @@ def new_http_client(*, verify: ssl.SSLContext | bool = True) -> httpx.AsyncClien
     )
 
 
+def parses_quickly(body: bytes) -> bool:
+    """Whether parsing `body` is bounded well below the event loop's lag budget (50 ms).
+
+    Parsing is linear in the file (tests/engine/test_linear_time.py) except for `{{variable}}`
+    expansion, whose budget is the same for any file. So: at most `INLINE_PARSE_BYTES` (about
+    5 ms of parsing for the worst such file measured, 3 times a Personal collection's 5 KB),
+    and no `{{` after decoding: none written, no JSON `\\u` escape (which could write one),
+    and no NUL byte (UTF-16 and UTF-32, where `{{` is not two bytes in a row).
+    """
+    return (
+        len(body) <= INLINE_PARSE_BYTES
+        and b"{{" not in body
+        and b"\\u" not in body
+        and b"\0" not in body
+    )
+
+
 class ConnectionChecker:
     """Runs connection checks; one instance serves a whole process."""
 
@@ -139,8 +157,8 @@ class ConnectionChecker:
         offload: Offload = asyncio.to_thread,
     ) -> None:
         """`clock` (seconds) and `sleep` are what the guard's waits use; tests move them.
-        `offload` runs reading the paste and parsing the file off the event loop (a worker
-        thread); a test on a fake clock runs them inline, so that time waits for them."""
+        `offload` runs parsing the downloaded file off the event loop (a worker thread); a test
+        on a fake clock runs it inline, so that time waits for it."""
         install_log_redaction()  # whoever embeds the engine, its secrets stay out of logs
         self._settings = settings
         self._http = http
@@ -186,13 +204,16 @@ class ConnectionChecker:
         begin_check()
         run = _Run(on_step, deadline=self._clock() + self._settings.check_timeout_s)
         try:
-            # The deadline runs on the checker's clock (`sleep`), which tests move.
-            async with asyncio.timeout(None) as deadline:
-                watchdog = asyncio.ensure_future(self._expire(deadline))
-                try:
+            if self._sleep is asyncio.sleep:  # the loop's own timer: no task to keep time
+                async with asyncio.timeout(self._settings.check_timeout_s):
                     report = await self._climb(run, read)
-                finally:
-                    watchdog.cancel()
+            else:  # the deadline runs on the checker's clock (`sleep`), which tests move
+                async with asyncio.timeout(None) as deadline:
+                    watchdog = asyncio.ensure_future(self._expire(deadline))
+                    try:
+                        report = await self._climb(run, read)
+                    finally:
+                        watchdog.cancel()
         except CheckError as error:
             report = run.failed(error)
         except TimeoutError:
@@ -217,9 +238,10 @@ class ConnectionChecker:
 
     async def _climb(self, run: _Run, read: Callable[[], Paste]) -> CheckReport:
         run.begin(StepName.INTAKE)
-        # Reading what was pasted and what was downloaded is linear in its size, but big inputs
-        # still take a moment: in a worker thread the event loop keeps serving everyone else.
-        paste = await self._offload(read)
+        # Reading what was pasted runs here: intake refuses more than MAX_PASTE_CHARS before it
+        # reads anything, and reading is linear (tests/engine/test_linear_time.py), so the worst
+        # paste holds the loop for about 2 ms, less than handing it to a thread costs in CPU.
+        paste = read()
         if isinstance(paste, CollectionPaste):
             run.secrets.append(paste.url)
             ecwid_ready = self._warmer.ecwid()  # Ecwid's connections open during the download
@@ -228,11 +250,13 @@ class ConnectionChecker:
             body = await download_collection(paste.url, self._http, self._settings.collection_hosts)
             run.passed(StepName.DOWNLOAD, f"downloaded {len(body) / 1024:.1f} KB")
             run.begin(StepName.PARSE)
-            # The parser's own deadline is on the real clock: it runs in a thread.
+            # What was downloaded can be 2 MiB and take a moment: in a worker thread the event
+            # loop keeps serving everyone else. A file that cannot take long is parsed here,
+            # where a thread would cost more CPU than the parsing. The parser's own deadline is
+            # on the real clock.
             left = run.deadline - self._clock()
-            credentials = await self._offload(
-                functools.partial(parse_collection, body, deadline=time.monotonic() + left)
-            )
+            parse = functools.partial(parse_collection, body, deadline=time.monotonic() + left)
+            credentials = parse() if parses_quickly(body) else await self._offload(parse)
             run.credentials = credentials
             run.passed(
                 StepName.PARSE,
@@ -566,22 +590,32 @@ class _Run:
         a database row; a megabyte-long one must not either.
         """
         # The check's own secrets are the ones its report could hold: no sweep over all of them.
-        clean = _capped(redact_data(report.model_dump(mode="json"), self._secrets(), live=False))
-        return CheckReport.model_validate(clean)
+        return CheckReport.model_validate(_clean(report.model_dump(), self._secrets()))
 
     def _secrets(self) -> list[Secret]:
         token = [self.credentials.token] if self.credentials is not None else []
         return [*self.secrets, *token]
 
 
-def _capped(value: Any) -> Any:
-    if isinstance(value, str) and len(value) > MAX_REPORT_TEXT_CHARS:
-        return value[: MAX_REPORT_TEXT_CHARS - 1] + "…"
+def _clean(value: Any, secrets: list[Secret]) -> Any:
+    """A report's `model_dump()` with every text redacted and capped.
+
+    Texts are the `str` values; the keys are the models' field names (no field of a report is
+    a mapping) and the enum members are the engine's own codes, so neither is data.
+    """
+    if type(value) is str:
+        return _capped(redact(value, secrets, live=False))
     if isinstance(value, list):
-        return [_capped(item) for item in value]
+        return [_clean(item, secrets) for item in value]
     if isinstance(value, dict):
-        return {key: _capped(item) for key, item in value.items()}
+        return {key: _clean(item, secrets) for key, item in value.items()}
     return value
+
+
+def _capped(text: str) -> str:
+    if len(text) > MAX_REPORT_TEXT_CHARS:
+        return text[: MAX_REPORT_TEXT_CHARS - 1] + "…"
+    return text
 
 
 class _Words(dict[str, str]):

@@ -32,6 +32,7 @@ import httpx
 from bot.engine.diagnosis import Diagnosis
 from bot.engine.errors import CollectionError
 from bot.engine.redaction import CollectionUrl, EcwidToken, StoreCredentials
+from bot.engine.transport import get_request
 from bot.settings import CollectionHost
 
 MAX_COLLECTION_BYTES = 2 * 1024 * 1024
@@ -47,7 +48,7 @@ MAX_JSON_VALUES = 20_000
 _STORAGE = "Ecwid's storage"
 _GZIP_MAGIC = b"\x1f\x8b"
 # Only gzip is asked for: it is the one encoding decoded here, with a bound on the output.
-_REQUEST_HEADERS = {"Accept-Encoding": "gzip"}
+_REQUEST_HEADERS = [(b"accept-encoding", b"gzip")]
 _TEMPORARY_CLIENT_ERRORS = frozenset({408, 429})
 
 _T = TypeVar("_T")
@@ -245,11 +246,13 @@ async def _fetch(
     client: httpx.AsyncClient, url: httpx.URL, timeouts: httpx.Timeout
 ) -> bytes | _Redirect:
     # Errors are re-raised `from None`: httpx messages and tracebacks carry the URL.
+    request = get_request(client, url, _REQUEST_HEADERS, {"timeout": timeouts.as_dict()})
     try:
-        async with client.stream(
-            "GET", url, headers=_REQUEST_HEADERS, timeout=timeouts, follow_redirects=False
-        ) as response:
+        response = await client.send(request, stream=True, follow_redirects=False)
+        try:
             return await _read_answer(response)
+        finally:
+            await response.aclose()
     except httpx.TimeoutException as error:
         raise CollectionError(
             Diagnosis.COLLECTION_UNREACHABLE,

@@ -12,6 +12,8 @@ It retries only what may succeed on a second try (5xx, time-outs, a short 429), 
 from __future__ import annotations
 
 import asyncio
+import functools
+import json
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -23,9 +25,15 @@ import httpx
 from bot.engine.diagnosis import Diagnosis, Entity
 from bot.engine.errors import EcwidError
 from bot.engine.redaction import StoreCredentials
+from bot.engine.transport import get_request, gunzip_capped, join_url, read_capped
 
 API_TIMEOUT = httpx.Timeout(8.0, connect=5.0)
 MAX_RETRY_AFTER_S = 5
+# Ecwid's answers to a check's requests are a few KB (a profile, a search with limit=1); one
+# over a MiB is not Ecwid's, and is not read any further (nor decompressed past it).
+MAX_ANSWER_BYTES = 1024 * 1024
+_EXTENSIONS = {"timeout": API_TIMEOUT.as_dict()}
+
 # Answers that mean the token or store does not work: they count against Ecwid's blocking limits.
 _FAILING_TOKEN_DIAGNOSES = frozenset(
     {
@@ -106,7 +114,7 @@ class EcwidClient:
         self, http: httpx.AsyncClient, api_url: str, *, retry_backoff_s: float = 0.3
     ) -> None:
         self._http = http
-        self._api_url = api_url.rstrip("/")
+        self._api_url = httpx.URL(api_url)
         self._retry_backoff_s = retry_backoff_s
 
     async def profile(self, credentials: StoreCredentials) -> tuple[StoreProfile, bool]:
@@ -135,23 +143,36 @@ class EcwidClient:
     async def _get(
         self, credentials: StoreCredentials, path: str, params: dict[str, str]
     ) -> EcwidAnswer:
-        url = f"{self._api_url}/{credentials.store_id}/{path}"
-        if params:  # in the URL already: httpx would parse the whole URL again to add them
-            url = f"{url}?{urlencode(params)}"
-        # Since March 2025 Ecwid ignores ?token=: the header is the only way in.
-        headers = {"Authorization": f"Bearer {credentials.token.reveal()}"}
         try:
-            return EcwidAnswer(await self._send(url, headers))
+            return EcwidAnswer(await self._send(self._request(credentials, path, params)))
         except _Retryable as first:
             await asyncio.sleep(first.wait_s if first.wait_s is not None else self._retry_backoff_s)
         try:
-            return EcwidAnswer(await self._send(url, headers), retried=True)
+            return EcwidAnswer(await self._send(self._request(credentials, path, params)), True)
         except _Retryable as second:
             raise second.error from None
 
-    async def _send(self, url: str, headers: dict[str, str]) -> Any:
+    def _request(
+        self, credentials: StoreCredentials, path: str, params: dict[str, str]
+    ) -> httpx.Request:
+        """What `http.build_request("GET", …)` would build (the client's headers, no cookies:
+        the engine's client keeps none), made from parts already parsed and encoded."""
+        query = _query(tuple(params.items())) if params else None
+        url = join_url(self._api_url, f"/{credentials.store_id}/{path}", query)
+        headers = [
+            (b"accept-encoding", b"gzip"),  # the one encoding decoded here, with a bound
+            # Since March 2025 Ecwid ignores ?token=: the header is the only way in.
+            (b"authorization", f"Bearer {credentials.token.reveal()}".encode()),
+        ]
+        return get_request(self._http, url, headers, _EXTENSIONS)
+
+    async def _send(self, request: httpx.Request) -> Any:
         try:
-            response = await self._http.get(url, headers=headers, timeout=API_TIMEOUT)
+            response = await self._http.send(request, stream=True)
+            try:
+                raw = await read_capped(response, MAX_ANSWER_BYTES)
+            finally:
+                await response.aclose()
         except httpx.TimeoutException:
             raise _Retryable(_unavailable("did not answer in time")) from None
         except (httpx.TransportError, aiohttp.ClientError, OSError) as error:
@@ -159,12 +180,43 @@ class EcwidClient:
             raise _Retryable(
                 _unavailable(f"could not be reached ({type(error).__name__})")
             ) from None
+        content = _decoded(raw, response.headers.get("Content-Encoding"))
+        if content is None:
+            raise _too_large(response.status_code)
         if response.status_code == 200:
-            body = _json_object(response)
+            body = _json_object(content)
             if body is None:
                 raise _Retryable(_unavailable("answered with something that is not JSON"))
             return body
-        raise _classify_failure(response)
+        raise _classify_failure(response.status_code, response.headers, content)
+
+
+@functools.lru_cache(maxsize=16)
+def _query(params: tuple[tuple[str, str], ...]) -> str:
+    """The query of a check's request: a handful of constant ones, encoded once."""
+    return urlencode(params)
+
+
+def _decoded(raw: bytes | None, content_encoding: str | None) -> bytes | None:
+    """The body as sent, gzip-decoded; None past `MAX_ANSWER_BYTES`, before or after."""
+    if raw is None or not content_encoding:
+        return raw
+    encoding = content_encoding.strip().lower()
+    if encoding not in ("gzip", "x-gzip"):
+        return raw  # an encoding not asked for: unreadable, which the status decides about
+    try:
+        return gunzip_capped(raw, MAX_ANSWER_BYTES)
+    except ValueError:
+        return raw  # damaged: read as the bytes they are (neither JSON nor empty)
+
+
+def _too_large(status: int) -> EcwidError:
+    return EcwidError(
+        Diagnosis.ECWID_UNAVAILABLE,
+        f"Ecwid's API answered HTTP {status} with over "
+        f"{MAX_ANSWER_BYTES // (1024 * 1024)} MiB, not an answer of Ecwid's to this request.",
+        status=status,
+    )
 
 
 class _Retryable(Exception):
@@ -187,13 +239,16 @@ class BodyKind(Enum):
 
 def body_kind(response: httpx.Response) -> tuple[BodyKind, dict[str, Any]]:
     """The kind of `response`'s body, and the JSON object when it is one."""
-    content = response.content
+    return _body_kind(response.content, response.headers)
+
+
+def _body_kind(content: bytes, headers: httpx.Headers) -> tuple[BodyKind, dict[str, Any]]:
     if not content.strip():
         return BodyKind.EMPTY, {}
-    body = _json_object(response)
+    body = _json_object(content)
     if body is not None:
         return BodyKind.JSON, body
-    content_type = response.headers.get("Content-Type", "").lower()
+    content_type = headers.get("Content-Type", "").lower()
     if "html" in content_type or "xml" in content_type or content.lstrip()[:1] == b"<":
         return BodyKind.HTML, {}
     return BodyKind.TEXT, {}
@@ -201,7 +256,7 @@ def body_kind(response: httpx.Response) -> tuple[BodyKind, dict[str, Any]]:
 
 def classify_failure(response: httpx.Response) -> EcwidError:
     """The diagnosis of a non-200 answer of Ecwid's API (whether it is worth a retry aside)."""
-    failure = _classify_failure(response)
+    failure = _classify_failure(response.status_code, response.headers, response.content)
     return failure.error if isinstance(failure, _Retryable) else failure
 
 
@@ -209,9 +264,10 @@ def _is_plan_limit(code: str | None) -> bool:
     return code is not None and (code in _PLAN_LIMIT_CODES or code.endswith(_FEATURE_LIMIT_SUFFIX))
 
 
-def _classify_failure(response: httpx.Response) -> EcwidError | _Retryable:
-    status = response.status_code
-    kind, body = body_kind(response)
+def _classify_failure(
+    status: int, headers: httpx.Headers, content: bytes
+) -> EcwidError | _Retryable:
+    kind, body = _body_kind(content, headers)
     code = _text(body.get("errorCode"))
     label = f"HTTP {status}" + (f" {code}" if code else "")
     if kind is not BodyKind.JSON:
@@ -221,7 +277,7 @@ def _classify_failure(response: httpx.Response) -> EcwidError | _Retryable:
         return EcwidError(diagnosis, detail, status=status, error_code=code, **extra)
 
     if status == 429:
-        retry_after = _retry_after_s(response)
+        retry_after = _retry_after_s(headers)
         limited = error(
             Diagnosis.RATE_LIMITED,
             f"Ecwid rate-limited the token ({label}, wait {retry_after} s).",
@@ -260,17 +316,17 @@ def _unavailable(what: str) -> EcwidError:
     return EcwidError(Diagnosis.ECWID_UNAVAILABLE, f"Ecwid's API {what}.")
 
 
-def _retry_after_s(response: httpx.Response) -> int:
-    value = response.headers.get("Retry-After", "")
+def _retry_after_s(headers: httpx.Headers) -> int:
+    value = headers.get("Retry-After", "")
     try:
         return max(0, min(int(float(value)), 3600))
     except (ValueError, OverflowError):
         return 60
 
 
-def _json_object(response: httpx.Response) -> dict[str, Any] | None:
+def _json_object(content: bytes) -> dict[str, Any] | None:
     try:
-        body = response.json()
+        body = json.loads(content)
     except (ValueError, RecursionError):  # RecursionError: JSON nested deeper than Python goes
         return None
     return body if isinstance(body, dict) else None

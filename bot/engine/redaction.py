@@ -10,7 +10,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import threading
 import weakref
+from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
@@ -35,6 +37,10 @@ _TOKEN_IN_URL = re.compile(r"[?&#](?:access_)?token=", re.IGNORECASE)
 # failed start scans fewer than 24 characters, so finding them all stays linear.
 _ALPHANUMERIC_RUN = re.compile(r"[A-Za-z0-9]{24,}")
 REDACTED_URL = "<collection URL redacted>"
+# Texts the patterns leave unchanged, up to this many of up to this length, are remembered: a
+# report's labels, the catalogue's sentences and JSON keys come back in every check.
+CLEAN_CACHE_SIZE = 1024
+CLEAN_CACHE_MAX_CHARS = 1000
 # Nesting deeper than this in `redact_data` is replaced, not walked: no recursion without bound.
 MAX_REDACTED_DEPTH = 32
 _TOO_DEEP = "<nested too deep>"
@@ -57,6 +63,9 @@ def _is_secret_url(word: str) -> bool:
     That is: a path ending in `.postman_collection` or `.json` (intake accepts both), any path
     on Amazon S3 (a collection URL cut short still names the secret object), or a `token=`.
     """
+    # Each rule needs a `/` (an address, a path) or an `=` (`token=`), written or `%`-encoded.
+    if "/" not in word and "%" not in word and "=" not in word:
+        return False
     plain = unquote(word)
     lower = plain.lower()
     suffix_at = lower.find(".postman_collection")
@@ -96,13 +105,65 @@ def redact(text: str, secrets: Iterable[Secret] = (), *, live: bool = True) -> s
         for form in secret.forms:
             if form in text:
                 text = text.replace(form, secret.masked)
-    words = _WORD_BOUNDARIES.split(text)
-    text = "".join(REDACTED_URL if _is_secret_url(word) else word for word in words)
+    # The exact secrets go first, on every call. The cache only remembers that the patterns
+    # below found nothing in a text, which stays true of that text whoever passes it again.
+    if _CLEAN.known(text):
+        return text
+    redacted = _redact_patterns(text)
+    if redacted == text:
+        _CLEAN.remember(text)
+    return redacted
+
+
+def _redact_patterns(text: str) -> str:
+    if "/" in text or "%" in text or "=" in text:  # else no word can be a secret URL
+        words = _WORD_BOUNDARIES.split(text)
+        text = "".join(REDACTED_URL if _is_secret_url(word) else word for word in words)
     text = _LABELLED_TOKEN.sub(lambda match: match.group(1) + mask_token(match.group(2)), text)
     text = _TOKEN_PATTERN.sub(
         lambda match: mask_token(match.group(0).replace("%5F", "_").replace("%5f", "_")), text
     )
     return _ALPHANUMERIC_RUN.sub(_mask_unlabelled, text)
+
+
+class _CleanTexts:
+    """The texts `_redact_patterns` returned unchanged, the most recently used first.
+
+    Only clean verdicts are kept: a text in which a pattern found anything is never stored, so
+    the cache holds nothing that redaction would not have let out anyway. Bounded in entries
+    and in the length of each, thread-safe (log records are redacted in any thread).
+    """
+
+    def __init__(self, size: int = CLEAN_CACHE_SIZE, max_chars: int = CLEAN_CACHE_MAX_CHARS):
+        self._size = size
+        self._max_chars = max_chars
+        self._texts: OrderedDict[str, None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def known(self, text: str) -> bool:
+        with self._lock:
+            if text not in self._texts:
+                return False
+            self._texts.move_to_end(text)
+            return True
+
+    def remember(self, text: str) -> None:
+        if len(text) > self._max_chars:
+            return
+        with self._lock:
+            self._texts[text] = None
+            if len(self._texts) > self._size:
+                self._texts.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._texts)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._texts.clear()
+
+
+_CLEAN = _CleanTexts()
 
 
 def redact_data(

@@ -37,6 +37,20 @@ def _connector(http: httpx.AsyncClient) -> aiohttp.BaseConnector | None:
     return transport.client.connector
 
 
+def idle_connections(connector: aiohttp.BaseConnector, key: object) -> int:
+    """How many idle connections `connector` keeps for `key` (a request's `connection_key`).
+
+    aiohttp has no public way to ask: this reads its pool (`BaseConnector._conns`, key → the
+    idle connections). Should that change, it answers 0 and warming opens what it cannot
+    take, as it always may; tests/engine/test_warm.py pins it to the pool's real state.
+    """
+    pool = getattr(connector, "_conns", None)
+    try:
+        return len(pool.get(key, ())) if pool is not None else 0
+    except (AttributeError, TypeError):
+        return 0
+
+
 async def warm(http: httpx.AsyncClient, origin: str, connections: int = 1) -> int:
     """Make sure `connections` keep-alive connections to `origin` (scheme://host[:port]) are in
     `http`'s pool, opening only the missing ones, all at once; return how many are ready."""
@@ -57,9 +71,16 @@ async def _warm(http: httpx.AsyncClient, origin: str, connections: int) -> int:
         "GET", url.with_path("/"), loop=asyncio.get_running_loop(), ssl=True
     )
     timeout = aiohttp.ClientTimeout(total=None, connect=CONNECT_TIMEOUT_S)
-    # Acquiring n at once takes the idle ones and opens the rest; releasing returns all n.
-    acquired = await asyncio.gather(
-        *(connector.connect(request, [], timeout) for _ in range(connections)),
+    # The idle ones are taken one after the other (each comes straight from the pool, no task
+    # needed); the missing ones are opened all at once. Releasing returns all n.
+    acquired: list[aiohttp.connector.Connection | BaseException] = []
+    for _ in range(min(idle_connections(connector, request.connection_key), connections)):
+        try:
+            acquired.append(await connector.connect(request, [], timeout))
+        except Exception as error:  # an idle one found closed, and opening another failed
+            acquired.append(error)
+    acquired += await asyncio.gather(
+        *(connector.connect(request, [], timeout) for _ in range(connections - len(acquired))),
         return_exceptions=True,
     )
     ready = 0
@@ -108,7 +129,8 @@ class Warmer:
     async def ready(task: asyncio.Task[int], within_s: float = WAIT_S) -> None:
         """Wait for a warming started earlier, but not longer than `within_s`: a host that
         does not answer is the check's to report, with its own time-outs."""
-        await asyncio.wait([task], timeout=within_s)
+        if not task.done():
+            await asyncio.wait([task], timeout=within_s)
 
     def _start(self, origin: str, connections: int) -> asyncio.Task[int]:
         running = self._running.get(origin)

@@ -439,3 +439,15 @@ async def test_a_bare_403_cools_the_token_down_a_firewall_page_does_not(
     assert first.diagnosis is sandbox.store(key).expected
     assert (second.diagnosis is Diagnosis.THROTTLED) is cooled
     assert (api_calls(sandbox) == Counter()) is cooled
+
+
+def test_no_field_of_a_report_is_a_mapping_so_its_keys_are_never_data() -> None:
+    """A report is redacted text by text, its keys left as they are: they must be the models'
+    own field names, never anything a check read."""
+    from bot.engine.report import CheckReport, Count, Counts, Step
+
+    for model in (CheckReport, Step, Count, Counts):
+        for name, field in model.model_fields.items():
+            shown = str(field.annotation).lower()
+            assert "dict" not in shown, f"{model.__name__}.{name}"
+            assert "mapping" not in shown, f"{model.__name__}.{name}"

@@ -7,6 +7,7 @@ reaches the report, and the event loop keeps serving others while the worst inpu
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import logging
 import time
@@ -20,8 +21,14 @@ from aiohttp import web
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.engine.check import ConnectionChecker, new_http_client
+from bot.engine.check import (
+    INLINE_PARSE_BYTES,
+    ConnectionChecker,
+    new_http_client,
+    parses_quickly,
+)
 from bot.engine.diagnosis import Diagnosis, StepName
+from bot.engine.ecwid import MAX_ANSWER_BYTES
 from bot.engine.report import CheckReport
 from bot.sandbox.ecwid.server import EcwidSandbox
 from bot.sandbox.loopback import LoopbackServer
@@ -89,7 +96,7 @@ def _v1(urls: list[str], **top: object) -> bytes:
 
 @asynccontextmanager
 async def hostile_checker(
-    server: HostileServer, timeout_s: float = 10.0
+    server: HostileServer, timeout_s: float = 10.0, **options: Any
 ) -> AsyncIterator[ConnectionChecker]:
     settings = load_settings(
         env_file=None,
@@ -99,7 +106,7 @@ async def hostile_checker(
         token_cooldown_s=0,
     )
     async with new_http_client() as http:
-        yield ConnectionChecker(settings, http)
+        yield ConnectionChecker(settings, http, **options)
 
 
 def assert_clean(report: CheckReport, *secrets: str) -> None:
@@ -199,6 +206,61 @@ async def test_an_unreadable_ecwid_answer_is_ecwid_unavailable(body: bytes) -> N
     assert_clean(report)
 
 
+def _gzip(data: bytes) -> bytes:
+    return gzip.compress(data, compresslevel=9)
+
+
+_PROFILE = json.dumps({"generalInfo": {"storeId": STORE_ID}, "settings": {"storeName": "Shop"}})
+
+
+@pytest.mark.parametrize(
+    ("status", "answer"),
+    [
+        pytest.param(200, Answer(body=b'{"total": 1, "x": "' + b"x" * MAX_ANSWER_BYTES + b'"}'),
+                     id="2-MiB-of-json"),
+        pytest.param(403, Answer(body=b" " * (MAX_ANSWER_BYTES + 1)), id="error-over-a-MiB"),
+        pytest.param(200, Answer(body=_gzip(b'{"total": 1, "x": "' + b"0" * 5_000_000 + b'"}'),
+                                 headers={"Content-Encoding": "gzip"}), id="gzip-bomb"),
+    ],
+)  # fmt: skip
+async def test_an_ecwid_answer_over_a_mib_is_not_read_further(status: int, answer: Answer) -> None:
+    answer.status = status
+    async with HostileServer() as server, hostile_checker(server) as checker:
+        server.api = lambda endpoint: answer if endpoint == "products" else Answer(body=b"{}")
+        report = await checker.check_store(str(STORE_ID), TOKEN)
+        # The connection that carried it is not handed to the next request half read.
+        server.api = lambda endpoint: Answer(
+            body=(_PROFILE if endpoint == "profile" else '{"total": 2}').encode()
+        )
+        again = await checker.check_store(str(STORE_ID), TOKEN)
+
+    assert report.diagnosis is Diagnosis.ECWID_UNAVAILABLE
+    products = report.step(StepName.PRODUCTS)
+    assert products is not None
+    assert f"HTTP {status} with over 1 MiB" in products.detail
+    assert_clean(report)
+    assert again.diagnosis is Diagnosis.OK, again.summary
+
+
+async def test_gzip_compressed_ecwid_answers_are_read() -> None:
+    async with HostileServer() as server, hostile_checker(server) as checker:
+        server.api = lambda endpoint: Answer(
+            body=_gzip((_PROFILE if endpoint == "profile" else '{"total": 7}').encode()),
+            headers={"Content-Encoding": "gzip"},
+        )
+        report = await checker.check_store(str(STORE_ID), TOKEN)
+        server.api = lambda endpoint: Answer(
+            body=_gzip(b'{"total": 7}')[:-6], headers={"Content-Encoding": "gzip"}
+        )
+        cut_short = await checker.check_store(str(STORE_ID), TOKEN)
+
+    assert report.diagnosis is Diagnosis.OK, report.summary
+    assert report.store_name == "Shop"
+    assert report.counts.products.total == 7
+    assert cut_short.diagnosis is Diagnosis.ECWID_UNAVAILABLE
+    assert_clean(cut_short)
+
+
 _PLANTED = st.sampled_from(
     [TOKEN, LEGACY_TOKEN, f"Bearer {LEGACY_TOKEN}", f"token={TOKEN}", COLLECTION_PATH]
 )
@@ -294,7 +356,36 @@ def _worst_collections() -> dict[str, bytes]:
         "deep nesting": b'{"item": ' + b"[" * 19_000,
         "a million values": b"[" + b"1," * 1_000_000 + b"1]",
         "many plain requests": _v1([f"{API}/{STORE_ID}/x?token={TOKEN}"] * 20_000),
+        # The worst files parsed on the loop itself (`parses_quickly`): as large as allowed.
+        **{name: _largest_inline(make) for name, make in _INLINE_SHAPES.items()},
     }
+
+
+_INLINE_SHAPES: dict[str, Callable[[int], bytes]] = {
+    "inline: many tiny requests": lambda k: _v1([f"{API}/1/p?token={TOKEN}"] * k),
+    "inline: one long query": lambda k: _v1([f"{API}/1/p?" + "a=b&" * k + f"token={TOKEN}"]),
+    "inline: path variables": lambda k: json.dumps(
+        {"requests": [{"url": f"{API}/:storeId/p" + "/:a" * 50 + f"?token={TOKEN}",
+                       "pathVariables": {"storeId": "1", "a": "x"}}] * k}
+    ).encode(),
+    "inline: nested folders": lambda k: json.dumps(
+        {"info": {"schema": "https://schema.getpostman.com"},
+         "item": [{"item": [{"request": {"url": {"raw": f"{API}/1/p", "path": ["api"] * 5},
+                  "auth": {"type": "bearer", "bearer": [{"key": "token", "value": TOKEN}]}}}]}] * k}
+    ).encode(),
+}  # fmt: skip
+
+
+def _largest_inline(make: Callable[[int], bytes]) -> bytes:
+    """The largest body `make` builds that is still parsed on the loop."""
+    low, high = 1, INLINE_PARSE_BYTES
+    while low < high:
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if parses_quickly(make(middle)) else (low, middle - 1)
+    body = make(low)
+    assert parses_quickly(body)
+    assert len(body) > INLINE_PARSE_BYTES * 0.9
+    return body
 
 
 async def _max_lag_while(work: Callable[[], Coroutine[Any, Any, object]]) -> float:
@@ -407,6 +498,10 @@ async def test_parsing_runs_off_the_loop_and_under_the_checks_deadline(
 
     monkeypatch.setattr(check_module, "parse_collection", slow_parse)
     async with HostileServer() as server, hostile_checker(server, timeout_s=0.5) as checker:
+        # A `{{variable}}`: its expansion is the work a small file can still make long.
+        server.collection = Answer(
+            body=_v1([f"{API}/{STORE_ID}/profile?token={TOKEN}"], variables={"a": "{{b}}"})
+        )
         reports: list[CheckReport] = []
 
         async def check() -> None:
@@ -418,3 +513,34 @@ async def test_parsing_runs_off_the_loop_and_under_the_checks_deadline(
     assert report.diagnosis is Diagnosis.CHECK_TIMEOUT
     assert report.step(StepName.PARSE).status.value == "failed"  # type: ignore[union-attr]
     assert lag < 1.0  # on the loop, the sleep alone would be 1.5 s
+
+
+@pytest.mark.parametrize(
+    ("body", "in_a_thread"),
+    [
+        pytest.param(_v1([f"{API}/{STORE_ID}/profile?token={TOKEN}"] * 10), False, id="personal"),
+        pytest.param(_v1([f"{API}/{STORE_ID}/p?token={TOKEN}"] * 200), True, id="over-16-KiB"),
+        pytest.param(_v1([f"{API}/{{{{id}}}}/p?token={TOKEN}"], variables={"id": "1003"}), True,
+                     id="a-variable"),
+        pytest.param(_v1([f"{API}/{{{{id}}}}/p?token={TOKEN}"], variables={"id": "1003"})
+                     .replace(b"{{", b"\\u007b\\u007b"), True, id="an-escaped-variable"),
+        pytest.param(_v1([f"{API}/{STORE_ID}/profile?token={TOKEN}"]).decode().encode("utf-16"),
+                     True, id="utf-16"),
+    ],
+)  # fmt: skip
+async def test_only_files_that_cannot_take_long_are_parsed_on_the_loop(
+    body: bytes, in_a_thread: bool
+) -> None:
+    offloaded: list[object] = []
+
+    async def offload(work: Callable[[], Any]) -> Any:
+        offloaded.append(work)
+        return await asyncio.to_thread(work)
+
+    async with HostileServer() as server, hostile_checker(server, offload=offload) as checker:
+        server.collection = Answer(body=body)
+        report = await checker.check_text(server.collection_url)
+
+    assert report.diagnosis is Diagnosis.OK, report.summary
+    assert report.store_id == STORE_ID
+    assert bool(offloaded) is in_a_thread

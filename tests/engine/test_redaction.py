@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Iterator
 from urllib.parse import quote
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from bot.engine import redaction
 from bot.engine.catalogue import COLLECTION_URL_FORMAT
 from bot.engine.redaction import (
+    CLEAN_CACHE_MAX_CHARS,
+    CLEAN_CACHE_SIZE,
     MAX_REDACTED_DEPTH,
     CollectionUrl,
     EcwidToken,
+    _CleanTexts,
     mask_token,
     redact,
     redact_data,
@@ -176,3 +183,89 @@ def test_redact_data_walks_nested_values_with_a_bound() -> None:
     assert "CANARY" not in repr(redacted)
     assert "abcdef0123" not in repr(redacted)
     assert redacted["store"]["name"] == "secret_…1234"
+
+
+# --- The cache of clean texts -------------------------------------------------------------------
+
+
+@pytest.fixture
+def clean_cache() -> Iterator[_CleanTexts]:
+    redaction._CLEAN.clear()
+    yield redaction._CLEAN
+    redaction._CLEAN.clear()
+
+
+def test_a_text_holding_a_secret_is_never_remembered_as_clean(clean_cache: _CleanTexts) -> None:
+    text = f"store name {TOKEN} at {URL}"
+
+    first, second = redact(text, live=False), redact(text, live=False)
+
+    assert first == second
+    assert "CANARY" not in second
+    assert "abcdef0123" not in second
+    assert not clean_cache.known(text)
+    assert len(clean_cache) == 0
+
+
+def test_a_text_remembered_clean_is_still_redacted_once_its_secret_is_known(
+    clean_cache: _CleanTexts,
+) -> None:
+    # No pattern recognises this (short, labelless, letters only): clean as far as patterns go.
+    text = "store name CANARYshort"
+    assert redact(text, live=False) == text
+    assert clean_cache.known(text)
+
+    # Once it is the caller's own secret, or one this process holds, it goes all the same.
+    assert "CANARY" not in redact(text, [EcwidToken("CANARYshort")], live=False)
+    held = EcwidToken("CANARYshort")
+    assert "CANARY" not in redact(text)
+    del held
+
+
+def test_the_clean_cache_is_bounded(clean_cache: _CleanTexts) -> None:
+    for number in range(CLEAN_CACHE_SIZE + 100):
+        redact(f"step {number} passed", live=False)
+    redact("x" * (CLEAN_CACHE_MAX_CHARS + 1), live=False)
+
+    assert len(clean_cache) == CLEAN_CACHE_SIZE
+    assert not clean_cache.known("step 0 passed")  # the least recently used left first
+    assert clean_cache.known(f"step {CLEAN_CACHE_SIZE + 99} passed")
+    assert not clean_cache.known("x" * (CLEAN_CACHE_MAX_CHARS + 1))
+
+
+_PIECES = st.sampled_from(
+    [
+        TOKEN,
+        URL,
+        quote(URL, safe=""),
+        "Bearer abcdefghijklmnop1234",
+        "token=",
+        "/",
+        "%2F",
+        "=",
+        "secret_",
+        "public%5Fabcdef12",
+        "a1b2c3d4e5f6a1b2c3d4e5f6a1",
+        ".json",
+        ".postman_collection",
+        "s3.amazonaws.com/",
+        "https://",
+        "?",
+        "&",
+        " ",
+        "\n",
+        '"',
+        "Example Shop",
+        "store 1003",
+    ]
+)
+
+
+@given(st.lists(_PIECES | st.text(max_size=8), max_size=12).map("".join))
+@settings(max_examples=300, deadline=None)
+def test_the_cache_never_changes_what_redaction_returns(text: str) -> None:
+    redaction._CLEAN.clear()
+    uncached = redaction._redact_patterns(text)
+
+    assert [redact(text, live=False) for _ in range(3)] == [uncached] * 3
+    assert redaction._CLEAN.known(text) is (uncached == text and len(text) <= CLEAN_CACHE_MAX_CHARS)

@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+import aiohttp
 import httpx
 import pytest
+from yarl import URL
 
 from bot.engine.check import ConnectionChecker, new_http_client
 from bot.engine.diagnosis import Diagnosis
-from bot.engine.warm import Warmer, warm
+from bot.engine.warm import Warmer, _connector, idle_connections, warm
 from bot.sandbox.ecwid.server import EcwidSandbox
 from bot.sandbox.loopback import free_port
 from tests.conftest import settings_for
@@ -178,3 +180,27 @@ async def test_warmed_connections_outlive_httpx_s_five_second_keep_alive(
         await asyncio.sleep(6)
         assert await warm(http, ecwid.origin, 2) == 2
         assert ecwid.accepted == 2
+
+
+async def test_the_idle_connections_are_read_from_aiohttp_s_pool(
+    sandbox: EcwidSandbox, proxies: tuple[CountingProxy, CountingProxy]
+) -> None:
+    """`idle_connections` reads a private part of aiohttp: this pins it to what the pool holds."""
+    s3, ecwid = proxies
+    async with new_http_client() as http:
+        connector = _connector(http)
+        assert connector is not None
+
+        def key(origin: str) -> object:
+            url = URL(origin).with_path("/")
+            request = aiohttp.ClientRequest("GET", url, loop=asyncio.get_running_loop(), ssl=True)
+            return request.connection_key
+
+        assert idle_connections(connector, key(ecwid.origin)) == 0
+        assert await warm(http, ecwid.origin, 3) == 3
+        assert idle_connections(connector, key(ecwid.origin)) == 3
+        assert idle_connections(connector, key(s3.origin)) == 0
+        await http.get(ecwid.origin + "/api/v3/1/profile")  # takes one, gives it back
+        assert idle_connections(connector, key(ecwid.origin)) == 3
+        assert await warm(http, ecwid.origin, 5) == 5
+        assert (idle_connections(connector, key(ecwid.origin)), ecwid.accepted) == (5, 5)
