@@ -45,7 +45,8 @@ Body = Callable[[int], Awaitable[bytes]]
 
 
 def bare_app(settings: Settings) -> AsyncApp:
-    """The baseline: the same entry points, each only acknowledged."""
+    """The baseline: the same entry points, each only acknowledged, Bolt as it comes (it looks
+    for the ack every 10 ms; the bot answers as its listener returns)."""
     secret = settings.slack_signing_secret
     assert secret is not None
     app = AsyncApp(client=slack_client(settings), signing_secret=secret.get_secret_value())

@@ -296,6 +296,15 @@ async def react(client: AsyncWebClient, destination: Destination, add: str, *rem
             logger.warning("reaction %s not changed", name, exc_info=True)
 
 
+async def first_time(services: BotServices, keys: list[str]) -> bool:
+    """Whether none of `keys` (an event's ID, its message's) was seen before; each is marked
+    seen as it is asked. Slack retries an event it thinks was not delivered."""
+    for key in keys:
+        if not await services.seen.first_time(key):
+            return False
+    return True
+
+
 def journaled(
     services: BotServices, destination: Destination, paste: Paste, *, view_id: str | None = None
 ) -> asyncio.Future[str]:

@@ -9,8 +9,8 @@ from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.destination import Destination, EntryPoint
-from bot.slack.services import services_of
-from handlers.conversation import installing_team, post_guide, tell_failure
+from bot.slack.services import BotServices, services_of
+from handlers.conversation import first_time, installing_team, post_guide, tell_failure
 
 logger = logging.getLogger(__name__)
 
@@ -25,13 +25,6 @@ async def mentioned(
         # a new event_id: the first one was answered already.
         logger.debug("edited mention in %s ignored", event.get("channel"))
         return
-    # Slack retries an event it thinks was not delivered: answer each event, and each
-    # message, once.
-    event_id = body.get("event_id")
-    if event_id and not await services.seen.first_time(f"event:{event_id}"):
-        return
-    if not await services.seen.first_time(f"mention:{event['channel']}:{event.get('ts')}"):
-        return
     destination = Destination(
         channel=event["channel"],
         thread_ts=event.get("thread_ts") or event.get("ts"),
@@ -39,11 +32,23 @@ async def mentioned(
         team=installing_team(context) or body.get("team_id") or "",
         entry=EntryPoint.MENTION,
     )
+    keys = [f"mention:{event['channel']}:{event.get('ts')}"]
+    if event_id := body.get("event_id"):
+        keys.insert(0, f"event:{event_id}")
     services.tasks.spawn(
-        post_guide(client, destination),
+        _guide_once(services, client, destination, keys),
         name="guide on mention",
         on_failure=tell_failure(client, destination.requester, channel=destination.channel),
     )
+
+
+async def _guide_once(
+    services: BotServices, client: AsyncWebClient, destination: Destination, keys: list[str]
+) -> None:
+    # Each event, and each message, answered once. (After the ack: with a database these are
+    # writes.)
+    if await first_time(services, keys):
+        await post_guide(client, destination)
 
 
 def register(app: AsyncApp) -> None:

@@ -22,7 +22,7 @@ from bot.engine.errors import PasteError
 from bot.engine.intake import CollectionPaste, Paste, read_paste
 from bot.slack.services import BotServices, services_of
 from handlers.blocks.direct import dm_guide_message, dm_paste_note
-from handlers.conversation import check_and_answer, installing_team, post, tell_failure
+from handlers.conversation import check_and_answer, first_time, installing_team, post, tell_failure
 
 logger = logging.getLogger(__name__)
 
@@ -49,12 +49,12 @@ async def direct_message(
     ):
         return
     services = services_of(context)
-    event_id = body.get("event_id")
-    if event_id and not await services.seen.first_time(f"event:{event_id}"):
-        return
     message_key = event.get("client_msg_id") or f"{event['channel']}:{event.get('ts')}"
-    if not await services.seen.first_time(f"dm:{message_key}"):
-        return
+    # Slack retries an event it thinks was not delivered: answer each event, and each message,
+    # once. (Asked after the ack: with a database these are writes.)
+    keys = [f"dm:{message_key}"]
+    if event_id := body.get("event_id"):
+        keys.insert(0, f"event:{event_id}")
     destination = Destination(
         channel=str(event["channel"]),
         thread_ts=event.get("thread_ts") or event.get("ts"),
@@ -69,23 +69,41 @@ async def direct_message(
     except PasteError as problem:
         detail = problem.detail if _ATTEMPTED_PASTE.search(text) else None
         services.tasks.spawn(
-            _guide(client, destination, detail), name="guide in DM", on_failure=failed
+            _guide(services, keys, client, destination, detail),
+            name="guide in DM",
+            on_failure=failed,
         )
         return
     services.tasks.spawn(
-        _check(services, client, destination, paste), name="check from DM", on_failure=failed
+        _check(services, keys, client, destination, paste),
+        name="check from DM",
+        on_failure=failed,
     )
 
 
-async def _guide(client: AsyncWebClient, destination: Destination, problem: str | None) -> None:
+async def _guide(
+    services: BotServices,
+    keys: list[str],
+    client: AsyncWebClient,
+    destination: Destination,
+    problem: str | None,
+) -> None:
+    if not await first_time(services, keys):
+        return
     text, blocks = dm_guide_message(problem)
     await post(client, destination, text, blocks)
 
 
 async def _check(
-    services: BotServices, client: AsyncWebClient, destination: Destination, paste: Paste
+    services: BotServices,
+    keys: list[str],
+    client: AsyncWebClient,
+    destination: Destination,
+    paste: Paste,
 ) -> None:
-    report = await check_and_answer(services, client, destination, paste)
+    report = await check_and_answer(
+        services, client, destination, paste, first_time=first_time(services, keys)
+    )
     if report is not None:
         await post(client, destination, dm_paste_note(url=isinstance(paste, CollectionPaste)))
 

@@ -224,6 +224,10 @@ def create_app(
         client=client or slack_client(settings, services.metrics, services.slack_health),
         signing_secret=signing_secret,
         logger=_BOLT_LOGGER,
+        # Bolt answers Slack as soon as the listener returns, instead of looking for the ack
+        # every 10 ms: every listener acks and leaves the work to `services.tasks`, whose work
+        # starts once the answers in progress have left.
+        process_before_response=True,
         **options,
     )
 

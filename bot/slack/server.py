@@ -183,6 +183,14 @@ def http_app(
 
     async def events(request: web.Request) -> web.Response:
         arrived = time.perf_counter()
+        # Marked as being answered from its first byte: background work lets it go first.
+        with services.tasks.acknowledging() if services else contextlib.nullcontext():
+            response = await answer(request)
+        if services is not None:
+            services.metrics.ack_duration.observe(time.perf_counter() - arrived)
+        return response
+
+    async def answer(request: web.Request) -> web.Response:
         body = await request.read()
         if secret is not None:
             refusal = verify_request(secret, request.headers, body)
@@ -198,12 +206,8 @@ def http_app(
                 services.metrics.ignored.inc()
             rejections.warning("incomplete", "ignored a signed Slack request: %s", why)
             return web.Response(status=200)
-        with services.tasks.acknowledging() if services else contextlib.nullcontext():
-            bolt_response = await app.async_dispatch(await to_bolt_request(request))
-            response = await to_aiohttp_response(bolt_response)
-        if services is not None:
-            services.metrics.ack_duration.observe(time.perf_counter() - arrived)
-        return response
+        bolt_response = await app.async_dispatch(await to_bolt_request(request))
+        return await to_aiohttp_response(bolt_response)
 
     async def health(_request: web.Request) -> web.Response:
         in_flight = len(services.tasks) if services else 0

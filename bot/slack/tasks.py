@@ -7,14 +7,13 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
-from contextvars import ContextVar
 from typing import Any
 
 logger = logging.getLogger(__name__)
 
-# The Slack request being answered in this context (Bolt runs a listener in a copy of the
-# request's context): the request whose listener spawns work has decided its answer already.
-_ANSWERING: ContextVar[object | None] = ContextVar("answering", default=None)
+# Slack's requests come in bursts (a channel's worth of clicks, retries), one handled after the
+# other with short gaps between: background work starts after a gap this long, not in one.
+QUIET_S = 0.002
 
 
 class TaskSupervisor:
@@ -30,6 +29,7 @@ class TaskSupervisor:
         # The Slack requests being answered, and an event set (then replaced) when one leaves.
         self._answering: set[object] = set()
         self._one_left = asyncio.Event()
+        self._arrivals = 0  # requests that started being answered, ever
 
     def spawn(
         self,
@@ -38,12 +38,11 @@ class TaskSupervisor:
         name: str,
         on_failure: Callable[[str], Awaitable[None]] | None = None,
     ) -> asyncio.Task[Any]:
-        """Run `work` in the background once the other acknowledgements in progress have left.
-
-        Called by a listener after its `ack()`: its own answer is decided, and Bolt sends it
-        within 10 ms whatever runs meanwhile, so the work does not wait for that one."""
+        """Run `work` in the background once the acknowledgements in progress have left, the
+        one of the request that spawns it included (Bolt answers as the listener returns:
+        `create_app` sets `process_before_response`)."""
         task = asyncio.get_running_loop().create_task(
-            self._after_acks(work, name, on_failure, _ANSWERING.get()), name=name
+            self._after_acks(work, name, on_failure), name=name
         )
         self._tasks.add(task)
         task.add_done_callback(self._finished)
@@ -54,11 +53,10 @@ class TaskSupervisor:
         """Mark a Slack request being answered: background work lets it go first."""
         request = object()
         self._answering.add(request)
-        token = _ANSWERING.set(request)
+        self._arrivals += 1
         try:
             yield
         finally:
-            _ANSWERING.reset(token)
             self._answering.discard(request)
             self._one_left.set()
             self._one_left = asyncio.Event()
@@ -68,15 +66,20 @@ class TaskSupervisor:
         work: Coroutine[Any, Any, Any],
         name: str,
         on_failure: Callable[[str], Awaitable[None]] | None,
-        spawned_by: object | None,
     ) -> Any:
-        # Slack waits 3 s at most for an ack: work starts once the other requests in progress
-        # have been answered (or after `max_yield_s`, so a steady stream of requests cannot
-        # hold it back), never competing with them.
+        # Slack waits 3 s at most for an ack: work starts once the requests in progress (its
+        # own included) have been answered and none came for QUIET_S – or after `max_yield_s`,
+        # so that a steady stream of requests cannot hold it back – never competing with them.
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self._max_yield_s):
-                while self._answering - {spawned_by}:
-                    await self._one_left.wait()
+                while True:
+                    while self._answering:
+                        await self._one_left.wait()
+                    # A burst of requests leaves gaps between them: wait for a quiet moment.
+                    arrivals = self._arrivals
+                    await asyncio.sleep(QUIET_S)
+                    if self._arrivals == arrivals and not self._answering:
+                        break
         try:
             return await work
         except Exception:

@@ -7,16 +7,21 @@ import asyncio
 from bot.slack.tasks import TaskSupervisor
 
 
-async def test_work_spawned_by_a_request_does_not_wait_for_that_requests_own_ack() -> None:
+async def test_work_starts_once_its_own_requests_answer_has_left() -> None:
     tasks = TaskSupervisor(max_yield_s=60)
-    started = asyncio.Event()
+    order: list[str] = []
 
     async def work() -> None:
-        started.set()
+        order.append("work started")
 
-    with tasks.acknowledging():  # the listener has acked; Bolt has yet to send it
-        tasks.spawn(work(), name="check")
-        await asyncio.wait_for(started.wait(), 10)
+    with tasks.acknowledging():  # the listener acks and spawns; Bolt answers as it returns
+        spawned = tasks.spawn(work(), name="check")
+        for _ in range(20):
+            await asyncio.sleep(0)
+        order.append("answer sent")
+    await asyncio.wait_for(spawned, 10)
+
+    assert order == ["answer sent", "work started"]
 
 
 async def test_work_waits_while_another_request_is_being_answered() -> None:
@@ -64,3 +69,22 @@ async def test_a_stream_of_requests_holds_work_back_no_longer_than_max_yield() -
     tasks.spawn(work(), name="check")
     await asyncio.wait_for(started.wait(), 10)
     answering.cancel()
+
+
+async def test_work_waits_out_a_burst_of_requests_one_after_the_other() -> None:
+    tasks = TaskSupervisor(max_yield_s=60)
+    order: list[str] = []
+
+    async def work() -> None:
+        order.append("work started")
+
+    with tasks.acknowledging():
+        spawned = tasks.spawn(work(), name="check")
+    for number in range(5):  # the burst's next requests, each the moment the last one left
+        await asyncio.sleep(0)
+        with tasks.acknowledging():
+            await asyncio.sleep(0)
+            order.append(f"request {number} answered")
+    await asyncio.wait_for(spawned, 10)
+
+    assert order[-1] == "work started"
