@@ -10,7 +10,7 @@ import contextlib
 import getpass
 import sys
 from collections.abc import AsyncIterator, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 # Each command imports what it needs when it runs: `guide` and `--help` start in a blink, without
 # pydantic, httpx or aiohttp (a structural test keeps it so; `make bench` times it).
@@ -73,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="ecwid-connect",
         description="Check that a store-migration service can read an Ecwid store.",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action=_VersionAction)
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     check = commands.add_parser(
@@ -143,6 +143,17 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="the whole product, offline, against the sandbox")
     demo.set_defaults(run=_demo, needs=None)
     return parser
+
+
+class _VersionAction(argparse.Action):
+    """`--version`, looking the version up only when asked: reading the installed package's
+    metadata costs some 50 ms, which every other command would pay at start."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="show the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: Any, **_kwargs: Any) -> None:
+        parser.exit(message=f"{parser.prog} {_version()}\n")
 
 
 def _version() -> str:
