@@ -11,13 +11,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import pytest
-
 from bot.engine.diagnosis import Diagnosis
 from bot.history.database import SQLITE_FILE_NAME
 from bot.sandbox.slack.user import SlackUser
 from bot.sandbox.slack.webapi import SlackCall
-from bot.sandbox.stage import Stage, running_stage
+from bot.sandbox.stage import Stage
 from handlers.blocks import check as check_blocks
 from tests.handlers.test_bot import (
     CHANNEL,
@@ -30,17 +28,6 @@ from tests.handlers.test_bot import (
 )
 
 ANSWER_WAIT_S = 10
-
-
-@pytest.fixture
-async def stage() -> AsyncIterator[Stage]:
-    async with running_stage() as running:
-        yield running
-
-
-@pytest.fixture
-def owner(stage: Stage) -> SlackUser:
-    return stage.user("U0OWNER", "jane")
 
 
 async def submit_and_wait_for_answer(stage: Stage, owner: SlackUser, store: str) -> SlackCall:

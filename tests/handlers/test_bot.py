@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -23,17 +22,6 @@ from handlers.commands import COMMAND
 from handlers.shortcuts import CHECK_SHORTCUT
 
 CHANNEL = "C0MIGRATE"
-
-
-@pytest.fixture
-async def stage() -> AsyncIterator[Stage]:
-    async with running_stage() as running:
-        yield running
-
-
-@pytest.fixture
-def owner(stage: Stage) -> SlackUser:
-    return stage.user("U0OWNER", "jane")
 
 
 def posted(stage: Stage) -> list[SlackCall]:

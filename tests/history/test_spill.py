@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
+from bot.engine.intake import CredentialsPaste
 from bot.history.database import Database
 from bot.history.health import DatabaseHealth
 from bot.history.journal import CheckJournal
@@ -41,6 +42,20 @@ def spill_files(directory: Path) -> list[Path]:
     return sorted(directory.glob("journal-spill-*.sqlite3"))
 
 
+async def accepted_during_an_outage(
+    clock: FakeClock, directory: Path, paste_: CredentialsPaste | None = None, *, key: str = ""
+) -> CheckJournal:
+    """A journal whose database is not there, holding one check it has just accepted."""
+    down = unreachable()
+    try:
+        kept = spilling_journal(down, clock, directory, key=key or None)
+        await kept.accept(PLACE, paste_)
+        await kept.heartbeat()
+    finally:
+        await down.close()
+    return kept
+
+
 async def test_entries_the_database_refuses_are_taken_over_after_their_process_died(
     database: Database, clock: FakeClock, tmp_path: Path
 ) -> None:
@@ -69,12 +84,7 @@ async def test_entries_the_database_refuses_are_taken_over_after_their_process_d
 async def test_the_spill_of_a_live_process_is_left_alone(
     database: Database, clock: FakeClock, tmp_path: Path
 ) -> None:
-    down = unreachable()
-    try:
-        alive = spilling_journal(down, clock, tmp_path)
-        await alive.accept(PLACE, None)
-    finally:
-        await down.close()
+    await accepted_during_an_outage(clock, tmp_path)  # its process lives on
 
     other = spilling_journal(database, clock, tmp_path)
     await other.heartbeat()
@@ -87,12 +97,7 @@ async def test_the_spill_of_a_live_process_is_left_alone(
 async def test_an_entry_leaves_the_spill_once_the_database_has_it(
     database: Database, clock: FakeClock, tmp_path: Path
 ) -> None:
-    down = unreachable()
-    try:
-        kept = spilling_journal(down, clock, tmp_path)
-        await kept.accept(PLACE, None)
-    finally:
-        await down.close()
+    kept = await accepted_during_an_outage(clock, tmp_path)
     kept._database = database  # the database is back
     await kept.heartbeat()
     spill = kept._spill
@@ -105,13 +110,7 @@ async def test_an_entry_leaves_the_spill_once_the_database_has_it(
 
 async def test_the_spill_holds_the_paste_only_sealed(clock: FakeClock, tmp_path: Path) -> None:
     token = random_token()
-    down = unreachable()
-    try:
-        kept = spilling_journal(down, clock, tmp_path, key=new_key())
-        await kept.accept(PLACE, paste(token))
-        await kept.heartbeat()
-    finally:
-        await down.close()
+    await accepted_during_an_outage(clock, tmp_path, paste(token), key=new_key())
 
     (path,) = spill_files(tmp_path)
     on_disk = b"".join(p.read_bytes() for p in tmp_path.glob("journal-spill-*"))
