@@ -7,9 +7,7 @@ import pytest
 from bot.sandbox.slack.user import SlackUser
 from bot.sandbox.stage import Stage
 from handlers.blocks import check as check_blocks
-from tests.handlers.test_bot import guide_root, open_modal_from, owner, settle, stage
-
-__all__ = ["owner", "stage"]  # the fixtures this module borrows
+from tests.handlers.test_bot import guide_root, open_modal_from, settle
 
 
 async def test_opening_the_modal_warms_the_checker_while_the_person_pastes(
