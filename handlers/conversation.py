@@ -474,8 +474,6 @@ async def deliver_answer(
         journal_answer(),
         return_exceptions=True,
     )
-    if reacting is not None:
-        await reacting
     if isinstance(journal_id, BaseException):  # a bug: the journal never raises for its database
         logger.error("the journal could not take a check's answer", exc_info=journal_id)
         return not isinstance(posted, BaseException)
@@ -487,12 +485,16 @@ async def deliver_answer(
         try:
             raise posted
         except Exception:
+            if reacting is not None:
+                await reacting  # its 👀 on first, so that the ⚠️ replaces it
             await report_failure(client, destination, view_id, "posting a check's answer failed")
         await services.journal.done(journal_id)
         return False
     await services.journal.done(journal_id)
     # The answer is in the thread: what follows is decoration, and never a reason to say
-    # something went wrong.
+    # something went wrong. The 👀 still on its way goes on before the verdict replaces it.
+    if reacting is not None:
+        await reacting
     if answer.reaction is not None:
         await react(client, destination, answer.reaction, CHECKING)
     if view_id is not None and answer.view is not None:
