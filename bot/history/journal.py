@@ -331,7 +331,7 @@ class CheckJournal:
         ticket = self._health.attempt()
         try:
             async with self._database.engine.begin() as connection:
-                await connection.execute(self._upsert(connection.dialect.name), row)
+                await connection.execute(_entry_upsert(connection.dialect.name, self.owner), row)
         except Exception as error:
             self._dirty.add(entry_id)
             self._health.journal_unwritten = len(self._dirty)
@@ -346,19 +346,6 @@ class CheckJournal:
             del self._mine[entry_id]
         self._health.succeeded(ticket)
         return True
-
-    @functools.cache  # noqa: B019 (one journal per process, two dialects at most)
-    def _upsert(self, dialect: str) -> sa.Executable:
-        """The statement that writes a whole entry, built once: every check writes it three
-        times, and building it anew costs more CPU than SQLite's own work."""
-        statement = upsert(dialect, PendingCheckRow)
-        columns = [column.name for column in PendingCheckRow.__table__.columns]
-        return statement.on_conflict_do_update(
-            index_elements=[PendingCheckRow.id],
-            set_={name: statement.excluded[name] for name in columns if name != "id"},
-            # Never over an entry another process has taken over meanwhile.
-            where=PendingCheckRow.owner == self.owner,
-        )
 
     def _keep_on_disk(self, row: dict[str, Any]) -> None:
         if self._spill is None:
@@ -377,7 +364,7 @@ class CheckJournal:
         for orphan in self._spill.orphans():
             try:
                 async with self._database.engine.begin() as connection:
-                    statement = self._publish(connection.dialect.name)
+                    statement = _entry_upsert(connection.dialect.name, None)
                     for row in orphan.rows:
                         await connection.execute(statement, row)
             except Exception as error:
@@ -394,17 +381,6 @@ class CheckJournal:
             )
         return True
 
-    @functools.cache  # noqa: B019 (one journal per process, two dialects at most)
-    def _publish(self, dialect: str) -> sa.Executable:
-        """Write another process's entry as it left it, unless someone took it over since."""
-        statement = upsert(dialect, PendingCheckRow)
-        columns = [column.name for column in PendingCheckRow.__table__.columns]
-        return statement.on_conflict_do_update(
-            index_elements=[PendingCheckRow.id],
-            set_={name: statement.excluded[name] for name in columns if name != "id"},
-            where=PendingCheckRow.owner == statement.excluded["owner"],
-        )
-
     def close(self) -> None:
         """On a clean stop: this process's file on disk goes, unless it still holds entries."""
         if self._spill is not None:
@@ -419,3 +395,18 @@ class CheckJournal:
 def _destination_json(destination: Destination) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(destination.to_metadata())
     return data
+
+
+@functools.cache
+def _entry_upsert(dialect: str, owner: str | None) -> sa.Executable:
+    """The statement that writes a whole entry, built once (building it anew costs more CPU
+    than SQLite's own work, and every check writes three times). Never over an entry another
+    process has taken over meanwhile: it overwrites only rows of `owner` (a journal's own), or,
+    with None, of the owner the written row names (publishing a dead process's spill)."""
+    statement = upsert(dialect, PendingCheckRow)
+    columns = [column.name for column in PendingCheckRow.__table__.columns]
+    return statement.on_conflict_do_update(
+        index_elements=[PendingCheckRow.id],
+        set_={name: statement.excluded[name] for name in columns if name != "id"},
+        where=PendingCheckRow.owner == (statement.excluded["owner"] if owner is None else owner),
+    )

@@ -85,9 +85,7 @@ class OrphanSpill:
 
     def remove(self) -> None:
         """Every row is in the database: the file goes, and its lock with it."""
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
-        _lock_path(self.path).unlink(missing_ok=True)
+        _remove(self.path)
         self._lock.close()
 
     def release(self) -> None:
@@ -97,6 +95,13 @@ class OrphanSpill:
 
 def _lock_path(path: Path) -> Path:
     return path.with_suffix(".lock")
+
+
+def _remove(path: Path) -> None:
+    """A spill file, its SQLite companions and its lock file."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    _lock_path(path).unlink(missing_ok=True)
 
 
 class JournalSpill:
@@ -155,9 +160,7 @@ class JournalSpill:
         self._connection.close()
         self._connection = None
         if not self._kept:
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{self._path}{suffix}").unlink(missing_ok=True)
-            _lock_path(self._path).unlink(missing_ok=True)
+            _remove(self._path)
         if self._lock is not None:
             self._lock.close()
             self._lock = None

@@ -42,7 +42,6 @@ class SlackHealth:
         self._unreachable_after_s = unreachable_after_s
         self._failing_since: float | None = None
         self._refused: str | None = None
-        self.failures = 0
 
     def answered(self, error: str | None = None) -> None:
         """Slack answered (ok, or with an error in the body, or 429)."""
@@ -54,7 +53,6 @@ class SlackHealth:
 
     def failed(self) -> None:
         """No usable answer: a connection error, a time-out, a 5xx."""
-        self.failures += 1
         if self._failing_since is None:
             self._failing_since = self._clock()
 
