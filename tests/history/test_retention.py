@@ -174,8 +174,8 @@ async def test_the_housekeeping_applies_history_retention_days(tmp_path: Path) -
 
         await services.housekeeping()
 
-        assert await services.database.check(old) is None
-        assert await services.database.check(new) is not None
+        assert await services.database.check_by_id(old) is None
+        assert await services.database.check_by_id(new) is not None
     finally:
         await services.aclose(0)
 
