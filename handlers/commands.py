@@ -12,15 +12,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.destination import Destination, EntryPoint
 from bot.engine.errors import PasteError
 from bot.engine.intake import read_paste
+from bot.slack.posting import Recipient
 from bot.slack.services import BotServices, SupportUnreadable, services_of
 from handlers.blocks.check import usage_text
 from handlers.blocks.support import history_message
-from handlers.conversation import (
-    installing_team,
-    post_guide,
-    start_thread_and_check,
-    tell_failure,
-)
+from handlers.conversation import installing_team, post_guide
 
 COMMAND = "/ecwid-connect"
 HELP_WORDS = frozenset({"help", "-h", "--help", "?", "usage"})
@@ -37,7 +33,8 @@ async def ecwid_connect(
     """`/ecwid-connect [help | history <store ID> | <paste>]`."""
     services = services_of(context)
     text = (command.get("text") or "").strip()
-    failed = tell_failure(client, command["user_id"], response_url=command.get("response_url"))
+    recipient = Recipient(command["user_id"], response_url=command.get("response_url"))
+    failed = services.answers.failure_notice(recipient)
     if text.lower() in HELP_WORDS:
         await ack(text=usage_text(command.get("command") or COMMAND))
         return
@@ -63,7 +60,9 @@ async def ecwid_connect(
     )
     if not text:
         await ack()
-        services.tasks.spawn(post_guide(client, destination), name="post guide", on_failure=failed)
+        services.tasks.spawn(
+            post_guide(services.answers, destination), name="post guide", on_failure=failed
+        )
         return
     try:
         paste = read_paste(text, services.settings.collection_hosts)
@@ -74,7 +73,7 @@ async def ecwid_connect(
     await ack()
     private = dataclasses.replace(destination, public=False)
     services.tasks.spawn(
-        start_thread_and_check(services, client, private, paste),
+        services.answers.check_in_new_thread(private, paste),
         name="check from command",
         on_failure=failed,
     )

@@ -11,9 +11,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.destination import Destination, EntryPoint
 from bot.history.database import Database
+from bot.slack.posting import Recipient
 from bot.slack.services import BotServices, SupportUnreadable, services_of
 from handlers.blocks.home import HOME_CHECK_ACTION, TeamView, home_channel, home_view
-from handlers.conversation import installing_team, spawn_check_modal, tell_failure
+from handlers.conversation import installing_team, spawn_check_modal
 
 logger = logging.getLogger(__name__)
 TEAM_WINDOW = timedelta(days=7)
@@ -48,7 +49,7 @@ async def home_opened(
     services.tasks.spawn(
         _publish(services, user_id, str(event.get("channel") or ""), client),
         name="publish home",
-        on_failure=tell_failure(client, user_id),
+        on_failure=services.answers.failure_notice(Recipient(user_id)),
     )
 
 
@@ -89,7 +90,7 @@ async def check_from_home(
         body["trigger_id"],
         destination,
         name="open modal from home",
-        on_failure=tell_failure(client, user_id),
+        on_failure=services_of(context).answers.failure_notice(Recipient(user_id)),
     )
 
 

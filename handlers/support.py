@@ -21,6 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.destination import Destination, EntryPoint
 from bot.engine.report import CheckReport
 from bot.history.database import Escalation, Urgency
+from bot.slack.posting import CHECKING, CONNECTED, PROBLEM, Recipient, tell_privately
 from bot.slack.services import BotServices, SupportUnreadable, services_of
 from handlers.blocks.support import (
     CUSTOMER_REPLY_ACTION,
@@ -47,20 +48,7 @@ from handlers.blocks.support import (
     triage_details_message,
     triage_message,
 )
-from handlers.conversation import (
-    CHECKING,
-    CONNECTED,
-    PROBLEM,
-    check_and_answer,
-    destination_from_action,
-    installing_team,
-    post,
-    react,
-    report_failure,
-    tell_failure,
-    tell_failure_at,
-    tell_privately,
-)
+from handlers.conversation import destination_from_action, installing_team
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +74,7 @@ async def refresh_triage(services: BotServices, client: AsyncWebClient, escalati
         for _ in range(3):
             if escalation is None or not escalation.triage_channel or not escalation.triage_ts:
                 return
-            check = await services.database.check(escalation.check_id)
+            check = await services.database.check_by_id(escalation.check_id)
             if check is None:
                 return
             permalink = await _permalink(client, escalation)
@@ -119,7 +107,7 @@ async def open_escalation(
             services, client, body, check_id, destination, installing_team(context)
         ),
         name="open escalation modal",
-        on_failure=tell_failure_at(client, destination),
+        on_failure=services.answers.failure_notice(Recipient.of(destination)),
     )
 
 
@@ -197,7 +185,7 @@ async def _post_escalation(
         escalation = await services.database.create_escalation(
             check_id, asker, goal=goal, urgency=urgency, note=note
         )
-        check = await services.database.check(check_id)
+        check = await services.database.check_by_id(check_id)
         if check is None:
             raise LookupError(f"check {check_id} is not in the history")
         permalink = await _permalink(client, escalation)
@@ -217,12 +205,12 @@ async def _post_escalation(
             blocks=blocks,
             unfurl_links=False,
         )
-        await post(client, asker, support_asked_line(urgency))
+        await services.answers.post(asker, support_asked_line(urgency))
     except Exception:
         if escalation is not None:
             # Not left open for ever in the App Home with no post to close it from.
             await services.database.discard_escalation(escalation.id)
-        await report_failure(client, asker, None, "escalating failed")
+        await services.answers.answer_failure(asker, None, "escalating failed")
 
 
 # The triage post's buttons: for support agents only.
@@ -262,8 +250,8 @@ async def _after_change(
     """Tell the customer's thread what the agent did, then bring the triage post up to date."""
     if changed:
         customer = customer_thread(escalation)
-        await react(client, customer, reaction, *stale_reactions)
-        await post(client, customer, line(agent))
+        await services.answers.react(customer, reaction, *stale_reactions)
+        await services.answers.post(customer, line(agent))
     await refresh_triage(services, client, escalation.id)
 
 
@@ -274,10 +262,10 @@ async def rerun(
     if escalation is None:
         return
     customer = customer_thread(escalation)
-    paste = await services.checks.kept_paste(escalation.check_id)
+    paste = await services.recorder.kept_paste(escalation.check_id)
     if paste is None:
         text, blocks = paste_again_message()
-        await post(client, customer, text, blocks)
+        await services.answers.post(customer, text, blocks)
         await _tell_agent(
             client,
             escalation,
@@ -286,8 +274,8 @@ async def rerun(
             "the customer was asked to paste the URL again.",
         )
         return
-    await post(client, customer, rerun_note(agent))
-    report = await check_and_answer(services, client, customer, paste)
+    await services.answers.post(customer, rerun_note(agent))
+    report = await services.answers.check_and_answer(customer, paste)
     if report is not None and escalation.triage_channel and escalation.triage_ts:
         await client.chat_postMessage(
             channel=escalation.triage_channel,
@@ -303,7 +291,7 @@ async def reply_to_customer(
     escalation = await services.database.escalation(escalation_id)
     if escalation is None:
         return
-    check = await services.database.check(escalation.check_id)
+    check = await services.database.check_by_id(escalation.check_id)
     if check is None:
         return
     await _tell_agent(client, escalation, agent, customer_reply_text(check.report))
@@ -355,7 +343,7 @@ async def triage_button(
             home_team=installing_team(context),
         ),
         name=str(action["action_id"]),
-        on_failure=_tell_clicker(client, body),
+        on_failure=services.answers.failure_notice(_clicker(body)),
     )
 
 
@@ -379,13 +367,7 @@ async def _as_agent(
         allowed, refusal = False, f":warning: {unreadable}"
     if not allowed:
         logger.info("triage action refused to %s: not a support agent", agent)
-        await tell_privately(
-            client,
-            agent,
-            refusal,
-            channel=(body.get("channel") or {}).get("id"),
-            response_url=body.get("response_url"),
-        )
+        await tell_privately(client, _clicker(body), refusal)
         return
     await work(services, escalation_id, agent, client)
 
@@ -397,11 +379,10 @@ def register(app: AsyncApp) -> None:
         app.action(action_id)(triage_button)
 
 
-def _tell_clicker(client: AsyncWebClient, body: dict[str, Any]) -> Callable[[str], Awaitable[None]]:
+def _clicker(body: dict[str, Any]) -> Recipient:
+    """Who clicked a button, to be told privately where they clicked."""
     channel = (body.get("channel") or {}).get("id")
-    return tell_failure(
-        client, str(body["user"]["id"]), channel=channel, response_url=body.get("response_url")
-    )
+    return Recipient(str(body["user"]["id"]), channel, body.get("response_url"))
 
 
 def _already(escalation: Escalation) -> str:

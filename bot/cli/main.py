@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 # Each command imports what it needs when it runs: `guide` and `--help` start in a blink, without
 # pydantic, httpx or aiohttp (a structural test keeps it so; `make bench` times it).
 if TYPE_CHECKING:
-    from bot.engine.check import ConnectionChecker
     from bot.engine.guard import TokenGuard
     from bot.engine.report import CheckReport, Step
     from bot.history.database import Database
@@ -225,7 +224,7 @@ async def _run_check(
         else:
             report = await checker.check_text(text or "", on_step)
         if database is not None:
-            await _record(checker, database, report)
+            await _record(database, report)
     if args.json:
         print(report.model_dump_json(indent=2))
     elif args.customer_reply:
@@ -275,15 +274,15 @@ def _token_guard(settings: Settings, database: Database | None) -> TokenGuard:
     )
 
 
-async def _record(checker: ConnectionChecker, database: Database, report: CheckReport) -> None:
-    """The command line's checks join the history like Slack's, through the same service
+async def _record(database: Database, report: CheckReport) -> None:
+    """The command line's checks join the history like Slack's, through the same recorder
     (without credentials: re-runs are for checks asked in Slack)."""
     from bot.destination import COMMAND_LINE
-    from bot.service import CheckService
+    from bot.history.recorder import CheckRecorder
 
-    service = CheckService(checker, database)
-    await service.record(report, COMMAND_LINE)
-    if len(service.backlog):  # the write failed: a command line has no later to wait for
+    recorder = CheckRecorder(database)
+    await recorder.record(report, COMMAND_LINE)
+    if len(recorder.backlog):  # the write failed: a command line has no later to wait for
         print("ecwid-connect: the check could not be recorded (see the log)", file=sys.stderr)
 
 
@@ -303,10 +302,9 @@ def _sandbox(args: argparse.Namespace, _settings: Settings | None) -> int:
 
 def _serve(_args: argparse.Namespace, settings: Settings) -> int:
     from bot.slack.server import serve
-    from handlers import register_all
-    from handlers.recovery import resume
+    from handlers import ANSWER_LAYOUTS, register_all
 
-    return serve(settings, register_all, resume)
+    return serve(settings, register_all, ANSWER_LAYOUTS)
 
 
 def _migrate(_args: argparse.Namespace, settings: Settings) -> int:

@@ -26,7 +26,8 @@ from bot.engine.redaction import install_log_redaction
 from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.slack.health import SlackHealth
-from bot.slack.services import SERVICES_KEY, BotServices, Resume
+from bot.slack.layouts import AnswerLayouts
+from bot.slack.services import SERVICES_KEY, BotServices
 
 logger = logging.getLogger(__name__)
 
@@ -205,13 +206,13 @@ _BOLT_LOGGER.addFilter(_SkipTokenWarning())
 def create_app(
     settings: Settings,
     register: Register,
+    layouts: AnswerLayouts,
     client: AsyncWebClient | None = None,
     *,
     services: BotServices | None = None,
-    resume: Resume | None = None,
 ) -> AsyncApp:
-    """The bot: every listener `register` adds, on one `AsyncApp`; with `resume`
-    (`handlers.recovery.resume`), the checks other processes left unanswered are finished."""
+    """The bot: every listener `register` adds, on one `AsyncApp`, answering in `layouts`
+    (`handlers.ANSWER_LAYOUTS`); the checks other processes left unanswered are finished."""
     install_log_redaction()
     signing_secret = (
         settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
@@ -239,7 +240,6 @@ def create_app(
 
     app.use(provide_services)
     services.keep_slack_connections(app.client)
+    services.answer_with(app.client, layouts)
     register(app)
-    if resume is not None:
-        services.resume_with(app.client, resume)
     return app

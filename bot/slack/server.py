@@ -44,7 +44,8 @@ from bot.slack.app import (
     require_credentials,
     slack_mode,
 )
-from bot.slack.services import BotServices, Resume, describe
+from bot.slack.layouts import AnswerLayouts
+from bot.slack.services import BotServices, describe
 
 logger = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
@@ -328,9 +329,9 @@ def _slack_error(error: BaseException) -> str:
     return describe(error)
 
 
-def serve(settings: Settings, register: Register, resume: Resume | None = None) -> int:
-    """Run until SIGINT or SIGTERM; in-flight checks get time to finish on shutdown, and
-    `resume` finishes the checks a previous process left (see `BotServices`).
+def serve(settings: Settings, register: Register, layouts: AnswerLayouts) -> int:
+    """Run until SIGINT or SIGTERM, answering in `layouts`; in-flight checks get time to finish
+    on shutdown, and the checks a previous process left are finished (see `BotServices`).
 
     Returns 0 after a clean stop, 2 when a setting or token is wrong, 1 when the database or
     Slack cannot be reached at start.
@@ -340,11 +341,11 @@ def serve(settings: Settings, register: Register, resume: Resume | None = None) 
     except MissingSlackCredentials as error:
         print(f"ecwid-connect: {error}", file=sys.stderr)
         return EXIT_CONFIG
-    return asyncio.run(_serve(settings, register, mode, resume))
+    return asyncio.run(_serve(settings, register, mode, layouts))
 
 
 async def _serve(
-    settings: Settings, register: Register, mode: SlackMode, resume: Resume | None
+    settings: Settings, register: Register, mode: SlackMode, layouts: AnswerLayouts
 ) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -383,7 +384,7 @@ async def _serve(
             logger.error("cannot open the database (%s): %s", where, describe(error))
             return EXIT_FAILED
 
-        app = create_app(settings, register, services=services, resume=resume)
+        app = create_app(settings, register, layouts, services=services)
         try:
             identity = await _unless(stop, services.authenticate(app.client))
         except _Stopped:
