@@ -1,7 +1,7 @@
 """Dependencies point one way, and the tree says so.
 
 The import graph is read from the source (every `import`, at any depth, `TYPE_CHECKING` ones
-included) and checked against the layers the README's layout table describes:
+included) and checked against the layers the layout table of docs/contributing.md describes:
 
     bot.response_targets                   urgencies, response targets, support hours: pure
     bot.settings, bot.destination          what everything may know
@@ -115,7 +115,7 @@ def test_every_module_belongs_to_a_layer() -> None:
     stray = sorted(
         module for module in MODULES if layer_of(module) is None and module not in ("bot",)
     )
-    assert stray == [], "give these modules a layer in tests/test_layers.py and the README"
+    assert stray == [], "give these modules a layer here and in docs/contributing.md"
 
 
 @pytest.mark.parametrize("module", sorted(MODULES))
