@@ -11,7 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.destination import Destination, EntryPoint
 from bot.slack.services import BotServices, services_of
 from handlers.conversation import first_time, installing_team, post_guide, tell_failure
-from handlers.payload import event_origin, text
+from handlers.payload import event_origin, once_keys, text
 
 logger = logging.getLogger(__name__)
 
@@ -37,9 +37,10 @@ async def mentioned(
         team=installing_team(context) or origin.team or "",
         entry=EntryPoint.MENTION,
     )
-    keys = [f"mention:{origin.channel}:{text(event, 'ts')}"]
-    if event_id := text(body, "event_id"):
-        keys.insert(0, f"event:{event_id}")
+    keys = once_keys(
+        event_id=text(body, "event_id"),
+        message=f"mention:{origin.channel}:{ts}" if (ts := text(event, "ts")) else None,
+    )
     services.tasks.spawn(
         _guide_once(services, client, destination, keys),
         name="guide on mention",

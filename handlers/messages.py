@@ -23,7 +23,7 @@ from bot.engine.intake import CollectionPaste, Paste, read_paste
 from bot.slack.services import BotServices, services_of
 from handlers.blocks.direct import dm_guide_message, dm_paste_note
 from handlers.conversation import check_and_answer, first_time, installing_team, post, tell_failure
-from handlers.payload import event_origin, text
+from handlers.payload import event_origin, once_keys, text
 
 logger = logging.getLogger(__name__)
 
@@ -53,12 +53,11 @@ async def direct_message(
         logger.warning("a direct message without a channel ignored: nowhere to answer")
         return
     services = services_of(context)
-    message_key = text(event, "client_msg_id") or f"{origin.channel}:{text(event, 'ts')}"
     # Slack retries an event it thinks was not delivered: answer each event, and each message,
     # once. (Asked after the ack: with a database these are writes.)
-    keys = [f"dm:{message_key}"]
-    if event_id := text(body, "event_id"):
-        keys.insert(0, f"event:{event_id}")
+    ts = text(event, "ts")
+    message = text(event, "client_msg_id") or (f"{origin.channel}:{ts}" if ts else None)
+    keys = once_keys(event_id=text(body, "event_id"), message=f"dm:{message}" if message else None)
     destination = Destination(
         channel=origin.channel,
         thread_ts=origin.thread_ts,

@@ -18,6 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.destination import Destination, EntryPoint
 from bot.slack.services import services_of
+from handlers.blocks.common import FORM_OUT_OF_DATE
 from handlers.conversation import installing_team, tell_privately
 
 logger = logging.getLogger(__name__)
@@ -125,6 +126,12 @@ def command_origin(command: dict[str, Any]) -> Origin:
     )
 
 
+def once_keys(*, event_id: str | None, message: str | None) -> list[str]:
+    """What makes an event answered once: its ID (Slack's retries) and its message's (the same
+    message delivered twice); a payload without them has nothing to tell repeats apart by."""
+    return [key for key in (event_id and f"event:{event_id}", message) if key]
+
+
 def clicked_value(body: dict[str, Any]) -> str | None:
     """The clicked button's `value` (Bolt routes on `action_id`, so that one is there)."""
     return text(body, "actions", 0, "value")
@@ -194,23 +201,34 @@ def tell_origin(
     )
 
 
-async def refuse_form(
-    ack: AsyncAck,
-    context: AsyncBoltContext,
-    client: AsyncWebClient,
-    body: dict[str, Any],
-    form: Form,
-    *,
-    block_id: str,
-    inline: str,
-    privately: str,
-) -> None:
-    """A submission the bot cannot act on: `inline` under `block_id` (or, if the form was opened
-    without it, under its first input), so the person can fix it or start again; a form with no
-    input to show it under closes, and `privately` tells them what to do."""
-    where = form.error_block(block_id)
-    if where is not None:
-        await ack(response_action="errors", errors={where: inline})
-        return
-    await ack()
-    tell_origin(context, client, interaction_origin(body), privately)
+class Submission:
+    """A view submission being answered: its form, and how to refuse it.
+
+    `unreadable` is what the person is told privately when the form has no input to show an
+    error under (it closes): what happened, and how to open it again.
+    """
+
+    def __init__(
+        self,
+        ack: AsyncAck,
+        body: dict[str, Any],
+        client: AsyncWebClient,
+        context: AsyncBoltContext,
+        *,
+        unreadable: str,
+    ) -> None:
+        self.form = Form(field(body, "view"))
+        self.origin = interaction_origin(body)
+        self._ack, self._client, self._context = ack, client, context
+        self._unreadable = unreadable
+
+    async def refuse(self, block_id: str, inline: str = FORM_OUT_OF_DATE) -> None:
+        """Nothing is done: `inline` under `block_id` (or, if the form was opened without it,
+        under its first input), so the person can fix it or start again; a form without any
+        input closes, and the person is told privately."""
+        where = self.form.error_block(block_id)
+        if where is not None:
+            await self._ack(response_action="errors", errors={where: inline})
+            return
+        await self._ack()
+        tell_origin(self._context, self._client, self.origin, self._unreadable)

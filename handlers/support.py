@@ -22,7 +22,7 @@ from bot.destination import Destination, EntryPoint
 from bot.engine.report import CheckReport
 from bot.history.database import Escalation, Urgency
 from bot.slack.services import BotServices, SupportUnreadable, services_of
-from handlers.blocks.common import CLICK_AGAIN, FORM_OUT_OF_DATE
+from handlers.blocks.common import CLICK_AGAIN
 from handlers.blocks.support import (
     CUSTOMER_REPLY_ACTION,
     ESCALATE_ACTION,
@@ -65,12 +65,11 @@ from handlers.conversation import (
     tell_privately,
 )
 from handlers.payload import (
-    Form,
     Origin,
+    Submission,
     clicked_action_id,
     clicked_value,
     interaction_origin,
-    refuse_form,
     tell_origin,
 )
 
@@ -166,7 +165,6 @@ async def _open_escalation_modal(
 
 async def escalate(
     ack: AsyncAck,
-    view: dict[str, Any],
     body: dict[str, Any],
     client: AsyncWebClient,
     context: AsyncBoltContext,
@@ -175,40 +173,28 @@ async def escalate(
 
     Everything is read before the ack: after it, a bad value would be lost silently. A form
     from an earlier version (without its goal, or metadata it cannot read) is told so."""
-    form = Form(view)
-
-    async def refuse(block_id: str, inline: str) -> None:
-        await refuse_form(
-            ack,
-            context,
-            client,
-            body,
-            form,
-            block_id=block_id,
-            inline=inline,
-            privately=ESCALATION_FORM_UNREADABLE,
-        )
-
+    submission = Submission(ack, body, client, context, unreadable=ESCALATION_FORM_UNREADABLE)
+    form = submission.form
     try:
         check_id, destination = read_escalation_metadata(form.metadata or "")
     except (KeyError, ValueError, TypeError):
-        await refuse(GOAL_BLOCK, FORM_OUT_OF_DATE)
+        await submission.refuse(GOAL_BLOCK)
         return
     if form.view_id is None or not form.has(GOAL_BLOCK, GOAL_INPUT):
-        await refuse(GOAL_BLOCK, FORM_OUT_OF_DATE)
+        await submission.refuse(GOAL_BLOCK)
         return
     goal = form.typed(GOAL_BLOCK, GOAL_INPUT).strip()
     if not goal:
-        await refuse(GOAL_BLOCK, GOAL_MISSING)
+        await submission.refuse(GOAL_BLOCK, GOAL_MISSING)
         return
     try:
         urgency = Urgency(form.selected(URGENCY_BLOCK, URGENCY_INPUT) or Urgency.NORMAL)
     except ValueError:
-        await refuse(URGENCY_BLOCK, "Pick an urgency.")
+        await submission.refuse(URGENCY_BLOCK, "Pick an urgency.")
         return
     await ack()
     note = form.typed(NOTE_BLOCK, NOTE_INPUT).strip()
-    asker = replace(destination, requester=interaction_origin(body).user or destination.requester)
+    asker = replace(destination, requester=submission.origin.user or destination.requester)
     services = services_of(context)
     services.tasks.spawn(
         _post_escalation(services, form.view_id, check_id, asker, goal, urgency, note, client),

@@ -25,9 +25,8 @@ from handlers.blocks.check import (
     URL_INPUT,
     checking_view,
 )
-from handlers.blocks.common import FORM_OUT_OF_DATE
 from handlers.conversation import check_and_answer, pending_ladder, tell_failure_at
-from handlers.payload import Form, refuse_form
+from handlers.payload import Form, Submission
 from handlers.support import offer_customer_reply
 
 _BLOCK_FOR = {Diagnosis.STORE_ID_INVALID: STORE_ID_BLOCK, Diagnosis.TOKEN_MALFORMED: TOKEN_BLOCK}
@@ -78,7 +77,6 @@ def _destination(form: Form) -> Destination | None:
 async def submitted(
     ack: AsyncAck,
     body: dict[str, Any],
-    view: dict[str, Any],
     client: AsyncWebClient,
     context: AsyncBoltContext,
 ) -> None:
@@ -87,37 +85,20 @@ async def submitted(
     A form the bot cannot read (opened before an upgrade, or sent without its inputs) is
     answered under its input, or privately when it has none: nothing is checked."""
     services = services_of(context)
-    form = Form(view)
+    submission = Submission(ack, body, client, context, unreadable=CHECK_FORM_UNREADABLE)
+    form = submission.form
     destination = _destination(form)
     if (
         destination is None
         or form.view_id is None
         or not any(form.has(block_id, action_id) for block_id, action_id in _INPUTS)
     ):
-        await refuse_form(
-            ack,
-            context,
-            client,
-            body,
-            form,
-            block_id=URL_BLOCK,
-            inline=FORM_OUT_OF_DATE,
-            privately=CHECK_FORM_UNREADABLE,
-        )
+        await submission.refuse(URL_BLOCK)
         return
     try:
         paste = read_submission(form, services.settings.collection_hosts)
     except SubmissionError as problem:
-        await refuse_form(
-            ack,
-            context,
-            client,
-            body,
-            form,
-            block_id=problem.block_id,
-            inline=problem.message,
-            privately=CHECK_FORM_UNREADABLE,
-        )
+        await submission.refuse(problem.block_id, problem.message)
         return
     await ack(response_action="update", view=_checking_view())
     services.tasks.spawn(
