@@ -11,10 +11,11 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from bot.engine.check import ConnectionChecker, new_http_client
+from bot.engine.check import ConnectionChecker
 from bot.engine.diagnosis import Diagnosis, Entity, StepName, StepStatus
 from bot.engine.ecwid import EcwidClient
 from bot.engine.guard import MemoryTokenGuard
+from bot.engine.http_client import new_http_client
 from bot.engine.reply import customer_reply
 from bot.engine.report import CheckReport
 from bot.sandbox.ecwid.server import EcwidSandbox
