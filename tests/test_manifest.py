@@ -22,7 +22,7 @@ import pytest
 import yaml
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.slack.server import EVENTS_PATH
+from bot.slack.http_app import EVENTS_PATH
 from handlers import register_all
 from handlers.commands import COMMAND
 from handlers.shortcuts import CHECK_SHORTCUT
@@ -58,6 +58,10 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     # The support channel may be public (channels:read) or private (groups:read).
     "conversations.members": ("channels:read", "groups:read"),
     "conversations.info": ("channels:read", "groups:read"),
+    # Reading a thread or a channel back, to find a post whose fate a failure left unknown,
+    # in whichever kind of conversation it went to (bot/slack/exactly_once.py).
+    "conversations.replies": ("channels:history", "groups:history", "mpim:history", "im:history"),
+    "conversations.history": ("channels:history", "groups:history", "mpim:history", "im:history"),
     "usergroups.users.list": ("usergroups:read",),
     "users.info": ("users:read",),
     "conversations.open": ("im:write",),

@@ -56,13 +56,15 @@ _OPEN = (JournalState.ACCEPTED.value, JournalState.ANSWERED.value)
 @dataclass(frozen=True, slots=True)
 class Answer:
     """A check's answer, ready to deliver: the thread message, the modal's final view (if the
-    check came from a modal) and the reaction for the thread root. Secret-free, like every
+    check came from a modal), the reaction for the thread root and the check's ID, which the
+    message carries in its metadata so that a redelivery finds it. Secret-free, like every
     message the bot posts."""
 
     text: str
     blocks: list[dict[str, Any]]
     view: dict[str, Any] | None = None
     reaction: str | None = None
+    check_id: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -70,6 +72,7 @@ class Answer:
             "blocks": self.blocks,
             "view": self.view,
             "reaction": self.reaction,
+            "check_id": self.check_id,
         }
 
     @classmethod
@@ -79,6 +82,7 @@ class Answer:
             blocks=list(data.get("blocks") or []),
             view=data.get("view"),
             reaction=data.get("reaction"),
+            check_id=data.get("check_id"),
         )
 
 
@@ -212,7 +216,7 @@ class CheckJournal:
                     .values(lease_until=lease_until)
                 )
         except Exception as error:
-            self._failed("renewing the journal's leases", error)
+            self._failed("renewing the journal's leases", error, ticket)
             return
         for row in self._mine.values():
             row["lease_until"] = lease_until
@@ -276,7 +280,7 @@ class CheckJournal:
                     ).one()
                     claimed.append({str(k): v for k, v in row._mapping.items()})
         except Exception as error:
-            self._failed("looking for interrupted checks", error)
+            self._failed("looking for interrupted checks", error, ticket)
             return []
         self._health.succeeded(ticket)
         entries = []
@@ -335,7 +339,7 @@ class CheckJournal:
         except Exception as error:
             self._dirty.add(entry_id)
             self._health.journal_unwritten = len(self._dirty)
-            self._failed(what, error)
+            self._failed(what, error, ticket)
             self._keep_on_disk(row)
             return False
         self._dirty.discard(entry_id)
@@ -386,9 +390,9 @@ class CheckJournal:
         if self._spill is not None:
             self._spill.close()
 
-    def _failed(self, what: str, error: BaseException) -> None:
+    def _failed(self, what: str, error: BaseException, ticket: int | None = None) -> None:
         self._quiet_until = self._clock() + self._lease
-        self._health.failed(what, error)
+        self._health.failed(what, error, ticket)
         logger.debug("journal: %s failed", what, exc_info=True)
 
 
