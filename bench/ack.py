@@ -22,12 +22,12 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bench.standins import StandIns, standins_process
 from bot.destination import Destination
-from bot.engine.check import new_http_client
+from bot.engine.http_client import new_http_client
 from bot.sandbox.loopback import AppServer
 from bot.sandbox.slack.user import sign
 from bot.settings import Settings
 from bot.slack.app import create_app, slack_client
-from bot.slack.server import EVENTS_PATH, http_app
+from bot.slack.http_app import EVENTS_PATH, http_app
 from bot.slack.services import BotServices
 from handlers import register_all
 from handlers.blocks.check import (

@@ -17,8 +17,9 @@ from collections import deque
 from dataclasses import dataclass
 
 from bot.destination import Destination, EntryPoint
-from bot.engine.check import ConnectionChecker, StepListener
+from bot.engine.check import ConnectionChecker
 from bot.engine.intake import Paste
+from bot.engine.ladder import StepListener
 from bot.engine.report import CheckReport
 from bot.engine.trace import current_check
 from bot.history.database import Database
@@ -149,7 +150,7 @@ class CheckService:
         except Exception as error:
             if await self._already_recorded(row.check_id):
                 return True  # the write went through; its answer was lost on the way
-            self.health.failed("recording a check", error)
+            self.health.failed("recording a check", error, ticket)
             return False
         self.health.succeeded(ticket)
         # A re-run uses credentials already kept: storing them again would extend their life.

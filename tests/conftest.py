@@ -11,7 +11,8 @@ from typing import Any
 import certifi
 import pytest
 
-from bot.engine.check import ConnectionChecker, new_http_client
+from bot.engine.check import ConnectionChecker
+from bot.engine.http_client import new_http_client
 from bot.sandbox.ecwid.server import EcwidSandbox
 from bot.settings import Settings, load_settings
 from handlers import conversation
