@@ -15,8 +15,9 @@ import pytest
 import pytest_asyncio
 
 from bot.engine.catalogue import CATALOGUE, CONTACT_MIGRATION, GUIDE, GUIDE_PASTE_IN_SLACK
-from bot.engine.check import ConnectionChecker, new_http_client
+from bot.engine.check import ConnectionChecker
 from bot.engine.diagnosis import Diagnosis, StepName, StepStatus, WarningCode
+from bot.engine.http_client import new_http_client
 from bot.engine.reply import customer_reply
 from bot.engine.report import CheckReport, Step
 from bot.sandbox.ecwid.server import EcwidSandbox
