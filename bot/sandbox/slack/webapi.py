@@ -9,7 +9,10 @@ would refuse (`bot.sandbox.slack.blockkit`), and fails calls on demand (errors, 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import copy
+import datetime
 import itertools
 import json
 import random
@@ -20,6 +23,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
@@ -44,7 +48,7 @@ _SHUTDOWN_TIMEOUT_S = 0.5
 _DEFAULT_ERRORS = {429: "ratelimited", 500: "internal_error", 503: "service_unavailable"}
 # Errors that Slack answers on a dead `response_url` with 404; the others with 400.
 _DEAD_HOOK_ERRORS = frozenset({"invalid_url", "used_url", "expired_url"})
-_JSON_ARGS = ("blocks", "attachments", "view", "metadata")
+_JSON_ARGS = ("blocks", "attachments", "view", "metadata", "outputs")
 # How a channel restricts posting, and chat.postMessage's documented refusal for each.
 POSTING_POLICIES = {
     "threads_only": "restricted_action_thread_only_channel",  # top-level posts refused
@@ -98,6 +102,35 @@ FAULT_KINDS = ("rate_limited", "server_error", "dropped_before", "dropped_after"
 the call is done, or after it is done (the bot cannot tell whether it was)."""
 
 
+# The scope reading a conversation's messages needs, by its kind (conversations.history docs).
+HISTORY_SCOPES = {
+    "public": "channels:history",
+    "private": "groups:history",
+    "im": "im:history",
+    "mpim": "mpim:history",
+}
+# Page sizes when the caller gives no `limit` (docs.slack.dev/reference/methods/conversations.*).
+_HISTORY_LIMIT = 100
+_REPLIES_LIMIT = 1000
+_MAX_LIMIT = 999
+
+
+@dataclass(slots=True)
+class FunctionExecution:
+    """One run of a custom workflow step, as Slack holds it between `function_executed` and
+    `functions.completeSuccess`/`functions.completeError` (bolt-python
+    tests/scenario_tests_async/test_function.py: `function_execution_id` "Fx…", token "xwfp-…").
+    """
+
+    id: str
+    callback_id: str
+    inputs: dict[str, Any]
+    bot_access_token: str
+    state: str = "running"  # then "completed" or "failed"
+    outputs: dict[str, Any] | None = None
+    error: str | None = None
+
+
 @dataclass(slots=True)
 class _Trigger:
     user: str
@@ -129,6 +162,62 @@ def _refusal(error: str, messages: list[str]) -> _SlackError:
     if error == "invalid_blocks":
         return _SlackError(error, errors=messages, response_metadata=metadata)
     return _SlackError(error, response_metadata=metadata)
+
+
+def _check_metadata(metadata: Any) -> None:
+    """Message metadata as chat.postMessage takes it: `event_type` (a name) and `event_payload`
+    (an object); anything else is `invalid_metadata_format` (docs.slack.dev, "Message metadata")."""
+    if metadata in (None, ""):
+        return
+    if (
+        not isinstance(metadata, dict)
+        or not isinstance(metadata.get("event_type"), str)
+        or not metadata["event_type"]
+        or not isinstance(metadata.get("event_payload"), dict)
+    ):
+        raise _SlackError("invalid_metadata_format")
+
+
+def _top_level(message: Mapping[str, Any]) -> bool:
+    """Whether `message` shows in the channel itself: not a reply in a thread."""
+    return message.get("thread_ts") in (None, message["ts"])
+
+
+def _between(messages: list[dict[str, Any]], args: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """`messages` after `oldest` and before `latest` (those included with `inclusive`)."""
+    oldest, latest = _text_arg(args, "oldest"), _text_arg(args, "latest")
+    inclusive = str(args.get("inclusive", "")).lower() in ("true", "1")
+
+    def within(message: Mapping[str, Any]) -> bool:
+        ts = float(message["ts"])
+        if oldest is not None and (ts < float(oldest) or (ts == float(oldest) and not inclusive)):
+            return False
+        return latest is None or ts < float(latest) or (ts == float(latest) and inclusive)
+
+    return [message for message in messages if within(message)]
+
+
+def _cursor(ts: str) -> str:
+    """A page cursor as Slack's look: base64 of "next_ts:<ts without the dot>"."""
+    return base64.b64encode(f"next_ts:{ts.replace('.', '')}".encode()).decode()
+
+
+def _cursor_ts(cursor: str) -> str:
+    try:
+        prefix, _, digits = base64.b64decode(cursor, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        raise _SlackError("invalid_cursor") from None
+    if prefix != "next_ts" or not digits.isdigit() or len(digits) <= 6:
+        raise _SlackError("invalid_cursor")
+    return f"{digits[:-6]}.{digits[-6:]}"
+
+
+def _time_zone(tz: str) -> dict[str, Any]:
+    """`tz`, `tz_label` and `tz_offset` (seconds east of UTC, today) as `users.info` has them;
+    the zone's abbreviation ("CET") stands in for Slack's long label."""
+    now = datetime.datetime.now(ZoneInfo(tz))
+    offset = now.utcoffset() or datetime.timedelta()
+    return {"tz": tz, "tz_label": now.tzname() or tz, "tz_offset": int(offset.total_seconds())}
 
 
 def _text_arg(args: Mapping[str, Any], name: str) -> str | None:
@@ -206,6 +295,12 @@ class FakeSlack(LoopbackServer):
         self._dms: dict[str, str] = {}
         self._users: dict[str, str] = {}
         self._groups: dict[str, list[str]] = {}
+        self._shared: dict[str, str] = {}
+        self._mpims: set[str] = set()
+        self._time_zones: dict[str, str] = {}
+        self._revoked: set[str] = set()
+        self._executions: dict[str, FunctionExecution] = {}
+        self._caller_token: str | None = None  # the token of the call being handled
         self._waiters: list[tuple[Callable[[SlackCall], bool], asyncio.Future[SlackCall]]] = []
         self._methods: dict[str, _Handler] = {
             "auth.test": self._auth_test,
@@ -222,8 +317,12 @@ class FakeSlack(LoopbackServer):
             "views.publish": self._views_publish,
             "conversations.info": self._conversations_info,
             "conversations.members": self._conversations_members,
+            "conversations.history": self._conversations_history,
+            "conversations.replies": self._conversations_replies,
             "users.info": self._users_info,
             "usergroups.users.list": self._usergroups_users_list,
+            "functions.completeSuccess": self._functions_complete_success,
+            "functions.completeError": self._functions_complete_error,
         }
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -261,6 +360,24 @@ class FakeSlack(LoopbackServer):
         else:
             self._private.discard(channel)
 
+    def share_channel(self, channel: str, *, external: bool = True) -> None:
+        """Make `channel` shared: with another organisation (Slack Connect, `is_ext_shared`) or,
+        with `external=False`, between workspaces of this organisation (`is_org_shared`)."""
+        self._shared[channel] = "external" if external else "organisation"
+
+    def set_group_dm(self, channel: str, users: list[str]) -> None:
+        """`channel` is a group DM (`is_mpim`) between the bot and `users`."""
+        self._mpims.add(channel)
+        self.set_channel_members(channel, [self.bot_user_id, *users], private=True)
+
+    def revoke_scope(self, scope: str) -> None:
+        """The bot token no longer holds `scope` (one of `HISTORY_SCOPES`' values): reading
+        that kind of conversation answers `missing_scope`, as for an app installed before the
+        scope was added to its manifest."""
+        if scope not in HISTORY_SCOPES.values():
+            raise ValueError(f"only {', '.join(HISTORY_SCOPES.values())} can be revoked here")
+        self._revoked.add(scope)
+
     def set_posting_policy(self, channel: str, policy: str | None) -> None:
         """How `channel` restricts posting (a key of `POSTING_POLICIES`, or None for none).
 
@@ -291,6 +408,31 @@ class FakeSlack(LoopbackServer):
     def add_user(self, user_id: str, name: str) -> None:
         """Make `users.info` answer `name` for `user_id` (`SlackUser` registers itself)."""
         self._users[user_id] = name
+
+    def set_time_zone(self, user_id: str, tz: str) -> None:
+        """`user_id` lives in IANA zone `tz` ("Europe/Berlin"): `users.info` answers it with
+        its `tz_label` and today's `tz_offset` in seconds. Unset, a person is in UTC."""
+        ZoneInfo(tz)  # an unknown zone fails here, not in a later call
+        self._time_zones[user_id] = tz
+
+    def start_function_execution(
+        self, callback_id: str, inputs: Mapping[str, Any] | None = None
+    ) -> FunctionExecution:
+        """Slack starts a custom step `callback_id` in a workflow: a running execution with its
+        own token (`xwfp-…`), which the `function_executed` event carries. The app ends it with
+        `functions.completeSuccess` or `functions.completeError`; read it with `execution`."""
+        execution = FunctionExecution(
+            id=f"Fx{next(self._ids):010d}",
+            callback_id=callback_id,
+            inputs=copy.deepcopy(dict(inputs or {})),
+            bot_access_token=f"xwfp-{self.team_id}-{secrets.token_hex(12)}",
+        )
+        self._executions[execution.id] = execution
+        return execution
+
+    def execution(self, execution_id: str) -> FunctionExecution:
+        """The execution `execution_id` as it is now (state, outputs or error); read only."""
+        return self._executions[execution_id]
 
     def fail_next(
         self,
@@ -511,8 +653,9 @@ class FakeSlack(LoopbackServer):
                 raise _SlackError("unknown_method", req_method=method)
             if token is None:
                 raise _SlackError("not_authed")
-            if not token.startswith("xoxb-"):
+            if not self._valid_token(token):
                 raise _SlackError("invalid_auth")
+            self._caller_token = token
             failure = self._take_failure(method)
             fault = self._pick_fault(method) if failure is None else None
             if fault == "rate_limited" and self._faults is not None:
@@ -536,6 +679,12 @@ class FakeSlack(LoopbackServer):
             response = refusal.response
         self._record(SlackCall(method, args, token, response, status))
         return web.json_response(response, status=status, headers=headers)
+
+    def _valid_token(self, token: str) -> bool:
+        """Any bot token, or the token of a workflow step's execution that Slack issued."""
+        return token.startswith("xoxb-") or any(
+            token == execution.bot_access_token for execution in self._executions.values()
+        )
 
     def _pick_fault(self, method: str) -> str | None:
         plan = self._faults
@@ -690,6 +839,8 @@ class FakeSlack(LoopbackServer):
             message["blocks"] = _fill_ids(args["blocks"], self._ids)
         if args.get("attachments"):
             message["attachments"] = copy.deepcopy(args["attachments"])
+        if args.get("metadata"):
+            message["metadata"] = copy.deepcopy(args["metadata"])
         if thread_ts is not None:
             message["thread_ts"] = thread_ts
         return message
@@ -701,6 +852,7 @@ class FakeSlack(LoopbackServer):
             errors = validate_blocks(args["blocks"])
             if errors:
                 raise _refusal("invalid_blocks", errors)
+        _check_metadata(args.get("metadata"))
 
     def _channel(self, args: Mapping[str, Any]) -> str:
         channel = _text_arg(args, "channel")
@@ -1020,18 +1172,51 @@ class FakeSlack(LoopbackServer):
 
     def _conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(args)
+        self._check_visible(channel)
+        kind = self._kind(channel)
+        shared = self._shared.get(channel)
         return {
             "channel": {
                 "id": channel,
                 "name": self.channel_name(channel),
-                "is_channel": channel.startswith("C"),
+                "is_channel": kind in ("public", "private"),
                 "is_group": False,
-                "is_im": channel.startswith("D"),
-                "is_private": channel.startswith("G"),
+                "is_im": kind == "im",
+                "is_mpim": kind == "mpim",
+                "is_private": kind in ("private", "mpim"),
                 "is_archived": False,
+                "is_general": False,
+                "is_shared": shared is not None,
+                "is_ext_shared": shared == "external",
+                "is_org_shared": shared == "organisation",
+                "is_pending_ext_shared": False,
+                "context_team_id": self.team_id,
                 "is_member": self.bot_user_id in self._members_of(channel),
             }
         }
+
+    def _conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Top-level messages (thread parents included, replies not), newest first."""
+        channel = self._readable_channel(args)
+        messages = [m for m in self._messages.get(channel, ()) if _top_level(m)]
+        messages = _between(messages, args)[::-1]
+        return self._page(channel, messages, args, _HISTORY_LIMIT)
+
+    def _conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A thread: its parent, then the replies oldest first (`ts` may name any of them)."""
+        channel = self._readable_channel(args)
+        ts = _text_arg(args, "ts")
+        if ts is None:
+            raise _refusal("invalid_arguments", ["missing required field: ts"])
+        named = next((m for m in self._messages.get(channel, ()) if m["ts"] == ts), None)
+        if named is None:
+            raise _SlackError("thread_not_found")
+        root = str(named.get("thread_ts") or named["ts"])
+        thread = [
+            m for m in self._messages.get(channel, ()) if root in (m["ts"], m.get("thread_ts"))
+        ]
+        parent, replies = thread[:1], _between(thread[1:], args)
+        return self._page(channel, [*parent, *replies], args, _REPLIES_LIMIT)
 
     def _conversations_members(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(args)
@@ -1053,7 +1238,7 @@ class FakeSlack(LoopbackServer):
                 "real_name": name,
                 "is_bot": bot,
                 "deleted": False,
-                "tz": "UTC",
+                **_time_zone(self._time_zones.get(user, "UTC")),
                 "profile": {"display_name": name, "real_name": name},
             }
         }
@@ -1063,6 +1248,113 @@ class FakeSlack(LoopbackServer):
         if group is None or group not in self._groups:
             raise _SlackError("no_such_subteam")
         return {"users": list(self._groups[group])}
+
+    # -- reading conversations -----------------------------------------------------------------
+
+    def _kind(self, channel: str) -> str:
+        """`public`, `private`, `im` or `mpim`: which of `HISTORY_SCOPES` reading it needs."""
+        if channel.startswith("D"):
+            return "im"
+        if channel in self._mpims:
+            return "mpim"
+        if channel in self._private or channel.startswith("G"):
+            return "private"
+        return "public"
+
+    def _readable_channel(self, args: Mapping[str, Any]) -> str:
+        """The channel of a history call, if the bot may read it: the scope for its kind, and
+        membership (Slack answers `not_in_channel` for a public channel the bot has not
+        joined, `channel_not_found` for a private one)."""
+        channel = self._channel(args)
+        needed = HISTORY_SCOPES[self._kind(channel)]
+        if needed in self._revoked:
+            provided = sorted(set(HISTORY_SCOPES.values()) - self._revoked)
+            raise _SlackError("missing_scope", needed=needed, provided=",".join(provided))
+        self._check_visible(channel)
+        if self.bot_user_id not in self._members_of(channel):
+            raise _SlackError("not_in_channel")
+        return channel
+
+    def _page(
+        self, channel: str, messages: list[dict[str, Any]], args: Mapping[str, Any], limit: int
+    ) -> dict[str, Any]:
+        """One page of `messages` by cursor (Slack's "next_ts:<ts>", base64) and `limit`."""
+        start = 0
+        cursor = _text_arg(args, "cursor")
+        if cursor is not None:
+            ts = _cursor_ts(cursor)
+            start = next((i for i, m in enumerate(messages) if m["ts"] == ts), -1)
+            if start < 0:
+                raise _SlackError("invalid_cursor")
+        try:
+            size = min(int(args.get("limit") or limit), _MAX_LIMIT)
+        except ValueError:
+            raise _refusal("invalid_arguments", ["limit must be a number"]) from None
+        page = messages[start : start + max(size, 1)]
+        more = start + len(page) < len(messages)
+        next_cursor = _cursor(str(messages[start + len(page)]["ts"])) if more else ""
+        with_metadata = str(args.get("include_all_metadata", "")).lower() in ("true", "1")
+        return {
+            "messages": [self._as_read(channel, m, with_metadata) for m in page],
+            "has_more": more,
+            "response_metadata": {"next_cursor": next_cursor},
+        }
+
+    def _as_read(
+        self, channel: str, message: Mapping[str, Any], with_metadata: bool
+    ) -> dict[str, Any]:
+        """A message as the history methods show it: a thread's parent with its reply counts,
+        a reply with its parent's author, metadata only when asked for."""
+        shown = copy.deepcopy(dict(message))
+        if not with_metadata:
+            shown.pop("metadata", None)
+        replies = [m for m in self._messages.get(channel, ()) if m.get("thread_ts") == shown["ts"]]
+        if replies and "thread_ts" not in message:
+            users = sorted({str(m.get("user")) for m in replies})
+            shown.update(
+                thread_ts=shown["ts"],
+                reply_count=len(replies),
+                reply_users=users,
+                reply_users_count=len(users),
+                latest_reply=replies[-1]["ts"],
+            )
+        elif "thread_ts" in message and message["thread_ts"] != message["ts"]:
+            parent = next(
+                (m for m in self._messages.get(channel, ()) if m["ts"] == message["thread_ts"]),
+                None,
+            )
+            if parent is not None:
+                shown["parent_user_id"] = parent.get("user")
+        return shown
+
+    # -- workflow steps ------------------------------------------------------------------------
+
+    def _running_execution(self, args: Mapping[str, Any]) -> FunctionExecution:
+        execution = self._executions.get(_text_arg(args, "function_execution_id") or "")
+        if execution is None:
+            raise _SlackError("function_execution_not_found")
+        token = self._caller_token or ""
+        if token.startswith("xwfp-") and token != execution.bot_access_token:
+            raise _SlackError("access_denied")  # another execution's token
+        if execution.state != "running":
+            raise _SlackError("execution_not_in_running_state")
+        return execution
+
+    def _functions_complete_success(self, args: dict[str, Any]) -> dict[str, Any]:
+        execution = self._running_execution(args)
+        outputs = args.get("outputs")
+        if not isinstance(outputs, dict):
+            raise _SlackError("parameter_validation_failed")
+        execution.state, execution.outputs = "completed", copy.deepcopy(outputs)
+        return {}
+
+    def _functions_complete_error(self, args: dict[str, Any]) -> dict[str, Any]:
+        execution = self._running_execution(args)
+        error = _text_arg(args, "error")
+        if error is None:
+            raise _refusal("invalid_arguments", ["missing required field: error"])
+        execution.state, execution.error = "failed", error
+        return {}
 
 
 async def _read_args(request: web.Request) -> dict[str, Any]:
