@@ -172,6 +172,8 @@ class SlackUser:
         if button.get("style"):
             action["style"] = button["style"]
         payload["actions"] = [action]
+        made = str(message_or_view.get("id") if "view" in payload else message_or_view["ts"])
+        payload.update(self._slack.function_context(made))
         return await self._post_payload(payload)
 
     async def submit_view(self, view_id: str, values: dict[str, dict[str, str]]) -> httpx.Response:
@@ -190,6 +192,7 @@ class SlackUser:
             "trigger_id": self._trigger(view_id=view_id),
             "view": view,
             "response_urls": [],
+            **self._slack.function_context(view_id),
         }
         response = await self._post_payload(payload)
         if response.status_code == 200:
