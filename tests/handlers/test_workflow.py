@@ -65,11 +65,20 @@ def function_executed(stage: Stage, execution: FunctionExecution) -> dict[str, A
     return body
 
 
+def as_org_wide(body: dict[str, Any], enterprise_id: str) -> dict[str, Any]:
+    """`body` as an org-wide install receives it: the authorization names the organisation."""
+    authorization = body["authorizations"][0]
+    authorization.update(enterprise_id=enterprise_id, team_id=None, is_enterprise_install=True)
+    return body | {"enterprise_id": enterprise_id}
+
+
 async def run_step(
     stage: Stage, owner: SlackUser, inputs: dict[str, Any]
 ) -> tuple[FunctionExecution, dict[str, Any]]:
     execution = stage.slack.start_function_execution(STEP_CALLBACK, inputs)
     body = function_executed(stage, execution)
+    if owner.enterprise_id is not None:
+        body = as_org_wide(body, owner.enterprise_id)
     response = await owner.send_event_body(body)
     assert response.status_code == 200
     await settle(stage)
