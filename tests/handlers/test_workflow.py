@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,11 +17,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.destination import Destination, EntryPoint
 from bot.history.journal import Answer, JournalEntry
-from bot.history.models import StepExecutionRow
+from bot.history.models import Base, StepExecutionRow
 from bot.history.steps import StepOutputs, StepState
+from bot.history.vault import new_key
+from bot.sandbox.ecwid.stores import sample_stores
 from bot.sandbox.slack.user import SlackUser
 from bot.sandbox.slack.webapi import APP_ID, FunctionExecution
-from bot.sandbox.stage import Stage
+from bot.sandbox.stage import Stage, running_stage
 from bot.slack.app import slack_client
 from handlers.blocks.common import mrkdwn_section
 from handlers.blocks.workflow import STEP_PASTE_ACTION
@@ -354,3 +357,34 @@ async def test_an_answer_recovered_after_a_crash_completes_the_step(
     assert done.state == "completed"
     assert done.outputs is not None
     assert done.outputs["diagnosis"] == "plan_free"
+
+
+async def test_canary_no_secret_in_the_steps_outputs_calls_logs_or_rows(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    stores = sample_stores(seed="canary-workflow")
+    keys = ["connected", "free_plan", "revoked", "token_echo"]
+    with caplog.at_level(logging.DEBUG):
+        async with running_stage(stores, credentials_key=new_key()) as stage:
+            owner = stage.user()
+            outputs = []
+            for number, key in enumerate(keys):
+                channel = f"C0CANARY{number}"
+                execution, _ = await run_step(stage, owner, inputs_for(owner, channel))
+                await paste(stage, owner, guide_in(stage, channel), key)
+                outputs.append(stage.slack.execution(execution.id).outputs)
+            urls = [stage.sandbox.collection_url(key) for key in keys]
+            seen_by_slack = "\n".join(json.dumps(call.args) for call in stage.slack.calls)
+            stored = ""
+            async with stage.services.database.engine.connect() as connection:
+                for table in Base.metadata.sorted_tables:
+                    stored += repr((await connection.execute(sa.select(table))).all())
+
+    assert all(output is not None for output in outputs)
+    assert "functions.completeSuccess" in {call.method for call in stage.slack.calls}
+    everything = json.dumps(outputs) + seen_by_slack + caplog.text + stored
+    for store in stores:
+        assert store.token not in everything
+        assert store.collection_name not in everything
+    for url in urls:
+        assert url not in everything
