@@ -220,14 +220,6 @@ class StepExecutions:
                 claimed.append(execution)
         return claimed
 
-    async def forget_user(self, user_id: str) -> int:
-        """Erase the executions that asked `user_id`; how many there were."""
-        async with self._database.engine.begin() as connection:
-            result = await connection.execute(
-                sa.delete(StepExecutionRow).where(StepExecutionRow.user_id == user_id)
-            )
-        return int(result.rowcount)
-
     async def _update(
         self,
         execution_id: str,

@@ -120,7 +120,7 @@ async def test_an_answer_not_yet_in_slack_is_waited_for_longer(
 async def test_forgetting_a_person_erases_their_executions(database: Database) -> None:
     executions = await started(database, "Fx1", "U1")
     await executions.start("Fx2", team="T1", user_id="U2", channel_id=None)
-    assert await executions.forget_user("U1") == 1
+    await database.forget_user("U1")
     assert await executions.get("Fx1") is None
     assert await executions.get("Fx2") is not None
 
