@@ -10,7 +10,7 @@ from bot.sandbox.slack.user import SlackUser
 from bot.sandbox.stage import Stage
 from handlers.commands import COMMAND
 from tests.handlers.test_bot import CHANNEL, check_via_modal, settle, text_of, url_values
-from tests.handlers.test_workflow import INTAKE, guide_in, inputs_for, paste, run_step
+from tests.handlers.test_workflow import step_checked
 
 ORGANISATION = "E0ORG"
 
@@ -18,15 +18,7 @@ ORGANISATION = "E0ORG"
 @pytest.fixture
 def member(stage: Stage) -> SlackUser:
     """A store owner in a workspace of an organisation the app is installed for as a whole."""
-    return SlackUser(
-        stage.bot_url,
-        stage.signing_secret,
-        stage.slack,
-        user_id="W0OWNER",
-        user_name="kim",
-        client=stage.http,
-        enterprise_id=ORGANISATION,
-    )
+    return stage.user("W0OWNER", "kim", enterprise_id=ORGANISATION)
 
 
 async def test_the_slash_command_posts_the_guide_on_an_org_wide_install(
@@ -69,11 +61,8 @@ async def test_a_paste_in_the_command_is_checked_on_an_org_wide_install(
 async def test_the_workflow_step_completes_on_an_org_wide_install(
     stage: Stage, member: SlackUser
 ) -> None:
-    execution, _ = await run_step(stage, member, inputs_for(member))
-    await paste(stage, member, guide_in(stage, INTAKE), "connected")
+    execution, outputs = await step_checked(stage, member, "connected")
 
-    outputs = stage.slack.execution(execution.id).outputs
-    assert outputs is not None
     assert outputs["connected"] is True
     row = await stage.services.steps.executions.get(execution.id)
     assert row is not None

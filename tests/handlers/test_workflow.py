@@ -109,6 +109,18 @@ async def paste(stage: Stage, owner: SlackUser, clicked: dict[str, Any], key: st
     return view_id
 
 
+async def step_checked(
+    stage: Stage, owner: SlackUser, key: str, channel: str | None = INTAKE
+) -> tuple[FunctionExecution, dict[str, Any]]:
+    """The step run for `owner` (guide in `channel`, else their DM), `key`'s URL pasted from the
+    guide: the execution, and the outputs it completed with."""
+    execution, _ = await run_step(stage, owner, inputs_for(owner, channel))
+    await paste(stage, owner, guide_in(stage, channel or stage.slack.open_dm(owner.user_id)), key)
+    outputs = stage.slack.execution(execution.id).outputs
+    assert outputs is not None
+    return execution, outputs
+
+
 async def test_a_working_store_completes_the_step_connected_with_a_link_to_the_answer(
     stage: Stage, owner: SlackUser
 ) -> None:
@@ -138,11 +150,8 @@ async def test_a_working_store_completes_the_step_connected_with_a_link_to_the_a
 async def test_a_free_plan_store_completes_the_step_not_connected(
     stage: Stage, owner: SlackUser
 ) -> None:
-    execution, _ = await run_step(stage, owner, inputs_for(owner))
-    await paste(stage, owner, guide_in(stage, INTAKE), "free_plan")
+    _, outputs = await step_checked(stage, owner, "free_plan")
 
-    outputs = stage.slack.execution(execution.id).outputs
-    assert outputs is not None
     assert (outputs["connected"], outputs["diagnosis"]) == (False, "plan_free")
     assert outputs["store_id"] == str(stage.sandbox.store("free_plan").store_id)
 
@@ -205,12 +214,8 @@ async def test_without_a_channel_the_guide_goes_to_the_owners_dm(
     stage: Stage, owner: SlackUser
 ) -> None:
     dm = stage.slack.open_dm(owner.user_id)
-    execution, _ = await run_step(stage, owner, inputs_for(owner, channel=None))
+    _, outputs = await step_checked(stage, owner, "connected", channel=None)
 
-    guide = guide_in(stage, dm)
-    await paste(stage, owner, guide, "connected")
-    outputs = stage.slack.execution(execution.id).outputs
-    assert outputs is not None
     assert outputs["connected"] is True
     assert f"/archives/{dm}/" in outputs["check_permalink"]
 
@@ -369,10 +374,8 @@ async def test_canary_no_secret_in_the_steps_outputs_calls_logs_or_rows(
             owner = stage.user()
             outputs = []
             for number, key in enumerate(keys):
-                channel = f"C0CANARY{number}"
-                execution, _ = await run_step(stage, owner, inputs_for(owner, channel))
-                await paste(stage, owner, guide_in(stage, channel), key)
-                outputs.append(stage.slack.execution(execution.id).outputs)
+                _, completed = await step_checked(stage, owner, key, f"C0CANARY{number}")
+                outputs.append(completed)
             urls = [stage.sandbox.collection_url(key) for key in keys]
             seen_by_slack = "\n".join(json.dumps(call.args) for call in stage.slack.calls)
             stored = ""
@@ -380,7 +383,6 @@ async def test_canary_no_secret_in_the_steps_outputs_calls_logs_or_rows(
                 for table in Base.metadata.sorted_tables:
                     stored += repr((await connection.execute(sa.select(table))).all())
 
-    assert all(output is not None for output in outputs)
     assert "functions.completeSuccess" in {call.method for call in stage.slack.calls}
     everything = json.dumps(outputs) + seen_by_slack + caplog.text + stored
     for store in stores:
