@@ -22,7 +22,7 @@ from bot.history.steps import StepOutputs, StepState
 from bot.history.vault import new_key
 from bot.sandbox.ecwid.stores import sample_stores
 from bot.sandbox.slack.user import SlackUser
-from bot.sandbox.slack.webapi import APP_ID, FunctionExecution
+from bot.sandbox.slack.workspace import APP_ID, FunctionExecution
 from bot.sandbox.stage import Stage, running_stage
 from bot.slack.app import slack_client
 from handlers.blocks.common import mrkdwn_section
