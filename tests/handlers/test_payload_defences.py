@@ -30,21 +30,24 @@ from slack_bolt.response import BoltResponse
 from bot.destination import Destination, EntryPoint
 from bot.sandbox.slack.user import sign, state_values
 from bot.sandbox.stage import Stage, running_stage
-from bot.slack.server import incomplete
+from bot.slack.gate import incomplete
 from handlers.blocks import check as check_blocks
 from handlers.blocks import support as support_blocks
 from handlers.blocks.common import CLICK_AGAIN, FORM_OUT_OF_DATE
 from handlers.blocks.home import HOME_CHECK_ACTION
+from handlers.blocks.workflow import STEP_PASTE_ACTION, StepButton
 from handlers.commands import COMMAND
 from handlers.shortcuts import CHECK_SHORTCUT
 from handlers.support import TRIAGE_ACTIONS
+from handlers.workflow import STEP_CALLBACK
+from tests.handlers.test_workflow import function_executed
 from tests.paths import FIXTURES
 
 SHAPES = FIXTURES / "slack"
 CHANNEL = "C111"  # where the fixtures' clicks, commands and mentions happen
 SUPPORT = "C0SUPPORT"
 AGENTS = ["U0AGENT"]
-FIXTURE_USERS = ("W111", "W222", "U222")  # the people the fixtures name
+FIXTURE_USERS = ("W111", "W222", "U222", "U111")  # the people the fixtures name
 FORM = "application/x-www-form-urlencoded"
 # What a person can be answered with: a post, a private note, a modal, a Home.
 ANSWERS = frozenset(
@@ -56,6 +59,7 @@ ANSWERS = frozenset(
         "views.open",
         "views.update",
         "views.publish",
+        "functions.completeError",  # a workflow step's run is told why it cannot go on
     }
 )
 LEAKS = re.compile(r"Traceback|File \"|\b[A-Z]\w*(?:Error|Exception)\b|something went wrong")
@@ -182,6 +186,21 @@ def _event(fixture: str, **changes: str) -> Callable[[Stage, str], dict[str, Any
     return build
 
 
+def _step_executed(stage: Stage, _check_id: str) -> dict[str, Any]:
+    execution = stage.slack.start_function_execution(STEP_CALLBACK, {"user_id": "U111"})
+    return function_executed(stage, execution)
+
+
+def _step_paste(stage: Stage, _check_id: str) -> dict[str, Any]:
+    clicked = _click(stage, "block_actions_function.json", STEP_PASTE_ACTION, None)
+    person = clicked["user"]["id"]
+    execution = stage.slack.start_function_execution(STEP_CALLBACK, {"user_id": person})
+    clicked["function_data"].update(execution_id=execution.id, inputs=execution.inputs)
+    clicked["bot_access_token"] = execution.bot_access_token
+    clicked["actions"][0]["value"] = StepButton(execution.id, person).to_value()
+    return clicked
+
+
 def _has(payload: object, *path: str) -> bool:
     for key in path:
         if not isinstance(payload, dict):
@@ -277,6 +296,22 @@ SCENARIOS = [
         "event",
         EVENT_ROUTE,
         lambda body: _has(body, "event", "user") and body["event"].get("tab") == "home",
+    ),
+]
+SCENARIOS += [
+    Scenario(
+        "workflow step executed",
+        _step_executed,
+        "event",
+        (*EVENT_ROUTE, ("event", "function", "callback_id"), ("event", "function_execution_id")),
+        lambda _: True,  # the workflow's run waits for the guide, or for why not
+    ),
+    Scenario(
+        "workflow step's Paste the URL clicked",
+        _step_paste,
+        "payload",
+        ACTION_ROUTE,
+        _interaction_waits,
     ),
 ]
 SCENARIO = {scenario.name: scenario for scenario in SCENARIOS}
