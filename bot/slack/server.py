@@ -18,7 +18,7 @@ import random
 import signal
 import sys
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
@@ -44,7 +44,7 @@ from bot.slack.app import (
     require_credentials,
     slack_mode,
 )
-from bot.slack.services import BotServices, Resume, describe
+from bot.slack.services import BotServices, Resume, TimedKind, describe
 
 logger = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
@@ -328,9 +328,15 @@ def _slack_error(error: BaseException) -> str:
     return describe(error)
 
 
-def serve(settings: Settings, register: Register, resume: Resume | None = None) -> int:
-    """Run until SIGINT or SIGTERM; in-flight checks get time to finish on shutdown, and
-    `resume` finishes the checks a previous process left (see `BotServices`).
+def serve(
+    settings: Settings,
+    register: Register,
+    resume: Resume | None = None,
+    timed: Mapping[str, TimedKind] | None = None,
+) -> int:
+    """Run until SIGINT or SIGTERM; in-flight checks get time to finish on shutdown, `resume`
+    finishes the checks a previous process left, and `timed` runs timed work as it comes due
+    (see `BotServices`).
 
     Returns 0 after a clean stop, 2 when a setting or token is wrong, 1 when the database or
     Slack cannot be reached at start.
@@ -340,11 +346,15 @@ def serve(settings: Settings, register: Register, resume: Resume | None = None) 
     except MissingSlackCredentials as error:
         print(f"ecwid-connect: {error}", file=sys.stderr)
         return EXIT_CONFIG
-    return asyncio.run(_serve(settings, register, mode, resume))
+    return asyncio.run(_serve(settings, register, mode, resume, timed))
 
 
 async def _serve(
-    settings: Settings, register: Register, mode: SlackMode, resume: Resume | None
+    settings: Settings,
+    register: Register,
+    mode: SlackMode,
+    resume: Resume | None,
+    timed: Mapping[str, TimedKind] | None,
 ) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -383,7 +393,7 @@ async def _serve(
             logger.error("cannot open the database (%s): %s", where, describe(error))
             return EXIT_FAILED
 
-        app = create_app(settings, register, services=services, resume=resume)
+        app = create_app(settings, register, services=services, resume=resume, timed=timed)
         try:
             identity = await _unless(stop, services.authenticate(app.client))
         except _Stopped:
