@@ -63,7 +63,7 @@ class FallbackSeenKeys:
         try:
             new = await self._primary.first_time(key)
         except Exception as error:
-            self._health.failed("de-duplicating a Slack request", error)
+            self._health.failed("de-duplicating a Slack request", error, ticket)
             return locally_new
         self._health.succeeded(ticket)
         return new and locally_new
