@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from bot.engine.check import ConnectionChecker, new_http_client
+from bot.engine.check import ConnectionChecker
+from bot.engine.http_client import new_http_client
 from bot.sandbox.ecwid.server import EcwidSandbox
 from bot.settings import Settings, load_settings
 

@@ -14,9 +14,9 @@ Adding a diagnosis code:
    on its own), `count_shows` (what a count Ecwid refused with it shows; stage `ECWID` only).
 2. `bot/engine/catalogue.py`: its `CatalogueEntry` (title, summary, the ordered steps that fix
    it); the README's diagnosis table: its row (When, the title, the first step).
-3. Where it is decided: `bot/engine/intake.py` (the paste), `bot/engine/collection.py` (the
-   collection), `bot/engine/ecwid.py` (`_classify_failure`: Ecwid's answer) or
-   the verdict in `bot/engine/check.py` (what the answers mean together).
+3. Where it is decided: `bot/engine/intake.py` (the paste), `bot/engine/download.py` or
+   `bot/engine/postman.py` (the collection), `bot/engine/ecwid.py` (`_classify_failure`: Ecwid's
+   answer) or `bot/engine/verdict.py` (what the answers mean together).
 4. `bot/sandbox/ecwid/stores.py`: one sample store that ends in it (`expected=` the code), and
    its row in the README's sample-store table.
 5. One test that checks that store and asserts the diagnosis and its first step

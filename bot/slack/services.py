@@ -26,8 +26,9 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.engine.check import ConnectionChecker, new_http_client
+from bot.engine.check import ConnectionChecker
 from bot.engine.guard import MemoryTokenGuard, TokenGuard
+from bot.engine.http_client import new_http_client
 from bot.engine.redaction import redact
 from bot.history.database import Database
 from bot.history.health import DatabaseHealth
