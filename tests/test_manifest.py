@@ -58,6 +58,10 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     # The support channel may be public (channels:read) or private (groups:read).
     "conversations.members": ("channels:read", "groups:read"),
     "conversations.info": ("channels:read", "groups:read"),
+    # Reading a thread or a channel back, to find a post whose fate a failure left unknown,
+    # in whichever kind of conversation it went to (bot/slack/exactly_once.py).
+    "conversations.replies": ("channels:history", "groups:history", "mpim:history", "im:history"),
+    "conversations.history": ("channels:history", "groups:history", "mpim:history", "im:history"),
     "usergroups.users.list": ("usergroups:read",),
     "users.info": ("users:read",),
     "conversations.open": ("im:write",),

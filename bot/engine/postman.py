@@ -98,7 +98,7 @@ def parse_collection(body: bytes, *, deadline: float | None = None) -> StoreCred
     thread; past `deadline` (a `time.monotonic()` value) it stops with `CHECK_TIMEOUT`.
     """
     collection = _read_collection(_load_object(body))
-    resolve = _Resolver(collection.variables)
+    resolve = _Variables(collection.variables)
     found = []
     for request in collection.requests:
         if deadline is not None and time.monotonic() > deadline:
@@ -336,7 +336,7 @@ def _dicts(value: object) -> list[dict[str, object]]:
     return [entry for entry in _list(value) if isinstance(entry, dict)]
 
 
-class _Resolver:
+class _Variables:
     """Replaces `{{name}}` with the collection variable's value, nested references included."""
 
     def __init__(self, variables: dict[str, str], budget: int = MAX_EXPANDED_CHARS) -> None:
@@ -368,7 +368,7 @@ class _Resolver:
         return self._variables.get(name, match.group(0)) if name else match.group(0)
 
 
-def _examine(request: _RawRequest, resolve: _Resolver) -> _Found:
+def _examine(request: _RawRequest, resolve: _Variables) -> _Found:
     path_variables = {name: resolve(value) for name, value in request.path_variables}
     urls = [_fill_path_variables(resolve(url), path_variables) for url in request.urls]
     query = [(name, unquote(resolve(value))) for name, value in request.query]
@@ -397,7 +397,7 @@ def _fill_path_variables(url: str, values: dict[str, str]) -> str:
     return _PATH_VARIABLE.sub(fill, url)
 
 
-def _auth_tokens(auth: object, resolve: _Resolver) -> tuple[str, ...]:
+def _auth_tokens(auth: object, resolve: _Variables) -> tuple[str, ...]:
     """The token of a bearer, API key or OAuth 2 auth block, in v2.0 or v2.1 shape."""
     if not isinstance(auth, dict):
         return ()
