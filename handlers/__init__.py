@@ -7,7 +7,17 @@ from __future__ import annotations
 from slack_bolt.async_app import AsyncApp
 
 from bot.slack.layouts import AnswerLayouts
-from handlers import actions, commands, events, home, messages, shortcuts, support, views
+from handlers import (
+    actions,
+    commands,
+    events,
+    home,
+    messages,
+    shortcuts,
+    support,
+    views,
+    workflow,
+)
 from handlers.blocks.check import (
     checking_root_message,
     checking_view,
@@ -37,5 +47,5 @@ ANSWER_LAYOUTS = AnswerLayouts(
 
 
 def register_all(app: AsyncApp) -> None:
-    for group in (commands, actions, shortcuts, views, events, messages, support, home):
+    for group in (commands, actions, shortcuts, views, events, messages, support, home, workflow):
         group.register(app)

@@ -1,4 +1,4 @@
-"""What several listeners share: reading where an action answers, and opening the paste modal.
+"""What several listeners share: the installing workspace, the paste modal, the guide.
 
 Everything after that – journaling, checking, posting, recording – is `services.answers`
 (`bot.slack.answers`), below the listeners.
@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.destination import Destination, EntryPoint
+from bot.destination import Destination
 from bot.slack.answers import AnswerService, FailureNotice
 from bot.slack.posting import Recipient
 from bot.slack.services import services_of
@@ -25,34 +24,6 @@ def installing_team(context: AsyncBoltContext) -> str | None:
     `team`: in a Slack Connect channel that is the acting user's organisation."""
     authorized = context.authorize_result
     return authorized.team_id if authorized is not None else None
-
-
-def destination_from_action(
-    body: dict[str, Any], context: AsyncBoltContext, entry: EntryPoint = EntryPoint.MODAL
-) -> Destination:
-    """Where to answer a click on a bot message or a message shortcut: that message's thread."""
-    container = body.get("container") or {}
-    message = body.get("message") or {}
-    channel = (body.get("channel") or {}).get("id") or container.get("channel_id")
-    if container.get("is_ephemeral"):
-        # An ephemeral message has no thread of its own; inside a thread, Slack says which.
-        thread_ts = container.get("thread_ts")
-    else:
-        thread_ts = (
-            container.get("thread_ts")
-            or message.get("thread_ts")
-            or container.get("message_ts")
-            or message.get("ts")
-        )
-    payload_team = (body.get("team") or {}).get("id") or body["user"].get("team_id")
-    return Destination(
-        channel=str(channel),
-        thread_ts=thread_ts,
-        requester=str(body["user"]["id"]),
-        response_url=body.get("response_url"),
-        team=str(installing_team(context) or payload_team or ""),
-        entry=entry,
-    )
 
 
 async def open_check_modal(

@@ -11,10 +11,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.destination import Destination, EntryPoint
 from bot.history.database import Database
+from bot.history.steps import StepExecutions
 from bot.slack.posting import Recipient
 from bot.slack.services import BotServices, SupportUnreadable, services_of
+from handlers.blocks.common import CLICK_AGAIN
 from handlers.blocks.home import HOME_CHECK_ACTION, TeamView, home_channel, home_view
 from handlers.conversation import installing_team, spawn_check_modal
+from handlers.payload import event_origin, interaction_origin, tell_origin, text
 
 logger = logging.getLogger(__name__)
 TEAM_WINDOW = timedelta(days=7)
@@ -27,15 +30,19 @@ async def build_home(
     *,
     agent: bool,
     support_notice: str | None = None,
+    steps: StepExecutions | None = None,
 ) -> dict[str, Any]:
-    """The user's own checks; for support agents, the team's numbers and open escalations;
-    `support_notice` instead when who is an agent cannot be read."""
+    """The workflow steps waiting for the user and their own checks; for support agents, the
+    team's numbers, open escalations and every step waiting on someone; `support_notice`
+    instead when who is an agent cannot be read."""
     own = await database.checks_by_requester(user_id, limit=15)
+    waiting = await steps.waiting(user_id) if steps is not None else []
     team = None
     if agent:
         stats = await database.team_stats(datetime.now(UTC) - TEAM_WINDOW)
-        team = TeamView(stats, await database.open_escalations())
-    return home_view(own, team, dm_channel, support_notice=support_notice)
+        everyone_waiting = await steps.waiting() if steps is not None else []
+        team = TeamView(stats, await database.open_escalations(), everyone_waiting)
+    return home_view(own, team, dm_channel, support_notice=support_notice, waiting_steps=waiting)
 
 
 async def home_opened(
@@ -44,10 +51,14 @@ async def home_opened(
     """The Home tab was opened: publish it, fresh."""
     if event.get("tab") != "home":
         return
-    user_id = str(event["user"])
+    origin = event_origin({}, event)
+    if origin.user is None:
+        logger.warning("app_home_opened without a user ignored: no Home to publish")
+        return
+    user_id = origin.user
     services = services_of(context)
     services.tasks.spawn(
-        _publish(services, user_id, str(event.get("channel") or ""), client),
+        _publish(services, user_id, origin.channel or "", client),
         name="publish home",
         on_failure=services.answers.failure_notice(Recipient(user_id)),
     )
@@ -65,7 +76,12 @@ async def _publish(
         logger.warning("App Home without the support part: %s", unreadable.error)
         agent, notice = False, str(unreadable)
     view = await build_home(
-        services.database, user_id, dm_channel, agent=agent, support_notice=notice
+        services.database,
+        user_id,
+        dm_channel,
+        agent=agent,
+        support_notice=notice,
+        steps=services.steps.executions,
     )
     await client.views_publish(user_id=user_id, view=view)
 
@@ -75,22 +91,25 @@ async def check_from_home(
 ) -> None:
     """ "Check a store" on the Home tab: the paste modal, answering in the bot's DM."""
     await ack()
-    user_id = str(body["user"]["id"])
-    channel = home_channel(str((body.get("view") or {}).get("private_metadata") or ""))
+    origin = interaction_origin(body)
+    if origin.user is None or origin.trigger_id is None:
+        tell_origin(context, client, origin, CLICK_AGAIN)
+        return
+    channel = home_channel(text(body, "view", "private_metadata") or "")
     destination = Destination(
-        channel=channel or user_id,  # a user ID as channel posts in the DM with the bot
+        channel=channel or origin.user,  # a user ID as channel posts in the DM with the bot
         thread_ts=None,
-        requester=user_id,
-        team=installing_team(context) or str((body.get("team") or {}).get("id") or ""),
+        requester=origin.user,
+        team=installing_team(context) or origin.team or "",
         entry=EntryPoint.MODAL,
     )
     spawn_check_modal(
         context,
         client,
-        body["trigger_id"],
+        origin.trigger_id,
         destination,
         name="open modal from home",
-        on_failure=services_of(context).answers.failure_notice(Recipient(user_id)),
+        on_failure=services_of(context).answers.failure_notice(Recipient(origin.user)),
     )
 
 

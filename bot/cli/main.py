@@ -204,7 +204,8 @@ async def _run_check(
     token: str | None = None,
 ) -> int:
     from bot.cli.render import report_text, step_line
-    from bot.engine.check import ConnectionChecker, new_http_client
+    from bot.engine.check import ConnectionChecker
+    from bot.engine.http_client import new_http_client
     from bot.engine.reply import customer_reply
 
     def show(step: Step) -> None:
@@ -303,8 +304,9 @@ def _sandbox(args: argparse.Namespace, _settings: Settings | None) -> int:
 def _serve(_args: argparse.Namespace, settings: Settings) -> int:
     from bot.slack.server import serve
     from handlers import ANSWER_LAYOUTS, register_all
+    from handlers.timed import KINDS
 
-    return serve(settings, register_all, ANSWER_LAYOUTS)
+    return serve(settings, register_all, ANSWER_LAYOUTS, KINDS)
 
 
 def _migrate(_args: argparse.Namespace, settings: Settings) -> int:

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
+from slack_bolt.async_app import AsyncApp
 
 from bot.sandbox.ecwid.server import EcwidSandbox
 from bot.sandbox.ecwid.stores import SampleStore
@@ -21,6 +22,7 @@ from bot.slack.app import create_app
 from bot.slack.http_app import EVENTS_PATH, http_app
 from bot.slack.services import BotServices
 from handlers import ANSWER_LAYOUTS, register_all
+from handlers.timed import KINDS
 
 
 @dataclass
@@ -33,13 +35,18 @@ class Stage:
     bot_url: str
     signing_secret: str
     http: httpx.AsyncClient
+    app: AsyncApp
+    """The Bolt app behind `bot_url`, for tests that dispatch signed requests in-process."""
 
     @property
     def settings(self) -> Settings:
         return self.services.settings
 
-    def user(self, user_id: str = "U0OWNER", name: str = "jane") -> SlackUser:
-        """Someone using Slack; every user shares one HTTP client, closed with the stage."""
+    def user(
+        self, user_id: str = "U0OWNER", name: str = "jane", *, enterprise_id: str | None = None
+    ) -> SlackUser:
+        """Someone using Slack (in an organisation the app is installed for as a whole, with
+        `enterprise_id`); every user shares one HTTP client, closed with the stage."""
         return SlackUser(
             self.bot_url,
             self.signing_secret,
@@ -47,6 +54,7 @@ class Stage:
             user_id=user_id,
             user_name=name,
             client=self.http,
+            enterprise_id=enterprise_id,
         )
 
 
@@ -79,7 +87,9 @@ async def running_stage(
         ):
             values = {"data_dir": data_dir} | settings
             services = BotServices(stage_settings(sandbox, slack, signing_secret, **values))
-            app = create_app(services.settings, register_all, ANSWER_LAYOUTS, services=services)
+            app = create_app(
+                services.settings, register_all, ANSWER_LAYOUTS, services=services, timed=KINDS
+            )
             async with AppServer(http_app(app, services)) as server:
                 url = f"{server.base_url}{EVENTS_PATH}"
-                yield Stage(sandbox, slack, services, url, signing_secret, http)
+                yield Stage(sandbox, slack, services, url, signing_secret, http, app)

@@ -31,9 +31,11 @@ from bot.engine.report import CheckReport
 from bot.history.journal import Answer, CheckJournal, JournalEntry
 from bot.history.recorder import CheckRecorder, UnwrittenCheck, new_check_id
 from bot.slack.delivery import DeliveryExpired
+from bot.slack.exactly_once import MessageMark
 from bot.slack.ladder import LiveLadder, after_ack
 from bot.slack.layouts import AnswerLayouts, Blocks
 from bot.slack.posting import CHECKING, CONNECTED, PROBLEM, Poster, Recipient, tell_privately
+from bot.slack.steps import WorkflowSteps
 
 logger = logging.getLogger(__name__)
 
@@ -56,12 +58,15 @@ class AnswerService:
         recorder: CheckRecorder,
         poster: Poster,
         layouts: AnswerLayouts,
+        steps: WorkflowSteps,
         escalation: bool,
     ) -> None:
-        """`escalation`: whether answers offer "Escalate to support" (a support channel is set)."""
+        """`steps` completes a Workflow Builder step whose check this is; `escalation`: whether
+        answers offer "Escalate to support" (a support channel is set)."""
         self.checker = checker
         self.journal = journal
         self.recorder = recorder
+        self.steps = steps
         self.poster = poster
         self.layouts = layouts
         self._escalation = escalation
@@ -175,11 +180,15 @@ class AnswerService:
             await self.answer_failure(destination, view_id, "checking failed")
             await self.journal.done(journal_id)
             return None
+        # A workflow step's check: its outputs are kept before the answer goes, so that whoever
+        # delivers the answer (this process, or the one that takes it over) completes the step.
+        await self.steps.check_ended(destination, report, checked.check_id)
         answer = Answer(
             text,
             blocks,
             view=self.layouts.result_view(report) if view_id is not None else None,
             reaction=CONNECTED if report.ok else PROBLEM,
+            check_id=checked.check_id,
         )
         delivered = await self._deliver(
             accepted,
@@ -276,9 +285,13 @@ class AnswerService:
             return journal_id
 
         # Both run to the end whatever the other does: the entry's row is never changed twice at
-        # once, and what follows (`later`, `done`) comes after both.
+        # once, and what follows (`later`, `done`) comes after both. An answer taken from the
+        # journal may have been posted by the process that journaled it: looked for first.
+        mark = MessageMark.answer(answer.check_id) if answer.check_id else None
         posted, journal_id = await asyncio.gather(
-            self.poster.post(destination, answer.text, answer.blocks),
+            self.poster.post(
+                destination, answer.text, answer.blocks, mark=mark, look_first=answer_journaled
+            ),
             journal_answer(),
             return_exceptions=True,
         )
@@ -299,6 +312,7 @@ class AnswerService:
             await self.journal.done(journal_id)
             return False
         await self.journal.done(journal_id)
+        await self.steps.answer_delivered(self.poster.client, destination, posted)
         # The answer is in the thread: what follows is decoration, and never a reason to say
         # something went wrong. The 👀 still on its way goes on before the verdict replaces it.
         if reacting is not None:

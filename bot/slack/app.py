@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal
 
 from pydantic import SecretStr
@@ -25,9 +25,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.engine.redaction import install_log_redaction
 from bot.metrics import Metrics
 from bot.settings import Settings
+from bot.slack.delivery import repeats_guarded
 from bot.slack.health import SlackHealth
 from bot.slack.layouts import AnswerLayouts
-from bot.slack.services import SERVICES_KEY, BotServices
+from bot.slack.services import SERVICES_KEY, BotServices, TimedKind
 
 logger = logging.getLogger(__name__)
 
@@ -92,22 +93,49 @@ def _counted(handler: AsyncRetryHandler, metrics: Metrics | None, reason: str) -
     return handler
 
 
+class _RepeatsUnlessGuarded(AsyncRetryHandler):
+    """Leaves alone the calls whose repetition `bot.slack.delivery` looks after: repeated here
+    after a dropped connection or a 5xx, a post Slack had applied would appear twice."""
+
+    async def _can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if repeats_guarded():
+            return False
+        return await super()._can_retry_async(
+            state=state, request=request, response=response, error=error
+        )
+
+
+class _ServerErrorRetries(_RepeatsUnlessGuarded, AsyncServerErrorRetryHandler):
+    """slack_sdk's retries of 500 and 503, unless the call is guarded."""
+
+
+class _ConnectionErrorRetries(_RepeatsUnlessGuarded, AsyncConnectionErrorRetryHandler):
+    """slack_sdk's retries of dropped and reset connections, unless the call is guarded."""
+
+
 def slack_client(
     settings: Settings, metrics: Metrics | None = None, health: SlackHealth | None = None
 ) -> AsyncWebClient:
-    """A Web API client that waits out 429s and retries server and connection errors; every
-    answer is counted in `metrics` and judged in `health`."""
+    """A Web API client that waits out 429s and retries server and connection errors (not for
+    a post whose repetition `deliver` guards); every answer is counted in `metrics` and judged
+    in `health`."""
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
-    client = AsyncWebClient(token=token, base_url=settings.slack_api_url)
+    # Not slack_sdk's default handlers: its connection-error retry would repeat a guarded post.
+    client = AsyncWebClient(token=token, base_url=settings.slack_api_url, retry_handlers=[])
     if metrics is not None:
         client.retry_handlers.append(_CallCounter(metrics, health))
     client.retry_handlers.extend(
         [
             _counted(AsyncRateLimitErrorRetryHandler(max_retry_count=2), metrics, "ratelimited"),
-            _counted(AsyncServerErrorRetryHandler(max_retry_count=2), metrics, "server_error"),
-            _counted(
-                AsyncConnectionErrorRetryHandler(max_retry_count=2), metrics, "connection_error"
-            ),
+            _counted(_ServerErrorRetries(max_retry_count=2), metrics, "server_error"),
+            _counted(_ConnectionErrorRetries(max_retry_count=2), metrics, "connection_error"),
         ]
     )
     return client
@@ -210,9 +238,11 @@ def create_app(
     client: AsyncWebClient | None = None,
     *,
     services: BotServices | None = None,
+    timed: Mapping[str, TimedKind] | None = None,
 ) -> AsyncApp:
     """The bot: every listener `register` adds, on one `AsyncApp`, answering in `layouts`
-    (`handlers.ANSWER_LAYOUTS`); the checks other processes left unanswered are finished."""
+    (`handlers.ANSWER_LAYOUTS`); the checks other processes left unanswered are finished; with
+    `timed` (`handlers.timed.KINDS`), timed work of those kinds is run as it comes due."""
     install_log_redaction()
     signing_secret = (
         settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
@@ -242,4 +272,6 @@ def create_app(
     services.keep_slack_connections(app.client)
     services.answer_with(app.client, layouts)
     register(app)
+    if timed is not None:
+        services.run_timed_work(app.client, timed)
     return app

@@ -20,6 +20,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.destination import Destination
 from bot.slack.delivery import deliver
+from bot.slack.exactly_once import MessageMark, post_once
 from bot.slack.layouts import Blocks
 
 logger = logging.getLogger(__name__)
@@ -83,25 +84,33 @@ class Poster:
         self._private_copy = private_copy
 
     async def post(
-        self, destination: Destination, text: str, blocks: Blocks | None = None
+        self,
+        destination: Destination,
+        text: str,
+        blocks: Blocks | None = None,
+        *,
+        mark: MessageMark | None = None,
+        look_first: bool = False,
     ) -> str | None:
         """Post in the destination's thread; returns the new message's ts (None via response_url).
 
         Rate limits, server and connection errors are waited out for minutes, paced per channel
-        (`bot.slack.delivery`); past that, `DeliveryExpired`.
+        (`bot.slack.delivery`); past that, `DeliveryExpired`. The message goes in once: it carries
+        `mark` (an answer's check ID; else a mark of its own) and, after a failure that leaves
+        unknown whether it was posted, is looked for before it is posted again (`look_first`:
+        from the start, as for a redelivery; `bot.slack.exactly_once`).
         """
-        client = self.client
         try:
-            response = await deliver(
-                lambda: client.chat_postMessage(
-                    channel=destination.channel,
-                    thread_ts=destination.thread_ts,
-                    text=text,
-                    blocks=blocks,
-                    unfurl_links=False,
-                    unfurl_media=False,
-                ),
-                destination.channel,
+            ts: str | None = await post_once(
+                self.client,
+                channel=destination.channel,
+                thread_ts=destination.thread_ts,
+                mark=mark or MessageMark.fresh(),
+                look_first=look_first,
+                text=text,
+                blocks=blocks,
+                unfurl_links=False,
+                unfurl_media=False,
             )
         except SlackApiError as error:
             refusal = str(error.response.get("error") or "")
@@ -116,8 +125,7 @@ class Poster:
             else:
                 await self._post_privately(destination, refusal, text, blocks)
             return None
-        ts = response.get("ts")
-        return str(ts) if ts else None
+        return ts
 
     async def _post_privately(
         self, destination: Destination, refusal: str, text: str, blocks: Blocks | None

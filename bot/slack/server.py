@@ -15,7 +15,7 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -32,7 +32,7 @@ from bot.slack.app import (
 )
 from bot.slack.http_app import DRAIN_TIMEOUT_S, EVENTS_PATH, http_app
 from bot.slack.layouts import AnswerLayouts
-from bot.slack.services import BotServices, describe
+from bot.slack.services import BotServices, TimedKind, describe
 from bot.slack.socket_mode import (
     ResilientSocketModeClient,
     SocketModeRefused,
@@ -49,9 +49,15 @@ class _Stopped(Exception):
     """A signal arrived while waiting."""
 
 
-def serve(settings: Settings, register: Register, layouts: AnswerLayouts) -> int:
+def serve(
+    settings: Settings,
+    register: Register,
+    layouts: AnswerLayouts,
+    timed: Mapping[str, TimedKind] | None = None,
+) -> int:
     """Run until SIGINT or SIGTERM, answering in `layouts`; in-flight checks get time to finish
-    on shutdown, and the checks a previous process left are finished (see `BotServices`).
+    on shutdown, the checks a previous process left are finished, and `timed` runs timed work
+    as it comes due (see `BotServices`).
 
     Returns 0 after a clean stop, 2 when a setting or token is wrong, 1 when the database or
     Slack cannot be reached at start.
@@ -61,11 +67,15 @@ def serve(settings: Settings, register: Register, layouts: AnswerLayouts) -> int
     except MissingSlackCredentials as error:
         print(f"ecwid-connect: {error}", file=sys.stderr)
         return EXIT_CONFIG
-    return asyncio.run(_serve(settings, register, mode, layouts))
+    return asyncio.run(_serve(settings, register, mode, layouts, timed))
 
 
 async def _serve(
-    settings: Settings, register: Register, mode: SlackMode, layouts: AnswerLayouts
+    settings: Settings,
+    register: Register,
+    mode: SlackMode,
+    layouts: AnswerLayouts,
+    timed: Mapping[str, TimedKind] | None,
 ) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -104,7 +114,7 @@ async def _serve(
             logger.error("cannot open the database (%s): %s", where, describe(error))
             return EXIT_FAILED
 
-        app = create_app(settings, register, layouts, services=services)
+        app = create_app(settings, register, layouts, services=services, timed=timed)
         try:
             identity = await _unless(stop, services.authenticate(app.client))
         except _Stopped:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import inspect
 import logging
 import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -25,14 +27,17 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.engine.check import ConnectionChecker, new_http_client
+from bot.engine.check import ConnectionChecker
 from bot.engine.guard import MemoryTokenGuard, TokenGuard
+from bot.engine.http_client import new_http_client
 from bot.engine.redaction import redact
 from bot.history.database import Database
 from bot.history.health import DatabaseHealth
 from bot.history.journal import CheckJournal
 from bot.history.recorder import CheckRecorder
 from bot.history.shared import DatabaseSeenKeys, DatabaseTokenGuard
+from bot.history.steps import StepExecutions
+from bot.history.timed import Again, TimedItem, TimedWork
 from bot.history.vault import CredentialVault
 from bot.metrics import Metrics
 from bot.settings import Settings
@@ -41,7 +46,9 @@ from bot.slack.dedup import FallbackSeenKeys, MemorySeenKeys, SeenKeys
 from bot.slack.health import SlackHealth
 from bot.slack.layouts import AnswerLayouts
 from bot.slack.posting import Poster
+from bot.slack.steps import WorkflowSteps
 from bot.slack.tasks import TaskSupervisor
+from bot.slack.timed import TimedWorkRunner
 
 SUPPORT_MEMBERS_TTL_S = 60.0
 HOUSEKEEPING_EVERY_S = 3600.0
@@ -196,6 +203,11 @@ class FallbackTokenGuard:
         return guarded
 
 
+TimedKind = Callable[["BotServices", AsyncWebClient, TimedItem], Awaitable[Again | None]]
+"""Runs one item of a kind of timed work: None when it is done, `Again` for its next run.
+`handlers.timed.KINDS` names every kind and its handler."""
+
+
 class BotServices:
     """One per process; `start()` before serving, `aclose()` after.
 
@@ -259,7 +271,20 @@ class BotServices:
             lease_s=settings.check_lease_s,
             spill_directory=Path(settings.data_dir),
         )
+        #: Executions of the Workflow Builder step, and their completion.
+        self.steps = WorkflowSteps(
+            StepExecutions(self.database), quiet_for=timedelta(seconds=settings.check_lease_s)
+        )
         self._answers: AnswerService | None = None
+        #: Follow-ups, watches, reminders: work with a due time, kept in the database.
+        self.timed_work = TimedWork(self.database, settings.check_lease_s)
+        self.timed = TimedWorkRunner(
+            self.timed_work,
+            self.metrics,
+            self.tasks.spawn,
+            # A handler may run a whole check and post its answer: well past CHECK_TIMEOUT_S.
+            timeout_s=settings.check_timeout_s * 2 + 60,
+        )
         self._journal_loop: asyncio.Task[None] | None = None
         self._closing = False
         self.support = SupportTeam(
@@ -297,6 +322,7 @@ class BotServices:
             self._purge_expired_credentials(), name="housekeeping"
         )
         self._journal_loop = loop.create_task(self._keep_journal(), name="journal")
+        self.timed.start()
 
     def answer_with(self, client: AsyncWebClient, layouts: AnswerLayouts) -> None:
         """Answer checks (and finish interrupted ones) through `client`, in `layouts`; when
@@ -308,6 +334,7 @@ class BotServices:
             recorder=self.recorder,
             poster=Poster(client, layouts.private_copy),
             layouts=layouts,
+            steps=self.steps,
             escalation=self.support.configured,
         )
         if self.started and not self._closing:
@@ -320,6 +347,12 @@ class BotServices:
             raise RuntimeError("answer_with() names the Slack client and layouts first")
         return self._answers
 
+    def run_timed_work(self, client: AsyncWebClient, kinds: Mapping[str, TimedKind]) -> None:
+        """Run the timed work of `kinds` as it comes due, posting through `client`."""
+        self.timed.handle(
+            {kind: functools.partial(handler, self, client) for kind, handler in kinds.items()}
+        )
+
     async def _keep_journal(self) -> None:
         every = self.settings.check_lease_s / 3
         while True:
@@ -330,7 +363,8 @@ class BotServices:
             await asyncio.sleep(every)
 
     async def journal_round(self) -> None:
-        """Renew leases, write what waited for the database, take over interrupted checks."""
+        """Renew leases, write what waited for the database, take over interrupted checks and
+        complete the workflow steps their process left."""
         await self.journal.heartbeat()
         if len(self.recorder.backlog) and self.database_health.available:
             await self.recorder.flush()
@@ -338,6 +372,10 @@ class BotServices:
             return
         for entry in await self.journal.claim_orphans():
             self.tasks.spawn(self._answers.resume(entry), name="finish interrupted check")
+        try:
+            await self.steps.complete_stale(self._answers.poster.client)
+        except Exception as error:
+            logger.warning("could not look for workflow steps to complete: %s", describe(error))
 
     async def _purge_expired_credentials(self) -> None:
         while True:
@@ -349,6 +387,7 @@ class BotServices:
         try:
             purged = await self.vault.purge_expired()
             await self.journal.purge()
+            await self.timed_work.purge()
         except Exception as error:
             logger.warning("could not purge expired credentials: %s", describe(error))
         else:
@@ -407,6 +446,7 @@ class BotServices:
         """Let in-flight checks finish (up to the timeout), then release connections."""
         # No more taking over; the leases of the checks draining are still renewed meanwhile.
         self._closing = True
+        await self.timed.stop()
         if self._housekeeping is not None:
             self._housekeeping.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -421,6 +461,7 @@ class BotServices:
         if self.started:
             await self.journal.heartbeat()
             await self.journal.release()
+            await self.timed.release()
         self.journal.close()
         if self._slack_session is not None:
             await self._slack_session.close()

@@ -21,10 +21,10 @@ from types import ModuleType
 
 import pytest
 
-from bot.engine import collection, intake, redaction
-from bot.engine.collection import parse_collection
+from bot.engine import download, intake, postman, redaction
 from bot.engine.errors import CheckError
 from bot.engine.intake import normalise_paste, read_paste, read_store_credentials
+from bot.engine.postman import parse_collection
 from bot.engine.redaction import redact
 from bot.settings import CollectionHost
 from handlers import commands
@@ -207,12 +207,12 @@ PATTERNS: dict[str, Callable[[str], object]] = {
     # Written inline in intake.
     "intake: whitespace": scan(re.compile(r"\s")),
     "intake: token label": scan(re.compile(rf"^{intake._TOKEN_LABEL}")),
-    "collection._STORE_ID_IN_URL": scan(collection._STORE_ID_IN_URL),
-    "collection._STORE_ID_TEXT": fullmatch(collection._STORE_ID_TEXT),
-    "collection._TOKEN_TEXT": fullmatch(collection._TOKEN_TEXT),
-    "collection._PLACEHOLDER": scan(collection._PLACEHOLDER),
-    "collection._PATH_VARIABLE": scan(collection._PATH_VARIABLE),
-    "collection: variable name": scan(re.compile(r"[^a-z0-9]")),
+    "postman._STORE_ID_IN_URL": scan(postman._STORE_ID_IN_URL),
+    "postman._STORE_ID_TEXT": fullmatch(postman._STORE_ID_TEXT),
+    "postman._TOKEN_TEXT": fullmatch(postman._TOKEN_TEXT),
+    "postman._PLACEHOLDER": scan(postman._PLACEHOLDER),
+    "postman._PATH_VARIABLE": scan(postman._PATH_VARIABLE),
+    "postman: variable name": scan(re.compile(r"[^a-z0-9]")),
     "redaction._TOKEN_PATTERN": scan(redaction._TOKEN_PATTERN),
     "redaction._LABELLED_TOKEN": scan(redaction._LABELLED_TOKEN),
     "redaction._WORD_BOUNDARIES": scan(redaction._WORD_BOUNDARIES),
@@ -293,7 +293,7 @@ def test_no_parsing_function_grows_faster_than_its_input(name: str) -> None:
     assert super_linear(function, FEW_CASES, size, screen=True) == []
 
 
-@pytest.mark.parametrize("module", [intake, collection, redaction], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [intake, download, postman, redaction], ids=lambda m: m.__name__)
 def test_every_pattern_of_the_parsing_modules_is_measured(module: ModuleType) -> None:
     short = module.__name__.rsplit(".", 1)[-1]
     patterns = {name for name, value in vars(module).items() if isinstance(value, re.Pattern)}
