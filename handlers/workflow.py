@@ -193,28 +193,21 @@ async def paste_for_step(
     services = services_of(context)
     user = str(body["user"]["id"])
     button = StepButton.from_value(((body.get("actions") or [{}])[0]).get("value"))
-    function_data = body.get("function_data") or {}
-    execution_id = str(function_data.get("execution_id") or (button.step if button else ""))
+    # The conversation clicked in; None on the App Home (then the bot's DM says what failed).
     channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get(
         "channel_id"
     )
-    refusal = None
-    if button is None or not execution_id:
-        refusal = OUT_OF_DATE
-    elif user != button.person:
-        refusal = not_for_you(button.person)
-    if button is None or refusal is not None:
+    if button is None or user != button.person:
+        refusal = OUT_OF_DATE if button is None else not_for_you(button.person)
         services.tasks.spawn(
             tell_privately(
-                client,
-                user,
-                refusal or OUT_OF_DATE,
-                channel=channel,
-                response_url=body.get("response_url"),
+                client, user, refusal, channel=channel, response_url=body.get("response_url")
             ),
             name="refuse workflow step paste",
         )
         return
+    # Slack's own context of the execution first (a click on what the step posted).
+    execution_id = str((body.get("function_data") or {}).get("execution_id") or button.step)
     services.steps.remember_token(execution_id, context.function_bot_access_token)
     if (body.get("container") or {}).get("type") == "view":  # the App Home
         destination = Destination(
