@@ -72,31 +72,29 @@ async def test_an_answer_carries_its_check_id_in_its_metadata(
     assert _methods(slack) == ["chat.postMessage"]  # nothing looked up when nothing failed
 
 
-async def test_a_post_applied_then_cut_off_is_found_in_the_thread_not_posted_again(
-    slack: FakeSlack, client: AsyncWebClient
+@pytest.mark.parametrize(
+    ("applied", "calls"),
+    [
+        pytest.param(True, ["chat.postMessage", "conversations.replies"], id="found-not-reposted"),
+        pytest.param(
+            False,
+            ["chat.postMessage", "conversations.replies", "chat.postMessage"],
+            id="not-found-reposted",
+        ),
+    ],
+)
+async def test_a_post_cut_off_is_looked_for_in_the_thread_before_it_goes_again(
+    slack: FakeSlack, client: AsyncWebClient, applied: bool, calls: list[str]
 ) -> None:
     root = _thread(slack)
-    slack.drop_next("chat.postMessage", applied=True)
+    slack.drop_next("chat.postMessage", applied=applied)
 
     ts = await _answer(client, root)
 
     replies = [m for m in slack.messages(CHANNEL, thread_ts=root) if m["ts"] != root]
     assert [m["ts"] for m in replies] == [ts]
-    assert _methods(slack) == ["chat.postMessage", "conversations.replies"]
+    assert _methods(slack) == calls
     assert slack.calls[1].args["include_all_metadata"] in (True, "true", "1")
-
-
-async def test_a_post_cut_off_before_slack_took_it_is_posted_after_looking(
-    slack: FakeSlack, client: AsyncWebClient
-) -> None:
-    root = _thread(slack)
-    slack.drop_next("chat.postMessage", applied=False)
-
-    ts = await _answer(client, root)
-
-    replies = [m for m in slack.messages(CHANNEL, thread_ts=root) if m["ts"] != root]
-    assert [m["ts"] for m in replies] == [ts]
-    assert _methods(slack) == ["chat.postMessage", "conversations.replies", "chat.postMessage"]
 
 
 async def test_a_top_level_post_is_looked_for_in_the_channel(
