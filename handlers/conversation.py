@@ -420,6 +420,9 @@ async def check_and_answer(
         await report_failure(client, destination, view_id, "checking failed")
         await services.journal.done(journal_id)
         return None
+    # A workflow step's check: its outputs are kept before the answer goes, so that whoever
+    # delivers the answer (this process, or the one that takes it over) completes the step.
+    await services.steps.check_ended(destination, report, checked.check_id)
     answer = Answer(
         text,
         blocks,
@@ -503,6 +506,7 @@ async def deliver_answer(
         await services.journal.done(journal_id)
         return False
     await services.journal.done(journal_id)
+    await services.steps.answer_delivered(client, destination, posted)
     # The answer is in the thread: what follows is decoration, and never a reason to say
     # something went wrong. The 👀 still on its way goes on before the verdict replaces it.
     if reacting is not None:

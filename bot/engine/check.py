@@ -103,27 +103,29 @@ class ConnectionChecker:
 
     async def _run(self, read: Callable[[], Paste], on_step: StepListener | None) -> CheckReport:
         begin_check()
-        run = Ladder(on_step, deadline=self._clock() + self._settings.check_timeout_s)
+        ladder = Ladder(on_step, deadline=self._clock() + self._settings.check_timeout_s)
         try:
             if self._sleep is asyncio.sleep:  # the loop's own timer: no task to keep time
                 async with asyncio.timeout(self._settings.check_timeout_s):
-                    report = await self._climb(run, read)
+                    report = await self._climb(ladder, read)
             else:  # the deadline runs on the checker's clock (`sleep`), which tests move
                 async with asyncio.timeout(None) as deadline:
                     watchdog = asyncio.ensure_future(self._expire(deadline))
                     try:
-                        report = await self._climb(run, read)
+                        report = await self._climb(ladder, read)
                     finally:
                         watchdog.cancel()
         except CheckError as error:
-            report = run.failed(error)
+            report = ladder.failed(error)
         except TimeoutError:
             seconds = f"{self._settings.check_timeout_s:g}"
-            report = run.stopped(Diagnosis.CHECK_TIMEOUT, f"No answer within {seconds} seconds.")
+            report = ladder.stopped(Diagnosis.CHECK_TIMEOUT, f"No answer within {seconds} seconds.")
         except Exception:
             reference = uuid.uuid4().hex[:10]
             logger.exception("connection check failed unexpectedly (reference %s)", reference)
-            report = run.stopped(Diagnosis.INTERNAL_ERROR, "Unexpected error.", reference=reference)
+            report = ladder.stopped(
+                Diagnosis.INTERNAL_ERROR, "Unexpected error.", reference=reference
+            )
         logger.info(
             "check finished: diagnosis=%s store=%s token=%s duration_ms=%d",
             report.diagnosis,
@@ -137,37 +139,37 @@ class ConnectionChecker:
         await self._sleep(self._settings.check_timeout_s)
         deadline.reschedule(asyncio.get_running_loop().time())
 
-    async def _climb(self, run: Ladder, read: Callable[[], Paste]) -> CheckReport:
-        run.begin(StepName.INTAKE)
+    async def _climb(self, ladder: Ladder, read: Callable[[], Paste]) -> CheckReport:
+        ladder.begin(StepName.INTAKE)
         # Reading what was pasted runs here: intake refuses more than MAX_PASTE_CHARS before it
         # reads anything, and reading is linear (tests/engine/test_linear_time.py), so the worst
         # paste holds the loop for about 2 ms, less than handing it to a thread costs in CPU.
         paste = read()
         if isinstance(paste, CollectionPaste):
-            run.secrets.append(paste.url)
+            ladder.secrets.append(paste.url)
             ecwid_ready = self._warmer.ecwid()  # Ecwid's connections open during the download
-            run.passed(StepName.INTAKE, f"Personal collection URL on {paste.url.host}")
-            run.begin(StepName.DOWNLOAD)
+            ladder.passed(StepName.INTAKE, f"Personal collection URL on {paste.url.host}")
+            ladder.begin(StepName.DOWNLOAD)
             body = await download_collection(paste.url, self._http, self._settings.collection_hosts)
-            run.passed(StepName.DOWNLOAD, f"downloaded {len(body) / 1024:.1f} KB")
-            run.begin(StepName.PARSE)
+            ladder.passed(StepName.DOWNLOAD, f"downloaded {len(body) / 1024:.1f} KB")
+            ladder.begin(StepName.PARSE)
             # What was downloaded can be 2 MiB and take a moment: in a worker thread the event
             # loop keeps serving everyone else. A file that cannot take long is parsed here,
             # where a thread would cost more CPU than the parsing. The parser's own deadline is
             # on the real clock.
-            left = run.deadline - self._clock()
+            left = ladder.deadline - self._clock()
             parse = functools.partial(parse_collection, body, deadline=time.monotonic() + left)
             credentials = parse() if parses_quickly(body) else await self._offload(parse)
-            run.credentials = credentials
-            run.passed(
+            ladder.credentials = credentials
+            ladder.passed(
                 StepName.PARSE,
                 f"store {credentials.store_id}, token {credentials.token.masked}",
             )
             await self._warmer.ready(ecwid_ready)
         else:
             credentials = paste.credentials
-            run.credentials = credentials
-            run.passed(StepName.INTAKE, "Store ID and token given directly")
-            run.skip(StepName.DOWNLOAD, "no collection to download")
-            run.skip(StepName.PARSE, "no collection to read")
-        return await self._flights.ask(run, credentials)
+            ladder.credentials = credentials
+            ladder.passed(StepName.INTAKE, "Store ID and token given directly")
+            ladder.skip(StepName.DOWNLOAD, "no collection to download")
+            ladder.skip(StepName.PARSE, "no collection to read")
+        return await self._flights.ask(ladder, credentials)

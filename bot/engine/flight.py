@@ -52,8 +52,8 @@ class TokenFlights:
         # Set each time a reservation is settled: a check waiting on reservations looks again.
         self._settled = asyncio.Event()
 
-    async def ask(self, run: Ladder, credentials: StoreCredentials) -> CheckReport:
-        """Ecwid's verdict on `credentials`, as the end of `run`'s ladder."""
+    async def ask(self, ladder: Ladder, credentials: StoreCredentials) -> CheckReport:
+        """Ecwid's verdict on `credentials`, as the last rungs of `ladder`."""
         entities = [
             entity
             for entity in Entity
@@ -62,46 +62,46 @@ class TokenFlights:
         fingerprint = credentials.token.fingerprint
         # Single flight in this process: a check of a token already in flight shares its answers.
         while (flight := self._flights.get(fingerprint)) is not None:
-            run.tell(StepName.PROFILE, "waiting for the check of the same token in progress")
+            ladder.tell(StepName.PROFILE, "waiting for the check of the same token in progress")
             shared = await asyncio.shield(flight)
             if shared.answer is not None and shared.store_id == credentials.store_id:
-                return shared.answer.report_for(run, credentials)
+                return shared.answer.report_for(ladder, credentials)
         flight = asyncio.get_running_loop().create_future()
         self._flights[fingerprint] = flight
         answer: _Answer | None = None
         try:
-            answer, report = await self._fly(run, credentials, entities)
+            answer, report = await self._fly(ladder, credentials, entities)
         finally:
             flight.set_result(_Shared(credentials.store_id, answer))
             del self._flights[fingerprint]
         return report
 
     async def _fly(
-        self, run: Ladder, credentials: StoreCredentials, entities: list[Entity]
+        self, ladder: Ladder, credentials: StoreCredentials, entities: list[Entity]
     ) -> tuple[_Answer, CheckReport]:
         """Own this token's flight across processes (or wait for its owner's verdict), ask
         Ecwid, and end the flight with the verdict and, after a hard failure, a cool-down."""
         fingerprint = credentials.token.fingerprint
         while True:
-            claim = await self._guard.claim_flight(fingerprint, self._lease_s(run))
+            claim = await self._guard.claim_flight(fingerprint, self._lease_s(ladder))
             if claim.cooling_s > 0:
                 answer: _Answer = _HeldBack(
                     Diagnosis.THROTTLED,
                     "This token failed a moment ago; it is not sent to Ecwid again yet.",
                     retry_after_s=math.ceil(claim.cooling_s),
                 )
-                return answer, answer.report_for(run, credentials)
+                return answer, answer.report_for(ladder, credentials)
             if claim.flight is not None:
                 break
             assert claim.running is not None
-            remote = await self._await_verdict(run, fingerprint, claim.running)
+            remote = await self._await_verdict(ladder, fingerprint, claim.running)
             if remote is not None and remote.store_id == credentials.store_id:
                 answer = _Remote(remote)
-                return answer, answer.report_for(run, credentials)
+                return answer, answer.report_for(ladder, credentials)
         report: CheckReport | None = None
         try:
-            answer = await self._send(run, credentials, entities)
-            report = answer.report_for(run, credentials)
+            answer = await self._send(ladder, credentials, entities)
+            report = answer.report_for(ladder, credentials)
         finally:
             await self._guard.finish_flight(
                 fingerprint,
@@ -112,10 +112,10 @@ class TokenFlights:
         return answer, report
 
     async def _await_verdict(
-        self, run: Ladder, fingerprint: str, flight: str
+        self, ladder: Ladder, fingerprint: str, flight: str
     ) -> CheckReport | None:
         """Another process is checking this token: its verdict, or None if it left none."""
-        run.tell(StepName.PROFILE, "waiting for the check of the same token in progress")
+        ladder.tell(StepName.PROFILE, "waiting for the check of the same token in progress")
         while True:
             state = await self._guard.flight_state(fingerprint, flight)
             if not state.running:
@@ -125,14 +125,14 @@ class TokenFlights:
             await self._sleep(_VERDICT_POLL_S)
 
     async def _send(
-        self, run: Ladder, credentials: StoreCredentials, entities: list[Entity]
+        self, ladder: Ladder, credentials: StoreCredentials, entities: list[Entity]
     ) -> _Answer:
         requests = len(entities) + 1
-        reservation = await self._reserve(run, requests)
+        reservation = await self._reserve(ladder, requests)
         if isinstance(reservation, _HeldBack):
             return reservation
         for step in (StepName.PROFILE, *(entity.step for entity in entities)):
-            run.begin(step)
+            ladder.begin(step)
         failing = requests  # until the answers are in, every request may have failed
         try:
             profile_outcome, *count_outcomes = await asyncio.gather(
@@ -150,16 +150,16 @@ class TokenFlights:
             self._settled = asyncio.Event()
         return _FanOut(profile_outcome, count_outcomes)
 
-    async def _reserve(self, run: Ladder, requests: int) -> str | _HeldBack:
+    async def _reserve(self, ladder: Ladder, requests: int) -> str | _HeldBack:
         """A reservation of `requests` failing-token requests, waiting in arrival order while
         the budget is in use; `throttled` only when failures keep it spent past the deadline."""
         told = False
         async with self._budget_queue:
             while True:
-                admission = await self._guard.reserve(requests, self._lease_s(run))
+                admission = await self._guard.reserve(requests, self._lease_s(ladder))
                 if admission.reservation is not None:
                     return admission.reservation
-                remaining = run.deadline - self._clock() - _ANSWER_MARGIN_S
+                remaining = ladder.deadline - self._clock() - _ANSWER_MARGIN_S
                 if admission.failures_wait_s > remaining:
                     return _HeldBack(
                         Diagnosis.THROTTLED,
@@ -168,7 +168,7 @@ class TokenFlights:
                         retry_after_s=math.ceil(admission.failures_wait_s),
                     )
                 if admission.failures_wait_s > 0 and not told:
-                    run.tell(
+                    ladder.tell(
                         StepName.PROFILE,
                         f"waiting about {math.ceil(admission.failures_wait_s)} s: other checks'"
                         " failing tokens used this minute's budget for Ecwid",
@@ -191,8 +191,8 @@ class TokenFlights:
             sleeper.cancel()
             settled.cancel()
 
-    def _lease_s(self, run: Ladder) -> float:
-        return max(run.deadline - self._clock(), 0.0) + _LEASE_MARGIN_S
+    def _lease_s(self, ladder: Ladder) -> float:
+        return max(ladder.deadline - self._clock(), 0.0) + _LEASE_MARGIN_S
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,8 +203,8 @@ class _HeldBack:
     summary: str
     retry_after_s: int | None = None
 
-    def report_for(self, run: Ladder, credentials: StoreCredentials) -> CheckReport:
-        return run.stopped(self.diagnosis, self.summary, retry_after_s=self.retry_after_s)
+    def report_for(self, ladder: Ladder, credentials: StoreCredentials) -> CheckReport:
+        return ladder.stopped(self.diagnosis, self.summary, retry_after_s=self.retry_after_s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,8 +214,8 @@ class _FanOut:
     profile: Outcome
     counts: list[Outcome]
 
-    def report_for(self, run: Ladder, credentials: StoreCredentials) -> CheckReport:
-        return Verdict(run, credentials, self.profile, self.counts).report()
+    def report_for(self, ladder: Ladder, credentials: StoreCredentials) -> CheckReport:
+        return Verdict(ladder, credentials, self.profile, self.counts).report()
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,8 +224,8 @@ class _Remote:
 
     report: CheckReport
 
-    def report_for(self, run: Ladder, credentials: StoreCredentials) -> CheckReport:
-        return run.adopt(self.report)
+    def report_for(self, ladder: Ladder, credentials: StoreCredentials) -> CheckReport:
+        return ladder.adopt(self.report)
 
 
 _Answer = _HeldBack | _FanOut | _Remote

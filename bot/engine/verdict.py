@@ -41,7 +41,7 @@ async def attempt(step: StepName, call: Awaitable[tuple[Any, bool]]) -> Outcome:
 class Verdict:
     """Turns the fan-out's outcomes into the ladder's last rungs and the final diagnosis."""
 
-    run: Ladder
+    ladder: Ladder
     credentials: StoreCredentials
     profile: Outcome
     counts: list[Outcome]
@@ -55,7 +55,7 @@ class Verdict:
             found.add(Diagnosis.TOKEN_PUBLIC)
             for entity in PUBLIC_TOKEN_CANNOT_READ:
                 shows = Diagnosis.TOKEN_PUBLIC.count_shows(entity)
-                self.run.skip(entity.step, shows)
+                self.ladder.skip(entity.step, shows)
                 totals[entity] = Count(reason=shows)
         errors = [o.error for o in (self.profile, *self.counts) if o.error is not None]
         found.update(error.diagnosis for error in errors)
@@ -72,7 +72,7 @@ class Verdict:
             for refusal in (Diagnosis.SCOPE_MISSING, Diagnosis.PLAN_LIMITED)
         )
         waits = [e.retry_after_s for e in errors if e.retry_after_s is not None]
-        return self.run.report(
+        return self.ladder.report(
             diagnosis,
             warnings=self.warnings,
             missing_scopes=missing if diagnosis is Diagnosis.SCOPE_MISSING else [],
@@ -88,7 +88,7 @@ class Verdict:
         found: set[Diagnosis] = set()
         if profile is None:
             assert self.profile.error is not None
-            self.run.mark(StepName.PROFILE, StepStatus.FAILED, self.profile.error.detail)
+            self.ladder.mark(StepName.PROFILE, StepStatus.FAILED, self.profile.error.detail)
             return found
         name = profile.store_name or "(no name)"
         detail = f"{name}, store {profile.store_id or self.credentials.store_id}"
@@ -106,20 +106,20 @@ class Verdict:
         elif profile.closed:
             self.warnings.append(WarningCode.STORE_CLOSED)
             status, detail = StepStatus.WARNING, f"{detail}: closed for maintenance"
-        self.run.mark(StepName.PROFILE, status, detail + _after_retry(self.profile))
+        self.ladder.mark(StepName.PROFILE, status, detail + _after_retry(self.profile))
         return found
 
     def _mark_count(self, outcome: Outcome) -> Count:
         entity = Entity(outcome.step.value)
         if outcome.error is not None:
-            self.run.mark(outcome.step, StepStatus.FAILED, outcome.error.detail)
+            self.ladder.mark(outcome.step, StepStatus.FAILED, outcome.error.detail)
             return Count(reason=outcome.error.diagnosis.count_shows(entity))
         total: int = outcome.value
         status = StepStatus.PASSED
         if entity is Entity.PRODUCTS and total == 0:
             self.warnings.append(WarningCode.CATALOG_EMPTY)
             status = StepStatus.WARNING
-        self.run.mark(outcome.step, status, f"{total:,} {entity.value}" + _after_retry(outcome))
+        self.ladder.mark(outcome.step, status, f"{total:,} {entity.value}" + _after_retry(outcome))
         return Count(total=total)
 
 
