@@ -22,6 +22,7 @@ from bot.slack.http_app import EVENTS_PATH, http_app
 from bot.slack.services import BotServices
 from handlers import register_all
 from handlers.recovery import resume
+from handlers.timed import KINDS
 
 
 @dataclass
@@ -84,7 +85,9 @@ async def running_stage(
         ):
             values = {"data_dir": data_dir} | settings
             services = BotServices(stage_settings(sandbox, slack, signing_secret, **values))
-            app = create_app(services.settings, register_all, services=services, resume=resume)
+            app = create_app(
+                services.settings, register_all, services=services, resume=resume, timed=KINDS
+            )
             async with AppServer(http_app(app, services)) as server:
                 url = f"{server.base_url}{EVENTS_PATH}"
                 yield Stage(sandbox, slack, services, url, signing_secret, http)
