@@ -188,7 +188,7 @@ def _event(fixture: str, **changes: str) -> Callable[[Stage, str], dict[str, Any
 
 def _step_executed(stage: Stage, _check_id: str) -> dict[str, Any]:
     execution = stage.slack.start_function_execution(STEP_CALLBACK, {"user_id": "U111"})
-    return function_executed(stage, execution)
+    return function_executed(stage.slack, execution)
 
 
 def _step_paste(stage: Stage, _check_id: str) -> dict[str, Any]:
