@@ -202,6 +202,23 @@ async def test_without_the_history_scope_the_post_goes_again_and_the_log_says_wh
     assert "may appear twice" in caplog.text
 
 
+async def test_a_refused_read_is_not_asked_again_within_one_delivery(
+    slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    root = _thread(slack)
+    slack.revoke_scope("channels:history")
+    slack.fail_next("chat.postMessage", status=503, times=2)
+
+    await _answer(client, root)
+
+    assert _methods(slack) == [
+        "chat.postMessage",
+        "conversations.replies",
+        "chat.postMessage",
+        "chat.postMessage",
+    ]
+
+
 async def test_reads_rate_limited_past_their_patience_let_the_post_go_again(
     slack: FakeSlack, client: AsyncWebClient, caplog: pytest.LogCaptureFixture
 ) -> None:
