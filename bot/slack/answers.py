@@ -73,15 +73,22 @@ class AnswerService:
 
     # Talking in a conversation, for the listeners too.
 
+    def poster_for(self, destination: Destination) -> Poster:
+        """Who posts to `destination`: the bot, or, for a workflow step's check, the bot with
+        the step's execution token (Slack wants every call of the execution to carry it)."""
+        if destination.step is None:
+            return self.poster
+        return self.poster.with_client(self.steps.client_for(self.poster.client, destination.step))
+
     async def post(
         self, destination: Destination, text: str, blocks: Blocks | None = None
     ) -> str | None:
         """`Poster.post`: in the destination's thread, with the fallbacks."""
-        return await self.poster.post(destination, text, blocks)
+        return await self.poster_for(destination).post(destination, text, blocks)
 
     async def react(self, destination: Destination, add: str, *remove: str) -> None:
         """`Poster.react`: a reaction on the thread root, as decoration."""
-        await self.poster.react(destination, add, *remove)
+        await self.poster_for(destination).react(destination, add, *remove)
 
     def failure_notice(self, recipient: Recipient) -> FailureNotice:
         """What to call when background work for `recipient` fails: they are told, privately,
@@ -101,11 +108,12 @@ class AnswerService:
         reference = uuid.uuid4().hex[:10]
         logger.exception("%s in %s (reference %s)", what, destination.channel, reference)
         text, blocks = self.layouts.failure(reference)
+        poster = self.poster_for(destination)
         try:
-            await self.poster.post(destination, text, blocks)
-            await self.poster.react(destination, PROBLEM, CHECKING)
+            await poster.post(destination, text, blocks)
+            await poster.react(destination, PROBLEM, CHECKING)
             if view_id is not None:
-                await self.poster.update_view(view_id, self.layouts.failure_view(reference))
+                await poster.update_view(view_id, self.layouts.failure_view(reference))
         except Exception:
             logger.exception("could not tell the user about reference %s either", reference)
 
@@ -124,7 +132,7 @@ class AnswerService:
             accepted = self._accept(destination, paste)
         text, blocks = self.layouts.thread_root(destination.requester)
         try:
-            root_ts = await self.poster.post(destination, text, blocks)
+            root_ts = await self.post(destination, text, blocks)
         except DeliveryExpired:
             journal_id = await accepted
             logger.error("Slack kept failing: the check %s is left for a later attempt", journal_id)
@@ -161,7 +169,7 @@ class AnswerService:
             accepted = self._accept(destination, paste, view_id)
         reacting = asyncio.ensure_future(self._react_once_journaled(destination, accepted))
         ladder = (
-            LiveLadder(self.poster, view_id, acked_at, self.layouts.progress_view)
+            LiveLadder(self.poster_for(destination), view_id, acked_at, self.layouts.progress_view)
             if view_id is not None
             else None
         )
@@ -255,7 +263,7 @@ class AnswerService:
     ) -> None:
         """👀 on the thread root says the bot has the check: it survives a restart from then on."""
         await accepted
-        await self.poster.react(destination, CHECKING)
+        await self.react(destination, CHECKING)
 
     async def _deliver(
         self,
@@ -288,8 +296,9 @@ class AnswerService:
         # once, and what follows (`later`, `done`) comes after both. An answer taken from the
         # journal may have been posted by the process that journaled it: looked for first.
         mark = MessageMark.answer(answer.check_id) if answer.check_id else None
+        poster = self.poster_for(destination)
         posted, journal_id = await asyncio.gather(
-            self.poster.post(
+            poster.post(
                 destination, answer.text, answer.blocks, mark=mark, look_first=answer_journaled
             ),
             journal_answer(),
@@ -312,18 +321,18 @@ class AnswerService:
             await self.journal.done(journal_id)
             return False
         await self.journal.done(journal_id)
-        await self.steps.answer_delivered(self.poster.client, destination, posted)
+        await self.steps.answer_delivered(poster.client, destination, posted)
         # The answer is in the thread: what follows is decoration, and never a reason to say
         # something went wrong. The 👀 still on its way goes on before the verdict replaces it.
         if reacting is not None:
             await reacting
         if answer.reaction is not None:
-            await self.poster.react(destination, answer.reaction, CHECKING)
+            await poster.react(destination, answer.reaction, CHECKING)
         if view_id is not None and answer.view is not None:
             if acked_at is not None:
                 await after_ack(acked_at)
             try:
-                await self.poster.update_view(view_id, answer.view)
+                await poster.update_view(view_id, answer.view)
             except Exception:
                 logger.exception("the modal could not show the result (it is in the thread)")
         return True

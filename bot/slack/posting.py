@@ -83,6 +83,10 @@ class Poster:
         self.client = client
         self._private_copy = private_copy
 
+    def with_client(self, client: AsyncWebClient) -> Poster:
+        """The same posting through another client (another token)."""
+        return self if client is self.client else Poster(client, self._private_copy)
+
     async def post(
         self,
         destination: Destination,
