@@ -5,9 +5,19 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from handlers import actions, commands, events, home, messages, shortcuts, support, views
+from handlers import (
+    actions,
+    commands,
+    events,
+    home,
+    leaks,
+    messages,
+    shortcuts,
+    support,
+    views,
+)
 
 
 def register_all(app: AsyncApp) -> None:
-    for group in (commands, actions, shortcuts, views, events, messages, support, home):
+    for group in (commands, actions, shortcuts, views, events, messages, leaks, support, home):
         group.register(app)

@@ -27,12 +27,18 @@ from handlers.conversation import check_and_answer, first_time, installing_team,
 logger = logging.getLogger(__name__)
 
 DM_CHANNEL_TYPE = "im"
+SUBSCRIPTION = "message.im"
 # Text that was meant as a paste (a link, a token, a collection file name), so that what is
 # wrong with it is worth saying; other words get the guide alone.
 _ATTEMPTED_PASTE = re.compile(
     r"://|\.postman_collection|\.amazonaws\.com|(?<![A-Za-z0-9])(?:secret|public|secure)_\w",
     re.IGNORECASE,
 )
+
+
+async def in_a_dm(event: dict[str, Any]) -> bool:
+    """The Bolt matcher: a message event from a DM (other conversations are the leak guard's)."""
+    return event.get("channel_type") == DM_CHANNEL_TYPE
 
 
 async def direct_message(
@@ -109,4 +115,4 @@ async def _check(
 
 
 def register(app: AsyncApp) -> None:
-    app.event("message")(direct_message)
+    app.event("message", matchers=[in_a_dm])(direct_message)
