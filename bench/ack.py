@@ -27,7 +27,7 @@ from bot.sandbox.loopback import AppServer
 from bot.sandbox.slack.user import sign
 from bot.settings import Settings
 from bot.slack.app import create_app, slack_client
-from bot.slack.server import EVENTS_PATH, http_app
+from bot.slack.http_app import EVENTS_PATH, http_app
 from bot.slack.services import BotServices
 from handlers import register_all
 from handlers.blocks.check import (

@@ -15,7 +15,8 @@ from bot.destination import Destination, EntryPoint
 from bot.engine.check import ConnectionChecker, new_http_client
 from bot.engine.guard import MemoryTokenGuard
 from bot.engine.intake import read_paste
-from bot.history.database import Database, Urgency
+from bot.history.database import Database
+from bot.response_targets import Urgency
 from bot.sandbox.ecwid.server import EcwidSandbox
 from bot.settings import load_settings
 from handlers.home import build_home

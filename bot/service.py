@@ -149,7 +149,7 @@ class CheckService:
         except Exception as error:
             if await self._already_recorded(row.check_id):
                 return True  # the write went through; its answer was lost on the way
-            self.health.failed("recording a check", error)
+            self.health.failed("recording a check", error, ticket)
             return False
         self.health.succeeded(ticket)
         # A re-run uses credentials already kept: storing them again would extend their life.

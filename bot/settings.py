@@ -11,6 +11,8 @@ from urllib.parse import unquote, urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.response_targets import ResponseTargets, SupportHours
+
 NEW_KEY_COMMAND = "ecwid-connect new-key"
 DEFAULT_COLLECTION_HOST = "ecwid-api-playground.s3.amazonaws.com"
 
@@ -129,6 +131,10 @@ class Settings(BaseSettings):
     support_user_group_id: str | None = None
     support_external_agents: bool = False
     history_retention_days: float | None = Field(default=None, gt=0)
+    escalation_response_targets: Annotated[ResponseTargets, NoDecode] = Field(
+        default_factory=ResponseTargets.default
+    )
+    support_hours: Annotated[SupportHours | None, NoDecode] = None
 
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
@@ -147,6 +153,20 @@ class Settings(BaseSettings):
             if not entries:
                 raise ValueError("list at least one host")
             return tuple(CollectionHost.parse(entry) for entry in entries)
+        return value
+
+    @field_validator("escalation_response_targets", mode="before")
+    @classmethod
+    def _targets(cls, value: object) -> object:
+        if isinstance(value, str):
+            return ResponseTargets.parse(value) if value.strip() else ResponseTargets.default()
+        return value
+
+    @field_validator("support_hours", mode="before")
+    @classmethod
+    def _support_hours(cls, value: object) -> object:
+        if isinstance(value, str):
+            return SupportHours.parse(value) if value.strip() else None
         return value
 
     @field_validator("ecwid_api_url", "slack_api_url")

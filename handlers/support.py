@@ -20,7 +20,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.destination import Destination, EntryPoint
 from bot.engine.report import CheckReport
-from bot.history.database import Escalation, Urgency
+from bot.history.database import Escalation
+from bot.response_targets import Urgency
 from bot.slack.services import BotServices, SupportUnreadable, services_of
 from handlers.blocks.support import (
     CUSTOMER_REPLY_ACTION,

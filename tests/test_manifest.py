@@ -22,7 +22,7 @@ import pytest
 import yaml
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.slack.server import EVENTS_PATH
+from bot.slack.http_app import EVENTS_PATH
 from handlers import leaks, messages, register_all
 from handlers.commands import COMMAND
 from handlers.shortcuts import CHECK_SHORTCUT

@@ -95,6 +95,10 @@ def test_a_bucket_address_with_a_port_stays_a_host_entry() -> None:
         ("COLLECTION_HOSTS", "s3://a..b"),
         ("ECWID_API_URL", "app.ecwid.com"),
         ("LOG_LEVEL", "chatty"),
+        ("ESCALATION_RESPONSE_TARGETS", "blocking=soon"),
+        ("ESCALATION_RESPONSE_TARGETS", "urgent=5m"),
+        ("SUPPORT_HOURS", "Mon-Fri 09:00-18:00 Mars/Olympus"),
+        ("SUPPORT_HOURS", "weekdays"),
     ],
 )
 def test_a_bad_value_is_a_start_up_error_naming_the_variable(
@@ -234,3 +238,26 @@ def test_placeholder_and_malformed_tokens_are_refused_by_name(
     [line] = [line for line in str(raised.value).splitlines() if problem in line]
     assert line.strip().startswith(variable)
     assert value not in str(raised.value) or "..." in value or "…" in value
+
+
+def test_response_targets_and_support_hours_are_read_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ESCALATION_RESPONSE_TARGETS", "blocking=5s,low=2d")
+    monkeypatch.setenv("SUPPORT_HOURS", "Mon-Fri 09:00-18:00 Europe/Berlin")
+
+    settings = load_settings(env_file=None)
+
+    assert str(settings.escalation_response_targets) == "blocking=5s,normal=4h,low=2d"
+    assert str(settings.support_hours) == "Mon-Fri 09:00-18:00 Europe/Berlin"
+
+
+def test_without_support_hours_the_response_clock_always_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SUPPORT_HOURS", "")
+
+    settings = load_settings(env_file=None)
+
+    assert settings.support_hours is None
+    assert str(settings.escalation_response_targets) == "blocking=30min,normal=4h,low=1d"

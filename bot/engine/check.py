@@ -29,7 +29,7 @@ import httpx
 from bot.engine.catalogue import CATALOGUE, WARNING_TEXTS
 from bot.engine.collection import PinnedResolver, download_collection, parse_collection
 from bot.engine.diagnosis import Diagnosis, Entity, StepName, StepStatus, WarningCode
-from bot.engine.ecwid import PAID_FEATURE, EcwidClient, StoreProfile, is_failing_token_error
+from bot.engine.ecwid import PAID_FEATURE, EcwidClient, StoreProfile
 from bot.engine.errors import CheckError, EcwidError
 from bot.engine.guard import MemoryTokenGuard, TokenGuard
 from bot.engine.intake import CollectionPaste, Paste, read_paste, read_store_credentials
@@ -51,27 +51,6 @@ StepListener = Callable[[Step], None]
 Offload = Callable[[Callable[[], Any]], Awaitable[Any]]
 """Runs a blocking function off the event loop, as `asyncio.to_thread` does."""
 
-# When several things are wrong, the one to fix first wins.
-_PRECEDENCE = (
-    Diagnosis.STORE_SUSPENDED,
-    Diagnosis.PLAN_FREE,
-    Diagnosis.TOKEN_INVALID,
-    Diagnosis.STORE_NOT_FOUND,
-    Diagnosis.PLAN_LIMITED,
-    Diagnosis.TOKEN_PUBLIC,
-    Diagnosis.SCOPE_MISSING,
-    Diagnosis.RATE_LIMITED,
-    Diagnosis.ECWID_UNAVAILABLE,
-)
-# After these, sending the same token again only brings Ecwid's block closer.
-_COOL_DOWN_AFTER = frozenset(
-    {
-        Diagnosis.TOKEN_INVALID,
-        Diagnosis.STORE_NOT_FOUND,
-        Diagnosis.PLAN_FREE,
-        Diagnosis.STORE_SUSPENDED,
-    }
-)
 # A check waiting for the budget goes ahead only with this much of its deadline left for Ecwid.
 _ANSWER_MARGIN_S = 2.0
 # Flights and reservations are leased for the rest of the check's deadline plus this.
@@ -325,7 +304,7 @@ class ConnectionChecker:
                 fingerprint,
                 claim.flight,
                 verdict=report.model_dump_json() if report is not None else None,
-                cool_down=report is not None and report.diagnosis in _COOL_DOWN_AFTER,
+                cool_down=report is not None and report.diagnosis.blames_token,
             )
         return answer, report
 
@@ -358,7 +337,7 @@ class ConnectionChecker:
             failing = sum(
                 1
                 for outcome in (profile_outcome, *count_outcomes)
-                if outcome.error is not None and is_failing_token_error(outcome.error)
+                if outcome.error is not None and outcome.error.diagnosis.blames_token
             )
         finally:
             await self._guard.settle(reservation, failing)
@@ -645,11 +624,13 @@ class _Verdict:
         if self.credentials.token.is_public:
             found.add(Diagnosis.TOKEN_PUBLIC)
             for entity in _PUBLIC_TOKEN_CANNOT_READ:
-                self.run.skip(entity.step, "a public token cannot read it")
-                totals[entity] = Count(reason="a public token cannot read it")
+                shows = Diagnosis.TOKEN_PUBLIC.count_shows(entity)
+                self.run.skip(entity.step, shows)
+                totals[entity] = Count(reason=shows)
         errors = [o.error for o in (self.profile, *self.counts) if o.error is not None]
         found.update(error.diagnosis for error in errors)
-        diagnosis = next((d for d in _PRECEDENCE if d in found), Diagnosis.OK)
+        # When several things are wrong, the one to fix first is told.
+        diagnosis = min(found, key=lambda found: found.rank, default=Diagnosis.OK)
         if any(outcome.retried for outcome in (self.profile, *self.counts)):
             self.warnings.append(WarningCode.RECOVERED_AFTER_RETRY)
         missing, limited = (
@@ -702,7 +683,7 @@ class _Verdict:
         entity = Entity(outcome.step.value)
         if outcome.error is not None:
             self.run.mark(outcome.step, StepStatus.FAILED, outcome.error.detail)
-            return Count(reason=_count_reason(entity, outcome.error))
+            return Count(reason=outcome.error.diagnosis.count_shows(entity))
         total: int = outcome.value
         status = StepStatus.PASSED
         if entity is Entity.PRODUCTS and total == 0:
@@ -714,19 +695,6 @@ class _Verdict:
 
 def _after_retry(outcome: _Outcome) -> str:
     return " (after a retry)" if outcome.retried else ""
-
-
-def _count_reason(entity: Entity, error: EcwidError) -> str:
-    reasons = {
-        Diagnosis.SCOPE_MISSING: f"the token lacks the {entity.scope} scope",
-        Diagnosis.PLAN_FREE: "not available on the Free plan",
-        Diagnosis.PLAN_LIMITED: "not included in the store's plan",
-        Diagnosis.STORE_SUSPENDED: "the store is suspended",
-        Diagnosis.TOKEN_INVALID: "the token was refused",
-        Diagnosis.STORE_NOT_FOUND: "unknown store",
-        Diagnosis.RATE_LIMITED: "rate-limited by Ecwid",
-    }
-    return reasons.get(error.diagnosis, "Ecwid did not answer properly")
 
 
 def _plan(diagnosis: Diagnosis, profile: StoreProfile | None, *, readable: bool) -> str:

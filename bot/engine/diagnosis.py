@@ -1,12 +1,32 @@
 """The closed vocabulary of a connection check: what can be wrong, what can be odd, which steps run.
 
-Adding a failure mode means: one `Diagnosis` member here, one entry in
-`bot.engine.catalogue.CATALOGUE`,
-one sample store in the sandbox and one test.
+Everything the code knows about one diagnosis sits in its row of `FACTS` below (its rank, where
+it is decided, whether it blames the token, whether the bot follows it up, what a count refused
+with it shows); its words sit in `bot.engine.catalogue.CATALOGUE`. Nothing else lists codes.
+
+Adding a diagnosis code:
+
+1. Here: a `Diagnosis` member and its row in `FACTS`, every fact given (the dataclass has no
+   defaults): `rank` (a number no other row has; lower is told first when a check finds
+   several things wrong), `stage` (where it is decided), `blames_token` (the token or store
+   does not work: the request counts against the failing-token budget and the token cools
+   down), `follows_up` (the store owner can fix it without a new URL, so the bot keeps checking
+   on its own), `count_shows` (what a count Ecwid refused with it shows; stage `ECWID` only).
+2. `bot/engine/catalogue.py`: its `CatalogueEntry` (title, summary, the ordered steps that fix
+   it); the README's diagnosis table: its row (When, the title, the first step).
+3. Where it is decided: `bot/engine/intake.py` (the paste), `bot/engine/collection.py` (the
+   collection), `bot/engine/ecwid.py` (`_classify_failure`: Ecwid's answer) or
+   the verdict in `bot/engine/check.py` (what the answers mean together).
+4. `bot/sandbox/ecwid/stores.py`: one sample store that ends in it (`expected=` the code), and
+   its row in the README's sample-store table.
+5. One test that checks that store and asserts the diagnosis and its first step
+   (`tests/engine/test_check.py`). `tests/engine/test_diagnosis.py` fails until every fact and
+   the catalogue entry are there.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -44,23 +64,172 @@ class Diagnosis(StrEnum):
     INTERNAL_ERROR = "internal_error"
 
     @property
+    def facts(self) -> DiagnosisFacts:
+        """This code's row of `FACTS` (a `KeyError` for a code given none: never a default)."""
+        return FACTS[self]
+
+    @property
+    def rank(self) -> int:
+        """When a check finds several things wrong, the lowest rank is the one told."""
+        return self.facts.rank
+
+    @property
     def is_input_problem(self) -> bool:
         """True when the paste itself is wrong, so nothing was sent anywhere."""
-        return self in _INPUT_PROBLEMS
+        return self.facts.stage is Stage.PASTE
+
+    @property
+    def blames_token(self) -> bool:
+        """The token or its store does not work: Ecwid counts such a request towards blocking
+        the token and the bot's address, so it counts against the failing-token budget, and
+        after such a verdict the token cools down (`TOKEN_COOLDOWN_S`)."""
+        return self.facts.blames_token
+
+    @property
+    def follows_up(self) -> bool:
+        """The store owner can fix it without a new URL (a plan, a suspension, a wait on
+        Ecwid's or S3's side), so the bot should keep checking the same paste on its own
+        until it connects. False when the fix is a new URL or token, and for `OK`."""
+        return self.facts.follows_up
+
+    def count_shows(self, entity: Entity) -> str:
+        """What `entity`'s count shows when Ecwid refused it with this diagnosis (or when
+        this diagnosis kept it from being asked)."""
+        shows = self.facts.count_shows
+        if shows is None:
+            raise ValueError(f"{self.value} is never Ecwid's answer to a count")
+        return shows.format(scope=entity.scope)
 
 
-_INPUT_PROBLEMS = frozenset(
-    {
-        Diagnosis.URL_EMPTY,
-        Diagnosis.URL_TOKEN_ONLY,
-        Diagnosis.URL_PLAYGROUND_PAGE,
-        Diagnosis.URL_ADMIN_PAGE,
-        Diagnosis.URL_TRUNCATED,
-        Diagnosis.URL_NOT_COLLECTION,
-        Diagnosis.STORE_ID_INVALID,
-        Diagnosis.TOKEN_MALFORMED,
-    }
-)
+class Stage(StrEnum):
+    """Where a diagnosis is decided."""
+
+    PASTE = "paste"  # reading what was pasted: nothing was sent anywhere
+    COLLECTION = "collection"  # downloading and reading the Personal collection
+    ECWID = "ecwid"  # Ecwid's answers, read together: a check can find several of these
+    BOT = "bot"  # the bot itself: its guard, its deadline, a bug
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DiagnosisFacts:
+    """What the code knows about one diagnosis besides its words. No field has a default:
+    a row that forgets one does not load."""
+
+    rank: int
+    stage: Stage
+    blames_token: bool
+    follows_up: bool
+    # `{scope}` is the entity's Ecwid scope. None: not a stage-ECWID code (and `OK`).
+    count_shows: str | None
+
+
+def _paste_problem(rank: int) -> DiagnosisFacts:
+    """A paste problem: decided before anything is sent, fixed only by pasting again."""
+    return DiagnosisFacts(
+        rank=rank, stage=Stage.PASTE, blames_token=False, follows_up=False, count_shows=None
+    )
+
+
+FACTS: dict[Diagnosis, DiagnosisFacts] = {
+    # Ranks: paste and collection problems end a check before Ecwid is asked, so they never
+    # compete; their ranks keep the order total. Among Ecwid's, what to fix first wins.
+    Diagnosis.URL_EMPTY: _paste_problem(1),
+    Diagnosis.URL_TOKEN_ONLY: _paste_problem(2),
+    Diagnosis.URL_PLAYGROUND_PAGE: _paste_problem(3),
+    Diagnosis.URL_ADMIN_PAGE: _paste_problem(4),
+    Diagnosis.URL_TRUNCATED: _paste_problem(5),
+    Diagnosis.URL_NOT_COLLECTION: _paste_problem(6),
+    Diagnosis.STORE_ID_INVALID: _paste_problem(7),
+    Diagnosis.TOKEN_MALFORMED: _paste_problem(8),
+    Diagnosis.COLLECTION_NOT_FOUND: DiagnosisFacts(
+        rank=9, stage=Stage.COLLECTION, blames_token=False, follows_up=False, count_shows=None
+    ),
+    Diagnosis.COLLECTION_UNREACHABLE: DiagnosisFacts(
+        rank=10, stage=Stage.COLLECTION, blames_token=False, follows_up=True, count_shows=None
+    ),
+    Diagnosis.COLLECTION_INVALID: DiagnosisFacts(
+        rank=11, stage=Stage.COLLECTION, blames_token=False, follows_up=False, count_shows=None
+    ),
+    Diagnosis.CREDENTIALS_MISSING: DiagnosisFacts(
+        rank=12, stage=Stage.COLLECTION, blames_token=False, follows_up=False, count_shows=None
+    ),
+    Diagnosis.STORE_SUSPENDED: DiagnosisFacts(
+        rank=13,
+        stage=Stage.ECWID,
+        blames_token=True,
+        follows_up=True,
+        count_shows="the store is suspended",
+    ),
+    Diagnosis.PLAN_FREE: DiagnosisFacts(
+        rank=14,
+        stage=Stage.ECWID,
+        blames_token=True,
+        follows_up=True,
+        count_shows="not available on the Free plan",
+    ),
+    Diagnosis.TOKEN_INVALID: DiagnosisFacts(
+        rank=15,
+        stage=Stage.ECWID,
+        blames_token=True,
+        follows_up=False,
+        count_shows="the token was refused",
+    ),
+    Diagnosis.STORE_NOT_FOUND: DiagnosisFacts(
+        rank=16,
+        stage=Stage.ECWID,
+        blames_token=True,
+        follows_up=False,
+        count_shows="unknown store",
+    ),
+    Diagnosis.PLAN_LIMITED: DiagnosisFacts(
+        rank=17,
+        stage=Stage.ECWID,
+        blames_token=False,
+        follows_up=True,
+        count_shows="not included in the store's plan",
+    ),
+    Diagnosis.TOKEN_PUBLIC: DiagnosisFacts(
+        rank=18,
+        stage=Stage.ECWID,
+        blames_token=False,
+        follows_up=False,
+        count_shows="a public token cannot read it",
+    ),
+    Diagnosis.SCOPE_MISSING: DiagnosisFacts(
+        rank=19,
+        stage=Stage.ECWID,
+        blames_token=False,
+        follows_up=False,
+        count_shows="the token lacks the {scope} scope",
+    ),
+    Diagnosis.RATE_LIMITED: DiagnosisFacts(
+        rank=20,
+        stage=Stage.ECWID,
+        blames_token=False,
+        follows_up=True,
+        count_shows="rate-limited by Ecwid",
+    ),
+    Diagnosis.ECWID_UNAVAILABLE: DiagnosisFacts(
+        rank=21,
+        stage=Stage.ECWID,
+        blames_token=False,
+        follows_up=True,
+        count_shows="Ecwid did not answer properly",
+    ),
+    Diagnosis.THROTTLED: DiagnosisFacts(
+        rank=22, stage=Stage.BOT, blames_token=False, follows_up=False, count_shows=None
+    ),
+    Diagnosis.CHECK_TIMEOUT: DiagnosisFacts(
+        rank=23, stage=Stage.BOT, blames_token=False, follows_up=True, count_shows=None
+    ),
+    Diagnosis.INTERNAL_ERROR: DiagnosisFacts(
+        rank=24, stage=Stage.BOT, blames_token=False, follows_up=False, count_shows=None
+    ),
+    # Last: whatever a check found wrong is told before "connected".
+    Diagnosis.OK: DiagnosisFacts(
+        rank=25, stage=Stage.ECWID, blames_token=False, follows_up=False, count_shows=None
+    ),
+}
 
 
 class WarningCode(StrEnum):

@@ -34,15 +34,6 @@ MAX_RETRY_AFTER_S = 5
 MAX_ANSWER_BYTES = 1024 * 1024
 _EXTENSIONS = {"timeout": API_TIMEOUT.as_dict()}
 
-# Answers that mean the token or store does not work: they count against Ecwid's blocking limits.
-_FAILING_TOKEN_DIAGNOSES = frozenset(
-    {
-        Diagnosis.TOKEN_INVALID,
-        Diagnosis.PLAN_FREE,
-        Diagnosis.STORE_SUSPENDED,
-        Diagnosis.STORE_NOT_FOUND,
-    }
-)
 # 403 codes Ecwid documents for plan and feature limits (besides token and scope problems).
 _PLAN_LIMIT_CODES = frozenset({"NOT_ALLOWED_ON_CURRENT_PLAN", "NOT_AVAILABLE_ON_CURRENT_PLAN"})
 _FEATURE_LIMIT_SUFFIX = "_FEATURE_NOT_AVAILABLE"
@@ -100,11 +91,6 @@ class StoreProfile:
             paid=paid if isinstance(paid, bool) else None,
             has_account=isinstance(body.get("account"), dict),
         )
-
-
-def is_failing_token_error(error: EcwidError) -> bool:
-    """True when Ecwid counts this answer as a request with a non-working token."""
-    return error.diagnosis in _FAILING_TOKEN_DIAGNOSES
 
 
 class EcwidClient:

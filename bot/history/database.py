@@ -31,6 +31,7 @@ from bot.engine.report import CheckReport
 from bot.engine.trace import current_check
 from bot.history.models import CheckRow, EscalationRow, StoredCredentialsRow, utcnow
 from bot.history.vault import CredentialVault
+from bot.response_targets import Urgency
 from bot.settings import normalise_url
 
 if TYPE_CHECKING:
@@ -45,7 +46,6 @@ __all__ = [
     "Escalation",
     "EscalationState",
     "TeamStats",
-    "Urgency",
     "url_from_settings",
     "utcnow",
 ]
@@ -68,12 +68,6 @@ class EscalationState(StrEnum):
     OPEN = "open"
     TAKEN = "taken"
     RESOLVED = "resolved"
-
-
-class Urgency(StrEnum):
-    LOW = "low"
-    NORMAL = "normal"
-    BLOCKING = "blocking"
 
 
 @dataclass(frozen=True, slots=True)

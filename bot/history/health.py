@@ -37,12 +37,18 @@ class DatabaseHealth:
         self.waiting_rows = 0
         self.dropped_rows = 0
         self.journal_unwritten = 0
+        # Counts every change of state (an outage's start and its end): an operation's ticket.
+        self._changes = 0
 
-    def failed(self, what: str, error: BaseException) -> None:
-        """An operation on the database failed: the outage starts now, unless it already has."""
+    def failed(self, what: str, error: BaseException, ticket: int | None = None) -> None:
+        """An operation on the database failed: the outage starts now, unless it already has –
+        or the operation (`ticket` from `attempt`) began before the last change of state. One
+        begun during an outage that has since ended (on a connection the server dropped) says
+        nothing about the database now; the next one will."""
         self.last_error = type(error).__name__
-        if not self.available:
+        if not self.available or (ticket is not None and ticket < self._changes):
             return
+        self._changes += 1
         self.available = False
         self.since = self._clock()
         self.outages += 1
@@ -55,16 +61,17 @@ class DatabaseHealth:
         )
 
     def attempt(self) -> int:
-        """Called as an operation begins: its ticket for `succeeded`."""
-        return self.outages
+        """Called as an operation begins: its ticket for `succeeded` and `failed`."""
+        return self._changes
 
     def succeeded(self, ticket: int | None = None) -> None:
         """An operation on the database worked: any outage is over – unless the operation
         (`ticket` from `attempt`) began before this outage did. One that was already on its way
         when the server went down (a query on an open connection, while new ones are refused)
         says nothing about the database now."""
-        if self.available or (ticket is not None and ticket < self.outages):
+        if self.available or (ticket is not None and ticket < self._changes):
             return
+        self._changes += 1
         lasted = (self._clock() - self.since).total_seconds()
         self.available = True
         self.since = self._clock()

@@ -212,7 +212,7 @@ class CheckJournal:
                     .values(lease_until=lease_until)
                 )
         except Exception as error:
-            self._failed("renewing the journal's leases", error)
+            self._failed("renewing the journal's leases", error, ticket)
             return
         for row in self._mine.values():
             row["lease_until"] = lease_until
@@ -276,7 +276,7 @@ class CheckJournal:
                     ).one()
                     claimed.append({str(k): v for k, v in row._mapping.items()})
         except Exception as error:
-            self._failed("looking for interrupted checks", error)
+            self._failed("looking for interrupted checks", error, ticket)
             return []
         self._health.succeeded(ticket)
         entries = []
@@ -335,7 +335,7 @@ class CheckJournal:
         except Exception as error:
             self._dirty.add(entry_id)
             self._health.journal_unwritten = len(self._dirty)
-            self._failed(what, error)
+            self._failed(what, error, ticket)
             self._keep_on_disk(row)
             return False
         self._dirty.discard(entry_id)
@@ -386,9 +386,9 @@ class CheckJournal:
         if self._spill is not None:
             self._spill.close()
 
-    def _failed(self, what: str, error: BaseException) -> None:
+    def _failed(self, what: str, error: BaseException, ticket: int | None = None) -> None:
         self._quiet_until = self._clock() + self._lease
-        self._health.failed(what, error)
+        self._health.failed(what, error, ticket)
         logger.debug("journal: %s failed", what, exc_info=True)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from bot.engine.check import ConnectionChecker
 from bot.sandbox.slack.transcript import render_message, render_view
 from bot.sandbox.slack.user import SlackUser
-from bot.sandbox.slack.webapi import SlackCall
+from bot.sandbox.slack.workspace import SlackCall
 from bot.sandbox.stage import Stage, running_stage
 from bot.settings import Settings
 from handlers.blocks.check import OPEN_CHECK_MODAL_ACTION, URL_BLOCK, URL_INPUT

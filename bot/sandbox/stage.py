@@ -18,7 +18,7 @@ from bot.sandbox.slack.user import SlackUser
 from bot.sandbox.slack.webapi import FakeSlack
 from bot.settings import Settings, load_settings
 from bot.slack.app import create_app
-from bot.slack.server import EVENTS_PATH, http_app
+from bot.slack.http_app import EVENTS_PATH, http_app
 from bot.slack.services import BotServices
 from handlers import register_all
 from handlers.recovery import resume

@@ -67,7 +67,7 @@ class FallbackSeenKeys:
         try:
             new = await self._primary.first_time(key)
         except Exception as error:
-            self._health.failed("de-duplicating a Slack request", error)
+            self._health.failed("de-duplicating a Slack request", error, ticket)
             await self._unrecorded.first_time(key)
             return locally_new
         self._health.succeeded(ticket)

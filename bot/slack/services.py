@@ -186,7 +186,7 @@ class FallbackTokenGuard:
             try:
                 result = await primary(*args, **kwargs)
             except Exception as error:
-                health.failed("asking the token guard", error)
+                health.failed("asking the token guard", error, ticket)
                 return await fallback(*args, **kwargs)
             health.succeeded(ticket)
             return result

@@ -27,7 +27,8 @@ from bot.destination import Destination
 from bot.engine.diagnosis import Diagnosis, Entity
 from bot.engine.reply import customer_reply
 from bot.engine.report import CheckReport
-from bot.history.database import CheckRecord, Escalation, EscalationState, Urgency
+from bot.history.database import CheckRecord, Escalation, EscalationState
+from bot.response_targets import Urgency
 from handlers.blocks.check import ESCALATE_ACTION as ESCALATE_ACTION
 from handlers.blocks.check import OPEN_CHECK_MODAL_ACTION, ladder_text, support_details
 from handlers.blocks.common import Blocks, as_dicts, clip, escape, mrkdwn_section, slack_date

@@ -11,14 +11,13 @@ import httpx
 import pytest
 
 from bot.engine.check import ConnectionChecker, new_http_client
-from bot.engine.diagnosis import Diagnosis, Entity, StepName, StepStatus
+from bot.engine.diagnosis import Diagnosis, Entity, Stage, StepName, StepStatus
 from bot.engine.ecwid import (
     BodyKind,
     EcwidClient,
     StoreProfile,
     body_kind,
     classify_failure,
-    is_failing_token_error,
 )
 from bot.engine.guard import MemoryTokenGuard
 from bot.sandbox.ecwid.server import EcwidSandbox
@@ -114,7 +113,8 @@ def test_each_documented_answer_is_classified_as_ecwid_means_it(name: str) -> No
 
     assert error.diagnosis is diagnosis
     assert error.status == ANSWERS[name]["status"]
-    assert is_failing_token_error(error) is (diagnosis in FAILING_TOKEN)
+    assert error.diagnosis.blames_token is (diagnosis in FAILING_TOKEN)
+    assert error.diagnosis.facts.stage is Stage.ECWID
 
 
 @pytest.mark.parametrize("name", EXPECTED)

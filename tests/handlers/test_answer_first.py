@@ -14,7 +14,7 @@ from pathlib import Path
 from bot.engine.diagnosis import Diagnosis
 from bot.history.database import SQLITE_FILE_NAME
 from bot.sandbox.slack.user import SlackUser
-from bot.sandbox.slack.webapi import SlackCall
+from bot.sandbox.slack.workspace import SlackCall
 from bot.sandbox.stage import Stage
 from handlers.blocks import check as check_blocks
 from tests.handlers.test_bot import (

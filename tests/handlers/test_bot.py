@@ -15,7 +15,7 @@ from bot.history.models import Base
 from bot.history.vault import new_key
 from bot.sandbox.ecwid.stores import sample_stores
 from bot.sandbox.slack.user import SlackUser, sign
-from bot.sandbox.slack.webapi import SlackCall
+from bot.sandbox.slack.workspace import SlackCall
 from bot.sandbox.stage import Stage, running_stage
 from handlers.blocks import check as check_blocks
 from handlers.commands import COMMAND

@@ -21,10 +21,11 @@ from bot.engine.diagnosis import Diagnosis, WarningCode
 from bot.engine.intake import CollectionPaste, CredentialsPaste
 from bot.engine.redaction import CollectionUrl, EcwidToken, StoreCredentials, mask_token
 from bot.engine.report import CheckReport, Count, Counts
-from bot.history.database import Database, EscalationState, Urgency
+from bot.history.database import Database, EscalationState
 from bot.history.models import Base
 from bot.history.shared import DatabaseSeenKeys, DatabaseTokenGuard
 from bot.history.vault import new_key
+from bot.response_targets import Urgency
 from bot.settings import load_settings, normalise_url, validate_key
 from tests.db_fixtures import (  # noqa: F401
     START,

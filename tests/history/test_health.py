@@ -42,3 +42,19 @@ def test_an_operation_begun_before_the_outage_does_not_end_it(
     assert "reachable again" not in caplog.text
     health.succeeded(health.attempt())  # begun during the outage: the database is back
     assert health.available is True
+
+
+def test_an_operation_begun_during_an_outage_that_fails_after_it_ended_starts_no_new_one(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    health = DatabaseHealth()
+    health.failed("renewing the journal's leases", Refused())
+    on_a_dead_connection = health.attempt()  # begun while the server was away
+    health.succeeded(health.attempt())  # a fresh connection: the database is back
+    with caplog.at_level(logging.WARNING):
+        health.failed("recording a check", Refused(), on_a_dead_connection)
+
+    assert (health.available, health.outages) == (True, 1)
+    assert caplog.text.count("unreachable") == 1
+    health.failed("recording a check", Refused(), health.attempt())  # begun now: a new outage
+    assert (health.available, health.outages) == (False, 2)

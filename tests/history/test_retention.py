@@ -15,9 +15,10 @@ from bot.destination import Destination, EntryPoint
 from bot.engine.diagnosis import Diagnosis
 from bot.engine.intake import CredentialsPaste
 from bot.engine.redaction import EcwidToken, StoreCredentials
-from bot.history.database import Database, Urgency
+from bot.history.database import Database
 from bot.history.models import Base
 from bot.history.vault import new_key
+from bot.response_targets import Urgency
 from tests.db_fixtures import (  # noqa: F401
     FakeClock,
     clock_fixture,

@@ -276,6 +276,210 @@ async def test_slack_refuses_what_it_would_refuse(slack: FakeSlack, client: Asyn
     assert slack.views == {}
 
 
+# -- message metadata and reading conversations ----------------------------------------------
+
+# From the example of Slack's docs, api.slack.com/events/message_metadata_posted.
+TASK_CREATED = {
+    "event_type": "task_created",
+    "event_payload": {"id": "TK-2132", "summary": "New issue with the display of mobile element"},
+}
+
+
+async def test_metadata_is_kept_and_read_back_only_when_asked(
+    slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    parent = await client.chat_postMessage(channel=CHANNEL, text="Checking…")
+    reply = await client.chat_postMessage(
+        channel=CHANNEL, text="Connected", thread_ts=parent["ts"], metadata=TASK_CREATED
+    )
+
+    with_metadata = await client.conversations_replies(
+        channel=CHANNEL, ts=parent["ts"], include_all_metadata=True
+    )
+    without = await client.conversations_replies(channel=CHANNEL, ts=parent["ts"])
+    history = await client.conversations_history(channel=CHANNEL, include_all_metadata=True)
+
+    assert reply["message"]["metadata"] == TASK_CREATED
+    assert [m.get("metadata") for m in with_metadata["messages"]] == [None, TASK_CREATED]
+    assert all("metadata" not in m for m in without["messages"])
+    assert [m["text"] for m in history["messages"]] == ["Checking…"]  # replies stay in threads
+    with pytest.raises(SlackApiError, match="invalid_metadata_format"):
+        await client.chat_postMessage(channel=CHANNEL, text="x", metadata={"event_type": "t"})
+
+
+async def test_history_pages_newest_first_by_cursor(
+    slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    posted = [await client.chat_postMessage(channel=CHANNEL, text=f"m{n}") for n in range(5)]
+    await client.chat_postMessage(channel=CHANNEL, text="reply", thread_ts=posted[0]["ts"])
+
+    pages = []
+    cursor = None
+    while True:
+        page = await client.conversations_history(channel=CHANNEL, limit=2, cursor=cursor)
+        pages.append([m["text"] for m in page["messages"]])
+        cursor = page["response_metadata"]["next_cursor"]
+        assert page["has_more"] is bool(cursor)
+        if not cursor:
+            break
+    oldest = (await client.conversations_history(channel=CHANNEL, limit=1, latest=posted[1]["ts"]))[
+        "messages"
+    ][0]
+
+    assert pages == [["m4", "m3"], ["m2", "m1"], ["m0"]]
+    assert (oldest["text"], oldest["reply_count"], oldest["reply_users"]) == ("m0", 1, ["UBOT"])
+    with pytest.raises(SlackApiError, match="invalid_cursor"):
+        await client.conversations_history(channel=CHANNEL, cursor="bm90IGEgY3Vyc29y")
+
+
+async def test_replies_give_the_whole_thread_from_any_of_its_messages(
+    slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    root = slack.post_user_message(CHANNEL, "U123", "my store will not connect")
+    replies = [
+        await client.chat_postMessage(channel=CHANNEL, text=f"r{n}", thread_ts=root["ts"])
+        for n in range(3)
+    ]
+
+    first = await client.conversations_replies(channel=CHANNEL, ts=replies[1]["ts"], limit=2)
+    rest = await client.conversations_replies(
+        channel=CHANNEL, ts=root["ts"], cursor=first["response_metadata"]["next_cursor"]
+    )
+
+    assert [m["text"] for m in first["messages"]] == ["my store will not connect", "r0"]
+    assert first["messages"][0]["reply_count"] == 3
+    assert first["messages"][1]["parent_user_id"] == "U123"
+    assert [m["text"] for m in rest["messages"]] == ["r1", "r2"]
+    assert rest["has_more"] is False
+    with pytest.raises(SlackApiError, match="thread_not_found"):
+        await client.conversations_replies(channel=CHANNEL, ts="1600000000.000100")
+
+
+async def test_reading_needs_the_history_scope_and_membership(
+    slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    await client.chat_postMessage(channel=CHANNEL, text="hello")
+    slack.set_channel_members("C0OUTSIDE", ["U123"])
+    slack.set_channel_members("G0SECRET", ["U123"], private=True)
+    slack.set_group_dm("G0GROUP", ["U123", "U456"])
+    slack.revoke_scope("mpim:history")
+
+    refusals = {}
+    for channel in ("C0OUTSIDE", "G0SECRET", "G0GROUP"):
+        with pytest.raises(SlackApiError) as refused:
+            await client.conversations_history(channel=channel)
+        refusals[channel] = refused.value.response.data
+
+    assert refusals["C0OUTSIDE"]["error"] == "not_in_channel"
+    assert refusals["G0SECRET"]["error"] == "channel_not_found"
+    assert refusals["G0GROUP"]["error"] == "missing_scope"
+    assert refusals["G0GROUP"]["needed"] == "mpim:history"
+    assert (await client.conversations_history(channel=CHANNEL))["messages"]
+
+
+# -- ephemerals, permalinks, channels, people --------------------------------------------------
+
+
+async def test_an_ephemeral_in_a_thread_is_shown_to_one_person_only(
+    slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    slack.set_channel_members(CHANNEL, ["UBOT", "U123", "U456"])
+    root = await client.chat_postMessage(channel=CHANNEL, text="guide")
+
+    shown = await client.chat_postEphemeral(
+        channel=CHANNEL, user="U123", text="only you", thread_ts=root["ts"]
+    )
+
+    (ephemeral,) = slack.ephemerals(CHANNEL, "U123")
+    assert (ephemeral["ts"], ephemeral["thread_ts"]) == (shown["message_ts"], root["ts"])
+    assert slack.ephemerals(CHANNEL, "U456") == []
+    assert [m["text"] for m in slack.messages(CHANNEL)] == ["guide"]  # not a message of the thread
+    with pytest.raises(SlackApiError, match="user_not_in_channel"):
+        await client.chat_postEphemeral(channel=CHANNEL, user="U789", text="x")
+
+
+async def test_a_reply_permalink_names_its_thread(slack: FakeSlack, client: AsyncWebClient) -> None:
+    root = await client.chat_postMessage(channel=CHANNEL, text="guide")
+    reply = await client.chat_postMessage(channel=CHANNEL, text="answer", thread_ts=root["ts"])
+
+    link = await client.chat_getPermalink(channel=CHANNEL, message_ts=reply["ts"])
+
+    digits = reply["ts"].replace(".", "")
+    assert link["permalink"] == (
+        f"https://fake.slack.test/archives/{CHANNEL}/p{digits}?thread_ts={root['ts']}&cid={CHANNEL}"
+    )
+
+
+async def test_a_slack_connect_channel_says_it_is_shared(
+    slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    slack.share_channel("C0CONNECT")
+    slack.share_channel("C0ORG", external=False)
+    slack.set_channel_members("C0AWAY", ["U123"])
+
+    connect = (await client.conversations_info(channel="C0CONNECT"))["channel"]
+    org = (await client.conversations_info(channel="C0ORG"))["channel"]
+    plain_channel = (await client.conversations_info(channel=CHANNEL))["channel"]
+    away = (await client.conversations_info(channel="C0AWAY"))["channel"]
+
+    assert (connect["is_shared"], connect["is_ext_shared"], connect["is_member"]) == (
+        True,
+        True,
+        True,
+    )
+    assert (org["is_shared"], org["is_ext_shared"], org["is_org_shared"]) == (True, False, True)
+    assert (plain_channel["is_shared"], plain_channel["is_ext_shared"]) == (False, False)
+    assert away["is_member"] is False
+
+
+async def test_a_persons_time_zone_is_what_the_test_set(
+    slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    slack.set_time_zone("U123", "Asia/Kolkata")  # no daylight saving: always +05:30
+
+    jane = (await client.users_info(user="U123"))["user"]
+    someone = (await client.users_info(user="U456"))["user"]
+
+    assert (jane["tz"], jane["tz_offset"], jane["tz_label"]) == ("Asia/Kolkata", 19800, "IST")
+    assert (someone["tz"], someone["tz_offset"]) == ("UTC", 0)
+    with pytest.raises(KeyError):
+        slack.set_time_zone("U123", "Mars/Olympus_Mons")
+
+
+# -- workflow steps ----------------------------------------------------------------------------
+
+
+async def test_a_step_is_completed_with_its_own_token_and_read_back(slack: FakeSlack) -> None:
+    done = slack.start_function_execution("check_store", {"store_id": "1003"})
+    failing = slack.start_function_execution("check_store", {"store_id": "1004"})
+    step = AsyncWebClient(token=done.bot_access_token, base_url=slack.api_url)
+
+    await step.functions_completeSuccess(
+        function_execution_id=done.id, outputs={"connected": True, "store_id": "1003"}
+    )
+    await AsyncWebClient(token=failing.bot_access_token, base_url=slack.api_url).api_call(
+        "functions.completeError",
+        json={"function_execution_id": failing.id, "error": "The token cannot read orders."},
+    )
+
+    assert done.bot_access_token.startswith("xwfp-")
+    assert slack.execution(done.id).state == "completed"
+    assert slack.execution(done.id).outputs == {"connected": True, "store_id": "1003"}
+    assert (slack.execution(failing.id).state, slack.execution(failing.id).error) == (
+        "failed",
+        "The token cannot read orders.",
+    )
+    with pytest.raises(SlackApiError, match="execution_not_in_running_state"):
+        await step.functions_completeSuccess(function_execution_id=done.id, outputs={})
+    with pytest.raises(SlackApiError, match="function_execution_not_found"):
+        await step.functions_completeError(function_execution_id="Fx0", error="x")
+    with pytest.raises(SlackApiError, match="invalid_auth"):
+        await AsyncWebClient(token="xwfp-forged", base_url=slack.api_url).auth_test()
+    other = slack.start_function_execution("check_store")
+    with pytest.raises(SlackApiError, match="access_denied"):
+        await step.functions_completeSuccess(function_execution_id=other.id, outputs={})
+
+
 # -- Block Kit validation ----------------------------------------------------------------------
 
 

@@ -23,7 +23,8 @@ import pytest
 
 from bot.sandbox.ecwid.server import EcwidSandbox
 from bot.sandbox.slack.user import SlackUser
-from bot.sandbox.slack.webapi import FakeSlack, SlackCall
+from bot.sandbox.slack.webapi import FakeSlack
+from bot.sandbox.slack.workspace import SlackCall
 from handlers.blocks import check as check_blocks
 from handlers.commands import COMMAND
 from tests.slack.processes import BotProcess, bot_env

@@ -10,7 +10,7 @@ import pytest
 from bot.sandbox.stage import Stage, running_stage
 from bot.slack.app import slack_client
 from bot.slack.health import SlackHealth
-from bot.slack.server import EVENTS_PATH
+from bot.slack.http_app import EVENTS_PATH
 from handlers.commands import COMMAND
 
 CHANNEL = "C0READY"

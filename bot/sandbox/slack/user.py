@@ -16,8 +16,10 @@ import httpx
 from slack_sdk.signature import SignatureVerifier
 
 from bot.sandbox.slack.blockkit import PICKED_KEYS, TEXT_INPUTS
+from bot.sandbox.slack.protocol import interactive_elements
 from bot.sandbox.slack.transcript import initial_text
-from bot.sandbox.slack.webapi import APP_ID, FakeSlack, interactive_elements
+from bot.sandbox.slack.webapi import FakeSlack
+from bot.sandbox.slack.workspace import APP_ID
 
 _TEAM_DOMAIN = "fake-team"
 _VERIFICATION_TOKEN = "fake-verification-token"
