@@ -418,3 +418,16 @@ async def test_metrics_count_secrets_by_kind_and_channel_type(
         'ecwid_connect_secrets_spotted_total{channel_type="group",kind="token"} 1.0' in exposition
     )
     assert 'ecwid_connect_leak_warnings_total{outcome="ephemeral"} 2.0' in exposition
+
+
+async def test_a_shared_channel_is_recognised_by_asking_slack_when_the_event_does_not_say(
+    stage: Stage, owner: SlackUser
+) -> None:
+    stage.slack.share_channel(CHANNEL)
+    text, _secret = secret_forms(stage)["secret_ token"]
+    await paste(stage, owner, text)  # a recorded body without `is_ext_shared_channel`
+    await settle(stage)
+
+    assert stage.slack.calls_to("conversations.info")
+    (note,) = [m for m in stage.slack.messages(SUPPORT) if m.get("bot_id")]
+    assert "Slack Connect" in note["text"]
