@@ -39,6 +39,7 @@ from handlers.conversation import (
     check_and_answer,
     installing_team,
     open_check_modal,
+    post_without_previews,
     spawn_check_modal,
     tell_failure,
     tell_privately,
@@ -190,9 +191,7 @@ async def _warn(client: AsyncWebClient, leak: Leak, text: str, blocks: list[Any]
     except SlackApiError as error:
         logger.info("no ephemeral warning in %s: %s", leak.channel, describe(error))
     try:
-        await client.chat_postMessage(
-            channel=leak.author, text=text, blocks=blocks, unfurl_links=False, unfurl_media=False
-        )
+        await post_without_previews(client, leak.author, text, blocks)
         return "dm"
     except SlackApiError as error:
         logger.warning(
@@ -233,13 +232,7 @@ async def _tell_support(
         shared_externally=shared_externally,
     )
     try:
-        await client.chat_postMessage(
-            channel=support.channel,
-            text=text,
-            blocks=blocks,
-            unfurl_links=False,
-            unfurl_media=False,
-        )
+        await post_without_previews(client, support.channel, text, blocks)
     except SlackApiError as error:
         logger.warning("the support channel was not told of a pasted secret: %s", describe(error))
         return

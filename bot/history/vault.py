@@ -105,12 +105,7 @@ class CredentialVault:
                 )
                 return None
         try:
-            plain = self._fernet.decrypt_at_time(
-                row.ciphertext,
-                ttl=math.ceil(self._ttl.total_seconds()),
-                current_time=int(now.timestamp()),
-            )
-            return _deserialise(plain)
+            return _open(self._fernet, row.ciphertext, self._ttl, now)
         except InvalidToken:
             # Not deleted: the right key may come back (a configuration rolled back).
             logger.warning(
@@ -134,12 +129,7 @@ class CredentialVault:
         if self._fernet is None:
             return None
         try:
-            plain = self._fernet.decrypt_at_time(
-                sealed,
-                ttl=math.ceil(self._ttl.total_seconds()),
-                current_time=int(self._clock().timestamp()),
-            )
-            return _deserialise(plain)
+            return _open(self._fernet, sealed, self._ttl, self._clock())
         except (InvalidToken, ValueError, KeyError, TypeError):
             return None
 
@@ -183,12 +173,7 @@ class CredentialVault:
         if row is None or row.expires_at <= now:
             return None
         try:
-            plain = self._fernet.decrypt_at_time(
-                row.ciphertext,
-                ttl=math.ceil((row.expires_at - row.created_at).total_seconds()),
-                current_time=int(now.timestamp()),
-            )
-            return _deserialise(plain)
+            return _open(self._fernet, row.ciphertext, row.expires_at - row.created_at, now)
         except (InvalidToken, ValueError, KeyError, TypeError):
             return None
 
@@ -207,6 +192,15 @@ class CredentialVault:
     @staticmethod
     def _expired_holds(now: datetime) -> sa.Delete:
         return sa.delete(HeldPasteRow).where(HeldPasteRow.expires_at <= now)
+
+
+def _open(fernet: Fernet, ciphertext: bytes, ttl: timedelta, now: datetime) -> Paste:
+    """The paste `ciphertext` seals, if it is younger than `ttl` at `now`; raises InvalidToken
+    (wrong key, too old) or ValueError, KeyError, TypeError (not a paste)."""
+    plain = fernet.decrypt_at_time(
+        ciphertext, ttl=math.ceil(ttl.total_seconds()), current_time=int(now.timestamp())
+    )
+    return _deserialise(plain)
 
 
 def _serialise(paste: Paste) -> bytes:

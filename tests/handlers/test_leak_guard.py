@@ -295,17 +295,20 @@ async def test_a_mention_holding_a_secret_gets_the_guide_and_one_warning(
     assert len(guides) == 1
 
 
-async def test_the_private_check_answers_the_author_alone(stage: Stage, owner: SlackUser) -> None:
+async def test_the_private_check_answers_the_author_alone(
+    stage: Stage, owner: SlackUser, caplog: pytest.LogCaptureFixture
+) -> None:
     text, secret = secret_forms(stage)["collection URL"]
-    await paste(stage, owner, text)
-    await settle(stage)
-    (warning,) = warnings_to(stage, owner.user_id)
-    button = json.dumps(warning["blocks"])
-    assert secret not in button
+    with caplog.at_level(logging.DEBUG):
+        await paste(stage, owner, text)
+        await settle(stage)
+        (warning,) = warnings_to(stage, owner.user_id)
+        button = json.dumps(warning["blocks"])
+        assert secret not in button
 
-    channel_before = stage.slack.messages(CHANNEL)
-    await owner.click_button(warning, CHECK_HELD_ACTION)
-    await settle(stage)
+        channel_before = stage.slack.messages(CHANNEL)
+        await owner.click_button(warning, CHECK_HELD_ACTION)
+        await settle(stage)
 
     dm = stage.slack.open_dm(owner.user_id)
     answers = [m for m in stage.slack.messages(dm) if m.get("bot_id")]
@@ -313,7 +316,9 @@ async def test_the_private_check_answers_the_author_alone(stage: Stage, owner: S
     assert stage.slack.messages(CHANNEL) == channel_before, "nothing posted in the channel"
     records = await stage.services.database.checks_by_requester(owner.user_id, limit=5)
     assert [record.destination.entry for record in records] == ["leak_warning"]
-    assert secret not in everything_sent(stage)
+    everything = "\n".join([everything_sent(stage), caplog.text, await all_rows(stage)])
+    assert secret not in everything
+    assert stage.sandbox.store("connected").token not in everything
 
 
 async def test_the_held_secret_is_used_once_and_only_by_its_author(
