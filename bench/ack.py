@@ -22,7 +22,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bench.standins import StandIns, standins_process
 from bot.destination import Destination
-from bot.engine.check import new_http_client
+from bot.engine.http_client import new_http_client
 from bot.sandbox.loopback import AppServer
 from bot.sandbox.slack.user import sign
 from bot.settings import Settings

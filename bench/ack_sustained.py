@@ -17,7 +17,7 @@ import httpx
 
 from bench.ack import _percentile, request_bodies, served_bot_and_bare, timed_post
 from bench.standins import StandIns, standins_process
-from bot.engine.check import new_http_client
+from bot.engine.http_client import new_http_client
 
 WAVE = 2  # submissions arriving together
 WAVE_EVERY_S = 0.2  # 10 a second, sustained

@@ -20,7 +20,7 @@ import time
 from bench.ack import request_bodies, served_bot, signed_form_headers
 from bench.standins import StandIns, standins_process
 from bot.destination import Destination
-from bot.engine.check import new_http_client
+from bot.engine.http_client import new_http_client
 from bot.engine.report import CheckReport
 from handlers.blocks.check import result_message
 

@@ -23,8 +23,8 @@ import aiohttp
 from bench.network import checker_for
 from bench.tls import make_certificates
 from bench.wan import Route, wan_process
-from bot.engine.check import new_http_client
 from bot.engine.diagnosis import Diagnosis, Entity
+from bot.engine.http_client import new_http_client
 from bot.sandbox.ecwid.stores import sample_stores
 
 BLOCK = 25

@@ -18,9 +18,10 @@ import time
 from collections import Counter
 
 from bench.sandbox_process import SandboxProcess, sandbox_process
-from bot.engine.check import ConnectionChecker, new_http_client
+from bot.engine.check import ConnectionChecker
 from bot.engine.diagnosis import Diagnosis
 from bot.engine.guard import MemoryTokenGuard
+from bot.engine.http_client import new_http_client
 from bot.engine.report import CheckReport
 from bot.sandbox.ecwid.stores import sample_stores, working_stores
 from bot.settings import load_settings

@@ -12,8 +12,9 @@ import tempfile
 import time
 
 from bot.destination import Destination, EntryPoint
-from bot.engine.check import ConnectionChecker, new_http_client
+from bot.engine.check import ConnectionChecker
 from bot.engine.guard import MemoryTokenGuard
+from bot.engine.http_client import new_http_client
 from bot.engine.intake import read_paste
 from bot.history.database import Database
 from bot.response_targets import Urgency

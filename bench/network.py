@@ -26,9 +26,10 @@ import httpx
 
 from bench.tls import make_certificates
 from bench.wan import Route, wan_process
-from bot.engine.check import ConnectionChecker, new_http_client
+from bot.engine.check import ConnectionChecker
 from bot.engine.diagnosis import Diagnosis
 from bot.engine.guard import MemoryTokenGuard
+from bot.engine.http_client import new_http_client
 from bot.sandbox.ecwid.stores import sample_stores
 from bot.settings import load_settings
 

@@ -22,6 +22,7 @@ class EntryPoint(StrEnum):
     DM = "dm"  # a message to the bot in its Messages tab
     LEAK_WARNING = "leak_warning"  # the private check offered with a pasted secret's warning
     RERUN = "rerun"
+    WORKFLOW = "workflow"  # the paste modal of a Workflow Builder step
     CLI = "cli"
 
 
@@ -33,6 +34,8 @@ class Destination:
     post in the channel (a private channel it is not in, a DM between people). `public`
     says whether that fallback may answer for everyone: never after a slash command that
     carried a paste, since Slack would show the command, paste included, with the answer.
+    `step` travels with the check (modal, journal) so that whichever process answers it also
+    completes the workflow step.
     """
 
     channel: str
@@ -42,6 +45,8 @@ class Destination:
     team: str = ""
     entry: EntryPoint = EntryPoint.MODAL
     public: bool = True
+    #: The Workflow Builder step execution (`Fx…`) this check completes, if a step asked for it.
+    step: str | None = None
 
     def to_metadata(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
@@ -57,6 +62,7 @@ class Destination:
             team=str(data.get("team") or ""),
             entry=EntryPoint(data.get("entry") or EntryPoint.MODAL),
             public=bool(data.get("public", True)),
+            step=str(data["step"]) if data.get("step") else None,
         )
 
     def in_thread(self, thread_ts: str | None) -> Destination:

@@ -17,8 +17,9 @@ from collections import deque
 from dataclasses import dataclass
 
 from bot.destination import Destination, EntryPoint
-from bot.engine.check import ConnectionChecker, StepListener
+from bot.engine.check import ConnectionChecker
 from bot.engine.intake import Paste
+from bot.engine.ladder import StepListener
 from bot.engine.report import CheckReport
 from bot.engine.trace import current_check
 from bot.history.database import Database

@@ -15,9 +15,21 @@ from handlers import (
     shortcuts,
     support,
     views,
+    workflow,
 )
 
 
 def register_all(app: AsyncApp) -> None:
-    for group in (commands, actions, shortcuts, views, events, messages, leaks, support, home):
+    for group in (
+        commands,
+        actions,
+        shortcuts,
+        views,
+        events,
+        messages,
+        leaks,
+        support,
+        home,
+        workflow,
+    ):
         group.register(app)

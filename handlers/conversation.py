@@ -22,6 +22,7 @@ from bot.engine.intake import Paste
 from bot.engine.report import CheckReport, Step
 from bot.history.journal import Answer
 from bot.slack.delivery import DeliveryExpired, deliver
+from bot.slack.exactly_once import MessageMark, post_once
 from bot.slack.services import BotServices, services_of
 from handlers.blocks.check import (
     check_modal,
@@ -130,24 +131,33 @@ def spawn_check_modal(
 
 
 async def post(
-    client: AsyncWebClient, destination: Destination, text: str, blocks: Blocks | None = None
+    client: AsyncWebClient,
+    destination: Destination,
+    text: str,
+    blocks: Blocks | None = None,
+    *,
+    mark: MessageMark | None = None,
+    look_first: bool = False,
 ) -> str | None:
     """Post in the destination's thread; returns the new message's ts (None via response_url).
 
     Rate limits, server and connection errors are waited out for minutes, paced per channel
-    (`bot.slack.delivery`); past that, `DeliveryExpired`.
+    (`bot.slack.delivery`); past that, `DeliveryExpired`. The message goes in once: it carries
+    `mark` (an answer's check ID; else a mark of its own) and, after a failure that leaves
+    unknown whether it was posted, is looked for before it is posted again (`look_first`: from
+    the start, as for a redelivery; `bot.slack.exactly_once`).
     """
     try:
-        response = await deliver(
-            lambda: client.chat_postMessage(
-                channel=destination.channel,
-                thread_ts=destination.thread_ts,
-                text=text,
-                blocks=blocks,
-                unfurl_links=False,
-                unfurl_media=False,
-            ),
-            destination.channel,
+        ts: str | None = await post_once(
+            client,
+            channel=destination.channel,
+            thread_ts=destination.thread_ts,
+            mark=mark or MessageMark.fresh(),
+            look_first=look_first,
+            text=text,
+            blocks=blocks,
+            unfurl_links=False,
+            unfurl_media=False,
         )
     except SlackApiError as error:
         refusal = str(error.response.get("error") or "")
@@ -160,8 +170,7 @@ async def post(
         else:
             await _post_privately(client, destination, refusal, text, blocks)
         return None
-    ts = response.get("ts")
-    return str(ts) if ts else None
+    return ts
 
 
 async def _post_via_response_url(
@@ -415,11 +424,15 @@ async def check_and_answer(
         await report_failure(client, destination, view_id, "checking failed")
         await services.journal.done(journal_id)
         return None
+    # A workflow step's check: its outputs are kept before the answer goes, so that whoever
+    # delivers the answer (this process, or the one that takes it over) completes the step.
+    await services.steps.check_ended(destination, report, checked.check_id)
     answer = Answer(
         text,
         blocks,
         view=result_view(report) if view_id is not None else None,
         reaction=CONNECTED if report.ok else PROBLEM,
+        check_id=checked.check_id,
     )
     delivered = await deliver_answer(
         services,
@@ -472,9 +485,11 @@ async def deliver_answer(
         return journal_id
 
     # Both run to the end whatever the other does: the entry's row is never changed twice at
-    # once, and what follows (`later`, `done`) comes after both.
+    # once, and what follows (`later`, `done`) comes after both. An answer taken from the
+    # journal may have been posted by the process that journaled it: looked for first.
+    mark = MessageMark.answer(answer.check_id) if answer.check_id else None
     posted, journal_id = await asyncio.gather(
-        post(client, destination, answer.text, answer.blocks),
+        post(client, destination, answer.text, answer.blocks, mark=mark, look_first=journaled),
         journal_answer(),
         return_exceptions=True,
     )
@@ -495,6 +510,7 @@ async def deliver_answer(
         await services.journal.done(journal_id)
         return False
     await services.journal.done(journal_id)
+    await services.steps.answer_delivered(client, destination, posted)
     # The answer is in the thread: what follows is decoration, and never a reason to say
     # something went wrong. The 👀 still on its way goes on before the verdict replaces it.
     if reacting is not None:

@@ -11,6 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.destination import Destination, EntryPoint
 from bot.history.database import Database
+from bot.history.steps import StepExecutions
 from bot.slack.services import BotServices, SupportUnreadable, services_of
 from handlers.blocks.home import HOME_CHECK_ACTION, TeamView, home_channel, home_view
 from handlers.conversation import installing_team, spawn_check_modal, tell_failure
@@ -26,15 +27,19 @@ async def build_home(
     *,
     agent: bool,
     support_notice: str | None = None,
+    steps: StepExecutions | None = None,
 ) -> dict[str, Any]:
-    """The user's own checks; for support agents, the team's numbers and open escalations;
-    `support_notice` instead when who is an agent cannot be read."""
+    """The workflow steps waiting for the user and their own checks; for support agents, the
+    team's numbers, open escalations and every step waiting on someone; `support_notice`
+    instead when who is an agent cannot be read."""
     own = await database.checks_by_requester(user_id, limit=15)
+    waiting = await steps.waiting(user_id) if steps is not None else []
     team = None
     if agent:
         stats = await database.team_stats(datetime.now(UTC) - TEAM_WINDOW)
-        team = TeamView(stats, await database.open_escalations())
-    return home_view(own, team, dm_channel, support_notice=support_notice)
+        everyone_waiting = await steps.waiting() if steps is not None else []
+        team = TeamView(stats, await database.open_escalations(), everyone_waiting)
+    return home_view(own, team, dm_channel, support_notice=support_notice, waiting_steps=waiting)
 
 
 async def home_opened(
@@ -64,7 +69,12 @@ async def _publish(
         logger.warning("App Home without the support part: %s", unreadable.error)
         agent, notice = False, str(unreadable)
     view = await build_home(
-        services.database, user_id, dm_channel, agent=agent, support_notice=notice
+        services.database,
+        user_id,
+        dm_channel,
+        agent=agent,
+        support_notice=notice,
+        steps=services.steps.executions,
     )
     await client.views_publish(user_id=user_id, view=view)
 

@@ -26,6 +26,7 @@ from bot.slack.http_app import EVENTS_PATH
 from handlers import leaks, messages, register_all
 from handlers.commands import COMMAND
 from handlers.shortcuts import CHECK_SHORTCUT
+from handlers.workflow import CHANNEL_INPUT, PERSON_INPUT, STEP_CALLBACK
 from tests.paths import FIXTURES, REPO
 
 SCHEMA_DIR = FIXTURES / "slack-manifest-schema"
@@ -58,9 +59,16 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     # The support channel may be public (channels:read) or private (groups:read).
     "conversations.members": ("channels:read", "groups:read"),
     "conversations.info": ("channels:read", "groups:read"),
+    # Reading a thread or a channel back, to find a post whose fate a failure left unknown,
+    # in whichever kind of conversation it went to (bot/slack/exactly_once.py).
+    "conversations.replies": ("channels:history", "groups:history", "mpim:history", "im:history"),
+    "conversations.history": ("channels:history", "groups:history", "mpim:history", "im:history"),
     "usergroups.users.list": ("usergroups:read",),
     "users.info": ("users:read",),
     "conversations.open": ("im:write",),
+    # A workflow step's completion, with the execution's token or the bot's: no scope.
+    "functions.completeSuccess": (),
+    "functions.completeError": (),
 }
 # Listener helpers Bolt hands to listeners, and the Web API method each one calls.
 HELPER_METHODS = {"say": "chat.postMessage"}
@@ -72,6 +80,8 @@ EVENT_SCOPES: dict[str, tuple[str, ...]] = {
     "message.channels": ("channels:history",),
     "message.groups": ("groups:history",),
     "message.mpim": ("mpim:history",),
+    # Sent for the app's own workflow steps (`functions`), without a scope.
+    "function_executed": (),
 }
 # A `message` listener gets whichever message events are subscribed: direct messages are
 # answered (handlers/messages.py), channels, private channels and group DMs read by the leak
@@ -189,11 +199,17 @@ class Registrations:
         return {str(s["callback_id"] if isinstance(s, dict) else s) for s in found}
 
     @property
+    def functions(self) -> set[str]:
+        return {str(callback_id) for callback_id in self.constraints("function")}
+
+    @property
     def events(self) -> set[str]:
         events = {str(e["type"] if isinstance(e, dict) else e) for e in self.constraints("event")}
         if self.constraints("message") or "message" in events:
             events.discard("message")
             events |= MESSAGE_SUBSCRIPTIONS
+        if self.functions:  # a workflow step's listener gets `function_executed`
+            events.add("function_executed")
         return events
 
 
@@ -281,9 +297,74 @@ def test_background_color_is_a_hex_colour(path: Path) -> None:
 def test_manifest_is_a_classic_bolt_app_manifest(path: Path) -> None:
     manifest = load(path)
     assert manifest["_metadata"] == {"major_version": 1, "minor_version": 1}
-    assert manifest["settings"]["org_deploy_enabled"] is False
+    # Custom workflow steps need an org-ready app (docs.slack.dev, "Custom steps").
+    assert manifest["settings"]["org_deploy_enabled"] is True
     assert manifest["settings"]["token_rotation_enabled"] is False
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
+
+
+def test_slacks_schema_knows_functions_and_org_deploy() -> None:
+    # The copy predates neither key: it validates both (an older copy would say nothing).
+    properties = schema()["properties"]
+    assert "functions" in properties
+    settings = schema()["definitions"]["app-manifests.v1.settings.schema"]["properties"]
+    assert settings["org_deploy_enabled"] == {"type": "boolean"}
+
+
+def test_schema_catches_a_malformed_workflow_step() -> None:
+    broken = load(SOCKET_MANIFEST)
+    del broken["functions"][STEP_CALLBACK]["output_parameters"]
+    broken["settings"]["org_deploy_enabled"] = "yes"
+    errors = schema_errors(broken)
+    assert any(f"functions/{STEP_CALLBACK}" in error for error in errors)
+    assert any("settings/org_deploy_enabled" in error for error in errors)
+
+
+def parameter_errors(manifest: dict[str, Any]) -> list[str]:
+    """Each step parameter against Slack's own parameter definition (`slack-functions.parameter`
+    in the schema), which the manifest's looser `types` reference leaves unchecked."""
+    spec = schema()
+    parameter = {**spec["definitions"]["slack-functions.parameter"], "definitions": {}}
+    validator = jsonschema.Draft7Validator(parameter)
+    return [
+        f"{callback_id}/{kind}/{name}: {error.message}"
+        for callback_id, function in manifest.get("functions", {}).items()
+        for kind in ("input_parameters", "output_parameters")
+        for name, declared in function[kind].items()
+        for error in validator.iter_errors(declared)
+    ]
+
+
+@MANIFESTS
+def test_workflow_step_parameters_are_slack_parameter_types(path: Path) -> None:
+    assert parameter_errors(load(path)) == []
+
+
+def test_a_parameter_type_slack_does_not_know_is_caught() -> None:
+    broken = load(SOCKET_MANIFEST)
+    broken["functions"][STEP_CALLBACK]["input_parameters"][PERSON_INPUT]["type"] = "user"
+    assert parameter_errors(broken) != []
+
+
+@MANIFESTS
+def test_workflow_step_is_the_one_the_code_runs(path: Path) -> None:
+    step = load(path)["functions"][STEP_CALLBACK]
+    inputs, outputs = step["input_parameters"], step["output_parameters"]
+    assert {name: (p["type"], p["is_required"]) for name, p in inputs.items()} == {
+        PERSON_INPUT: ("slack#/types/user_id", True),
+        CHANNEL_INPUT: ("slack#/types/channel_id", False),
+    }
+    assert {name: p["type"] for name, p in outputs.items()} == {
+        "connected": "boolean",
+        "diagnosis": "string",
+        "store_id": "string",
+        "check_permalink": "string",
+    }
+    assert all(p["name"] == name for name, p in {**inputs, **outputs}.items())
+
+
+async def test_every_workflow_step_the_code_runs_is_declared(registered: Registrations) -> None:
+    assert registered.functions == set(load(SOCKET_MANIFEST)["functions"])
 
 
 def test_schema_catches_a_mistake_slack_would_refuse() -> None:

@@ -205,7 +205,8 @@ async def _run_check(
     token: str | None = None,
 ) -> int:
     from bot.cli.render import report_text, step_line
-    from bot.engine.check import ConnectionChecker, new_http_client
+    from bot.engine.check import ConnectionChecker
+    from bot.engine.http_client import new_http_client
     from bot.engine.reply import customer_reply
 
     def show(step: Step) -> None:

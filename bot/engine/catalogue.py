@@ -15,6 +15,9 @@ API_PLAYGROUND_URL = "https://api-playground.ecwid.com/"
 CUSTOM_APPS_URL = "https://my.ecwid.com/#develop-apps"
 BILLING_URL = "https://my.ecwid.com/#billing"
 ECWID_SUPPORT_URL = "https://support.ecwid.com/hc/en-us/requests/new"
+# Ecwid's billing team switches a store onto its Suspension plan and back (support.ecwid.com,
+# "Pausing your Ecwid store for maintenance").
+ECWID_BILLING_EMAIL = "billing@ecwid.com"
 COLLECTION_URL_FORMAT = (
     "https://ecwid-api-playground.s3.amazonaws.com/<numbers_and_letters>.json.postman_collection"
 )
@@ -197,11 +200,14 @@ CATALOGUE: dict[Diagnosis, CatalogueEntry] = {
     ),
     Diagnosis.STORE_SUSPENDED: CatalogueEntry(
         "The Ecwid store is suspended",
-        "Ecwid answers that this store is suspended, so its data cannot be read.",
+        "Ecwid answers that this store is suspended, so its data cannot be read: either it was "
+        "paused on Ecwid's Suspension plan, or its subscription is unpaid.",
         (
-            "Log in to your Ecwid admin: it says why the store is suspended (often an unpaid "
-            "subscription).",
-            f"Settle it there or contact Ecwid support ({ECWID_SUPPORT_URL}), then check again.",
+            "If the store was paused on Ecwid's Suspension plan, ask Ecwid's billing team "
+            f"({ECWID_BILLING_EMAIL}) to reactivate it.",
+            "If the subscription is unpaid, settle it in your Ecwid admin under Billing and "
+            f"Plans ({BILLING_URL}); only the account owner can, not a staff account.",
+            "Once the store is active again, check again with the same URL.",
         ),
     ),
     Diagnosis.TOKEN_INVALID: CatalogueEntry(

@@ -13,15 +13,15 @@ Adding a diagnosis code:
    down), `follows_up` (the store owner can fix it without a new URL, so the bot keeps checking
    on its own), `count_shows` (what a count Ecwid refused with it shows; stage `ECWID` only).
 2. `bot/engine/catalogue.py`: its `CatalogueEntry` (title, summary, the ordered steps that fix
-   it); the README's diagnosis table: its row (When, the title, the first step).
-3. Where it is decided: `bot/engine/intake.py` (the paste), `bot/engine/collection.py` (the
-   collection), `bot/engine/ecwid.py` (`_classify_failure`: Ecwid's answer) or
-   the verdict in `bot/engine/check.py` (what the answers mean together).
+   it); its row in the code table of `docs/diagnoses.md` (when it is given).
+3. Where it is decided: `bot/engine/intake.py` (the paste), `bot/engine/download.py` or
+   `bot/engine/postman.py` (the collection), `bot/engine/ecwid.py` (`_classify_failure`: Ecwid's
+   answer) or `bot/engine/verdict.py` (what the answers mean together).
 4. `bot/sandbox/ecwid/stores.py`: one sample store that ends in it (`expected=` the code), and
-   its row in the README's sample-store table.
+   its row in the sample-store table of `docs/diagnoses.md`.
 5. One test that checks that store and asserts the diagnosis and its first step
    (`tests/engine/test_check.py`). `tests/engine/test_diagnosis.py` fails until every fact and
-   the catalogue entry are there.
+   the catalogue entry are there; `tests/test_docs.py`, until both rows are.
 """
 
 from __future__ import annotations

@@ -29,7 +29,13 @@ from bot.engine.diagnosis import Diagnosis, Entity, WarningCode
 from bot.engine.redaction import redact
 from bot.engine.report import CheckReport
 from bot.engine.trace import current_check
-from bot.history.models import CheckRow, EscalationRow, StoredCredentialsRow, utcnow
+from bot.history.models import (
+    CheckRow,
+    EscalationRow,
+    StepExecutionRow,
+    StoredCredentialsRow,
+    utcnow,
+)
 from bot.history.vault import CredentialVault
 from bot.response_targets import Urgency
 from bot.settings import normalise_url
@@ -281,10 +287,14 @@ class Database:
         return await self._erase(checks, EscalationRow.store_id == store_id)
 
     async def forget_user(self, user_id: str) -> Erased:
-        """Erase the checks and escalations `user_id` asked for, with their stored pastes, and
-        their name as the agent who took or resolved anyone else's escalation."""
+        """Erase the checks and escalations `user_id` asked for, with their stored pastes, the
+        workflow steps that asked them, and their name as the agent who took or resolved anyone
+        else's escalation."""
         checks = sa.select(CheckRow.id).where(CheckRow.requester_id == user_id)
         async with self.engine.begin() as connection:
+            await connection.execute(
+                sa.delete(StepExecutionRow).where(StepExecutionRow.user_id == user_id)
+            )
             for column in ("taken_by", "resolved_by"):
                 await connection.execute(
                     sa.update(EscalationRow)

@@ -56,13 +56,15 @@ _OPEN = (JournalState.ACCEPTED.value, JournalState.ANSWERED.value)
 @dataclass(frozen=True, slots=True)
 class Answer:
     """A check's answer, ready to deliver: the thread message, the modal's final view (if the
-    check came from a modal) and the reaction for the thread root. Secret-free, like every
+    check came from a modal), the reaction for the thread root and the check's ID, which the
+    message carries in its metadata so that a redelivery finds it. Secret-free, like every
     message the bot posts."""
 
     text: str
     blocks: list[dict[str, Any]]
     view: dict[str, Any] | None = None
     reaction: str | None = None
+    check_id: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -70,6 +72,7 @@ class Answer:
             "blocks": self.blocks,
             "view": self.view,
             "reaction": self.reaction,
+            "check_id": self.check_id,
         }
 
     @classmethod
@@ -79,6 +82,7 @@ class Answer:
             blocks=list(data.get("blocks") or []),
             view=data.get("view"),
             reaction=data.get("reaction"),
+            check_id=data.get("check_id"),
         )
 
 

@@ -11,6 +11,8 @@ held_pastes         a secret spotted in a channel message, Fernet-encrypted, kep
                     its author's private check, then deleted
 pending_checks      the journal: every accepted check until its answer is delivered (see
                     `bot.history.journal`); its paste only encrypted, and only with the vault on
+step_executions     each run of the Workflow Builder step "Check Ecwid connection": who is asked,
+                    where, its state and the outputs it completed with (`bot.history.steps`)
 
 No column holds a token or a collection URL in plain text: a token appears only masked
 (`secret_…a1b2`) or as a one-way fingerprint, and pastes only encrypted. Every time is a
@@ -235,6 +237,40 @@ class PendingCheckRow(Base):
     finished_at: Mapped[datetime | None]
 
     __table_args__ = (sa.Index(None, "state", "lease_until"),)
+
+
+class StepExecutionRow(Base):
+    """One execution of the workflow step, keyed by Slack's `function_execution_id`.
+
+    `state` goes `waiting` (the guide is with the person) → `checked` (a check ended: `outputs`
+    and `check_id` are set, its answer on its way) → `completed`; or `failed` when it could not
+    start. `answer_channel`/`answer_ts` say where the answer landed, for its permalink. Slack's
+    token for the execution is never stored.
+    """
+
+    __tablename__ = "step_executions"
+
+    execution_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    workflow_execution_id: Mapped[str | None] = mapped_column(sa.String(64))
+    team_id: Mapped[str] = mapped_column(sa.String(32))
+    user_id: Mapped[str] = mapped_column(sa.String(32))
+    channel_id: Mapped[str | None] = mapped_column(sa.String(32))
+    state: Mapped[str] = mapped_column(sa.String(16))
+    guide_channel: Mapped[str | None] = mapped_column(sa.String(32))
+    guide_ts: Mapped[str | None] = mapped_column(sa.String(32))
+    check_id: Mapped[str | None] = mapped_column(sa.String(32))
+    outputs: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    answer_channel: Mapped[str | None] = mapped_column(sa.String(32))
+    answer_ts: Mapped[str | None] = mapped_column(sa.String(32))
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    completed_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        sa.Index(None, "user_id", "state"),
+        sa.Index(None, "state", "updated_at"),
+    )
 
 
 def upsert(dialect_name: str, model: type[Base]) -> sqlite.Insert | postgresql.Insert:

@@ -39,8 +39,11 @@ class Stage:
     def settings(self) -> Settings:
         return self.services.settings
 
-    def user(self, user_id: str = "U0OWNER", name: str = "jane") -> SlackUser:
-        """Someone using Slack; every user shares one HTTP client, closed with the stage."""
+    def user(
+        self, user_id: str = "U0OWNER", name: str = "jane", *, enterprise_id: str | None = None
+    ) -> SlackUser:
+        """Someone using Slack (in an organisation the app is installed for as a whole, with
+        `enterprise_id`); every user shares one HTTP client, closed with the stage."""
         return SlackUser(
             self.bot_url,
             self.signing_secret,
@@ -48,6 +51,7 @@ class Stage:
             user_id=user_id,
             user_name=name,
             client=self.http,
+            enterprise_id=enterprise_id,
         )
 
 

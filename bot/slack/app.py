@@ -25,6 +25,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.engine.redaction import install_log_redaction
 from bot.metrics import Metrics
 from bot.settings import Settings
+from bot.slack.delivery import repeats_guarded
 from bot.slack.health import SlackHealth
 from bot.slack.services import SERVICES_KEY, BotServices, Resume
 
@@ -91,22 +92,49 @@ def _counted(handler: AsyncRetryHandler, metrics: Metrics | None, reason: str) -
     return handler
 
 
+class _RepeatsUnlessGuarded(AsyncRetryHandler):
+    """Leaves alone the calls whose repetition `bot.slack.delivery` looks after: repeated here
+    after a dropped connection or a 5xx, a post Slack had applied would appear twice."""
+
+    async def _can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if repeats_guarded():
+            return False
+        return await super()._can_retry_async(
+            state=state, request=request, response=response, error=error
+        )
+
+
+class _ServerErrorRetries(_RepeatsUnlessGuarded, AsyncServerErrorRetryHandler):
+    """slack_sdk's retries of 500 and 503, unless the call is guarded."""
+
+
+class _ConnectionErrorRetries(_RepeatsUnlessGuarded, AsyncConnectionErrorRetryHandler):
+    """slack_sdk's retries of dropped and reset connections, unless the call is guarded."""
+
+
 def slack_client(
     settings: Settings, metrics: Metrics | None = None, health: SlackHealth | None = None
 ) -> AsyncWebClient:
-    """A Web API client that waits out 429s and retries server and connection errors; every
-    answer is counted in `metrics` and judged in `health`."""
+    """A Web API client that waits out 429s and retries server and connection errors (not for
+    a post whose repetition `deliver` guards); every answer is counted in `metrics` and judged
+    in `health`."""
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
-    client = AsyncWebClient(token=token, base_url=settings.slack_api_url)
+    # Not slack_sdk's default handlers: its connection-error retry would repeat a guarded post.
+    client = AsyncWebClient(token=token, base_url=settings.slack_api_url, retry_handlers=[])
     if metrics is not None:
         client.retry_handlers.append(_CallCounter(metrics, health))
     client.retry_handlers.extend(
         [
             _counted(AsyncRateLimitErrorRetryHandler(max_retry_count=2), metrics, "ratelimited"),
-            _counted(AsyncServerErrorRetryHandler(max_retry_count=2), metrics, "server_error"),
-            _counted(
-                AsyncConnectionErrorRetryHandler(max_retry_count=2), metrics, "connection_error"
-            ),
+            _counted(_ServerErrorRetries(max_retry_count=2), metrics, "server_error"),
+            _counted(_ConnectionErrorRetries(max_retry_count=2), metrics, "connection_error"),
         ]
     )
     return client

@@ -7,9 +7,12 @@ whole channel back for its `Retry-After` and then paces it to one message a seco
 server and connection errors are retried with growing pauses, until `DELIVERY_PATIENCE_S`. Only
 an answer Slack refuses for good (an error in what was sent) is raised at once: that is a bug.
 
-A call retried after a dropped connection may have been applied by Slack before the connection
-dropped: the message then appears twice. Slack has no idempotency key for `chat.postMessage`, so
-this is rare (the connection must drop after Slack took the request) and accepted.
+A failure can leave unknown whether Slack applied the call (the connection dropped after the
+request was sent, a time-out, a 5xx); repeating a post then could show it twice, and Slack has no
+idempotency key for `chat.postMessage`. A call that must not be applied twice comes with
+`find_applied` (`bot.slack.exactly_once` looks for the message's metadata): after such a
+failure it is asked before every new attempt, and while it is given slack_sdk's own retries of
+server and connection errors stay out of the way (`repeats_guarded`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import TypeVar
 
 import aiohttp
@@ -37,6 +41,8 @@ TRANSIENT_ERRORS = frozenset(
 )
 
 T = TypeVar("T")
+# Set while a call runs whose repetition `deliver` looks after itself (see `repeats_guarded`).
+_GUARDED: ContextVar[bool] = ContextVar("delivery_repeats_guarded", default=False)
 
 
 class DeliveryExpired(Exception):
@@ -92,6 +98,24 @@ def _retry_after(error: SlackApiError) -> float | None:
         return 1.0
 
 
+def repeats_guarded() -> bool:
+    """Whether the Web API call being made now is one that `deliver` repeats only after looking
+    whether Slack applied it: the client's retry handlers must not repeat it blindly."""
+    return _GUARDED.get()
+
+
+def maybe_applied(error: BaseException) -> bool:
+    """Whether Slack may have applied the call that failed with `error`: anything but an answer
+    that says it did not (429, an error Slack words) or a connection that was never made."""
+    if isinstance(error, SlackApiError):
+        return error.response.status_code >= 500 or error.response.get("error") in (
+            "internal_error",
+            "service_unavailable",
+            "request_timeout",
+        )
+    return not isinstance(error, aiohttp.ClientConnectorError)
+
+
 def transient(error: BaseException) -> bool:
     """Whether `error` is Slack (or the network) having a bad moment, not a mistake of ours."""
     if isinstance(error, SlackApiError):
@@ -106,10 +130,16 @@ async def deliver(
     what: str = "chat.postMessage",
     patience_s: float = DELIVERY_PATIENCE_S,
     pacer: ChannelPacer = PACER,
+    find_applied: Callable[[float], Awaitable[T | None]] | None = None,
+    look_first: bool = False,
 ) -> T:
     """`call()` until it works, honouring the channel's pace and Slack's `Retry-After`.
 
     `channel` is the pacing key: a channel for messages, anything else for other limits.
+    `find_applied` (given the seconds of patience left) finds what an earlier attempt did when
+    its failure left that unknown (`maybe_applied`); asked before each later attempt, what it
+    finds is returned instead of calling again; `look_first` asks it before the first attempt
+    too (an earlier delivery of the same thing ended without knowing whether it went through).
 
     Raises what is not transient at once, and `DeliveryExpired` after `patience_s` of failures.
     """
@@ -117,36 +147,47 @@ async def deliver(
     give_up_at = loop.time() + patience_s
     pause = 0.5
     attempt = 0
+    uncertain = look_first
     while True:
         wait = pacer.slot(channel)
         if wait > 0:
             await asyncio.sleep(wait)
+        if uncertain and find_applied is not None:
+            found = await find_applied(give_up_at - loop.time())
+            if found is not None:
+                logger.info("%s (%s) had gone through before its failure", what, channel)
+                return found
         attempt += 1
+        guarded = _GUARDED.set(find_applied is not None)
         try:
             return await call()
         except Exception as error:
             if not transient(error):
                 raise
-            retry_after = _retry_after(error) if isinstance(error, SlackApiError) else None
-            if retry_after is not None:
-                pacer.rate_limited(channel, retry_after)
-                delay = 0.0  # the pacer holds the channel back
-            else:
-                delay = pause * (0.5 + random.random())  # noqa: S311 - jitter, not secrecy
-                pause = min(pause * 2, MAX_PAUSE_S)
-            if loop.time() + delay >= give_up_at:
-                raise DeliveryExpired(
-                    f"{what} ({channel}) still failing after {attempt} attempts"
-                ) from error
-            logger.warning(
-                "%s (%s) failed (%s), attempt %d; retrying",
-                what,
-                channel,
-                _describe(error),
-                attempt,
-            )
-            if delay:
-                await asyncio.sleep(delay)
+            failure = error
+        finally:
+            _GUARDED.reset(guarded)
+        uncertain = uncertain or maybe_applied(failure)
+        retry_after = _retry_after(failure) if isinstance(failure, SlackApiError) else None
+        if retry_after is not None:
+            pacer.rate_limited(channel, retry_after)
+            delay = 0.0  # the pacer holds the channel back
+        else:
+            delay = pause * (0.5 + random.random())  # noqa: S311 - jitter, not secrecy
+            pause = min(pause * 2, MAX_PAUSE_S)
+        if loop.time() + max(delay, retry_after or 0.0) >= give_up_at:
+            raise DeliveryExpired(
+                f"{what} ({channel}) still failing after {attempt} attempts"
+            ) from failure
+        logger.warning(
+            "%s (%s) failed (%s), attempt %d; retrying",
+            what,
+            channel,
+            _describe(failure),
+            attempt,
+        )
+        if delay:
+            await asyncio.sleep(delay)
 
 
 def _describe(error: BaseException) -> str:

@@ -25,19 +25,22 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.engine.check import ConnectionChecker, new_http_client
+from bot.engine.check import ConnectionChecker
 from bot.engine.guard import MemoryTokenGuard, TokenGuard
+from bot.engine.http_client import new_http_client
 from bot.engine.redaction import redact
 from bot.history.database import Database
 from bot.history.health import DatabaseHealth
 from bot.history.journal import CheckJournal, JournalEntry
 from bot.history.shared import DatabaseSeenKeys, DatabaseTokenGuard
+from bot.history.steps import StepExecutions
 from bot.history.vault import CredentialVault
 from bot.metrics import Metrics
 from bot.service import CheckService
 from bot.settings import Settings
 from bot.slack.dedup import FallbackSeenKeys, MemorySeenKeys, SeenKeys
 from bot.slack.health import SlackHealth
+from bot.slack.steps import WorkflowSteps
 from bot.slack.tasks import TaskSupervisor
 
 SUPPORT_MEMBERS_TTL_S = 60.0
@@ -266,6 +269,10 @@ class BotServices:
             lease_s=settings.check_lease_s,
             spill_directory=Path(settings.data_dir),
         )
+        #: Executions of the Workflow Builder step, and their completion.
+        self.steps = WorkflowSteps(
+            StepExecutions(self.database), quiet_for=timedelta(seconds=settings.check_lease_s)
+        )
         self._resume: tuple[AsyncWebClient, Resume] | None = None
         self._journal_loop: asyncio.Task[None] | None = None
         self._closing = False
@@ -322,7 +329,8 @@ class BotServices:
             await asyncio.sleep(every)
 
     async def journal_round(self) -> None:
-        """Renew leases, write what waited for the database, take over interrupted checks."""
+        """Renew leases, write what waited for the database, take over interrupted checks and
+        complete the workflow steps their process left."""
         await self.journal.heartbeat()
         if len(self.checks.backlog) and self.database_health.available:
             await self.checks.flush()
@@ -331,6 +339,10 @@ class BotServices:
         client, resume = self._resume
         for entry in await self.journal.claim_orphans():
             self.tasks.spawn(resume(self, client, entry), name="finish interrupted check")
+        try:
+            await self.steps.complete_stale(client)
+        except Exception as error:
+            logger.warning("could not look for workflow steps to complete: %s", describe(error))
 
     async def _purge_expired_credentials(self) -> None:
         while True:

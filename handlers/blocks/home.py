@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,8 +21,10 @@ from slack_sdk.models.views import View
 from bot.engine.catalogue import CATALOGUE
 from bot.engine.diagnosis import Diagnosis
 from bot.history.database import CheckRecord, Escalation, TeamStats
+from bot.history.steps import StepExecution
 from handlers.blocks.common import clip, escape, mrkdwn_section, slack_date
 from handlers.blocks.support import URGENCY_EMOJI
+from handlers.blocks.workflow import team_waiting_text, waiting_steps_blocks
 
 HOME_CHECK_ACTION = "home_check_store"
 HOME_BLOCK_LIMIT = 100
@@ -35,6 +37,7 @@ class TeamView:
 
     stats: TeamStats
     open_escalations: list[Escalation]
+    waiting_steps: list[StepExecution] = field(default_factory=list)
 
 
 def home_metadata(dm_channel: str) -> str:
@@ -65,9 +68,11 @@ def home_view(
     *,
     now: datetime | None = None,
     support_notice: str | None = None,
+    waiting_steps: list[StepExecution] | None = None,
 ) -> dict[str, Any]:
-    """The App Home tab for one user; `support_notice` stands in for the support team's part
-    when who belongs to it cannot be read."""
+    """The App Home tab for one user: the workflow steps waiting for them first; then their
+    checks; `support_notice` stands in for the support team's part when who belongs to it
+    cannot be read."""
     now = now or datetime.now(UTC)
     blocks: list[Block] = [
         HeaderBlock(text="Ecwid connection checks"),
@@ -82,6 +87,8 @@ def home_view(
         ),
         DividerBlock(),
     ]
+    if waiting_steps:
+        blocks += [*waiting_steps_blocks(waiting_steps), DividerBlock()]
     mine = "\n".join(_own_check(record) for record in own_checks[:LIST_LIMIT])
     blocks.append(mrkdwn_section("*Your recent checks*\n" + (mine or "_None yet._")))
     if team is not None:
@@ -117,6 +124,8 @@ def home_view(
                 + ("\n".join(lines) or "_None: well done._")
             )
         )
+        if team.waiting_steps:
+            blocks.append(mrkdwn_section(team_waiting_text(team.waiting_steps)))
     if support_notice is not None:
         blocks += [
             DividerBlock(),

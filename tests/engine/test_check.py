@@ -11,10 +11,12 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from bot.engine.check import ConnectionChecker, new_http_client
+from bot.engine.check import ConnectionChecker
 from bot.engine.diagnosis import Diagnosis, Entity, StepName, StepStatus
 from bot.engine.ecwid import EcwidClient
 from bot.engine.guard import MemoryTokenGuard
+from bot.engine.http_client import new_http_client
+from bot.engine.reply import customer_reply
 from bot.engine.report import CheckReport
 from bot.sandbox.ecwid.server import EcwidSandbox
 from bot.sandbox.ecwid.stores import NO_SCOPE, Endpoint, SampleStore, sample_stores
@@ -119,6 +121,29 @@ async def test_free_plan_store_gets_upgrade_tip(
     assert report.plan == "Free"
     assert "paid Ecwid plan" in report.title
     assert any("Venture, Business or Unlimited" in tip for tip in report.tips)
+
+
+async def test_a_suspended_store_is_told_both_causes_and_who_fixes_each(
+    sandbox: EcwidSandbox, checker: ConnectionChecker
+) -> None:
+    # Ecwid's "Pausing your Ecwid store for maintenance": an owner pauses a store on the
+    # Suspension plan, and back, by writing to billing@ecwid.com; "Managing subscription": only
+    # the account owner, not a staff account, settles the subscription in Billing and Plans.
+    report = await checker.check_text(sandbox.collection_url("suspended"))
+
+    assert report.diagnosis is Diagnosis.STORE_SUSPENDED
+    assert "Suspension plan" in report.summary
+    assert "unpaid" in report.summary
+    paused, unpaid, again = report.tips
+    assert "Suspension plan" in paused
+    assert "billing@ecwid.com" in paused
+    assert "reactivate" in paused
+    assert "Billing and Plans" in unpaid
+    assert "only the account owner" in unpaid
+    assert "same URL" in again
+    reply = customer_reply(report)
+    assert f"1. {paused}" in reply
+    assert f"2. {unpaid}" in reply
 
 
 async def test_missing_customer_scope_names_the_entity_and_the_scope(

@@ -11,10 +11,10 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from bot.engine import collection
+from bot.engine import download
 from bot.engine.check import ConnectionChecker
-from bot.engine.collection import download_collection
 from bot.engine.diagnosis import Diagnosis, StepName, StepStatus
+from bot.engine.download import download_collection
 from bot.engine.errors import CollectionError, PasteError
 from bot.engine.intake import CollectionPaste, read_paste
 from bot.engine.redaction import CollectionUrl
@@ -64,7 +64,7 @@ def s3_resolves_publicly(monkeypatch: pytest.MonkeyPatch) -> None:
         assert url.host.endswith(".amazonaws.com"), url.host
         return [S3_ADDRESS]
 
-    monkeypatch.setattr(collection, "_addresses", addresses)
+    monkeypatch.setattr(download, "_addresses", addresses)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.engine.check import ConnectionChecker, new_http_client
+from bot.engine.check import ConnectionChecker
 from bot.engine.diagnosis import Diagnosis, Entity, Stage, StepName, StepStatus
 from bot.engine.ecwid import (
     BodyKind,
@@ -20,6 +20,7 @@ from bot.engine.ecwid import (
     classify_failure,
 )
 from bot.engine.guard import MemoryTokenGuard
+from bot.engine.http_client import new_http_client
 from bot.sandbox.ecwid.server import EcwidSandbox
 from bot.sandbox.ecwid.stores import Body, Endpoint, Failure, SampleStore, derive_token
 from tests.conftest import settings_for

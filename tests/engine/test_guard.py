@@ -9,9 +9,10 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from bot.engine.check import ConnectionChecker, new_http_client
+from bot.engine.check import ConnectionChecker
 from bot.engine.diagnosis import Diagnosis, StepName, StepStatus
 from bot.engine.guard import MemoryTokenGuard
+from bot.engine.http_client import new_http_client
 from bot.engine.report import Step
 from bot.sandbox.ecwid.server import EcwidSandbox
 from bot.sandbox.ecwid.stores import sample_stores, working_stores

@@ -21,14 +21,11 @@ from aiohttp import web
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.engine.check import (
-    INLINE_PARSE_BYTES,
-    ConnectionChecker,
-    new_http_client,
-    parses_quickly,
-)
+from bot.engine.check import ConnectionChecker
 from bot.engine.diagnosis import Diagnosis, StepName
 from bot.engine.ecwid import MAX_ANSWER_BYTES
+from bot.engine.http_client import new_http_client
+from bot.engine.postman import INLINE_PARSE_BYTES, parses_quickly
 from bot.engine.report import CheckReport
 from bot.sandbox.ecwid.server import EcwidSandbox
 from bot.sandbox.loopback import LoopbackServer

@@ -21,11 +21,11 @@ from types import ModuleType
 
 import pytest
 
-from bot.engine import collection, intake, leaks, redaction
-from bot.engine.collection import parse_collection
+from bot.engine import download, intake, leaks, postman, redaction
 from bot.engine.errors import CheckError
 from bot.engine.intake import normalise_paste, read_paste, read_store_credentials
 from bot.engine.leaks import spot_secrets
+from bot.engine.postman import parse_collection
 from bot.engine.redaction import redact
 from bot.settings import CollectionHost
 from handlers import commands
@@ -208,12 +208,12 @@ PATTERNS: dict[str, Callable[[str], object]] = {
     # Written inline in intake.
     "intake: whitespace": scan(re.compile(r"\s")),
     "intake: token label": scan(re.compile(rf"^{intake._TOKEN_LABEL}")),
-    "collection._STORE_ID_IN_URL": scan(collection._STORE_ID_IN_URL),
-    "collection._STORE_ID_TEXT": fullmatch(collection._STORE_ID_TEXT),
-    "collection._TOKEN_TEXT": fullmatch(collection._TOKEN_TEXT),
-    "collection._PLACEHOLDER": scan(collection._PLACEHOLDER),
-    "collection._PATH_VARIABLE": scan(collection._PATH_VARIABLE),
-    "collection: variable name": scan(re.compile(r"[^a-z0-9]")),
+    "postman._STORE_ID_IN_URL": scan(postman._STORE_ID_IN_URL),
+    "postman._STORE_ID_TEXT": fullmatch(postman._STORE_ID_TEXT),
+    "postman._TOKEN_TEXT": fullmatch(postman._TOKEN_TEXT),
+    "postman._PLACEHOLDER": scan(postman._PLACEHOLDER),
+    "postman._PATH_VARIABLE": scan(postman._PATH_VARIABLE),
+    "postman: variable name": scan(re.compile(r"[^a-z0-9]")),
     "redaction._TOKEN_PATTERN": scan(redaction._TOKEN_PATTERN),
     "redaction._LABELLED_TOKEN": scan(redaction._LABELLED_TOKEN),
     "redaction._WORD_BOUNDARIES": scan(redaction._WORD_BOUNDARIES),
@@ -305,7 +305,7 @@ def test_no_parsing_function_grows_faster_than_its_input(name: str) -> None:
 
 
 # Each module after the ones it borrows patterns from.
-PARSING_MODULES = [intake, collection, redaction, leaks]
+PARSING_MODULES = [intake, download, postman, redaction, leaks]
 
 
 @pytest.mark.parametrize("module", PARSING_MODULES, ids=lambda m: m.__name__)

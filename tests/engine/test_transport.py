@@ -11,7 +11,7 @@ from httpx_aiohttp import AiohttpTransport
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.engine.check import new_http_client
+from bot.engine.http_client import new_http_client
 from bot.engine.transport import get_request, join_url
 from bot.sandbox.loopback import AppServer
 

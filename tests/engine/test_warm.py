@@ -14,8 +14,9 @@ import httpx
 import pytest
 from yarl import URL
 
-from bot.engine.check import ConnectionChecker, new_http_client
+from bot.engine.check import ConnectionChecker
 from bot.engine.diagnosis import Diagnosis
+from bot.engine.http_client import new_http_client
 from bot.engine.warm import Warmer, _connector, idle_connections, warm
 from bot.sandbox.ecwid.server import EcwidSandbox
 from bot.sandbox.loopback import free_port

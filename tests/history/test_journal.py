@@ -90,14 +90,16 @@ async def test_done_entries_are_not_taken_over_and_answered_ones_come_back_with_
     moved = await owner.accept(PLACE.in_thread(None), None)
     await owner.answered(finished, Answer("done", []))
     await owner.done(finished)
-    await owner.answered(answered, Answer("the result", [{"type": "divider"}], reaction="ok"))
+    result = Answer("the result", [{"type": "divider"}], reaction="ok", check_id="c0ffee")
+    await owner.answered(answered, result)
     await owner.moved(moved, PLACE.in_thread("1700000000.000900"))
     clock.advance(LEASE_S * 2)
 
     claimed = {entry.id: entry for entry in await other.claim_orphans()}
 
     assert set(claimed) == {answered, moved}
-    assert claimed[answered].answer == Answer("the result", [{"type": "divider"}], reaction="ok")
+    # With its check ID: the redelivery looks for the message that carries it.
+    assert claimed[answered].answer == result
     assert claimed[moved].destination.thread_ts == "1700000000.000900"
     assert claimed[moved].answer is None
 

@@ -58,3 +58,11 @@ async def test_no_secret_in_json_logs_metrics_or_probes(tmp_path: Path) -> None:
         assert leaked not in log, "a secret reached the log"
         for probe in probes:
             assert leaked not in probe, "a secret reached a probe"
+        for call in slack.calls:
+            assert leaked not in json.dumps(call.args), f"a secret reached Slack ({call.method})"
+    # What a message says about itself (to be found again) is an ID, nothing more.
+    payloads = [
+        call.args["metadata"]["event_payload"] for call in slack.calls_to("chat.postMessage")
+    ]
+    assert payloads
+    assert all(set(payload) <= {"check_id", "message_id"} for payload in payloads)

@@ -84,7 +84,7 @@ class ConversationMethods(SlackWorkspace):
 
     def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
         user = text_arg(args, "user")
-        if user is None or not user.startswith(("U", "W")):
+        if user is None or not user.startswith(("U", "W")) or user in self._gone_users:
             raise SlackError("user_not_found")
         bot = user == self.bot_user_id
         name = BOT_NAME if bot else self._users.get(user, user.lower())

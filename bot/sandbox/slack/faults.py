@@ -1,6 +1,7 @@
-"""Failing the stand-in's calls on purpose: the next calls of a method (`fail_next`), a random
-fraction of them in every way Slack fails (`inject_faults`: 429, 500, a connection dropped
-before or after the call was applied), or holding them as a slow Slack would (`hold`)."""
+"""Failing the stand-in's calls on purpose: the next calls of a method (`fail_next`; `drop_next`
+for their connections), a random fraction of them in every way Slack fails (`inject_faults`:
+429, 500, a connection dropped before or after the call was applied), or holding them as a slow
+Slack would (`hold`)."""
 
 from __future__ import annotations
 
@@ -44,6 +45,7 @@ class FaultInjection:
         self._failures: dict[str, deque[Failure]] = {}
         self._faults: FaultPlan | None = None
         self._holds: dict[str, asyncio.Event] = {}
+        self._drops: dict[str, deque[str]] = {}
 
     def fail_next(
         self,
@@ -74,6 +76,13 @@ class FaultInjection:
             copy.deepcopy(dict(response)) if response is not None else None,
         )
         self._failures.setdefault(method, deque()).extend([failure] * times)
+
+    def drop_next(self, method: str, *, applied: bool = True, times: int = 1) -> None:
+        """Drop the connection of the next `times` calls of `method` without answering: after
+        the call was applied (`applied`, the default: the caller cannot know it went through)
+        or before. Recorded with `dropped` set, as `inject_faults` records its drops."""
+        kind = "dropped_after" if applied else "dropped_before"
+        self._drops.setdefault(method, deque()).extend([kind] * times)
 
     def inject_faults(
         self,
@@ -119,6 +128,9 @@ class FaultInjection:
         """What befalls this call of `method`: a failure to answer instead of doing it, or a
         fault kind (`FAULT_KINDS`) for the connection, or neither."""
         failure = self._take_failure(method)
+        drops = self._drops.get(method)
+        if failure is None and drops:
+            return None, drops.popleft()
         fault = self._pick_fault(method) if failure is None else None
         if fault == "rate_limited" and self._faults is not None:
             return Failure("ratelimited", 429, self._faults.retry_after), None

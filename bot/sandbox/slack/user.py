@@ -22,6 +22,7 @@ from bot.sandbox.slack.webapi import FakeSlack
 from bot.sandbox.slack.workspace import APP_ID
 
 _TEAM_DOMAIN = "fake-team"
+_ENTERPRISE_NAME = "Fake Org"
 _VERIFICATION_TOKEN = "fake-verification-token"
 _RETRY_REASON = "http_timeout"
 _FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -58,6 +59,7 @@ class SlackUser:
         team_id: str = "T0001",
         client: httpx.AsyncClient | None = None,
         ack_timeout: float = 3.0,
+        enterprise_id: str | None = None,
     ) -> None:
         self.bot_url = bot_url
         self.user_id = user_id
@@ -69,6 +71,9 @@ class SlackUser:
         self._client = client or httpx.AsyncClient()
         self._owns_client = client is None
         self._ack_timeout = ack_timeout
+        #: Set: the app is installed for the whole Enterprise Grid organisation `enterprise_id`,
+        #: and Slack's payloads say so (`is_enterprise_install`, `enterprise`, `team` null).
+        self.enterprise_id = enterprise_id
         slack.add_user(user_id, user_name)
 
     async def aclose(self) -> None:
@@ -102,6 +107,12 @@ class SlackUser:
             "response_url": response_url,
             "trigger_id": self._trigger(),
         }
+        if self.enterprise_id is not None:
+            form |= {
+                "enterprise_id": self.enterprise_id,
+                "enterprise_name": _ENTERPRISE_NAME,
+                "is_enterprise_install": "true",
+            }
         response = await self._post(urllib.parse.urlencode(form).encode(), _FORM)
         body = _ack_body(response)
         if response.status_code == 200 and body:
@@ -174,6 +185,8 @@ class SlackUser:
         if button.get("style"):
             action["style"] = button["style"]
         payload["actions"] = [action]
+        made = str(message_or_view.get("id") if "view" in payload else message_or_view["ts"])
+        payload.update(self._slack.function_context(made))
         return await self._post_payload(payload)
 
     async def submit_view(self, view_id: str, values: dict[str, dict[str, str]]) -> httpx.Response:
@@ -192,6 +205,7 @@ class SlackUser:
             "trigger_id": self._trigger(view_id=view_id),
             "view": view,
             "response_urls": [],
+            **self._slack.function_context(view_id),
         }
         response = await self._post_payload(payload)
         if response.status_code == 200:
@@ -257,7 +271,8 @@ class SlackUser:
         return await self.send_event(event)
 
     def _event_envelope(self, event: dict[str, Any], *, event_id: str | None) -> dict[str, Any]:
-        return {
+        org_wide = self.enterprise_id is not None
+        envelope = {
             "token": _VERIFICATION_TOKEN,
             "team_id": self.team_id,
             "api_app_id": APP_ID,
@@ -265,17 +280,22 @@ class SlackUser:
             "type": "event_callback",
             "event_id": event_id or f"Ev{secrets.token_hex(5).upper()}",
             "event_time": int(time.time()),
+            # On an org-wide install the authorization names the organisation, not a workspace
+            # (bolt-python tests/scenario_tests_async/test_events_say_stream.py).
             "authorizations": [
                 {
-                    "enterprise_id": None,
-                    "team_id": self.team_id,
+                    "enterprise_id": self.enterprise_id,
+                    "team_id": None if org_wide else self.team_id,
                     "user_id": self._slack.bot_user_id,
                     "is_bot": True,
-                    "is_enterprise_install": False,
+                    "is_enterprise_install": org_wide,
                 }
             ],
             "is_ext_shared_channel": False,
         }
+        if org_wide:
+            envelope["enterprise_id"] = self.enterprise_id
+        return envelope
 
     async def mention(
         self, text: str, *, channel_id: str, thread_ts: str | None = None
@@ -321,6 +341,16 @@ class SlackUser:
             "token": _VERIFICATION_TOKEN,
             "is_enterprise_install": False,
             "enterprise": None,
+        } | self._organisation()
+
+    def _organisation(self) -> dict[str, Any]:
+        """An org-wide install's interactive payloads: `team` can be null, `enterprise` set."""
+        if self.enterprise_id is None:
+            return {}
+        return {
+            "team": None,
+            "enterprise": {"id": self.enterprise_id, "name": _ENTERPRISE_NAME},
+            "is_enterprise_install": True,
         }
 
     async def _post_payload(self, payload: Mapping[str, Any]) -> httpx.Response:

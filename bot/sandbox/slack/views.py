@@ -107,6 +107,7 @@ class ViewMethods(SlackWorkspace):
             "bot_id": BOT_ID,
         }
         self._views[view_id] = view
+        self._note_made_for(view_id)
         return view
 
     def _new_view_id(self) -> str:

@@ -141,6 +141,10 @@ class SlackWorkspace:
         self._time_zones: dict[str, str] = {}
         self._revoked: set[str] = set()
         self._executions: dict[str, FunctionExecution] = {}
+        # Messages (by ts) and views (by ID) made with an execution's token: Slack sends their
+        # interactions with that execution's context.
+        self._made_for: dict[str, str] = {}
+        self._gone_users: set[str] = set()
         self._caller_token: str | None = None  # the token of the call being handled
         self._waiters: list[tuple[Callable[[SlackCall], bool], asyncio.Future[SlackCall]]] = []
 
@@ -208,6 +212,10 @@ class SlackWorkspace:
         """Make `users.info` answer `name` for `user_id` (`SlackUser` registers itself)."""
         self._users[user_id] = name
 
+    def remove_user(self, user_id: str) -> None:
+        """`user_id` is no member of the workspace: `users.info` answers `user_not_found`."""
+        self._gone_users.add(user_id)
+
     def set_time_zone(self, user_id: str, tz: str) -> None:
         """`user_id` lives in IANA zone `tz` ("Europe/Berlin"): `users.info` answers it with
         its `tz_label` and today's `tz_offset` in seconds. Unset, a person is in UTC."""
@@ -232,6 +240,32 @@ class SlackWorkspace:
     def execution(self, execution_id: str) -> FunctionExecution:
         """The execution `execution_id` as it is now (state, outputs or error); read only."""
         return self._executions[execution_id]
+
+    def function_context(self, made: str) -> dict[str, Any]:
+        """What Slack adds to an interaction with a message (by ts) or view (by ID) the app made
+        with an execution's token: `function_data`, the execution's `bot_access_token` and
+        `interactivity` (bolt-python tests/slack_bolt/request/test_internals.py and its
+        function block-actions scenario test); empty for anything else."""
+        execution = self._executions.get(self._made_for.get(made, ""))
+        if execution is None:
+            return {}
+        return {
+            "function_data": {
+                "execution_id": execution.id,
+                "inputs": copy.deepcopy(execution.inputs),
+                "function": {"callback_id": execution.callback_id},
+            },
+            "bot_access_token": execution.bot_access_token,
+            "interactivity": {
+                "interactivity_pointer": f"{secrets.token_hex(4)}.{execution.id}",
+            },
+        }
+
+    def _note_made_for(self, made: str) -> None:
+        token = self._caller_token or ""
+        for execution in self._executions.values():
+            if token == execution.bot_access_token:
+                self._made_for[made] = execution.id
 
     def post_user_message(
         self, channel: str, user: str, text: str, *, thread_ts: str | None = None
@@ -356,6 +390,7 @@ class SlackWorkspace:
             message["metadata"] = copy.deepcopy(args["metadata"])
         if thread_ts is not None:
             message["thread_ts"] = thread_ts
+        self._note_made_for(message["ts"])
         return message
 
     def _check_message(self, args: Mapping[str, Any]) -> None:

@@ -1,0 +1,244 @@
+"""The Workflow Builder step "Check Ecwid connection": `function_executed`, and its paste button.
+
+Slack runs the step with the person (`user_id`) and, optionally, a channel (`channel_id`). The
+guide goes to that person – in the channel when the bot may post there, else in their DM with the
+bot – with a button that opens the usual paste modal: the secret is pasted there, never in a
+workflow field, so it never enters the workflow's variables or Slack's run history. The check's
+`Destination.step` carries the execution through the modal and the journal; when the check ends,
+`bot.slack.steps` completes the step with its outputs. An execution that cannot start ends with
+`functions.completeError` and words a workflow builder can act on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.destination import Destination, EntryPoint
+from bot.slack.delivery import deliver
+from bot.slack.services import BotServices, services_of
+from handlers.blocks.workflow import (
+    BOT_PERSON,
+    NO_PERSON,
+    OUT_OF_DATE,
+    STEP_PASTE_ACTION,
+    StepButton,
+    internal_error,
+    no_such_person,
+    not_for_you,
+    step_guide_message,
+    unreachable,
+)
+from handlers.conversation import (
+    FALLBACK_ERRORS,
+    destination_from_action,
+    installing_team,
+    spawn_check_modal,
+    tell_failure,
+    tell_privately,
+)
+
+logger = logging.getLogger(__name__)
+
+STEP_CALLBACK = "check_ecwid_connection"
+PERSON_INPUT = "user_id"
+CHANNEL_INPUT = "channel_id"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StepRequest:
+    """One execution as `function_executed` asks for it."""
+
+    execution_id: str
+    workflow_execution_id: str | None
+    person: str
+    channel: str | None
+    team: str
+
+
+def step_request(event: dict[str, Any], team: str) -> StepRequest:
+    """The execution and its inputs, blanks read as missing."""
+    inputs = event.get("inputs") or {}
+    channel = str(inputs.get(CHANNEL_INPUT) or "").strip()
+    return StepRequest(
+        execution_id=str(event["function_execution_id"]),
+        workflow_execution_id=event.get("workflow_execution_id"),
+        person=str(inputs.get(PERSON_INPUT) or "").strip(),
+        channel=channel or None,
+        team=team,
+    )
+
+
+def _team(body: dict[str, Any], context: AsyncBoltContext) -> str:
+    """The installing workspace; on an organisation-wide install, the organisation."""
+    return str(
+        installing_team(context)
+        or body.get("team_id")
+        or (body.get("team") or {}).get("id")
+        or body.get("enterprise_id")
+        or (body.get("enterprise") or {}).get("id")
+        or ""
+    )
+
+
+async def step_executed(
+    body: dict[str, Any], event: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    """`function_executed` for the step (Bolt acknowledges it): start it after the ack."""
+    services = services_of(context)
+    request = step_request(event, _team(body, context))
+    services.steps.remember_token(request.execution_id, context.function_bot_access_token)
+    services.tasks.spawn(
+        start_step(services, client, request),
+        name="start workflow step",
+        on_failure=_fail_with_reference(services, client, request.execution_id),
+    )
+
+
+def _fail_with_reference(
+    services: BotServices, client: AsyncWebClient, execution_id: str
+) -> Callable[[str], Awaitable[None]]:
+    async def fail(reference: str) -> None:
+        await services.steps.fail(client, execution_id, internal_error(reference))
+
+    return fail
+
+
+async def start_step(services: BotServices, client: AsyncWebClient, request: StepRequest) -> None:
+    """Send the guide to the step's person, once per execution; end it with an error when
+    there is nobody to send it to, or nowhere."""
+    steps = services.steps
+    started = await steps.executions.start(
+        request.execution_id,
+        team=request.team,
+        user_id=request.person,
+        channel_id=request.channel,
+        workflow_execution_id=request.workflow_execution_id,
+    )
+    if not started:
+        logger.info("workflow step %s is already under way: Slack's retry", request.execution_id)
+        return
+    problem = NO_PERSON if not request.person else await _person_problem(client, request.person)
+    if problem is not None:
+        await steps.fail(client, request.execution_id, problem)
+        return
+    button = StepButton(request.execution_id, request.person)
+    refused: str | None = None
+    if request.channel is not None:
+        try:
+            where = await _post_guide(client, request.channel, button)
+        except SlackApiError as error:
+            refused = str(error.response.get("error") or "")
+            if refused not in FALLBACK_ERRORS:
+                raise
+            logger.info("workflow step guide refused in %s: %s", request.channel, refused)
+        else:
+            await steps.executions.guide_posted(request.execution_id, *where)
+            return
+    try:
+        # A user ID as the channel: the DM with the bot.
+        where = await _post_guide(client, request.person, button, channel_refused=request.channel)
+    except SlackApiError as error:
+        refusal = str(error.response.get("error") or "")
+        await steps.fail(
+            client, request.execution_id, unreachable(request.person, request.channel, refusal)
+        )
+        return
+    await steps.executions.guide_posted(request.execution_id, *where)
+
+
+async def _post_guide(
+    client: AsyncWebClient, channel: str, button: StepButton, *, channel_refused: str | None = None
+) -> tuple[str, str | None]:
+    """Post the step's guide in `channel`; where it landed (channel ID, ts)."""
+    text, blocks = step_guide_message(button, channel_refused=channel_refused)
+    response = await deliver(
+        lambda: client.chat_postMessage(
+            channel=channel, text=text, blocks=blocks, unfurl_links=False, unfurl_media=False
+        ),
+        channel,
+    )
+    ts = response.get("ts")
+    return str(response.get("channel") or channel), str(ts) if ts else None
+
+
+async def _person_problem(client: AsyncWebClient, user_id: str) -> str | None:
+    """Why `user_id` cannot be the step's person (`users.info`), or None."""
+    try:
+        answer = await client.users_info(user=user_id)
+    except SlackApiError as error:
+        if error.response.get("error") in ("user_not_found", "user_not_visible"):
+            return no_such_person(user_id)
+        raise
+    user = answer.get("user") or {}
+    if user.get("deleted"):
+        return no_such_person(user_id)
+    if user.get("is_bot"):
+        return BOT_PERSON
+    return None
+
+
+async def paste_for_step(
+    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    """The step's "Paste the URL" (on its guide, or on the App Home): the paste modal, for the
+    step's person only; the check answers in the guide's thread and completes the step."""
+    await ack()
+    services = services_of(context)
+    user = str(body["user"]["id"])
+    button = StepButton.from_value(((body.get("actions") or [{}])[0]).get("value"))
+    function_data = body.get("function_data") or {}
+    execution_id = str(function_data.get("execution_id") or (button.step if button else ""))
+    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get(
+        "channel_id"
+    )
+    refusal = None
+    if button is None or not execution_id:
+        refusal = OUT_OF_DATE
+    elif user != button.person:
+        refusal = not_for_you(button.person)
+    if button is None or refusal is not None:
+        services.tasks.spawn(
+            tell_privately(
+                client,
+                user,
+                refusal or OUT_OF_DATE,
+                channel=channel,
+                response_url=body.get("response_url"),
+            ),
+            name="refuse workflow step paste",
+        )
+        return
+    services.steps.remember_token(execution_id, context.function_bot_access_token)
+    if (body.get("container") or {}).get("type") == "view":  # the App Home
+        destination = Destination(
+            channel=button.channel or user,
+            thread_ts=button.ts,
+            requester=user,
+            team=_team(body, context),
+            entry=EntryPoint.WORKFLOW,
+            step=execution_id,
+        )
+    else:
+        destination = dataclasses.replace(
+            destination_from_action(body, context, entry=EntryPoint.WORKFLOW), step=execution_id
+        )
+    spawn_check_modal(
+        context,
+        client,
+        body["trigger_id"],
+        destination,
+        name="open modal for workflow step",
+        on_failure=tell_failure(client, user, channel=channel),
+    )
+
+
+def register(app: AsyncApp) -> None:
+    app.function(STEP_CALLBACK)(step_executed)
+    app.action(STEP_PASTE_ACTION)(paste_for_step)

@@ -1,0 +1,392 @@
+"""The Workflow Builder step "Check Ecwid connection", over signed HTTP: Slack's `function_executed`
+(tests/fixtures/slack/function_executed.json) reaches the running bot, the store owner pastes in
+the modal, and the Slack stand-in records how the execution ended."""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.destination import Destination, EntryPoint
+from bot.history.journal import Answer, JournalEntry
+from bot.history.models import Base, StepExecutionRow
+from bot.history.steps import StepOutputs, StepState
+from bot.history.vault import new_key
+from bot.sandbox.ecwid.stores import sample_stores
+from bot.sandbox.slack.user import SlackUser
+from bot.sandbox.slack.workspace import APP_ID, FunctionExecution
+from bot.sandbox.stage import Stage, running_stage
+from bot.slack.app import slack_client
+from handlers.blocks.common import mrkdwn_section
+from handlers.blocks.workflow import STEP_PASTE_ACTION
+from handlers.conversation import PROBLEM
+from handlers.recovery import resume
+from handlers.workflow import CHANNEL_INPUT, PERSON_INPUT, STEP_CALLBACK
+from tests.handlers.test_bot import settle, text_of, url_values
+from tests.paths import FIXTURES
+
+INTAKE = "C0INTAKE"
+
+
+def bot_client(stage: Stage) -> AsyncWebClient:
+    """A client with the bot's own token, as a process that took work over has."""
+    return slack_client(stage.settings)
+
+
+async def untouched_for(stage: Stage, execution_id: str, seconds: float) -> None:
+    """Make the execution's row look left alone for `seconds` (its process gone)."""
+    async with stage.services.database.engine.begin() as connection:
+        await connection.execute(
+            sa.update(StepExecutionRow)
+            .where(StepExecutionRow.execution_id == execution_id)
+            .values(updated_at=datetime.now(UTC) - timedelta(seconds=seconds))
+        )
+
+
+def function_executed(stage: Stage, execution: FunctionExecution) -> dict[str, Any]:
+    """Slack's recorded `function_executed` body, for the stand-in's `execution`."""
+    body: dict[str, Any] = json.loads(
+        (FIXTURES / "slack" / "function_executed.json").read_text(encoding="utf-8")
+    )
+    body = copy.deepcopy(body)
+    body.update(
+        team_id=stage.slack.team_id, api_app_id=APP_ID, event_id=f"Ev{secrets.token_hex(5)}"
+    )
+    body["event"].update(
+        inputs=execution.inputs,
+        function_execution_id=execution.id,
+        bot_access_token=execution.bot_access_token,
+    )
+    return body
+
+
+def as_org_wide(body: dict[str, Any], enterprise_id: str) -> dict[str, Any]:
+    """`body` as an org-wide install receives it: the authorization names the organisation."""
+    authorization = body["authorizations"][0]
+    authorization.update(enterprise_id=enterprise_id, team_id=None, is_enterprise_install=True)
+    return body | {"enterprise_id": enterprise_id}
+
+
+async def run_step(
+    stage: Stage, owner: SlackUser, inputs: dict[str, Any]
+) -> tuple[FunctionExecution, dict[str, Any]]:
+    execution = stage.slack.start_function_execution(STEP_CALLBACK, inputs)
+    body = function_executed(stage, execution)
+    if owner.enterprise_id is not None:
+        body = as_org_wide(body, owner.enterprise_id)
+    response = await owner.send_event_body(body)
+    assert response.status_code == 200
+    await settle(stage)
+    return execution, body
+
+
+def inputs_for(owner: SlackUser, channel: str | None = INTAKE) -> dict[str, Any]:
+    return {PERSON_INPUT: owner.user_id} | ({CHANNEL_INPUT: channel} if channel else {})
+
+
+def guide_in(stage: Stage, channel: str) -> dict[str, Any]:
+    (guide,) = [m for m in stage.slack.messages(channel) if "thread_ts" not in m]
+    return guide
+
+
+async def paste(stage: Stage, owner: SlackUser, clicked: dict[str, Any], key: str) -> str:
+    """Click the step's button on `clicked` (a message or the App Home), paste `key`'s URL."""
+    since = len(stage.slack.calls)
+    await owner.click_button(clicked, STEP_PASTE_ACTION)
+    opened = await stage.slack.wait_for(lambda call: call.method == "views.open", since=since)
+    assert opened.response["ok"], opened.response
+    view_id = str(opened.response["view"]["id"])
+    await owner.submit_view(view_id, url_values(stage, key))
+    await settle(stage)
+    return view_id
+
+
+async def step_checked(
+    stage: Stage, owner: SlackUser, key: str, channel: str | None = INTAKE
+) -> tuple[FunctionExecution, dict[str, Any]]:
+    """The step run for `owner` (guide in `channel`, else their DM), `key`'s URL pasted from the
+    guide: the execution, and the outputs it completed with."""
+    execution, _ = await run_step(stage, owner, inputs_for(owner, channel))
+    await paste(stage, owner, guide_in(stage, channel or stage.slack.open_dm(owner.user_id)), key)
+    outputs = stage.slack.execution(execution.id).outputs
+    assert outputs is not None
+    return execution, outputs
+
+
+async def test_a_working_store_completes_the_step_connected_with_a_link_to_the_answer(
+    stage: Stage, owner: SlackUser
+) -> None:
+    execution, _ = await run_step(stage, owner, inputs_for(owner))
+    guide = guide_in(stage, INTAKE)
+    assert f"<@{owner.user_id}>" in text_of(guide)
+    assert stage.slack.execution(execution.id).state == "running"  # waiting on the owner
+
+    await paste(stage, owner, guide, "connected")
+
+    done = stage.slack.execution(execution.id)
+    assert done.state == "completed"
+    assert done.outputs is not None
+    (answer,) = [m for m in stage.slack.messages(INTAKE, guide["ts"]) if m["ts"] != guide["ts"]]
+    assert "Connected: ready to migrate" in text_of(answer)
+    (permalink,) = stage.slack.calls_to("chat.getPermalink")
+    assert (permalink.args["channel"], permalink.args["message_ts"]) == (INTAKE, answer["ts"])
+    assert done.outputs == {
+        "connected": True,
+        "diagnosis": "ok",
+        "store_id": str(stage.sandbox.store("connected").store_id),
+        "check_permalink": permalink.response["permalink"],
+    }
+    assert f"thread_ts={guide['ts']}" in done.outputs["check_permalink"]
+
+
+async def test_a_free_plan_store_completes_the_step_not_connected(
+    stage: Stage, owner: SlackUser
+) -> None:
+    _, outputs = await step_checked(stage, owner, "free_plan")
+
+    assert (outputs["connected"], outputs["diagnosis"]) == (False, "plan_free")
+    assert outputs["store_id"] == str(stage.sandbox.store("free_plan").store_id)
+
+
+async def test_every_call_for_the_step_uses_the_executions_token(
+    stage: Stage, owner: SlackUser
+) -> None:
+    execution, _ = await run_step(stage, owner, inputs_for(owner))
+    await paste(stage, owner, guide_in(stage, INTAKE), "connected")
+
+    for method in ("chat.postMessage", "views.open", "functions.completeSuccess"):
+        tokens = {call.token for call in stage.slack.calls_to(method)}
+        assert tokens == {execution.bot_access_token}, method
+
+
+@pytest.mark.parametrize(
+    "inputs", [{}, {PERSON_INPUT: ""}, {CHANNEL_INPUT: INTAKE}], ids=["none", "blank", "channel"]
+)
+async def test_a_step_without_a_store_owner_ends_with_an_error_saying_what_to_set(
+    stage: Stage, owner: SlackUser, inputs: dict[str, Any]
+) -> None:
+    execution, _ = await run_step(stage, owner, inputs)
+
+    ended = stage.slack.execution(execution.id)
+    assert ended.state == "failed"
+    assert ended.error is not None
+    assert "“Store owner”" in ended.error
+    assert stage.slack.calls_to("chat.postMessage") == []
+
+
+async def test_a_store_owner_not_in_the_workspace_ends_the_step_with_an_error(
+    stage: Stage, owner: SlackUser
+) -> None:
+    stage.slack.remove_user("U0GONE")
+    execution, _ = await run_step(stage, owner, {PERSON_INPUT: "U0GONE"})
+
+    ended = stage.slack.execution(execution.id)
+    assert ended.state == "failed"
+    assert ended.error is not None
+    assert "U0GONE" in ended.error
+    assert "not a member" in ended.error
+    assert stage.slack.calls_to("chat.postMessage") == []
+
+
+async def test_a_retried_function_executed_posts_the_guide_once(
+    stage: Stage, owner: SlackUser
+) -> None:
+    execution, body = await run_step(stage, owner, inputs_for(owner))
+    for retry in (1, 2):
+        retried = {**body, "event_id": f"Ev{secrets.token_hex(5)}"}  # a new delivery
+        assert (await owner.send_event_body(retried, retry_num=retry)).status_code == 200
+    await settle(stage)
+
+    assert len(stage.slack.calls_to("chat.postMessage")) == 1
+    assert len(await stage.services.steps.executions.waiting(owner.user_id)) == 1
+    assert stage.slack.execution(execution.id).state == "running"
+
+
+async def test_without_a_channel_the_guide_goes_to_the_owners_dm(
+    stage: Stage, owner: SlackUser
+) -> None:
+    dm = stage.slack.open_dm(owner.user_id)
+    _, outputs = await step_checked(stage, owner, "connected", channel=None)
+
+    assert outputs["connected"] is True
+    assert f"/archives/{dm}/" in outputs["check_permalink"]
+
+
+async def test_a_channel_the_bot_is_not_in_sends_the_guide_to_the_dm_saying_so(
+    stage: Stage, owner: SlackUser
+) -> None:
+    stage.slack.set_channel_members(INTAKE, [owner.user_id])  # the bot is not in it
+    dm = stage.slack.open_dm(owner.user_id)
+    execution, _ = await run_step(stage, owner, inputs_for(owner))
+
+    guide = guide_in(stage, dm)
+    assert f"could not post in <#{INTAKE}>" in text_of(guide)
+    assert stage.slack.execution(execution.id).state == "running"
+
+
+async def test_a_store_owner_nobody_can_reach_ends_the_step_with_an_error(
+    stage: Stage, owner: SlackUser
+) -> None:
+    stage.slack.fail_next("chat.postMessage", error="not_in_channel")  # the channel
+    stage.slack.fail_next("chat.postMessage", error="cannot_dm_bot")  # then the DM
+    execution, _ = await run_step(stage, owner, inputs_for(owner))
+
+    ended = stage.slack.execution(execution.id)
+    assert ended.state == "failed"
+    assert ended.error is not None
+    assert INTAKE in ended.error
+
+
+async def test_only_the_store_owner_may_paste_for_the_step(stage: Stage, owner: SlackUser) -> None:
+    execution, _ = await run_step(stage, owner, inputs_for(owner))
+    colleague = stage.user("U0COLLEAGUE", "sam")
+    since = len(stage.slack.calls)
+
+    await colleague.click_button(guide_in(stage, INTAKE), STEP_PASTE_ACTION)
+    await settle(stage)
+
+    calls = stage.slack.calls[since:]
+    assert "views.open" not in [call.method for call in calls]
+    (told,) = [call for call in calls if call.method == "response_url"]
+    assert "only they can paste" in text_of(told.args)
+    assert stage.slack.execution(execution.id).state == "running"
+
+
+async def test_a_second_check_from_the_guide_is_answered_and_leaves_the_outputs(
+    stage: Stage, owner: SlackUser
+) -> None:
+    execution, _ = await run_step(stage, owner, inputs_for(owner))
+    guide = guide_in(stage, INTAKE)
+    await paste(stage, owner, guide, "free_plan")
+    await paste(stage, owner, guide, "connected")  # fixed, and checked again
+
+    replies = [m for m in stage.slack.messages(INTAKE, guide["ts"]) if m["ts"] != guide["ts"]]
+    assert "Connected: ready to migrate" in text_of(replies[-1])
+    assert len(stage.slack.calls_to("functions.completeSuccess")) == 1
+    outputs = stage.slack.execution(execution.id).outputs
+    assert outputs is not None
+    assert outputs["diagnosis"] == "plan_free"
+
+
+async def test_the_app_home_lists_the_steps_waiting_on_the_person_and_pastes_from_there(
+    stage: Stage, owner: SlackUser
+) -> None:
+    execution, _ = await run_step(stage, owner, inputs_for(owner))
+    dm = stage.slack.open_dm(owner.user_id)
+    await owner.send_event(
+        {"type": "app_home_opened", "user": owner.user_id, "channel": dm, "tab": "home"}
+    )
+    await settle(stage)
+    (publish,) = stage.slack.calls_to("views.publish")
+    home = publish.response["view"]
+    assert "Workflows waiting for your store's URL (1)" in text_of(home)
+
+    await paste(stage, owner, home, "connected")
+
+    outputs = stage.slack.execution(execution.id).outputs
+    assert outputs is not None
+    assert outputs["connected"] is True
+    guide = guide_in(stage, INTAKE)
+    replies = stage.slack.messages(INTAKE, guide["ts"])
+    assert len(replies) == 2  # the answer went to the guide's thread
+    assert await stage.services.steps.executions.waiting(owner.user_id) == []
+
+
+async def test_a_step_its_process_left_unfinished_is_completed_by_any_process(
+    stage: Stage, owner: SlackUser
+) -> None:
+    """The check ended and its answer is in Slack, but its process died before completing the
+    step: the row in the database is enough for the journal's round to complete it."""
+    execution, _ = await run_step(stage, owner, inputs_for(owner))
+    steps = stage.services.steps.executions
+    guide = guide_in(stage, INTAKE)
+    answer = await bot_client(stage).chat_postMessage(
+        channel=INTAKE, thread_ts=guide["ts"], text="(an answer)"
+    )
+    outputs = StepOutputs(connected=True, diagnosis="ok", store_id="1003")
+    assert await steps.checked(execution.id, "check-1", outputs)
+    assert await steps.delivered(execution.id, INTAKE, str(answer["ts"]))
+    await stage.services.journal_round()
+    assert stage.slack.execution(execution.id).state == "running"  # its process may be at it
+
+    await untouched_for(stage, execution.id, stage.settings.check_lease_s + 1)
+    await stage.services.journal_round()
+
+    done = stage.slack.execution(execution.id)
+    assert done.state == "completed"
+    assert done.outputs is not None
+    assert done.outputs["store_id"] == "1003"
+    assert str(answer["ts"]).replace(".", "") in done.outputs["check_permalink"]
+    row = await steps.get(execution.id)
+    assert row is not None
+    assert row.state is StepState.COMPLETED
+
+
+async def test_an_answer_recovered_after_a_crash_completes_the_step(
+    stage: Stage, owner: SlackUser
+) -> None:
+    """A check journaled with its answer, taken over from a dead process: delivering it
+    completes the step, whose ID the journal kept in the check's destination."""
+    execution, _ = await run_step(stage, owner, inputs_for(owner))
+    guide = guide_in(stage, INTAKE)
+    destination = Destination(
+        channel=INTAKE,
+        thread_ts=guide["ts"],
+        requester=owner.user_id,
+        entry=EntryPoint.WORKFLOW,
+        step=execution.id,
+    )
+    assert Destination.from_metadata(destination.to_metadata()) == destination
+    steps = stage.services.steps.executions
+    await steps.checked(
+        execution.id, "check-1", StepOutputs(connected=False, diagnosis="plan_free")
+    )
+    journal = stage.services.journal
+    entry_id = await journal.accept(destination, None)
+    text = "Not connected yet: the store is on the Free plan."
+    answer = Answer(text, [mrkdwn_section(text).to_dict()], reaction=PROBLEM)
+    await journal.answered(entry_id, answer)
+
+    entry = JournalEntry(entry_id, destination, None, None, answer, attempts=1)
+    await resume(stage.services, bot_client(stage), entry)
+
+    done = stage.slack.execution(execution.id)
+    assert done.state == "completed"
+    assert done.outputs is not None
+    assert done.outputs["diagnosis"] == "plan_free"
+
+
+async def test_canary_no_secret_in_the_steps_outputs_calls_logs_or_rows(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    stores = sample_stores(seed="canary-workflow")
+    keys = ["connected", "free_plan", "revoked", "token_echo"]
+    with caplog.at_level(logging.DEBUG):
+        async with running_stage(stores, credentials_key=new_key()) as stage:
+            owner = stage.user()
+            outputs = []
+            for number, key in enumerate(keys):
+                _, completed = await step_checked(stage, owner, key, f"C0CANARY{number}")
+                outputs.append(completed)
+            urls = [stage.sandbox.collection_url(key) for key in keys]
+            seen_by_slack = "\n".join(json.dumps(call.args) for call in stage.slack.calls)
+            stored = ""
+            async with stage.services.database.engine.connect() as connection:
+                for table in Base.metadata.sorted_tables:
+                    stored += repr((await connection.execute(sa.select(table))).all())
+
+    assert "functions.completeSuccess" in {call.method for call in stage.slack.calls}
+    everything = json.dumps(outputs) + seen_by_slack + caplog.text + stored
+    for store in stores:
+        assert store.token not in everything
+        assert store.collection_name not in everything
+    for url in urls:
+        assert url not in everything
