@@ -20,14 +20,16 @@ from handlers import (
 
 
 def register_all(app: AsyncApp) -> None:
+    # Bolt runs the first listener that matches: the leak guard takes channel messages before
+    # `messages` takes every other message event.
     for group in (
         commands,
         actions,
         shortcuts,
         views,
         events,
-        messages,
         leaks,
+        messages,
         support,
         home,
         workflow,

@@ -28,6 +28,7 @@ from bot.destination import Destination, EntryPoint
 from bot.engine.intake import Paste
 from bot.engine.leaks import SecretKind, spot_secrets
 from bot.slack.services import BotServices, SupportUnreadable, describe, services_of
+from handlers.blocks.common import CLICK_AGAIN
 from handlers.blocks.leak import (
     CHECK_HELD_ACTION,
     PASTE_PRIVATELY_ACTION,
@@ -44,6 +45,7 @@ from handlers.conversation import (
     tell_failure,
     tell_privately,
 )
+from handlers.payload import clicked_value, field, interaction_origin, text
 
 logger = logging.getLogger(__name__)
 
@@ -82,16 +84,15 @@ async def in_a_channel(event: dict[str, Any]) -> bool:
 def _written(event: dict[str, Any], bot_user_id: str | None) -> dict[str, Any] | None:
     """The person's message an event carries (an edit's new version), or None: bots' messages,
     the bot's own, and events that are not someone writing."""
-    subtype = event.get("subtype")
-    message = event.get("message") if subtype == EDITED else event
+    message = field(event, "message") if text(event, "subtype") == EDITED else event
     if not isinstance(message, dict):
         return None
-    subtype = message.get("subtype")
-    user = message.get("user")
+    subtype = field(message, "subtype")
+    user = text(message, "user")
     if (
         (subtype is not None and subtype not in WRITTEN_SUBTYPES)
-        or message.get("bot_id")
-        or not user
+        or field(message, "bot_id")
+        or user is None
         or user == bot_user_id
     ):
         return None
@@ -107,23 +108,27 @@ async def channel_message(
         return
     services = services_of(context)
     hosts = services.settings.collection_hosts
-    spotted = spot_secrets(str(message.get("text") or ""), hosts)
+    spotted = spot_secrets(text(message, "text") or "", hosts)
     if spotted is None:
         return
-    previous = event.get("previous_message") or {} if event.get("subtype") == EDITED else {}
-    if previous and spot_secrets(str(previous.get("text") or ""), hosts) is not None:
+    edited = text(event, "subtype") == EDITED
+    previous = text(event, "previous_message", "text") if edited else None
+    if previous is not None and spot_secrets(previous, hosts) is not None:
         # Already there before the edit (an unfurl added, a typo fixed): warned about then.
         return
-    ts = message.get("ts") or previous.get("ts")
-    if not ts:
+    channel = text(event, "channel")
+    ts = text(message, "ts") or text(event, "previous_message", "ts")
+    author = text(message, "user")
+    if channel is None or ts is None or author is None:
+        logger.warning("a message holding a secret, without its channel or ts: nobody to warn")
         return
-    external = body.get("is_ext_shared_channel")
+    external = field(body, "is_ext_shared_channel")
     leak = Leak(
-        channel=str(event["channel"]),
-        channel_type=str(event.get("channel_type")),
-        ts=str(ts),
-        thread_ts=message.get("thread_ts"),
-        author=str(message["user"]),
+        channel=channel,
+        channel_type=text(event, "channel_type") or "",
+        ts=ts,
+        thread_ts=text(message, "thread_ts"),
+        author=author,
         kinds=spotted.kinds,
         paste=spotted.paste,
         shared_externally=external if isinstance(external, bool) else None,
@@ -239,17 +244,20 @@ async def _tell_support(
     services.metrics.leak_warnings.labels("support_note").inc()
 
 
-def _private_destination(body: dict[str, Any], context: AsyncBoltContext) -> Destination:
+def _private_destination(body: dict[str, Any], context: AsyncBoltContext) -> Destination | None:
     """Where a private check's answer goes: the bot's DM with whoever clicked; where that is
-    refused (someone of another organisation), ephemeral through the click's response URL."""
-    user = str(body["user"]["id"])
-    payload_team = (body.get("team") or {}).get("id") or body["user"].get("team_id")
+    refused (someone of another organisation), ephemeral through the click's response URL.
+    None when the click does not say who clicked."""
+    origin = interaction_origin(body)
+    if origin.user is None:
+        logger.warning("a click on a leak warning without its user ignored")
+        return None
     return Destination(
-        channel=user,
+        channel=origin.user,
         thread_ts=None,
-        requester=user,
-        response_url=body.get("response_url"),
-        team=str(installing_team(context) or payload_team or ""),
+        requester=origin.user,
+        response_url=origin.response_url,
+        team=installing_team(context) or origin.team or origin.user_team or "",
         entry=EntryPoint.LEAK_WARNING,
         public=False,
     )
@@ -261,11 +269,12 @@ async def check_privately(
     """ "Check it privately": the held secret, checked, the answer in the author's DM. When it
     is no longer held (used, expired), the private form opens instead."""
     await ack()
-    services = services_of(context)
     destination = _private_destination(body, context)
-    hold_id = str((body.get("actions") or [{}])[0].get("value") or "")
+    if destination is None:
+        return
+    services = services_of(context)
     services.tasks.spawn(
-        _check_held(services, client, destination, hold_id, str(body["trigger_id"])),
+        _check_held(services, client, destination, clicked_value(body), text(body, "trigger_id")),
         name="private check",
         on_failure=tell_failure(
             client, destination.requester, response_url=destination.response_url
@@ -277,11 +286,19 @@ async def _check_held(
     services: BotServices,
     client: AsyncWebClient,
     destination: Destination,
-    hold_id: str,
-    trigger_id: str,
+    hold_id: str | None,
+    trigger_id: str | None,
 ) -> None:
-    paste = await services.vault.take(hold_id, owner=destination.requester)
+    paste = await services.vault.take(hold_id, owner=destination.requester) if hold_id else None
     if paste is None:
+        if trigger_id is None:
+            await tell_privately(
+                client,
+                destination.requester,
+                CLICK_AGAIN,
+                response_url=destination.response_url,
+            )
+            return
         await open_check_modal(client, trigger_id, destination, services.checker.warm)
         return
     await tell_privately(
@@ -299,10 +316,18 @@ async def paste_privately(
     """ "Check privately" (nothing held): the paste form; its answer goes to the DM."""
     await ack()
     destination = _private_destination(body, context)
+    trigger_id = text(body, "trigger_id")
+    if destination is None:
+        return
+    if trigger_id is None:
+        await tell_privately(
+            client, destination.requester, CLICK_AGAIN, response_url=destination.response_url
+        )
+        return
     spawn_check_modal(
         context,
         client,
-        str(body["trigger_id"]),
+        trigger_id,
         destination,
         name="private paste form",
         on_failure=tell_failure(
