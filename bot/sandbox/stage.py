@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
+from slack_bolt.async_app import AsyncApp
 
 from bot.sandbox.ecwid.server import EcwidSandbox
 from bot.sandbox.ecwid.stores import SampleStore
@@ -35,6 +36,8 @@ class Stage:
     bot_url: str
     signing_secret: str
     http: httpx.AsyncClient
+    app: AsyncApp
+    """The Bolt app behind `bot_url`, for tests that dispatch signed requests in-process."""
 
     @property
     def settings(self) -> Settings:
@@ -90,4 +93,4 @@ async def running_stage(
             )
             async with AppServer(http_app(app, services)) as server:
                 url = f"{server.base_url}{EVENTS_PATH}"
-                yield Stage(sandbox, slack, services, url, signing_secret, http)
+                yield Stage(sandbox, slack, services, url, signing_secret, http, app)
