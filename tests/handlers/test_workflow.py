@@ -22,6 +22,7 @@ from bot.history.steps import StepOutputs, StepState
 from bot.history.vault import new_key
 from bot.sandbox.ecwid.stores import sample_stores
 from bot.sandbox.slack.user import SlackUser
+from bot.sandbox.slack.webapi import FakeSlack
 from bot.sandbox.slack.workspace import APP_ID, FunctionExecution
 from bot.sandbox.stage import Stage, running_stage
 from bot.slack.app import slack_client
@@ -51,15 +52,13 @@ async def untouched_for(stage: Stage, execution_id: str, seconds: float) -> None
         )
 
 
-def function_executed(stage: Stage, execution: FunctionExecution) -> dict[str, Any]:
+def function_executed(slack: FakeSlack, execution: FunctionExecution) -> dict[str, Any]:
     """Slack's recorded `function_executed` body, for the stand-in's `execution`."""
     body: dict[str, Any] = json.loads(
         (FIXTURES / "slack" / "function_executed.json").read_text(encoding="utf-8")
     )
     body = copy.deepcopy(body)
-    body.update(
-        team_id=stage.slack.team_id, api_app_id=APP_ID, event_id=f"Ev{secrets.token_hex(5)}"
-    )
+    body.update(team_id=slack.team_id, api_app_id=APP_ID, event_id=f"Ev{secrets.token_hex(5)}")
     body["event"].update(
         inputs=execution.inputs,
         function_execution_id=execution.id,
@@ -79,7 +78,7 @@ async def run_step(
     stage: Stage, owner: SlackUser, inputs: dict[str, Any]
 ) -> tuple[FunctionExecution, dict[str, Any]]:
     execution = stage.slack.start_function_execution(STEP_CALLBACK, inputs)
-    body = function_executed(stage, execution)
+    body = function_executed(stage.slack, execution)
     if owner.enterprise_id is not None:
         body = as_org_wide(body, owner.enterprise_id)
     response = await owner.send_event_body(body)
@@ -297,6 +296,10 @@ async def test_the_app_home_lists_the_steps_waiting_on_the_person_and_pastes_fro
     guide = guide_in(stage, INTAKE)
     replies = stage.slack.messages(INTAKE, guide["ts"])
     assert len(replies) == 2  # the answer went to the guide's thread
+    # The modal was opened from the Home, outside the execution: its completion still uses the
+    # execution's token, which the process kept from `function_executed`.
+    (completion,) = stage.slack.calls_to("functions.completeSuccess")
+    assert completion.token == execution.bot_access_token
     assert await stage.services.steps.executions.waiting(owner.user_id) == []
 
 
@@ -390,3 +393,63 @@ async def test_canary_no_secret_in_the_steps_outputs_calls_logs_or_rows(
         assert store.collection_name not in everything
     for url in urls:
         assert url not in everything
+
+
+def recorded_click(
+    stage: Stage, owner: SlackUser, execution: FunctionExecution, guide: dict[str, Any]
+) -> dict[str, Any]:
+    """Slack's recorded click inside a step (tests/fixtures/slack/block_actions_function.json)
+    on the guide's button, with the stand-in's trigger, response URL and execution."""
+    click: dict[str, Any] = json.loads(
+        (FIXTURES / "slack" / "block_actions_function.json").read_text(encoding="utf-8")
+    )
+    (button,) = [
+        element
+        for block in guide["blocks"]
+        for element in block.get("elements") or ()
+        if element.get("action_id") == STEP_PASTE_ACTION
+    ]
+    click["user"] |= {"id": owner.user_id, "team_id": stage.slack.team_id}
+    click["container"] |= {"message_ts": guide["ts"], "channel_id": INTAKE}
+    click["channel"] = {"id": INTAKE, "name": "intake"}
+    click["actions"][0] |= {"action_id": STEP_PASTE_ACTION, "value": button["value"]}
+    click["function_data"] |= {"execution_id": execution.id, "inputs": execution.inputs}
+    click["bot_access_token"] = execution.bot_access_token
+    click["trigger_id"] = stage.slack.issue_trigger_id(owner.user_id)
+    click["response_url"] = stage.slack.new_response_url(
+        channel=INTAKE, user=owner.user_id, message_ts=guide["ts"]
+    )
+    return click
+
+
+async def test_slacks_recorded_click_inside_the_step_opens_the_modal_for_the_execution(
+    stage: Stage, owner: SlackUser
+) -> None:
+    execution, _ = await run_step(stage, owner, inputs_for(owner))
+    since = len(stage.slack.calls)
+
+    response = await owner.send_payload(
+        recorded_click(stage, owner, execution, guide_in(stage, INTAKE))
+    )
+
+    assert response.status_code == 200
+    opened = await stage.slack.wait_for(lambda call: call.method == "views.open", since=since)
+    assert opened.token == execution.bot_access_token
+    metadata = Destination.from_metadata(opened.response["view"]["private_metadata"])
+    assert metadata.step == execution.id
+    assert metadata.thread_ts == guide_in(stage, INTAKE)["ts"]
+
+
+async def test_a_step_button_whose_value_is_not_the_steps_is_answered_out_of_date(
+    stage: Stage, owner: SlackUser
+) -> None:
+    execution, _ = await run_step(stage, owner, inputs_for(owner))
+    click = recorded_click(stage, owner, execution, guide_in(stage, INTAKE))
+    click["actions"][0]["value"] = "click_me_123"  # the recording's own value
+
+    await owner.send_payload(click)
+    await settle(stage)
+
+    (told,) = stage.slack.calls_to("response_url")
+    assert "out of date" in text_of(told.args)
+    assert stage.slack.calls_to("views.open") == []
