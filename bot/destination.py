@@ -23,6 +23,7 @@ class EntryPoint(StrEnum):
     LEAK_WARNING = "leak_warning"  # the private check offered with a pasted secret's warning
     RERUN = "rerun"
     WORKFLOW = "workflow"  # the paste modal of a Workflow Builder step
+    FOLLOW_UP = "follow_up"  # the bot checking again on its own (`bot.history.follow_ups`)
     CLI = "cli"
 
 

@@ -9,6 +9,7 @@ from handlers import (
     actions,
     commands,
     events,
+    follow_ups,
     home,
     leaks,
     messages,
@@ -33,5 +34,6 @@ def register_all(app: AsyncApp) -> None:
         support,
         home,
         workflow,
+        follow_ups,
     ):
         group.register(app)

@@ -124,12 +124,13 @@ class CredentialVault:
             return None
         return self._fernet.encrypt_at_time(_serialise(paste), int(self._clock().timestamp()))
 
-    def unseal(self, sealed: bytes) -> Paste | None:
-        """What `seal` made, within the time-to-live; None when it cannot be read any more."""
+    def unseal(self, sealed: bytes, ttl: timedelta | None = None) -> Paste | None:
+        """What `seal` made, within the time-to-live (CREDENTIALS_TTL_H, or `ttl` for what is
+        kept as long as something needs it: a follow-up); None when it cannot be read any more."""
         if self._fernet is None:
             return None
         try:
-            return _open(self._fernet, sealed, self._ttl, self._clock())
+            return _open(self._fernet, sealed, ttl or self._ttl, self._clock())
         except (InvalidToken, ValueError, KeyError, TypeError):
             return None
 

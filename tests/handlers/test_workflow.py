@@ -453,3 +453,22 @@ async def test_a_step_button_whose_value_is_not_the_steps_is_answered_out_of_dat
     (told,) = stage.slack.calls_to("response_url")
     assert "out of date" in text_of(told.args)
     assert stage.slack.calls_to("views.open") == []
+
+
+async def test_a_completion_slack_fails_is_made_again_by_a_later_round(
+    stage: Stage, owner: SlackUser
+) -> None:
+    execution, _ = await run_step(stage, owner, inputs_for(owner))
+    stage.slack.fail_next("functions.completeSuccess", status=500, times=3)  # past the retries
+    await paste(stage, owner, guide_in(stage, INTAKE), "connected")
+    assert stage.slack.execution(execution.id).state == "running"
+    row = await stage.services.steps.executions.get(execution.id)
+    assert row is not None
+    assert row.state is StepState.CHECKED
+
+    await untouched_for(stage, execution.id, stage.settings.check_lease_s + 1)
+    await stage.services.journal_round()
+
+    outputs = stage.slack.execution(execution.id).outputs
+    assert outputs is not None
+    assert outputs["connected"] is True
