@@ -13,11 +13,13 @@ from handlers.blocks.follow_up import follow_up_note, no_key_note
 
 logger = logging.getLogger(__name__)
 
-# Checks asked from here are followed up; the others answer elsewhere (a workflow step, a
-# terminal) or are an agent's re-run.
+# Checks asked from here are followed up; the others answer elsewhere (a terminal) or are an
+# agent's re-run. A workflow step's check is followed up in the guide's thread like any other:
+# the step has completed with the first result, the good news comes as usual.
 FOLLOWED_ENTRIES = frozenset(
     {
         EntryPoint.MODAL,
+        EntryPoint.WORKFLOW,
         EntryPoint.COMMAND,
         EntryPoint.SHORTCUT,
         EntryPoint.MENTION,
