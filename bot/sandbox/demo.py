@@ -363,7 +363,9 @@ async def free_store_upgraded_during_its_follow_up(title: str) -> None:
             timeout=RESULT_WAIT_S + FOLLOW_UP_EVERY_S * 2,
         )
         _say(
-            "🤖", f"Within {FOLLOW_UP_EVERY_S:g} s, on its own, ecwid-connect posts in the thread:"
+            "🤖",
+            f"At its next round (every {FOLLOW_UP_EVERY_S:g} s here), on its own, ecwid-connect "
+            "posts in the thread:",
         )
         _show(render_message(connected.args))
         await asyncio.sleep(0.05)  # the reaction follows the message
