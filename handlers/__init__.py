@@ -9,7 +9,9 @@ from handlers import (
     actions,
     commands,
     events,
+    follow_ups,
     home,
+    leaks,
     messages,
     shortcuts,
     support,
@@ -19,5 +21,19 @@ from handlers import (
 
 
 def register_all(app: AsyncApp) -> None:
-    for group in (commands, actions, shortcuts, views, events, messages, support, home, workflow):
+    # Bolt runs the first listener that matches: the leak guard takes channel messages before
+    # `messages` takes every other message event.
+    for group in (
+        commands,
+        actions,
+        shortcuts,
+        views,
+        events,
+        leaks,
+        messages,
+        support,
+        home,
+        workflow,
+        follow_ups,
+    ):
         group.register(app)
