@@ -69,6 +69,20 @@ class Metrics:
             "Signed Slack requests acknowledged but ignored because they were incomplete.",
             registry=r,
         )
+        self.secrets_spotted = Counter(
+            "ecwid_connect_secrets_spotted",
+            "Messages in channels holding a secret (the leak guard), by kind (collection_url, "
+            "token, store_and_token) and channel type (channel, group, mpim).",
+            ["kind", "channel_type"],
+            registry=r,
+        )
+        self.leak_warnings = Counter(
+            "ecwid_connect_leak_warnings",
+            "Warnings to the author of a pasted secret, by how they went (ephemeral, dm, "
+            "undelivered) and support notes (support_note).",
+            ["outcome"],
+            registry=r,
+        )
         self.database_errors = Counter(
             "ecwid_connect_database_errors",
             "Database operations that failed.",
@@ -85,6 +99,13 @@ class Metrics:
             "again (its next run is scheduled), failed (tried again later), lost (cancelled "
             "or taken over meanwhile).",
             ["kind", "outcome"],
+            registry=r,
+        )
+        self.follow_ups = Counter(
+            "ecwid_connect_follow_ups",
+            "Follow-ups (the bot checking a failed store again on its own), by event: started, "
+            "succeeded, expired, changed (needs a new URL), stopped.",
+            ["event"],
             registry=r,
         )
         self.ready = Gauge(

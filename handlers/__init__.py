@@ -11,7 +11,9 @@ from handlers import (
     actions,
     commands,
     events,
+    follow_ups,
     home,
+    leaks,
     messages,
     shortcuts,
     support,
@@ -29,12 +31,14 @@ from handlers.blocks.check import (
     result_view,
 )
 from handlers.blocks.refusal import private_copy
+from handlers.follow_up_start import offer_follow_up
 
 ANSWER_LAYOUTS = AnswerLayouts(
     thread_root=checking_root_message,
-    result=lambda report, destination, check_id: result_message(
-        report, destination, check_id=check_id
+    result=lambda report, destination, check_id, note: result_message(
+        report, destination, check_id=check_id, note=note
     ),
+    note=offer_follow_up,
     result_view=result_view,
     progress_view=checking_view,
     failure=failure_message,
@@ -47,5 +51,19 @@ ANSWER_LAYOUTS = AnswerLayouts(
 
 
 def register_all(app: AsyncApp) -> None:
-    for group in (commands, actions, shortcuts, views, events, messages, support, home, workflow):
+    # Bolt runs the first listener that matches: the leak guard takes channel messages before
+    # `messages` takes every other message event.
+    for group in (
+        commands,
+        actions,
+        shortcuts,
+        views,
+        events,
+        leaks,
+        messages,
+        support,
+        home,
+        workflow,
+        follow_ups,
+    ):
         group.register(app)

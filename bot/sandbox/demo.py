@@ -13,6 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.engine.check import ConnectionChecker
+from bot.history.vault import new_key
+from bot.sandbox.ecwid.stores import PAID_FEATURES
 from bot.sandbox.slack.transcript import render_message, render_view
 from bot.sandbox.slack.user import SlackUser
 from bot.sandbox.slack.workspace import SlackCall
@@ -31,13 +33,17 @@ from handlers.blocks.support import (
     URGENCY_BLOCK,
     URGENCY_INPUT,
 )
+from handlers.blocks.workflow import STEP_PASTE_ACTION
 from handlers.shortcuts import CHECK_SHORTCUT
+from handlers.workflow import CHANNEL_INPUT, PERSON_INPUT, STEP_CALLBACK
 
 CHANNEL = "C0MIGRATE"
 SUPPORT = "C0SUPPORT"
 RESULT_WAIT_S = 15.0
 # Each sandbox request takes this long, as Ecwid's would: the modal's ladder has time to fill in.
 ECWID_LATENCY_MS = 1000.0
+# The demo's follow-up checks again this often (the product's default is ten minutes).
+FOLLOW_UP_EVERY_S = 3.0
 
 
 def _say(who: str, what: str) -> None:
@@ -270,6 +276,72 @@ async def agent_edits_a_mention(stage: Stage, title: str) -> None:
     _say("🤖", f"ecwid-connect posts nothing more ({again} new messages)")
 
 
+async def workflow_asks_the_owner(stage: Stage, key: str, title: str) -> None:
+    """A Workflow Builder workflow runs the step: the guide goes to the store owner, whose check
+    completes the step, and the workflow goes on with the outputs."""
+    print(f"\n━━━ {title} ━━━")
+    owner = stage.user("U0NORA", "nora")
+    execution = stage.slack.start_function_execution(
+        STEP_CALLBACK, {PERSON_INPUT: owner.user_id, CHANNEL_INPUT: CHANNEL}
+    )
+    since = len(stage.slack.calls)
+    _say("⚙️", "The workflow “New migration request” reaches its step “Check Ecwid connection”")
+    print("   (store owner: nora; channel: #store-migration). Slack sends function_executed.")
+    # The event as Slack sends it (docs.slack.dev/reference/events/function_executed).
+    await owner.send_event(
+        {
+            "type": "function_executed",
+            "function": {"id": "Fn0DEMO", "callback_id": STEP_CALLBACK, "type": "app"},
+            "inputs": execution.inputs,
+            "function_execution_id": execution.id,
+            "workflow_execution_id": "Wx0DEMO",
+            "event_ts": f"{asyncio.get_running_loop().time():.6f}",
+            "bot_access_token": execution.bot_access_token,
+        }
+    )
+    guide = await stage.slack.wait_for(lambda call: call.method == "chat.postMessage", since=since)
+    _say("🤖", "ecwid-connect posts the guide for nora (the step now waits on her):")
+    _show(render_message(guide.args))
+    _say(
+        "👤", "nora clicks [ Paste the URL ] and pastes her URL in the modal (not in the workflow)"
+    )
+    since = len(stage.slack.calls)
+    await owner.click_button(guide.response["message"], STEP_PASTE_ACTION, channel_id=CHANNEL)
+    opened = await stage.slack.wait_for(lambda call: call.method == "views.open", since=since)
+    values = {URL_BLOCK: {URL_INPUT: stage.sandbox.collection_url(key)}}
+    await owner.submit_view(str(opened.response["view"]["id"]), values)
+    await stage.slack.wait_for(
+        lambda call: call.method == "functions.completeSuccess",
+        since=since,
+        timeout=RESULT_WAIT_S,
+    )
+    _say("🤖", "ecwid-connect answers in the guide's thread, as for any check, and completes")
+    print("   the step (functions.completeSuccess). The workflow goes on with:")
+    outputs = stage.slack.execution(execution.id).outputs or {}
+    _show("\n".join(f"{name}: {value}" for name, value in outputs.items()))
+
+
+async def owner_pastes_in_a_channel(stage: Stage, key: str, title: str) -> None:
+    """A store owner pastes the URL in a channel: warned privately, support told, once."""
+    print(f"\n━━━ {title} ━━━")
+    owner = stage.user("U0OLIVER", "oliver")
+    since = len(stage.slack.calls)
+    _say("👤", "oliver, in #store-migration: “here is my link” and his Personal collection URL")
+    message = stage.slack.post_user_message(
+        CHANNEL, owner.user_id, f"here is my link <{stage.sandbox.collection_url(key)}>"
+    )
+    event = {**message, "channel": CHANNEL, "event_ts": message["ts"], "channel_type": "channel"}
+    await owner.send_event(event)
+    await owner.send_event(event, retry_num=1)  # Slack's retry: no second warning
+    await stage.services.tasks.drain(RESULT_WAIT_S)
+    _say("🤖", "ecwid-connect warns him, and only him, at once (an ephemeral message):")
+    for warning in stage.slack.ephemerals(CHANNEL, owner.user_id):
+        _show(render_message(warning))
+    _say("🤖", "and tells the support channel, without the secret:")
+    for posted in _bot_posts(stage, since, SUPPORT):
+        _show(render_message(posted))
+
+
 async def every_sample_store(stage: Stage) -> bool:
     """The engine alone: each sample store's diagnosis, as `ecwid-connect check` gives it."""
     print("\n━━━ The check engine against every sample store (as `ecwid-connect check`) ━━━")
@@ -287,6 +359,40 @@ async def every_sample_store(stage: Stage) -> bool:
             f"  {'✔' if right else '✘'} {store.key:<19} {report.diagnosis.value:<22} {report.title}"
         )
     return all_right
+
+
+async def free_store_upgraded_during_its_follow_up(title: str) -> None:
+    """The Free-plan owner is told the bot keeps checking; they upgrade; the bot tells them."""
+    async with running_stage(
+        credentials_key=new_key(),
+        follow_up_every_s=FOLLOW_UP_EVERY_S,
+        follow_up_for_h=1.0,
+        token_cooldown_s=1.0,
+    ) as stage:
+        await store_owner_connects(stage, "free_plan", title)
+        root_ts = str(stage.slack.messages(CHANNEL)[-1]["thread_ts"])
+        _say("👤", "jane upgrades her Ecwid plan to Venture (and does nothing else)")
+        stage.sandbox.change("free_plan", paid=True, available_features=PAID_FEATURES, failures=())
+        since = len(stage.slack.calls)
+        connected = await stage.slack.wait_for(
+            lambda call: (
+                call.method == "chat.postMessage"
+                and call.args.get("thread_ts") == root_ts
+                and "it works now" in str(call.args.get("text"))
+            ),
+            since=since,
+            timeout=RESULT_WAIT_S + FOLLOW_UP_EVERY_S * 2,
+        )
+        _say(
+            "🤖",
+            f"At its next round (every {FOLLOW_UP_EVERY_S:g} s here), on its own, ecwid-connect "
+            "posts in the thread:",
+        )
+        _show(render_message(connected.args))
+        await asyncio.sleep(0.05)  # the reaction follows the message
+        reactions = stage.slack.reactions(CHANNEL, root_ts)
+        shown = " ".join(f":{name}:" for name in sorted(reactions)) or "none"
+        _say("  ", f"Reactions on the thread root now: {shown}")
 
 
 async def run_demo(settings: Settings) -> int:
@@ -307,6 +413,15 @@ async def run_demo(settings: Settings) -> int:
         )
         await owner_writes_in_dm(stage, "connected", "5. A store owner writes to the bot in a DM")
         await agent_edits_a_mention(stage, "6. A mention edited afterwards gets no second guide")
+        await workflow_asks_the_owner(
+            stage, "connected", "7. A Workflow Builder step asks the store owner to connect"
+        )
+        await owner_pastes_in_a_channel(
+            stage, "connected", "8. A store owner pastes the URL in a channel: the leak guard"
+        )
         all_right = await every_sample_store(stage)
+    await free_store_upgraded_during_its_follow_up(
+        "8. With CREDENTIALS_KEY, the bot follows a Free-plan store up until it is upgraded"
+    )
     print("\nEverything above ran offline: the real bot over HTTP, with signed Slack requests.")
     return 0 if all_right else 1

@@ -45,6 +45,9 @@ MAX_RERUNS = 1
 
 FailureNotice = Callable[[str], Awaitable[None]]
 """What `TaskSupervisor.spawn` calls when background work fails, with the log's reference."""
+AnswerNote = Callable[[Destination, UnwrittenCheck], Awaitable[Blocks]]
+"""What an answer adds below its report (the follow-up's offer): `AnswerLayouts.note`, bound
+to the process's services."""
 
 
 class AnswerService:
@@ -58,11 +61,14 @@ class AnswerService:
         recorder: CheckRecorder,
         poster: Poster,
         layouts: AnswerLayouts,
+        note: AnswerNote,
         steps: WorkflowSteps,
         escalation: bool,
     ) -> None:
-        """`steps` completes a Workflow Builder step whose check this is; `escalation`: whether
-        answers offer "Escalate to support" (a support channel is set)."""
+        """`note` adds to an answer as it is built (the follow-up's offer); `steps` completes a
+        Workflow Builder step whose check this is; `escalation`: whether answers offer
+        "Escalate to support" (a support channel is set)."""
+        self._note = note
         self.checker = checker
         self.journal = journal
         self.recorder = recorder
@@ -181,7 +187,8 @@ class AnswerService:
                     await ladder.close()
             checked = UnwrittenCheck(new_check_id(), report, destination, paste)
             escalable = checked.check_id if self._escalation else None
-            text, blocks = self.layouts.result(report, destination, escalable)
+            note = await self._note(destination, checked)
+            text, blocks = self.layouts.result(report, destination, escalable, note)
         except Exception:
             journal_id = await accepted
             await reacting

@@ -7,12 +7,13 @@ The builders themselves live in `handlers.blocks` (the one place where message l
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from bot.destination import Destination
 from bot.engine.report import CheckReport, Step
+from bot.history.recorder import UnwrittenCheck
 
 Blocks = list[dict[str, Any]]
 Message = tuple[str, Blocks]
@@ -26,8 +27,11 @@ class AnswerLayouts:
 
     #: The slash command's thread root, before its answer: (requester) → message.
     thread_root: Callable[[str], Message]
-    #: The answer: (report, where it goes, check ID if it may be escalated) → message.
-    result: Callable[[CheckReport, Destination, str | None], Message]
+    #: The answer: (report, where it goes, check ID if it may be escalated, `note`) → message.
+    result: Callable[[CheckReport, Destination, str | None, Blocks], Message]
+    #: What the answer adds below the report, decided as it is built: (the process's
+    #: `BotServices`, where it goes, the check) → blocks. The follow-up's offer.
+    note: Callable[[Any, Destination, UnwrittenCheck], Awaitable[Blocks]]
     #: The paste modal's last view: the report.
     result_view: Callable[[CheckReport], View]
     #: The paste modal's "Checking…" ladder, as far as the rungs have come.

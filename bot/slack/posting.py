@@ -75,6 +75,16 @@ async def tell_privately(client: AsyncWebClient, recipient: Recipient, text: str
         await client.chat_postMessage(channel=recipient.user, text=text)
 
 
+async def post_without_previews(
+    client: AsyncWebClient, channel: str, text: str, blocks: Blocks | None = None
+) -> None:
+    """One `chat.postMessage` (a user ID: the bot's DM with them), no link previews, none of
+    `Poster.post`'s patience or fallbacks: for messages whose refusal the caller handles."""
+    await client.chat_postMessage(
+        channel=channel, text=text, blocks=blocks, unfurl_links=False, unfurl_media=False
+    )
+
+
 class Poster:
     """Posts, reacts and updates views through `client`; refused posts reach the requester in
     the words of `private_copy`."""
@@ -153,12 +163,8 @@ class Poster:
             refused = error.response.get("error")
             logger.info("no ephemeral in %s either: %s", destination.channel, refused)
         try:
-            await self.client.chat_postMessage(
-                channel=destination.requester,
-                text=private_text,
-                blocks=private_blocks,
-                unfurl_links=False,
-                unfurl_media=False,
+            await post_without_previews(
+                self.client, destination.requester, private_text, private_blocks
             )
         except SlackApiError as error:
             # Nowhere left to say it: logged, without a traceback, for the operator.

@@ -32,6 +32,7 @@ from bot.engine.guard import MemoryTokenGuard, TokenGuard
 from bot.engine.http_client import new_http_client
 from bot.engine.redaction import redact
 from bot.history.database import Database
+from bot.history.follow_ups import FollowUps
 from bot.history.health import DatabaseHealth
 from bot.history.journal import CheckJournal
 from bot.history.recorder import CheckRecorder
@@ -51,6 +52,7 @@ from bot.slack.tasks import TaskSupervisor
 from bot.slack.timed import TimedWorkRunner
 
 SUPPORT_MEMBERS_TTL_S = 60.0
+WARNED_TTL_S = 7 * 24 * 3600.0
 HOUSEKEEPING_EVERY_S = 3600.0
 logger = logging.getLogger(__name__)
 
@@ -259,6 +261,12 @@ class BotServices:
             guard = MemoryTokenGuard(
                 settings.token_cooldown_s, settings.failing_token_budget_per_min
             )
+        #: Messages already warned about (the leak guard): in the database even without
+        #: DATABASE_URL, so that an edit days later, or a retry after a restart, is not warned
+        #: about again. Only messages holding a secret ever write here.
+        self.warned: SeenKeys = FallbackSeenKeys(
+            DatabaseSeenKeys(self.database, WARNED_TTL_S), self.database_health, ttl_s=WARNED_TTL_S
+        )
         self.checker = ConnectionChecker(settings, self.http, guard)
         self.vault: CredentialVault = self.database.vault(
             settings.credentials_key, timedelta(hours=settings.credentials_ttl_h)
@@ -278,6 +286,8 @@ class BotServices:
         self._answers: AnswerService | None = None
         #: Follow-ups, watches, reminders: work with a due time, kept in the database.
         self.timed_work = TimedWork(self.database, settings.check_lease_s)
+        #: Failed checks the bot checks again on its own until they work.
+        self.follow_ups = FollowUps(self.database, self.vault, self.timed_work)
         self.timed = TimedWorkRunner(
             self.timed_work,
             self.metrics,
@@ -334,6 +344,7 @@ class BotServices:
             recorder=self.recorder,
             poster=Poster(client, layouts.private_copy),
             layouts=layouts,
+            note=functools.partial(layouts.note, self),
             steps=self.steps,
             escalation=self.support.configured,
         )
