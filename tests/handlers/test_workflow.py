@@ -502,9 +502,10 @@ async def test_a_process_that_never_saw_the_step_start_completes_it_with_its_tok
     """Another replica got `function_executed`: the click and the form carry the execution's
     token, which the completion uses whatever client delivers the answer."""
     execution, _ = await run_step(stage, owner, inputs_for(owner))
-    stage.services.steps = WorkflowSteps(
+    fresh = WorkflowSteps(
         stage.services.steps.executions, quiet_for=timedelta(seconds=stage.settings.check_lease_s)
     )
+    stage.services.steps = stage.services.answers.steps = fresh
 
     await paste(stage, owner, guide_in(stage, INTAKE), "connected")
 
