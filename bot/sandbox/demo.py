@@ -321,6 +321,27 @@ async def workflow_asks_the_owner(stage: Stage, key: str, title: str) -> None:
     _show("\n".join(f"{name}: {value}" for name, value in outputs.items()))
 
 
+async def owner_pastes_in_a_channel(stage: Stage, key: str, title: str) -> None:
+    """A store owner pastes the URL in a channel: warned privately, support told, once."""
+    print(f"\n━━━ {title} ━━━")
+    owner = stage.user("U0OLIVER", "oliver")
+    since = len(stage.slack.calls)
+    _say("👤", "oliver, in #store-migration: “here is my link” and his Personal collection URL")
+    message = stage.slack.post_user_message(
+        CHANNEL, owner.user_id, f"here is my link <{stage.sandbox.collection_url(key)}>"
+    )
+    event = {**message, "channel": CHANNEL, "event_ts": message["ts"], "channel_type": "channel"}
+    await owner.send_event(event)
+    await owner.send_event(event, retry_num=1)  # Slack's retry: no second warning
+    await stage.services.tasks.drain(RESULT_WAIT_S)
+    _say("🤖", "ecwid-connect warns him, and only him, at once (an ephemeral message):")
+    for warning in stage.slack.ephemerals(CHANNEL, owner.user_id):
+        _show(render_message(warning))
+    _say("🤖", "and tells the support channel, without the secret:")
+    for posted in _bot_posts(stage, since, SUPPORT):
+        _show(render_message(posted))
+
+
 async def every_sample_store(stage: Stage) -> bool:
     """The engine alone: each sample store's diagnosis, as `ecwid-connect check` gives it."""
     print("\n━━━ The check engine against every sample store (as `ecwid-connect check`) ━━━")
@@ -394,6 +415,9 @@ async def run_demo(settings: Settings) -> int:
         await agent_edits_a_mention(stage, "6. A mention edited afterwards gets no second guide")
         await workflow_asks_the_owner(
             stage, "connected", "7. A Workflow Builder step asks the store owner to connect"
+        )
+        await owner_pastes_in_a_channel(
+            stage, "connected", "8. A store owner pastes the URL in a channel: the leak guard"
         )
         all_right = await every_sample_store(stage)
     await free_store_upgraded_during_its_follow_up(

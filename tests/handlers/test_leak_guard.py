@@ -439,3 +439,20 @@ async def test_a_shared_channel_is_recognised_by_asking_slack_when_the_event_doe
     assert stage.slack.calls_to("conversations.info")
     (note,) = [m for m in stage.slack.messages(SUPPORT) if m.get("bot_id")]
     assert "Slack Connect" in note["text"]
+
+
+async def test_where_slack_refuses_the_ephemeral_warning_it_goes_to_the_authors_dm(
+    stage: Stage, owner: SlackUser
+) -> None:
+    stage.slack.fail_next("chat.postEphemeral", error="user_not_in_channel")
+    text, secret = secret_forms(stage)["collection URL"]
+    await paste(stage, owner, text)
+    await settle(stage)
+
+    dm = stage.slack.open_dm(owner.user_id)
+    (warning,) = [
+        m for m in stage.slack.messages(dm) if "password to your Ecwid store" in m["text"]
+    ]
+    assert secret not in json.dumps(warning)
+    exposition = stage.services.metrics.exposition().decode()
+    assert 'ecwid_connect_leak_warnings_total{outcome="dm"} 1.0' in exposition

@@ -1,18 +1,20 @@
-"""De-duplication that outlives the database's bad moments (`FallbackSeenKeys`), on a real
-SQLite database: exactly one caller is told a key is new, whatever the timing."""
+"""De-duplication that outlives the database's bad moments (`FallbackSeenKeys`), on SQLite and
+PostgreSQL: exactly one caller is told a key is new, whatever the timing and whichever replica
+it is in."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
 
 from bot.history.database import Database
 from bot.history.health import DatabaseHealth
 from bot.history.shared import DatabaseSeenKeys
 from bot.slack.dedup import FallbackSeenKeys
+from tests.db_fixtures import (  # noqa: F401
+    clock_fixture,
+    database_fixture,
+    database_url_fixture,
+)
 
 
 class Outage:
@@ -26,14 +28,6 @@ class Outage:
         if self.down:
             raise ConnectionError("database unreachable")
         return await self.primary.first_time(key)
-
-
-@pytest.fixture
-async def database(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database.from_url(f"sqlite:///{tmp_path / 'dedup.sqlite3'}")
-    await database.migrate()
-    yield database
-    await database.close()
 
 
 async def test_of_concurrent_callers_exactly_one_is_told_a_key_is_new(database: Database) -> None:
@@ -55,3 +49,19 @@ async def test_a_key_first_seen_during_an_outage_is_not_new_once_the_database_is
 
     assert await seen.first_time("event:Ev2") is False
     assert await seen.first_time("event:Ev3") is True
+
+
+async def test_of_replicas_on_one_database_exactly_one_is_told_a_key_is_new(
+    database: Database, database_url: str
+) -> None:
+    other = Database.from_url(database_url)
+    try:
+        replicas = [
+            FallbackSeenKeys(DatabaseSeenKeys(each), DatabaseHealth())
+            for each in (database, other, database, other)
+        ]
+        verdicts = await asyncio.gather(*(seen.first_time("leak:C1:1.0") for seen in replicas))
+    finally:
+        await other.close()
+
+    assert sorted(verdicts) == [False, False, False, True]
