@@ -34,6 +34,7 @@ from bot.slack.gate import incomplete
 from handlers.blocks import check as check_blocks
 from handlers.blocks import support as support_blocks
 from handlers.blocks.common import CLICK_AGAIN, FORM_OUT_OF_DATE
+from handlers.blocks.follow_up import STOP_FOLLOW_UP_ACTION
 from handlers.blocks.home import HOME_CHECK_ACTION
 from handlers.blocks.workflow import STEP_PASTE_ACTION, StepButton
 from handlers.commands import COMMAND
@@ -307,6 +308,15 @@ SCENARIOS += [
         lambda _: True,  # the workflow's run waits for the guide, or for why not
     ),
     Scenario(
+        "Stop the follow-up clicked",
+        lambda stage, follow_up: _click(
+            stage, "block_actions_slack_connect.json", STOP_FOLLOW_UP_ACTION, follow_up
+        ),
+        "payload",
+        ACTION_ROUTE,
+        _interaction_waits,
+    ),
+    Scenario(
         "workflow step's Paste the URL clicked",
         _step_paste,
         "payload",
@@ -418,6 +428,29 @@ async def recorded_check(stage: Stage) -> str:
     return check.id
 
 
+def _buttons(data: object, action_id: str) -> list[dict[str, Any]]:
+    """Every element of `data` (blocks) whose action is `action_id`."""
+    if isinstance(data, list):
+        return [found for item in data for found in _buttons(item, action_id)]
+    if not isinstance(data, dict):
+        return []
+    own = [data] if data.get("action_id") == action_id else []
+    return own + [found for value in data.values() for found in _buttons(value, action_id)]
+
+
+async def running_follow_up(stage: Stage) -> str:
+    """A follow-up under way (a Free-plan store's answer offers one), for its Stop button."""
+    await stage.user("U0OWNER").send_dm(stage.sandbox.collection_url("free_plan"))
+    await settle(stage)
+    buttons = [
+        button
+        for call in stage.slack.calls
+        if call.method == "chat.postMessage"
+        for button in _buttons(call.args.get("blocks"), STOP_FOLLOW_UP_ACTION)
+    ]
+    return str(buttons[-1]["value"])
+
+
 def what_slack_got(stage: Stage, since: int, ack: BoltResponse) -> list[tuple[str, str]]:
     sent = [(call.method, json.dumps(call.args)) for call in stage.slack.calls[since:]]
     return [("ack", ack.body or ""), *sent]
@@ -434,7 +467,12 @@ def what_slack_got(stage: Stage, since: int, ack: BoltResponse) -> list[tuple[st
 async def test_a_payload_without_what_its_listener_reads_gets_an_answer_never_a_500(
     stage: Stage, scenario: Scenario, data: st.DataObject
 ) -> None:
-    check_id = await recorded_check(stage) if "escalation" in scenario.name else "check-id"
+    if "escalation" in scenario.name:
+        check_id = await recorded_check(stage)
+    elif "follow-up" in scenario.name:
+        check_id = await running_follow_up(stage)
+    else:
+        check_id = "check-id"
     payload = scenario.build(stage, check_id)
     # Each field in turn is kept or, now and then, removed, renamed or set to null.
     for path in _mutable(payload, scenario.routing):
