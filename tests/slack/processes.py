@@ -11,7 +11,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
+from bot.history.database import SQLITE_FILE_NAME, normalise_url
 from bot.sandbox.ecwid.server import EcwidSandbox
 from bot.sandbox.loopback import free_port
 from bot.sandbox.slack.webapi import FakeSlack
@@ -96,6 +100,27 @@ async def until(condition: Callable[[], bool], seconds: float, what: str, logs: 
         await asyncio.sleep(0.1)
     tails = "\n".join(path.read_text()[-2000:] for path in sorted(logs.glob("*.log")))
     raise AssertionError(f"{what} within {seconds} s; the bots' logs:\n{tails}")
+
+
+async def journal_settled(env: dict[str, str], seconds: float, logs: Path) -> None:
+    """Wait until no check in the journal of the bots started with `env` is still open (its
+    DATABASE_URL, else the SQLite file under its DATA_DIR): from then on no process has anything
+    left to answer, so whatever Slack holds is final once they have stopped."""
+    url = env.get("DATABASE_URL") or f"sqlite:///{Path(env['DATA_DIR']) / SQLITE_FILE_NAME}"
+    engine = create_async_engine(normalise_url(url), poolclass=NullPool)
+    query = sa.text("SELECT count(*) FROM pending_checks WHERE state <> 'done'")
+    open_entries = -1
+    try:
+        for _ in range(int(seconds / 0.1)):
+            async with engine.connect() as connection:
+                open_entries = int((await connection.execute(query)).scalar_one())
+            if open_entries == 0:
+                return
+            await asyncio.sleep(0.1)
+    finally:
+        await engine.dispose()
+    tails = "\n".join(path.read_text()[-2000:] for path in sorted(logs.glob("*.log")))
+    raise AssertionError(f"{open_entries} journal entries still open after {seconds} s:\n{tails}")
 
 
 def eyes_added(slack: FakeSlack) -> int:

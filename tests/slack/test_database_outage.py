@@ -28,7 +28,7 @@ from bot.settings import normalise_url
 from handlers.blocks import check as check_blocks
 from handlers.commands import COMMAND
 from tests.slack.postgres_server import ThrowawayPostgres, available
-from tests.slack.processes import BotProcess, bot_env, eyes_added, until
+from tests.slack.processes import BotProcess, bot_env, eyes_added, journal_settled, until
 
 CHANNEL = "C0OUTAGE"
 BEFORE, DURING, MODALS = 10, 10, 5
@@ -179,7 +179,7 @@ async def test_checks_accepted_during_an_outage_survive_a_kill_of_their_process(
             await until(
                 lambda: all(replies(root) for root in roots), 40, "every check answered", tmp_path
             )
-            await asyncio.sleep(1)  # time for a wrong second answer to arrive
+            await journal_settled(env, 20, tmp_path)  # nothing left to answer twice
         for root in roots:
             (reply,) = replies(root)
             assert "was interrupted" in json.dumps(reply)

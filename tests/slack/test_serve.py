@@ -250,16 +250,16 @@ async def test_a_check_in_flight_finishes_before_the_bot_stops(tmp_path: Path) -
 
 async def test_a_second_signal_stops_without_waiting_for_checks(tmp_path: Path) -> None:
     secret = secrets.token_hex(16)
-    async with EcwidSandbox(latency_ms=3000) as sandbox, FakeSlack() as slack:
+    async with EcwidSandbox() as sandbox, FakeSlack() as slack:
         env = bot_env(slack, sandbox, secret, "xoxb-serve-test") | {
             "CHECK_TIMEOUT_S": "120",
         }
         with BotProcess(env, tmp_path) as bot:
             await bot.wait_for_log("Listening for Slack on")
             async with SlackUser(f"{bot.base_url}/slack/events", secret, slack) as user:
-                await user.slash_command(COMMAND, sandbox.collection_url("connected"))
-            while not sandbox.requests:
-                await asyncio.sleep(0.02)  # the check is under way, each answer takes 3 s
+                await user.slash_command(COMMAND, sandbox.collection_url("slow"))
+            # The check has started (👀); it waits on the slow store, whose answers take 30 s.
+            await slack.wait_for(lambda call: call.method == "reactions.add", timeout=30)
             bot.process.send_signal(signal.SIGTERM)
             await bot.wait_for_log("waiting up to")
             assert await bot.stop(signal.SIGINT) == 0
