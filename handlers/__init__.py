@@ -9,6 +9,7 @@ from handlers import (
     actions,
     commands,
     events,
+    follow_ups,
     home,
     messages,
     shortcuts,
@@ -19,5 +20,16 @@ from handlers import (
 
 
 def register_all(app: AsyncApp) -> None:
-    for group in (commands, actions, shortcuts, views, events, messages, support, home, workflow):
+    for group in (
+        commands,
+        actions,
+        shortcuts,
+        views,
+        events,
+        messages,
+        support,
+        home,
+        workflow,
+        follow_ups,
+    ):
         group.register(app)

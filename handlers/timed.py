@@ -8,6 +8,10 @@ asks for its next run. Its payload holds IDs, never a secret.
 
 from __future__ import annotations
 
+from bot.history.follow_ups import FOLLOW_UP_KIND
 from bot.slack.services import TimedKind
+from handlers.follow_ups import run_follow_up
 
-KINDS: dict[str, TimedKind] = {}
+KINDS: dict[str, TimedKind] = {
+    FOLLOW_UP_KIND: run_follow_up,
+}
