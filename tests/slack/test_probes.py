@@ -18,7 +18,8 @@ from bot.sandbox.slack.user import SlackUser
 from bot.sandbox.slack.webapi import FakeSlack
 from bot.sandbox.stage import running_stage
 from handlers.commands import COMMAND
-from tests.slack.serving import BotProcess, no_traceback
+from tests.slack.processes import STOP_BOUND_S, BotProcess
+from tests.slack.serving import no_traceback
 from tests.throwaway_postgres import throwaway_postgres
 
 
@@ -46,7 +47,7 @@ async def test_ready_follows_the_database_going_away_and_coming_back(tmp_path: P
             "SLACK_SIGNING_SECRET": secrets.token_hex(16),
             "DATABASE_URL": postgres.url,
         }
-        with BotProcess(env, tmp_path) as bot:
+        with BotProcess(env, tmp_path / "serve.log") as bot:
             await bot.wait_for_log("Listening for Slack on")
             body = await _until_ready(bot.base_url, True)
             assert body["database"]["ok"] is True
@@ -66,7 +67,7 @@ async def test_ready_follows_the_database_going_away_and_coming_back(tmp_path: P
             await postgres.start()
             body = await _until_ready(bot.base_url, True)
             assert body["database"]["ok"] is True
-            assert await bot.stop(signal.SIGTERM) == 0
+            assert await bot.stop(signal.SIGTERM, within=STOP_BOUND_S) == 0
     no_traceback(bot.log())
 
 

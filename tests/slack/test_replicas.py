@@ -49,7 +49,7 @@ async def replicas(
             yield users, slack, sandbox
             # Leaving the block waits for the processes without running this event loop, which
             # serves their Slack stand-in: a reaction still on its way would hang them.
-            await asyncio.gather(_idle(first.base), _idle(second.base))
+            await asyncio.gather(_idle(first.base_url), _idle(second.base_url))
 
 
 async def _idle(base: str) -> None:
