@@ -11,6 +11,7 @@ from handlers import (
     events,
     follow_ups,
     home,
+    leaks,
     messages,
     shortcuts,
     support,
@@ -20,12 +21,15 @@ from handlers import (
 
 
 def register_all(app: AsyncApp) -> None:
+    # Bolt runs the first listener that matches: the leak guard takes channel messages before
+    # `messages` takes every other message event.
     for group in (
         commands,
         actions,
         shortcuts,
         views,
         events,
+        leaks,
         messages,
         support,
         home,

@@ -11,6 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.destination import Destination, EntryPoint
 from bot.history.database import Database
+from bot.history.follow_ups import FollowUps
 from bot.history.steps import StepExecutions
 from bot.slack.services import BotServices, SupportUnreadable, services_of
 from handlers.blocks.common import CLICK_AGAIN
@@ -30,6 +31,7 @@ async def build_home(
     agent: bool,
     support_notice: str | None = None,
     steps: StepExecutions | None = None,
+    follow_ups: FollowUps | None = None,
 ) -> dict[str, Any]:
     """The workflow steps waiting for the user and their own checks; for support agents, the
     team's numbers, open escalations and every step waiting on someone; `support_notice`
@@ -41,7 +43,17 @@ async def build_home(
         stats = await database.team_stats(datetime.now(UTC) - TEAM_WINDOW)
         everyone_waiting = await steps.waiting() if steps is not None else []
         team = TeamView(stats, await database.open_escalations(), everyone_waiting)
-    return home_view(own, team, dm_channel, support_notice=support_notice, waiting_steps=waiting)
+    running = None
+    if follow_ups is not None:
+        running = await follow_ups.active(requesters=None if agent else {user_id})
+    return home_view(
+        own,
+        team,
+        dm_channel,
+        support_notice=support_notice,
+        waiting_steps=waiting,
+        follow_ups=running,
+    )
 
 
 async def home_opened(
@@ -57,15 +69,16 @@ async def home_opened(
     user_id = origin.user
     services = services_of(context)
     services.tasks.spawn(
-        _publish(services, user_id, origin.channel or "", client),
+        publish_home(services, user_id, origin.channel or "", client),
         name="publish home",
         on_failure=tell_failure(client, user_id),
     )
 
 
-async def _publish(
+async def publish_home(
     services: BotServices, user_id: str, dm_channel: str, client: AsyncWebClient
 ) -> None:
+    """Publish `user_id`'s App Home as it is now (`dm_channel`: where its checks answer)."""
     support = services.support
     notice = None
     try:
@@ -81,6 +94,7 @@ async def _publish(
         agent=agent,
         support_notice=notice,
         steps=services.steps.executions,
+        follow_ups=services.follow_ups,
     )
     await client.views_publish(user_id=user_id, view=view)
 

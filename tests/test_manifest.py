@@ -23,7 +23,7 @@ import yaml
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack.http_app import EVENTS_PATH
-from handlers import register_all
+from handlers import leaks, messages, register_all
 from handlers.commands import COMMAND
 from handlers.shortcuts import CHECK_SHORTCUT
 from handlers.workflow import CHANNEL_INPUT, PERSON_INPUT, STEP_CALLBACK
@@ -77,12 +77,16 @@ EVENT_SCOPES: dict[str, tuple[str, ...]] = {
     "app_mention": ("app_mentions:read",),
     "app_home_opened": (),
     "message.im": ("im:history",),
+    "message.channels": ("channels:history",),
+    "message.groups": ("groups:history",),
+    "message.mpim": ("mpim:history",),
     # Sent for the app's own workflow steps (`functions`), without a scope.
     "function_executed": (),
 }
-# A `message` listener gets whichever message events are subscribed; the bot's answers only
-# direct messages (handlers/messages.py), so `message.im` is the subscription it stands for.
-MESSAGE_SUBSCRIPTIONS = frozenset({"message.im"})
+# A `message` listener gets whichever message events are subscribed: direct messages are
+# answered (handlers/messages.py), channels, private channels and group DMs read by the leak
+# guard (handlers/leaks.py); each module names the subscriptions it stands for.
+MESSAGE_SUBSCRIPTIONS = frozenset({messages.SUBSCRIPTION, *leaks.SUBSCRIPTIONS.values()})
 # Slash commands and shortcuts (global and message) both need `commands`.
 COMMAND_SCOPE = "commands"
 # The keys that make a manifest HTTP rather than Socket Mode; nothing else may differ.
