@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -33,6 +33,7 @@ from bot.history.models import (
     CheckRow,
     EscalationRow,
     FollowUpRow,
+    HeldPasteRow,
     StepExecutionRow,
     StoredCredentialsRow,
     TimedWorkRow,
@@ -301,13 +302,17 @@ class Database:
         )
 
     async def forget_user(self, user_id: str) -> Erased:
-        """Erase the checks and escalations `user_id` asked for, with their stored pastes, the
-        workflow steps that asked them, and their name as the agent who took or resolved anyone
-        else's escalation."""
+        """Erase the checks and escalations `user_id` asked for, with their stored pastes (and
+        the secrets the leak guard holds for them), the workflow steps that asked them, and
+        their name as the agent who took or resolved anyone else's escalation."""
         checks = sa.select(CheckRow.id).where(CheckRow.requester_id == user_id)
         async with self.engine.begin() as connection:
             await connection.execute(
                 sa.delete(StepExecutionRow).where(StepExecutionRow.user_id == user_id)
+            )
+            # What the leak guard holds for their private check: encrypted, minutes, theirs.
+            held = await connection.execute(
+                sa.delete(HeldPasteRow).where(HeldPasteRow.owner == user_id)
             )
             for column in ("taken_by", "resolved_by"):
                 await connection.execute(
@@ -315,9 +320,10 @@ class Database:
                     .where(getattr(EscalationRow, column) == user_id)
                     .values({column: None})
                 )
-        return await self._erase(
+        erased = await self._erase(
             checks, EscalationRow.requester_id == user_id, FollowUpRow.requester_id == user_id
         )
+        return replace(erased, credentials=erased.credentials + held.rowcount)
 
     async def _erase(
         self,

@@ -161,6 +161,12 @@ def stopped_line(user: str) -> str:
     return f"<@{user}> stopped the follow-up: I will not check this store again on my own."
 
 
+STOP_WITHOUT_FOLLOW_UP = (
+    "This button does not say which follow-up it belongs to, so nothing was stopped. The "
+    "follow-ups still running are in the App Home."
+)
+
+
 def not_yours_line(asker: str) -> str:
     return (
         f"Only <@{asker}>, who asked, or a support agent can stop this follow-up; it ends by "
