@@ -139,13 +139,7 @@ async def guard(services: BotServices, client: AsyncWebClient, leak: Leak) -> No
         leak.channel_type,
         leak.author,
     )
-    hold_id = None
-    if leak.paste is not None:
-        hold_id = await services.vault.hold(
-            leak.paste,
-            owner=leak.author,
-            ttl=timedelta(minutes=services.settings.leak_hold_min),
-        )
+    hold_id = await _hold(services, leak)
     shared_externally = await _shared_externally(client, leak)
     text, blocks = leak_warning(
         leak.kinds,
@@ -156,6 +150,29 @@ async def guard(services: BotServices, client: AsyncWebClient, leak: Leak) -> No
     outcome = await _warn(client, leak, text, blocks)
     services.metrics.leak_warnings.labels(outcome).inc()
     await _tell_support(services, client, leak, shared_externally=shared_externally)
+
+
+async def _hold(services: BotServices, leak: Leak) -> str | None:
+    """Keep what was pasted for the author's private check; None when there is nothing to keep
+    or the database would not take it: the warning goes all the same, its button then opens
+    the private form."""
+    if leak.paste is None:
+        return None
+    try:
+        return await services.vault.hold(
+            leak.paste,
+            owner=leak.author,
+            ttl=timedelta(minutes=services.settings.leak_hold_min),
+        )
+    except Exception as error:
+        # Only the type: a database error's text quotes the statement's parameters.
+        logger.warning(
+            "could not hold a secret pasted in %s for a private check (%s): the warning offers "
+            "the form",
+            leak.channel,
+            type(error).__name__,
+        )
+        return None
 
 
 async def _shared_externally(client: AsyncWebClient, leak: Leak) -> bool:
