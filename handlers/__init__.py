@@ -15,9 +15,11 @@ from handlers import (
     home,
     leaks,
     messages,
+    private_check,
     shortcuts,
     support,
     views,
+    watches,
     workflow,
 )
 from handlers.blocks.check import (
@@ -31,12 +33,17 @@ from handlers.blocks.check import (
     result_view,
 )
 from handlers.blocks.refusal import private_copy
+from handlers.blocks.watch import watch_button
 from handlers.follow_up_start import offer_follow_up
 
 ANSWER_LAYOUTS = AnswerLayouts(
     thread_root=checking_root_message,
-    result=lambda report, destination, check_id, note: result_message(
-        report, destination, check_id=check_id, note=note
+    result=lambda report, destination, check_id, note, watched: result_message(
+        report,
+        destination,
+        check_id=check_id,
+        note=note,
+        watch=watch_button(watched) if watched else None,
     ),
     note=offer_follow_up,
     result_view=result_view,
@@ -61,9 +68,11 @@ def register_all(app: AsyncApp) -> None:
         events,
         leaks,
         messages,
+        private_check,
         support,
         home,
         workflow,
         follow_ups,
+        watches,
     ):
         group.register(app)

@@ -5,8 +5,9 @@ of (`message.channels`, `message.groups`, `message.mpim`). Each is read for a Pe
 collection URL, an Ecwid token or a store ID with its token (`bot.engine.leaks`); nothing of any
 message is kept. An ordinary message ends there: no Slack call, no database write. A secret gets
 its author one private warning (ephemeral, in that thread), once per message whatever Slack
-retries or the author edits, with a button to check that store privately, and, in a Slack
-Connect channel or from someone outside the support team, a short note in the support channel.
+retries or the author edits, with a button to check that store privately (answered in
+`handlers.private_check`), and, in a Slack Connect channel or from someone outside the support
+team, a short note in the support channel.
 
 Direct messages to the bot are a way to ask for a check (`handlers.messages`), not a leak.
 A mention of the bot in a channel comes twice (`app_mention` and the message itself): the
@@ -20,25 +21,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.destination import Destination, EntryPoint
 from bot.engine.intake import Paste
 from bot.engine.leaks import SecretKind, spot_secrets
-from bot.slack.posting import Recipient, post_without_previews, tell_privately
+from bot.slack.posting import post_without_previews
 from bot.slack.services import BotServices, SupportUnreadable, describe, services_of
-from handlers.blocks.common import CLICK_AGAIN
 from handlers.blocks.leak import (
-    CHECK_HELD_ACTION,
-    PASTE_PRIVATELY_ACTION,
     leak_warning,
-    private_check_started,
     support_leak_note,
 )
-from handlers.conversation import installing_team, open_check_modal, spawn_check_modal
-from handlers.payload import clicked_value, field, interaction_origin, text
+from handlers.payload import field, text
 
 logger = logging.getLogger(__name__)
 
@@ -142,13 +137,7 @@ async def guard(services: BotServices, client: AsyncWebClient, leak: Leak) -> No
         leak.channel_type,
         leak.author,
     )
-    hold_id = None
-    if leak.paste is not None:
-        hold_id = await services.vault.hold(
-            leak.paste,
-            owner=leak.author,
-            ttl=timedelta(minutes=services.settings.leak_hold_min),
-        )
+    hold_id = await _hold(services, leak)
     shared_externally = await _shared_externally(client, leak)
     text, blocks = leak_warning(
         leak.kinds,
@@ -159,6 +148,29 @@ async def guard(services: BotServices, client: AsyncWebClient, leak: Leak) -> No
     outcome = await _warn(client, leak, text, blocks)
     services.metrics.leak_warnings.labels(outcome).inc()
     await _tell_support(services, client, leak, shared_externally=shared_externally)
+
+
+async def _hold(services: BotServices, leak: Leak) -> str | None:
+    """Keep what was pasted for the author's private check; None when there is nothing to keep
+    or the database would not take it: the warning goes all the same, its button then opens
+    the private form."""
+    if leak.paste is None:
+        return None
+    try:
+        return await services.vault.hold(
+            leak.paste,
+            owner=leak.author,
+            ttl=timedelta(minutes=services.settings.leak_hold_min),
+        )
+    except Exception as error:
+        # Only the type: a database error's text quotes the statement's parameters.
+        logger.warning(
+            "could not hold a secret pasted in %s for a private check (%s): the warning offers "
+            "the form",
+            leak.channel,
+            type(error).__name__,
+        )
+        return None
 
 
 async def _shared_externally(client: AsyncWebClient, leak: Leak) -> bool:
@@ -237,88 +249,5 @@ async def _tell_support(
     services.metrics.leak_warnings.labels("support_note").inc()
 
 
-def _private_destination(body: dict[str, Any], context: AsyncBoltContext) -> Destination | None:
-    """Where a private check's answer goes: the bot's DM with whoever clicked; where that is
-    refused (someone of another organisation), ephemeral through the click's response URL.
-    None when the click does not say who clicked."""
-    origin = interaction_origin(body)
-    if origin.user is None:
-        logger.warning("a click on a leak warning without its user ignored")
-        return None
-    return Destination(
-        channel=origin.user,
-        thread_ts=None,
-        requester=origin.user,
-        response_url=origin.response_url,
-        team=installing_team(context) or origin.team or origin.user_team or "",
-        entry=EntryPoint.LEAK_WARNING,
-        public=False,
-    )
-
-
-async def check_privately(
-    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
-) -> None:
-    """ "Check it privately": the held secret, checked, the answer in the author's DM. When it
-    is no longer held (used, expired), the private form opens instead."""
-    await ack()
-    destination = _private_destination(body, context)
-    if destination is None:
-        return
-    services = services_of(context)
-    services.tasks.spawn(
-        _check_held(services, client, destination, clicked_value(body), text(body, "trigger_id")),
-        name="private check",
-        on_failure=services.answers.failure_notice(_privately(destination)),
-    )
-
-
-async def _check_held(
-    services: BotServices,
-    client: AsyncWebClient,
-    destination: Destination,
-    hold_id: str | None,
-    trigger_id: str | None,
-) -> None:
-    paste = await services.vault.take(hold_id, owner=destination.requester) if hold_id else None
-    if paste is None:
-        if trigger_id is None:
-            await tell_privately(client, _privately(destination), CLICK_AGAIN)
-            return
-        await open_check_modal(client, trigger_id, destination, services.checker.warm)
-        return
-    await tell_privately(client, _privately(destination), private_check_started())
-    await services.answers.check_and_answer(destination, paste)
-
-
-async def paste_privately(
-    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
-) -> None:
-    """ "Check privately" (nothing held): the paste form; its answer goes to the DM."""
-    await ack()
-    destination = _private_destination(body, context)
-    trigger_id = text(body, "trigger_id")
-    if destination is None:
-        return
-    if trigger_id is None:
-        await tell_privately(client, _privately(destination), CLICK_AGAIN)
-        return
-    spawn_check_modal(
-        context,
-        client,
-        trigger_id,
-        destination,
-        name="private paste form",
-        on_failure=services_of(context).answers.failure_notice(_privately(destination)),
-    )
-
-
-def _privately(destination: Destination) -> Recipient:
-    """The author of a leaked secret, told only through their click's response URL."""
-    return Recipient(destination.requester, response_url=destination.response_url)
-
-
 def register(app: AsyncApp) -> None:
     app.event("message", matchers=[in_a_channel])(channel_message)
-    app.action(CHECK_HELD_ACTION)(check_privately)
-    app.action(PASTE_PRIVATELY_ACTION)(paste_privately)

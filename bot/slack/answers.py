@@ -64,10 +64,13 @@ class AnswerService:
         note: AnswerNote,
         steps: WorkflowSteps,
         escalation: bool,
+        watch: bool,
     ) -> None:
         """`note` adds to an answer as it is built (the follow-up's offer); `steps` completes a
         Workflow Builder step whose check this is; `escalation`: whether answers offer
-        "Escalate to support" (a support channel is set)."""
+        "Escalate to support" (a support channel is set); `watch`, whether they offer a watch
+        until migration day (follow-ups are available)."""
+        self._watch = watch
         self._note = note
         self.checker = checker
         self.journal = journal
@@ -188,7 +191,8 @@ class AnswerService:
             checked = UnwrittenCheck(new_check_id(), report, destination, paste)
             escalable = checked.check_id if self._escalation else None
             note = await self._note(destination, checked)
-            text, blocks = self.layouts.result(report, destination, escalable, note)
+            watched = checked.check_id if self._watch else None
+            text, blocks = self.layouts.result(report, destination, escalable, note, watched)
         except Exception:
             journal_id = await accepted
             await reacting

@@ -27,8 +27,9 @@ class AnswerLayouts:
 
     #: The slash command's thread root, before its answer: (requester) → message.
     thread_root: Callable[[str], Message]
-    #: The answer: (report, where it goes, check ID if it may be escalated, `note`) → message.
-    result: Callable[[CheckReport, Destination, str | None, Blocks], Message]
+    #: The answer: (report, where it goes, check ID if it may be escalated, `note`, check ID if
+    #: it may be watched until migration day) → message.
+    result: Callable[[CheckReport, Destination, str | None, Blocks, str | None], Message]
     #: What the answer adds below the report, decided as it is built: (the process's
     #: `BotServices`, where it goes, the check) → blocks. The follow-up's offer.
     note: Callable[[Any, Destination, UnwrittenCheck], Awaitable[Blocks]]

@@ -18,6 +18,7 @@ import secrets
 import urllib.parse
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -33,9 +34,11 @@ from bot.sandbox.stage import Stage, running_stage
 from bot.slack.gate import incomplete
 from handlers.blocks import check as check_blocks
 from handlers.blocks import support as support_blocks
+from handlers.blocks import watch as watch_blocks
 from handlers.blocks.common import CLICK_AGAIN, FORM_OUT_OF_DATE
 from handlers.blocks.follow_up import STOP_FOLLOW_UP_ACTION
 from handlers.blocks.home import HOME_CHECK_ACTION
+from handlers.blocks.leak import CHECK_HELD_ACTION, PASTE_PRIVATELY_ACTION
 from handlers.blocks.workflow import STEP_PASTE_ACTION, StepButton
 from handlers.commands import COMMAND
 from handlers.shortcuts import CHECK_SHORTCUT
@@ -154,6 +157,13 @@ def _escalation_submission(stage: Stage, check_id: str) -> dict[str, Any]:
     return _submission(stage, view, goal)
 
 
+def _watch_submission(stage: Stage, check_id: str) -> dict[str, Any]:
+    today = datetime.now(UTC).date()
+    view = watch_blocks.watch_modal(check_id, _asked_from("W111"), today)
+    later = (today + timedelta(days=30)).isoformat()
+    return _submission(stage, view, {watch_blocks.DATE_BLOCK: {watch_blocks.DATE_INPUT: later}})
+
+
 def _command(stage: Stage, _check_id: str) -> dict[str, Any]:
     typed = shape("slash_command.json")
     typed.update(
@@ -200,6 +210,12 @@ def _step_paste(stage: Stage, _check_id: str) -> dict[str, Any]:
     clicked["bot_access_token"] = execution.bot_access_token
     clicked["actions"][0]["value"] = StepButton(execution.id, person).to_value()
     return clicked
+
+
+def _secret_in_channel(stage: Stage, _check_id: str) -> dict[str, Any]:
+    body = _event("message_channel.json")(stage, _check_id)
+    body["event"]["text"] = f"here it is: {stage.sandbox.collection_url('connected')}"
+    return body
 
 
 def _has(payload: object, *path: str) -> bool:
@@ -306,6 +322,41 @@ SCENARIOS += [
         "event",
         (*EVENT_ROUTE, ("event", "function", "callback_id"), ("event", "function_execution_id")),
         lambda _: True,  # the workflow's run waits for the guide, or for why not
+    ),
+    Scenario(
+        "secret pasted in a channel",
+        _secret_in_channel,
+        "event",
+        (*EVENT_ROUTE, ("event", "channel_type")),
+        lambda body: all(_has(body, "event", key) for key in ("user", "channel", "ts", "text")),
+    ),
+    *(
+        Scenario(
+            f"{action} clicked on a leak warning",
+            lambda stage, _, action=action: _click(
+                stage, "block_actions_slack_connect.json", action, "hold-id"
+            ),
+            "payload",
+            ACTION_ROUTE,
+            _interaction_waits,
+        )
+        for action in (CHECK_HELD_ACTION, PASTE_PRIVATELY_ACTION)
+    ),
+    Scenario(
+        "Watch until migration clicked",
+        lambda stage, check_id: _click(
+            stage, "block_actions_slack_connect.json", watch_blocks.WATCH_ACTION, check_id
+        ),
+        "payload",
+        ACTION_ROUTE,
+        _interaction_waits,
+    ),
+    Scenario(
+        "watch modal submitted",
+        _watch_submission,
+        "payload",
+        VIEW_ROUTE,
+        _interaction_waits,
     ),
     Scenario(
         "Stop the follow-up clicked",
@@ -451,6 +502,17 @@ async def running_follow_up(stage: Stage) -> str:
     return str(buttons[-1]["value"])
 
 
+@pytest.fixture
+async def subject(stage: Stage, scenario: Scenario) -> str:
+    """What the scenario's payload is about: a recorded check to escalate, a follow-up to stop;
+    made once for all its examples."""
+    if "escalation" in scenario.name or "watch" in scenario.name.lower():
+        return await recorded_check(stage)
+    if "follow-up" in scenario.name:
+        return await running_follow_up(stage)
+    return "check-id"
+
+
 def what_slack_got(stage: Stage, since: int, ack: BoltResponse) -> list[tuple[str, str]]:
     sent = [(call.method, json.dumps(call.args)) for call in stage.slack.calls[since:]]
     return [("ack", ack.body or ""), *sent]
@@ -465,15 +527,9 @@ def what_slack_got(stage: Stage, since: int, ack: BoltResponse) -> list[tuple[st
 )
 @given(data=st.data())
 async def test_a_payload_without_what_its_listener_reads_gets_an_answer_never_a_500(
-    stage: Stage, scenario: Scenario, data: st.DataObject
+    stage: Stage, scenario: Scenario, subject: str, data: st.DataObject
 ) -> None:
-    if "escalation" in scenario.name:
-        check_id = await recorded_check(stage)
-    elif "follow-up" in scenario.name:
-        check_id = await running_follow_up(stage)
-    else:
-        check_id = "check-id"
-    payload = scenario.build(stage, check_id)
+    payload = scenario.build(stage, subject)
     # Each field in turn is kept or, now and then, removed, renamed or set to null.
     for path in _mutable(payload, scenario.routing):
         _mutate(payload, path, data.draw(st.sampled_from(CHANGES), label=repr(path)))
