@@ -200,3 +200,7 @@ def eyes_added(slack: FakeSlack) -> int:
         call.args.get("name") == "eyes" and call.response.get("ok") is True
         for call in slack.calls_to("reactions.add")
     )
+
+
+def no_traceback(log: str) -> None:
+    assert "Traceback" not in log, log
