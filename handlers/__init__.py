@@ -17,6 +17,7 @@ from handlers import (
     shortcuts,
     support,
     views,
+    watches,
     workflow,
 )
 
@@ -37,5 +38,6 @@ def register_all(app: AsyncApp) -> None:
         home,
         workflow,
         follow_ups,
+        watches,
     ):
         group.register(app)

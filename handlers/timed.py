@@ -9,9 +9,13 @@ asks for its next run. Its payload holds IDs, never a secret.
 from __future__ import annotations
 
 from bot.history.follow_ups import FOLLOW_UP_KIND
+from bot.history.watches import REMINDER_KIND, WATCH_KIND
 from bot.slack.services import TimedKind
 from handlers.follow_ups import run_follow_up
+from handlers.watches import run_reminder, run_watch
 
 KINDS: dict[str, TimedKind] = {
     FOLLOW_UP_KIND: run_follow_up,
+    WATCH_KIND: run_watch,
+    REMINDER_KIND: run_reminder,
 }
