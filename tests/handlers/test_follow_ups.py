@@ -342,6 +342,7 @@ async def _cut_off_then_taken_over(stage: Stage, owner: SlackUser) -> None:
         await services.tasks.drain(10)
     finally:
         await following.stop()
+        await following.release()
     replies = thread_replies(stage, root["ts"])
     assert len(replies) == 2, [text_of(reply) for reply in replies]
     assert "connected" in text_of(replies[-1]).lower()
