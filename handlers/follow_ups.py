@@ -4,7 +4,7 @@ work every FOLLOW_UP_EVERY_S, told in the thread when they end, stopped with a b
 A round looks cheaply first where it can (one profile request, `profile_only`) and runs the whole
 check only once the store looks fixed. A round the token guard holds back (cool-down, spent
 budget) waits for its turn and says nothing. Each ending is posted once: its message carries a
-mark, looked for before a round taken over from a killed process posts it again.
+mark, looked for before it is posted (a round may be the second try of one that posted it).
 """
 
 from __future__ import annotations
@@ -133,8 +133,12 @@ async def _end_and_tell(
     else:
         refreshed = await services.follow_ups.get(follow_up.id) or follow_up
         text, blocks = expired_message(refreshed, unreadable=unreadable)
-    mark = MessageMark(FOLLOW_UP_EVENT, "follow_up", f"{follow_up.id}:{state}")
-    await post(client, destination, text, blocks, mark=mark, look_first=item.attempts > 1)
+    # One last word per follow-up, whichever it is: a round taken over after the window ended
+    # must not add "expired" to the good news an earlier round posted. Always looked for first
+    # (one read per follow-up): a round given back by a clean stop is claimed afresh, its
+    # attempts not counting the one whose post Slack may have applied after all.
+    mark = MessageMark(FOLLOW_UP_EVENT, "follow_up", follow_up.id)
+    await post(client, destination, text, blocks, mark=mark, look_first=True)
     if await services.follow_ups.end(follow_up.id, state, item_id=item.id) is None:
         return
     services.metrics.follow_ups.labels(state.value).inc()

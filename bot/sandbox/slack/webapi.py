@@ -138,16 +138,16 @@ class FakeSlack(
         if request.transport is not None:
             peer = request.transport.get_extra_info("peername")
             self.api_connections.add((str(peer[0]), int(peer[1])))
-        if (gate := self._holds.get(method)) is not None:
-            await gate.wait()
-        if self._latency_s > 0:
-            await asyncio.sleep(self._latency_s)
         token: str | None = None
         args: dict[str, Any] = {}
         headers: dict[str, str] = {}
         status = 200
         try:
             args = await _read_args(request)
+            # A slow Slack has the whole call, and applies it even if the caller left meanwhile.
+            await self._wait_if_held(method)
+            if self._latency_s > 0:
+                await asyncio.sleep(self._latency_s)
             token = _bearer(request) or text_arg(args, "token")
             args.pop("token", None)
             handler = self._methods.get(method)
