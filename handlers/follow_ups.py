@@ -181,6 +181,11 @@ async def stop_follow_up(
 
 async def _stop(services: BotServices, client: AsyncWebClient, click: StopClick) -> None:
     follow_up = await services.follow_ups.get(click.item_id)
+    if follow_up is not None and follow_up.state is FollowUpState.SUPERSEDED:
+        # A newer check in the thread took the following over: "Stop checking" on the older
+        # answer means that one, or the bot would go on after being asked to stop.
+        thread = follow_up.destination
+        follow_up = await services.follow_ups.active_in_thread(thread.channel, thread.thread_ts)
     if follow_up is None or not await may_stop(
         services, client, click, follow_up.destination.requester
     ):
