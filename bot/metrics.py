@@ -79,6 +79,14 @@ class Metrics:
             "Background work (checks, posts) in flight.",
             registry=r,
         )
+        self.timed_work = Counter(
+            "ecwid_connect_timed_work_runs",
+            "Runs of timed work (follow-ups, watches, reminders), by kind and outcome: done, "
+            "again (its next run is scheduled), failed (tried again later), lost (cancelled "
+            "or taken over meanwhile).",
+            ["kind", "outcome"],
+            registry=r,
+        )
         self.ready = Gauge(
             "ecwid_connect_ready",
             "1 when the last readiness probe passed, else 0.",

@@ -12,7 +12,9 @@ from handlers.blocks.check import (
     OPEN_CHECK_MODAL_ACTION,
     PLAYGROUND_LINK_ACTION,
 )
-from handlers.conversation import destination_from_action, spawn_check_modal
+from handlers.blocks.common import CLICK_AGAIN
+from handlers.conversation import spawn_check_modal
+from handlers.payload import interaction_origin, tell_origin
 
 
 async def open_modal(
@@ -20,8 +22,12 @@ async def open_modal(
 ) -> None:
     """ "Paste the URL" and "Check again": the paste modal, answering in that message's thread."""
     await ack()
-    destination = destination_from_action(body, context)
-    spawn_check_modal(context, client, body["trigger_id"], destination, name="open modal")
+    origin = interaction_origin(body)
+    destination = origin.destination(context)
+    if destination is None or origin.trigger_id is None:
+        tell_origin(context, client, origin, CLICK_AGAIN)
+        return
+    spawn_check_modal(context, client, origin.trigger_id, destination, name="open modal")
 
 
 async def link_clicked(ack: AsyncAck) -> None:

@@ -9,18 +9,20 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.destination import Destination, EntryPoint
+from bot.destination import EntryPoint
 from bot.engine.errors import PasteError
 from bot.engine.intake import read_paste
 from bot.slack.services import BotServices, SupportUnreadable, services_of
 from handlers.blocks.check import usage_text
+from handlers.blocks.common import CLICK_AGAIN
 from handlers.blocks.support import history_message
 from handlers.conversation import (
-    installing_team,
     post_guide,
     start_thread_and_check,
     tell_failure,
 )
+from handlers.payload import command_origin
+from handlers.payload import text as payload_text
 
 COMMAND = "/ecwid-connect"
 HELP_WORDS = frozenset({"help", "-h", "--help", "?", "usage"})
@@ -36,31 +38,29 @@ async def ecwid_connect(
 ) -> None:
     """`/ecwid-connect [help | history <store ID> | <paste>]`."""
     services = services_of(context)
-    text = (command.get("text") or "").strip()
-    failed = tell_failure(client, command["user_id"], response_url=command.get("response_url"))
+    text = (payload_text(command, "text") or "").strip()
     if text.lower() in HELP_WORDS:
-        await ack(text=usage_text(command.get("command") or COMMAND))
+        await ack(text=usage_text(payload_text(command, "command") or COMMAND))
         return
+    # Slash commands cannot run in threads: the bot's own message becomes the thread root.
+    destination = command_origin(command).destination(context, EntryPoint.COMMAND)
+    if destination is None:
+        # No user or channel to answer in; the person who typed it still sees the ack's text.
+        await ack(text=CLICK_AGAIN)
+        return
+    user = destination.requester
+    failed = tell_failure(client, user, response_url=destination.response_url)
     if history := HISTORY.fullmatch(text):
         if not (history["store_id"] or "").isdigit() or len(history["store_id"]) > 15:
             await ack(text=f"Which store? `{COMMAND} history <store ID>`, e.g. `history 1003`.")
             return
         await ack()
         services.tasks.spawn(
-            _history(services, command["user_id"], int(history["store_id"]), client, respond),
+            _history(services, user, int(history["store_id"]), client, respond),
             name="history",
             on_failure=failed,
         )
         return
-    # Slash commands cannot run in threads: the bot's own message becomes the thread root.
-    destination = Destination(
-        channel=command["channel_id"],
-        thread_ts=None,
-        requester=command["user_id"],
-        response_url=command.get("response_url"),
-        team=installing_team(context) or command.get("team_id") or "",
-        entry=EntryPoint.COMMAND,
-    )
     if not text:
         await ack()
         services.tasks.spawn(post_guide(client, destination), name="post guide", on_failure=failed)

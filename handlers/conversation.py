@@ -16,7 +16,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.destination import Destination, EntryPoint
+from bot.destination import Destination
 from bot.engine.diagnosis import StepName, StepStatus
 from bot.engine.intake import Paste
 from bot.engine.report import CheckReport, Step
@@ -68,34 +68,6 @@ def installing_team(context: AsyncBoltContext) -> str | None:
 
 # Slack allows views.update about once a second per view before it answers rate_limited.
 PROGRESS_INTERVAL_S = 1.0
-
-
-def destination_from_action(
-    body: dict[str, Any], context: AsyncBoltContext, entry: EntryPoint = EntryPoint.MODAL
-) -> Destination:
-    """Where to answer a click on a bot message or a message shortcut: that message's thread."""
-    container = body.get("container") or {}
-    message = body.get("message") or {}
-    channel = (body.get("channel") or {}).get("id") or container.get("channel_id")
-    if container.get("is_ephemeral"):
-        # An ephemeral message has no thread of its own; inside a thread, Slack says which.
-        thread_ts = container.get("thread_ts")
-    else:
-        thread_ts = (
-            container.get("thread_ts")
-            or message.get("thread_ts")
-            or container.get("message_ts")
-            or message.get("ts")
-        )
-    payload_team = (body.get("team") or {}).get("id") or body["user"].get("team_id")
-    return Destination(
-        channel=str(channel),
-        thread_ts=thread_ts,
-        requester=str(body["user"]["id"]),
-        response_url=body.get("response_url"),
-        team=str(installing_team(context) or payload_team or ""),
-        entry=entry,
-    )
 
 
 async def open_check_modal(

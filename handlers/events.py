@@ -11,6 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.destination import Destination, EntryPoint
 from bot.slack.services import BotServices, services_of
 from handlers.conversation import first_time, installing_team, post_guide, tell_failure
+from handlers.payload import event_origin, once_keys, text
 
 logger = logging.getLogger(__name__)
 
@@ -25,16 +26,21 @@ async def mentioned(
         # a new event_id: the first one was answered already.
         logger.debug("edited mention in %s ignored", event.get("channel"))
         return
+    origin = event_origin(body, event)
+    if origin.channel is None:
+        logger.warning("app_mention without a channel ignored: nowhere to answer")
+        return
     destination = Destination(
-        channel=event["channel"],
-        thread_ts=event.get("thread_ts") or event.get("ts"),
-        requester=event.get("user", ""),
-        team=installing_team(context) or body.get("team_id") or "",
+        channel=origin.channel,
+        thread_ts=origin.thread_ts,
+        requester=origin.user or "",
+        team=installing_team(context) or origin.team or "",
         entry=EntryPoint.MENTION,
     )
-    keys = [f"mention:{event['channel']}:{event.get('ts')}"]
-    if event_id := body.get("event_id"):
-        keys.insert(0, f"event:{event_id}")
+    keys = once_keys(
+        event_id=text(body, "event_id"),
+        message=f"mention:{origin.channel}:{ts}" if (ts := text(event, "ts")) else None,
+    )
     services.tasks.spawn(
         _guide_once(services, client, destination, keys),
         name="guide on mention",

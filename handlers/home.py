@@ -13,8 +13,10 @@ from bot.destination import Destination, EntryPoint
 from bot.history.database import Database
 from bot.history.steps import StepExecutions
 from bot.slack.services import BotServices, SupportUnreadable, services_of
+from handlers.blocks.common import CLICK_AGAIN
 from handlers.blocks.home import HOME_CHECK_ACTION, TeamView, home_channel, home_view
 from handlers.conversation import installing_team, spawn_check_modal, tell_failure
+from handlers.payload import event_origin, interaction_origin, tell_origin, text
 
 logger = logging.getLogger(__name__)
 TEAM_WINDOW = timedelta(days=7)
@@ -48,10 +50,14 @@ async def home_opened(
     """The Home tab was opened: publish it, fresh."""
     if event.get("tab") != "home":
         return
-    user_id = str(event["user"])
+    origin = event_origin({}, event)
+    if origin.user is None:
+        logger.warning("app_home_opened without a user ignored: no Home to publish")
+        return
+    user_id = origin.user
     services = services_of(context)
     services.tasks.spawn(
-        _publish(services, user_id, str(event.get("channel") or ""), client),
+        _publish(services, user_id, origin.channel or "", client),
         name="publish home",
         on_failure=tell_failure(client, user_id),
     )
@@ -84,22 +90,25 @@ async def check_from_home(
 ) -> None:
     """ "Check a store" on the Home tab: the paste modal, answering in the bot's DM."""
     await ack()
-    user_id = str(body["user"]["id"])
-    channel = home_channel(str((body.get("view") or {}).get("private_metadata") or ""))
+    origin = interaction_origin(body)
+    if origin.user is None or origin.trigger_id is None:
+        tell_origin(context, client, origin, CLICK_AGAIN)
+        return
+    channel = home_channel(text(body, "view", "private_metadata") or "")
     destination = Destination(
-        channel=channel or user_id,  # a user ID as channel posts in the DM with the bot
+        channel=channel or origin.user,  # a user ID as channel posts in the DM with the bot
         thread_ts=None,
-        requester=user_id,
-        team=installing_team(context) or str((body.get("team") or {}).get("id") or ""),
+        requester=origin.user,
+        team=installing_team(context) or origin.team or "",
         entry=EntryPoint.MODAL,
     )
     spawn_check_modal(
         context,
         client,
-        body["trigger_id"],
+        origin.trigger_id,
         destination,
         name="open modal from home",
-        on_failure=tell_failure(client, user_id),
+        on_failure=tell_failure(client, origin.user),
     )
 
 

@@ -23,6 +23,7 @@ from bot.engine.intake import CollectionPaste, Paste, read_paste
 from bot.slack.services import BotServices, services_of
 from handlers.blocks.direct import dm_guide_message, dm_paste_note
 from handlers.conversation import check_and_answer, first_time, installing_team, post, tell_failure
+from handlers.payload import event_origin, once_keys, text
 
 logger = logging.getLogger(__name__)
 
@@ -39,35 +40,37 @@ async def direct_message(
     body: dict[str, Any], event: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
 ) -> None:
     """A person wrote to the bot in its DM: a paste is checked, anything else gets the guide."""
-    user = event.get("user")
+    origin = event_origin(body, event)
     if (
         event.get("channel_type") != DM_CHANNEL_TYPE
         or event.get("subtype")
         or event.get("bot_id")
-        or not user
-        or user == context.bot_user_id
+        or origin.user is None
+        or origin.user == context.bot_user_id
     ):
         return
+    if origin.channel is None:
+        logger.warning("a direct message without a channel ignored: nowhere to answer")
+        return
     services = services_of(context)
-    message_key = event.get("client_msg_id") or f"{event['channel']}:{event.get('ts')}"
     # Slack retries an event it thinks was not delivered: answer each event, and each message,
     # once. (Asked after the ack: with a database these are writes.)
-    keys = [f"dm:{message_key}"]
-    if event_id := body.get("event_id"):
-        keys.insert(0, f"event:{event_id}")
+    ts = text(event, "ts")
+    message = text(event, "client_msg_id") or (f"{origin.channel}:{ts}" if ts else None)
+    keys = once_keys(event_id=text(body, "event_id"), message=f"dm:{message}" if message else None)
     destination = Destination(
-        channel=str(event["channel"]),
-        thread_ts=event.get("thread_ts") or event.get("ts"),
-        requester=str(user),
-        team=installing_team(context) or body.get("team_id") or "",
+        channel=origin.channel,
+        thread_ts=origin.thread_ts,
+        requester=origin.user,
+        team=installing_team(context) or origin.team or "",
         entry=EntryPoint.DM,
     )
-    text = str(event.get("text") or "")
+    written = text(event, "text") or ""
     failed = tell_failure(client, destination.requester, channel=destination.channel)
     try:
-        paste = read_paste(text, services.settings.collection_hosts)
+        paste = read_paste(written, services.settings.collection_hosts)
     except PasteError as problem:
-        detail = problem.detail if _ATTEMPTED_PASTE.search(text) else None
+        detail = problem.detail if _ATTEMPTED_PASTE.search(written) else None
         services.tasks.spawn(
             _guide(services, keys, client, destination, detail),
             name="guide in DM",

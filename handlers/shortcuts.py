@@ -8,7 +8,9 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.destination import EntryPoint
-from handlers.conversation import destination_from_action, spawn_check_modal
+from handlers.blocks.common import CLICK_AGAIN
+from handlers.conversation import spawn_check_modal
+from handlers.payload import interaction_origin, tell_origin
 
 CHECK_SHORTCUT = "check_ecwid_connection"
 
@@ -18,9 +20,13 @@ async def check_from_message(
 ) -> None:
     """The paste modal; the answer goes to the thread of the message the shortcut was used on."""
     await ack()
-    destination = destination_from_action(shortcut, context, entry=EntryPoint.SHORTCUT)
+    origin = interaction_origin(shortcut)
+    destination = origin.destination(context, EntryPoint.SHORTCUT)
+    if destination is None or origin.trigger_id is None:
+        tell_origin(context, client, origin, CLICK_AGAIN)
+        return
     spawn_check_modal(
-        context, client, shortcut["trigger_id"], destination, name="open modal from shortcut"
+        context, client, origin.trigger_id, destination, name="open modal from shortcut"
     )
 
 

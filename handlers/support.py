@@ -23,10 +23,13 @@ from bot.engine.report import CheckReport
 from bot.history.database import Escalation
 from bot.response_targets import Urgency
 from bot.slack.services import BotServices, SupportUnreadable, services_of
+from handlers.blocks.common import CLICK_AGAIN
 from handlers.blocks.support import (
     CUSTOMER_REPLY_ACTION,
     ESCALATE_ACTION,
     ESCALATE_MODAL_CALLBACK,
+    ESCALATE_WITHOUT_CHECK,
+    ESCALATION_FORM_UNREADABLE,
     GOAL_BLOCK,
     GOAL_INPUT,
     GOAL_MISSING,
@@ -35,6 +38,7 @@ from handlers.blocks.support import (
     RERUN_ACTION,
     RESOLVE_ACTION,
     TAKE_ACTION,
+    TRIAGE_WITHOUT_ESCALATION,
     URGENCY_BLOCK,
     URGENCY_INPUT,
     customer_reply_text,
@@ -53,7 +57,6 @@ from handlers.conversation import (
     CONNECTED,
     PROBLEM,
     check_and_answer,
-    destination_from_action,
     installing_team,
     post,
     react,
@@ -61,6 +64,14 @@ from handlers.conversation import (
     tell_failure,
     tell_failure_at,
     tell_privately,
+)
+from handlers.payload import (
+    Origin,
+    Submission,
+    clicked_action_id,
+    clicked_value,
+    interaction_origin,
+    tell_origin,
 )
 
 logger = logging.getLogger(__name__)
@@ -112,12 +123,19 @@ async def open_escalation(
 ) -> None:
     """ "Escalate to support" on a result: the escalation modal, worded for who clicked."""
     await ack()
-    check_id = str(body["actions"][0]["value"])
-    destination = destination_from_action(body, context)
+    origin = interaction_origin(body)
+    check_id = clicked_value(body)
+    destination = origin.destination(context)
+    if check_id is None:
+        tell_origin(context, client, origin, ESCALATE_WITHOUT_CHECK)
+        return
+    if destination is None or origin.trigger_id is None:
+        tell_origin(context, client, origin, CLICK_AGAIN)
+        return
     services = services_of(context)
     services.tasks.spawn(
         _open_escalation_modal(
-            services, client, body, check_id, destination, installing_team(context)
+            services, client, origin, check_id, destination, installing_team(context)
         ),
         name="open escalation modal",
         on_failure=tell_failure_at(client, destination),
@@ -127,7 +145,7 @@ async def open_escalation(
 async def _open_escalation_modal(
     services: BotServices,
     client: AsyncWebClient,
-    body: dict[str, Any],
+    origin: Origin,
     check_id: str,
     destination: Destination,
     home_team: str | None,
@@ -135,10 +153,7 @@ async def _open_escalation_modal(
     try:
         for_agent = await asyncio.wait_for(
             services.support.may_act(
-                client,
-                destination.requester,
-                user_team=body["user"].get("team_id"),
-                home_team=home_team,
+                client, destination.requester, user_team=origin.user_team, home_team=home_team
             ),
             AGENT_LOOKUP_S,
         )
@@ -146,36 +161,44 @@ async def _open_escalation_modal(
         logger.info("could not tell whether %s is an agent", destination.requester, exc_info=True)
         for_agent = False
     view = escalate_modal(check_id, destination, for_agent=for_agent)
-    await client.views_open(trigger_id=body["trigger_id"], view=view)
+    await client.views_open(trigger_id=origin.trigger_id, view=view)
 
 
 async def escalate(
     ack: AsyncAck,
-    view: dict[str, Any],
     body: dict[str, Any],
     client: AsyncWebClient,
     context: AsyncBoltContext,
 ) -> None:
-    """The escalation modal's submit: the triage post in the support channel."""
-    values = view["state"]["values"]
-    goal = str(values[GOAL_BLOCK][GOAL_INPUT].get("value") or "").strip()
-    if not goal:
-        await ack(response_action="errors", errors={GOAL_BLOCK: GOAL_MISSING})
-        return
-    # Everything is read before the ack: after it, a bad value would be lost silently.
+    """The escalation modal's submit: the triage post in the support channel.
+
+    Everything is read before the ack: after it, a bad value would be lost silently. A form
+    from an earlier version (without its goal, or metadata it cannot read) is told so."""
+    submission = Submission(ack, body, client, context, unreadable=ESCALATION_FORM_UNREADABLE)
+    form = submission.form
     try:
-        chosen = (values.get(URGENCY_BLOCK) or {}).get(URGENCY_INPUT) or {}
-        urgency = Urgency((chosen.get("selected_option") or {}).get("value", "normal"))
-        check_id, destination = read_escalation_metadata(view["private_metadata"])
+        check_id, destination = read_escalation_metadata(form.metadata or "")
     except (KeyError, ValueError, TypeError):
-        await ack(response_action="errors", errors={URGENCY_BLOCK: "Pick an urgency."})
+        await submission.refuse(GOAL_BLOCK)
+        return
+    if form.view_id is None or not form.has(GOAL_BLOCK, GOAL_INPUT):
+        await submission.refuse(GOAL_BLOCK)
+        return
+    goal = form.typed(GOAL_BLOCK, GOAL_INPUT).strip()
+    if not goal:
+        await submission.refuse(GOAL_BLOCK, GOAL_MISSING)
+        return
+    try:
+        urgency = Urgency(form.selected(URGENCY_BLOCK, URGENCY_INPUT) or Urgency.NORMAL)
+    except ValueError:
+        await submission.refuse(URGENCY_BLOCK, "Pick an urgency.")
         return
     await ack()
-    note = str(values.get(NOTE_BLOCK, {}).get(NOTE_INPUT, {}).get("value") or "").strip()
-    asker = replace(destination, requester=str(body["user"]["id"]))
+    note = form.typed(NOTE_BLOCK, NOTE_INPUT).strip()
+    asker = replace(destination, requester=submission.origin.user or destination.requester)
     services = services_of(context)
     services.tasks.spawn(
-        _post_escalation(services, str(view["id"]), check_id, asker, goal, urgency, note, client),
+        _post_escalation(services, form.view_id, check_id, asker, goal, urgency, note, client),
         name="escalate",
     )
 
@@ -344,19 +367,25 @@ async def triage_button(
 ) -> None:
     """A click on a triage post's button: the action, if the clicker is a support agent."""
     await ack()
-    action = body["actions"][0]
+    origin = interaction_origin(body)
+    escalation_id = clicked_value(body)
+    clicked = clicked_action_id(body) or ""
+    work = TRIAGE_ACTIONS.get(clicked)
+    if escalation_id is None or work is None:
+        tell_origin(context, client, origin, TRIAGE_WITHOUT_ESCALATION)
+        return
+    if origin.user is None:
+        tell_origin(context, client, origin, CLICK_AGAIN)
+        return
     services = services_of(context)
     services.tasks.spawn(
         _as_agent(
-            services,
-            TRIAGE_ACTIONS[str(action["action_id"])],
-            str(action["value"]),
-            body,
-            client,
-            home_team=installing_team(context),
+            services, work, escalation_id, origin, origin.user, client, installing_team(context)
         ),
-        name=str(action["action_id"]),
-        on_failure=_tell_clicker(client, body),
+        name=clicked,
+        on_failure=tell_failure(
+            client, origin.user, channel=origin.channel, response_url=origin.response_url
+        ),
     )
 
 
@@ -364,16 +393,14 @@ async def _as_agent(
     services: BotServices,
     work: TriageWork,
     escalation_id: str,
-    body: dict[str, Any],
+    origin: Origin,
+    agent: str,
     client: AsyncWebClient,
-    *,
     home_team: str | None,
 ) -> None:
-    user = body["user"]
-    agent = str(user["id"])
     try:
         allowed = await services.support.may_act(
-            client, agent, user_team=user.get("team_id"), home_team=home_team
+            client, agent, user_team=origin.user_team, home_team=home_team
         )
         refusal = NOT_AN_AGENT
     except SupportUnreadable as unreadable:
@@ -381,11 +408,7 @@ async def _as_agent(
     if not allowed:
         logger.info("triage action refused to %s: not a support agent", agent)
         await tell_privately(
-            client,
-            agent,
-            refusal,
-            channel=(body.get("channel") or {}).get("id"),
-            response_url=body.get("response_url"),
+            client, agent, refusal, channel=origin.channel, response_url=origin.response_url
         )
         return
     await work(services, escalation_id, agent, client)
@@ -396,13 +419,6 @@ def register(app: AsyncApp) -> None:
     app.view(ESCALATE_MODAL_CALLBACK)(escalate)
     for action_id in TRIAGE_ACTIONS:
         app.action(action_id)(triage_button)
-
-
-def _tell_clicker(client: AsyncWebClient, body: dict[str, Any]) -> Callable[[str], Awaitable[None]]:
-    channel = (body.get("channel") or {}).get("id")
-    return tell_failure(
-        client, str(body["user"]["id"]), channel=channel, response_url=body.get("response_url")
-    )
 
 
 def _already(escalation: Escalation) -> str:

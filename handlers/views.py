@@ -15,6 +15,7 @@ from bot.engine.intake import Paste, read_paste, read_store_credentials
 from bot.settings import CollectionHost
 from bot.slack.services import BotServices, services_of
 from handlers.blocks.check import (
+    CHECK_FORM_UNREADABLE,
     CHECK_MODAL_CALLBACK,
     STORE_ID_BLOCK,
     STORE_ID_INPUT,
@@ -25,9 +26,11 @@ from handlers.blocks.check import (
     checking_view,
 )
 from handlers.conversation import check_and_answer, pending_ladder, tell_failure_at
+from handlers.payload import Form, Submission
 from handlers.support import offer_customer_reply
 
 _BLOCK_FOR = {Diagnosis.STORE_ID_INVALID: STORE_ID_BLOCK, Diagnosis.TOKEN_MALFORMED: TOKEN_BLOCK}
+_INPUTS = ((URL_BLOCK, URL_INPUT), (STORE_ID_BLOCK, STORE_ID_INPUT), (TOKEN_BLOCK, TOKEN_INPUT))
 
 
 class SubmissionError(Exception):
@@ -37,14 +40,11 @@ class SubmissionError(Exception):
         self.message = message
 
 
-def read_submission(values: dict[str, Any], hosts: tuple[CollectionHost, ...]) -> Paste:
+def read_submission(form: Form, hosts: tuple[CollectionHost, ...]) -> Paste:
     """What the modal holds, judged without any network call; `SubmissionError` names the input."""
-
-    def typed(block_id: str, action_id: str) -> str:
-        return str((values.get(block_id) or {}).get(action_id, {}).get("value") or "")
-
-    url = typed(URL_BLOCK, URL_INPUT)
-    store_id, token = typed(STORE_ID_BLOCK, STORE_ID_INPUT), typed(TOKEN_BLOCK, TOKEN_INPUT)
+    url = form.typed(URL_BLOCK, URL_INPUT)
+    store_id = form.typed(STORE_ID_BLOCK, STORE_ID_INPUT)
+    token = form.typed(TOKEN_BLOCK, TOKEN_INPUT)
     uses_credentials = bool(store_id.strip() or token.strip())
     if url.strip() and uses_credentials:
         raise SubmissionError(
@@ -66,27 +66,43 @@ def _checking_view() -> dict[str, Any]:
     return checking_view(pending_ladder())
 
 
-async def submitted(
-    ack: AsyncAck, view: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
-) -> None:
-    """The paste modal's submit: a wrong paste answered under its input, a good one checked."""
-    services = services_of(context)
+def _destination(form: Form) -> Destination | None:
+    """Where the answer goes, as the modal was opened with; None for a form that cannot say."""
     try:
-        paste = read_submission(view["state"]["values"], services.settings.collection_hosts)
-    except SubmissionError as problem:
-        await ack(response_action="errors", errors={problem.block_id: problem.message})
+        return Destination.from_metadata(form.metadata or "")
+    except (KeyError, ValueError, TypeError):
+        return None
+
+
+async def submitted(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
+) -> None:
+    """The paste modal's submit: a wrong paste answered under its input, a good one checked.
+
+    A form the bot cannot read (opened before an upgrade, or sent without its inputs) is
+    answered under its input, or privately when it has none: nothing is checked."""
+    services = services_of(context)
+    submission = Submission(ack, body, client, context, unreadable=CHECK_FORM_UNREADABLE)
+    form = submission.form
+    destination = _destination(form)
+    if (
+        destination is None
+        or form.view_id is None
+        or not any(form.has(block_id, action_id) for block_id, action_id in _INPUTS)
+    ):
+        await submission.refuse(URL_BLOCK)
         return
     try:
-        destination = Destination.from_metadata(view["private_metadata"])
-    except (KeyError, ValueError, TypeError):
-        await ack(
-            response_action="errors",
-            errors={URL_BLOCK: "This form is out of date: close it and start again."},
-        )
+        paste = read_submission(form, services.settings.collection_hosts)
+    except SubmissionError as problem:
+        await submission.refuse(problem.block_id, problem.message)
         return
     await ack(response_action="update", view=_checking_view())
     services.tasks.spawn(
-        _check_once(services, str(view["id"]), destination, paste, client),
+        _check_once(services, form.view_id, destination, paste, client),
         name="check from modal",
         on_failure=tell_failure_at(client, destination),
     )

@@ -23,6 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.destination import Destination, EntryPoint
 from bot.slack.delivery import deliver
 from bot.slack.services import BotServices, services_of
+from handlers.blocks.common import CLICK_AGAIN
 from handlers.blocks.workflow import (
     BOT_PERSON,
     NO_PERSON,
@@ -37,12 +38,11 @@ from handlers.blocks.workflow import (
 )
 from handlers.conversation import (
     FALLBACK_ERRORS,
-    destination_from_action,
     installing_team,
     spawn_check_modal,
     tell_failure,
-    tell_privately,
 )
+from handlers.payload import clicked_value, field, interaction_origin, tell_origin, text
 
 logger = logging.getLogger(__name__)
 
@@ -62,14 +62,16 @@ class StepRequest:
     team: str
 
 
-def step_request(event: dict[str, Any], team: str) -> StepRequest:
-    """The execution and its inputs, blanks read as missing."""
-    inputs = event.get("inputs") or {}
-    channel = str(inputs.get(CHANNEL_INPUT) or "").strip()
+def step_request(event: dict[str, Any], team: str) -> StepRequest | None:
+    """The execution and its inputs, blanks read as missing; None without an execution."""
+    execution_id = text(event, "function_execution_id")
+    if execution_id is None:
+        return None
+    channel = (text(event, "inputs", CHANNEL_INPUT) or "").strip()
     return StepRequest(
-        execution_id=str(event["function_execution_id"]),
-        workflow_execution_id=event.get("workflow_execution_id"),
-        person=str(inputs.get(PERSON_INPUT) or "").strip(),
+        execution_id=execution_id,
+        workflow_execution_id=text(event, "workflow_execution_id"),
+        person=(text(event, "inputs", PERSON_INPUT) or "").strip(),
         channel=channel or None,
         team=team,
     )
@@ -77,12 +79,12 @@ def step_request(event: dict[str, Any], team: str) -> StepRequest:
 
 def _team(body: dict[str, Any], context: AsyncBoltContext) -> str:
     """The installing workspace; on an organisation-wide install, the organisation."""
-    return str(
+    return (
         installing_team(context)
-        or body.get("team_id")
-        or (body.get("team") or {}).get("id")
-        or body.get("enterprise_id")
-        or (body.get("enterprise") or {}).get("id")
+        or text(body, "team_id")
+        or text(body, "team", "id")
+        or text(body, "enterprise_id")
+        or text(body, "enterprise", "id")
         or ""
     )
 
@@ -93,6 +95,9 @@ async def step_executed(
     """`function_executed` for the step (Bolt acknowledges it): start it after the ack."""
     services = services_of(context)
     request = step_request(event, _team(body, context))
+    if request is None:  # nothing to complete or fail: Bolt routes on it, Slack always sends it
+        logger.warning("function_executed without a function_execution_id ignored")
+        return
     services.steps.remember_token(request.execution_id, context.function_bot_access_token)
     services.tasks.spawn(
         start_step(services, client, request),
@@ -191,51 +196,38 @@ async def paste_for_step(
     step's person only; the check answers in the guide's thread and completes the step."""
     await ack()
     services = services_of(context)
-    user = str(body["user"]["id"])
-    button = StepButton.from_value(((body.get("actions") or [{}])[0]).get("value"))
-    function_data = body.get("function_data") or {}
-    execution_id = str(function_data.get("execution_id") or (button.step if button else ""))
-    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get(
-        "channel_id"
-    )
+    origin = interaction_origin(body)
+    button = StepButton.from_value(clicked_value(body))
+    execution_id = text(body, "function_data", "execution_id") or (button.step if button else "")
+    if origin.user is None or origin.trigger_id is None:
+        tell_origin(context, client, origin, CLICK_AGAIN)
+        return
+    user = origin.user
     refusal = None
     if button is None or not execution_id:
         refusal = OUT_OF_DATE
     elif user != button.person:
         refusal = not_for_you(button.person)
     if button is None or refusal is not None:
-        services.tasks.spawn(
-            tell_privately(
-                client,
-                user,
-                refusal or OUT_OF_DATE,
-                channel=channel,
-                response_url=body.get("response_url"),
-            ),
-            name="refuse workflow step paste",
-        )
+        tell_origin(context, client, origin, refusal or OUT_OF_DATE)
         return
     services.steps.remember_token(execution_id, context.function_bot_access_token)
-    if (body.get("container") or {}).get("type") == "view":  # the App Home
+    destination = origin.destination(context, EntryPoint.WORKFLOW)
+    if field(body, "container", "type") == "view" or destination is None:  # the App Home
         destination = Destination(
             channel=button.channel or user,
             thread_ts=button.ts,
             requester=user,
             team=_team(body, context),
             entry=EntryPoint.WORKFLOW,
-            step=execution_id,
-        )
-    else:
-        destination = dataclasses.replace(
-            destination_from_action(body, context, entry=EntryPoint.WORKFLOW), step=execution_id
         )
     spawn_check_modal(
         context,
         client,
-        body["trigger_id"],
-        destination,
+        origin.trigger_id,
+        dataclasses.replace(destination, step=execution_id),
         name="open modal for workflow step",
-        on_failure=tell_failure(client, user, channel=channel),
+        on_failure=tell_failure(client, user, channel=origin.channel),
     )
 
 

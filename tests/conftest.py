@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import ssl
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
+import certifi
 import pytest
 
 from bot.engine.check import ConnectionChecker
 from bot.engine.http_client import new_http_client
 from bot.sandbox.ecwid.server import EcwidSandbox
 from bot.settings import Settings, load_settings
+from handlers import conversation
 
 
 def settings_for(sandbox: EcwidSandbox, **overrides: object) -> Settings:
@@ -24,6 +29,31 @@ def settings_for(sandbox: EcwidSandbox, **overrides: object) -> Settings:
     return load_settings(env_file=None, **values)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _one_trust_store() -> Iterator[None]:
+    """certifi's trust store loaded once for the whole run, not once per HTTP client.
+
+    Every httpx client (the checker's, each stage's, each test's) builds an `SSLContext` from
+    certifi's bundle: about 40 ms each, a tenth of a listener test. Contexts made from the same
+    bundle are alike, and nothing here connects over TLS to anything but a local server with
+    its own context, so they share one."""
+    made = ssl.create_default_context
+    bundle = certifi.where()
+
+    @functools.cache
+    def certifi_context() -> ssl.SSLContext:
+        return made(cafile=bundle)
+
+    def create_default_context(*args: Any, **kwargs: Any) -> ssl.SSLContext:
+        if not args and kwargs == {"cafile": bundle}:
+            return certifi_context()
+        return made(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ssl, "create_default_context", create_default_context)
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _restore_logging() -> Iterator[None]:
     """Entry points configure logging for the whole process; give each test a clean slate."""
@@ -35,6 +65,26 @@ def _restore_logging() -> Iterator[None]:
     root.handlers[:] = saved[1]
     for name, level in zip(named, saved[2], strict=True):
         logging.getLogger(name).setLevel(level)
+
+
+BRISK_VIEW_UPDATE_AFTER_ACK_S = 0.1
+BRISK_PROGRESS_INTERVAL_S = 0.2
+#: The product's own pacing, for the test that holds it (the modal's live ladder).
+PRODUCT_PACING = {
+    "VIEW_UPDATE_AFTER_ACK_S": conversation.VIEW_UPDATE_AFTER_ACK_S,
+    "PROGRESS_INTERVAL_S": conversation.PROGRESS_INTERVAL_S,
+}
+
+
+@pytest.fixture(autouse=True)
+def _brisk_modal_pacing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The modal's pacing in this test process, a fifth of Slack's: the first `views.update` 0.1 s
+    after the ack (not 0.5 s), then one per 0.2 s (not 1 s). On loopback an ack lands within
+    milliseconds, so the order the pacing protects (the ack's view first, the result last) is
+    the same; every modal check waits 0.4 s less. Bots started as processes keep the real
+    pacing, and the modal's ladder test holds the real numbers."""
+    monkeypatch.setattr(conversation, "VIEW_UPDATE_AFTER_ACK_S", BRISK_VIEW_UPDATE_AFTER_ACK_S)
+    monkeypatch.setattr(conversation, "PROGRESS_INTERVAL_S", BRISK_PROGRESS_INTERVAL_S)
 
 
 @pytest.fixture

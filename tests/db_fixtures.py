@@ -7,6 +7,13 @@ PostgreSQL runs when TEST_DATABASE_URL is set (`.ci/start-postgres` prints one);
 its own database on that server, dropped afterwards (`fresh_postgres_url()` makes one for tests
 that need no migration, such as bot processes that migrate themselves). With REQUIRE_POSTGRES=1 a
 missing TEST_DATABASE_URL fails the tests instead of skipping them.
+
+Alembic runs once per test run and backend, not once per test. SQLite: the first test that
+wants a migrated database migrates a template file, and every `database` is a copy of it.
+PostgreSQL, where making and dropping a database costs about a second each on a busy server:
+the run migrates one database and every `database` test gets it emptied (every row but
+Alembic's deleted, sequences restarted, connections a failed test left open cut). A test that
+asks only for `database_url` gets a new, empty database, for the migration tests themselves.
 """
 
 from __future__ import annotations
@@ -14,6 +21,8 @@ from __future__ import annotations
 import asyncio
 import atexit
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -26,6 +35,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from bot.history.database import Database, normalise_url
+from bot.history.models import Base
 
 START = datetime(2025, 6, 2, 9, 30, tzinfo=UTC)
 
@@ -98,13 +108,80 @@ def _drop_leftovers() -> None:
         asyncio.run(_drop(_postgres_url(), *_undropped))
 
 
+# What this run migrated, on first use: {"sqlite": a template file, "postgresql": a database}.
+_migrated: dict[str, str] = {}
+
+
+async def _migrate(url: str) -> None:
+    template = Database.from_url(url)
+    try:
+        await template.migrate()
+    finally:
+        await template.close()
+
+
+async def _sqlite_template() -> Path:
+    if "sqlite" not in _migrated:
+        directory = tempfile.mkdtemp(prefix="ecwid-connect-template-")
+        atexit.register(shutil.rmtree, directory, True)
+        path = Path(directory) / "migrated.sqlite3"
+        await _migrate(f"sqlite+aiosqlite:///{path}")
+        _migrated["sqlite"] = str(path)
+    return Path(_migrated["sqlite"])
+
+
+async def emptied_postgres_url() -> str:
+    """The URL of this run's migrated PostgreSQL database, emptied: no row in any table but
+    Alembic's, sequences restarted, nobody else connected. Made (and migrated) on first use,
+    dropped when the tests end."""
+    base = _postgres_url()
+    if "postgresql" not in _migrated:
+        name = f"ecwid_test_{uuid.uuid4().hex[:16]}"
+        await _administer(base, f'CREATE DATABASE "{name}"')
+        _undropped.add(name)
+        await _migrate(base.set(database=name).render_as_string(hide_password=False))
+        _migrated["postgresql"] = name
+    name = _migrated["postgresql"]
+    url = base.set(database=name)
+    engine = create_async_engine(url, poolclass=NullPool)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+            # DELETE, not TRUNCATE: on tables this small it is several times faster (TRUNCATE
+            # makes each table a new file).
+            for table in reversed(Base.metadata.sorted_tables):
+                await connection.execute(table.delete())
+            await connection.execute(
+                text(
+                    "SELECT setval(oid, 1, false) FROM pg_class"
+                    " WHERE relkind = 'S' AND relnamespace = current_schema()::regnamespace"
+                )
+            )
+    finally:
+        await engine.dispose()
+    return url.render_as_string(hide_password=False)
+
+
 @pytest.fixture(name="database_url", params=["sqlite", "postgresql"])
 async def database_url_fixture(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> AsyncIterator[str]:
-    """The URL of an empty database, for this test only."""
+    """The URL of a database for this test only: empty, or migrated when the test also asks for
+    `database` (which opens it)."""
+    migrated = "database" in request.fixturenames
     if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'ecwid-connect.sqlite3'}"
+        path = tmp_path / "ecwid-connect.sqlite3"
+        if migrated:
+            shutil.copyfile(await _sqlite_template(), path)
+        yield f"sqlite+aiosqlite:///{path}"
+        return
+    if migrated:
+        yield await emptied_postgres_url()
         return
     url = await fresh_postgres_url()
     yield url
@@ -113,10 +190,9 @@ async def database_url_fixture(
 
 @pytest.fixture(name="database")
 async def database_fixture(database_url: str, clock: FakeClock) -> AsyncIterator[Database]:
-    """A migrated `Database` on `database_url`, whose time is `clock`."""
+    """A migrated `Database` with no rows on `database_url`, whose time is `clock`."""
     opened = Database.from_url(database_url, clock=clock)
     try:
-        await opened.migrate()
         yield opened
     finally:
         await opened.close()

@@ -306,8 +306,9 @@ def _serve(_args: argparse.Namespace, settings: Settings) -> int:
     from bot.slack.server import serve
     from handlers import register_all
     from handlers.recovery import resume
+    from handlers.timed import KINDS
 
-    return serve(settings, register_all, resume)
+    return serve(settings, register_all, resume, KINDS)
 
 
 def _migrate(_args: argparse.Namespace, settings: Settings) -> int:

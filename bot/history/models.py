@@ -12,6 +12,8 @@ pending_checks      the journal: every accepted check until its answer is delive
                     `bot.history.journal`); its paste only encrypted, and only with the vault on
 step_executions     each run of the Workflow Builder step "Check Ecwid connection": who is asked,
                     where, its state and the outputs it completed with (`bot.history.steps`)
+timed_work          what the bot must do later (follow-ups, watches, reminders): a kind, a due
+                    time, a secret-free payload, leased while it runs (`bot.history.timed`)
 
 No column holds a token or a collection URL in plain text: a token appears only masked
 (`secret_…a1b2`) or as a one-way fingerprint, and pastes only encrypted. Every time is a
@@ -286,6 +288,39 @@ class StepExecutionRow(Base):
     __table_args__ = (
         sa.Index(None, "user_id", "state"),
         sa.Index(None, "state", "updated_at"),
+    )
+
+
+class TimedWorkRow(Base):
+    """One piece of timed work: `kind` (which handler runs it) at `due_at`, with `payload`.
+
+    `state` goes `pending` → `running` (claimed by `owner`, leased until `lease_until`) → `done`,
+    `failed` or `cancelled`, or back to `pending` with a new `due_at` when it repeats. `key`,
+    when set, is unique: scheduling the same key twice makes one item. `subject` groups the
+    items of one thing (a follow-up, an escalation) so they can be read or cancelled together.
+    `attempts` counts the claims of the current run (a crash-looping item is given up).
+    """
+
+    __tablename__ = "timed_work"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(40))
+    key: Mapped[str | None] = mapped_column(sa.String(200), unique=True)
+    subject: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    created_at: Mapped[datetime]
+    due_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(sa.String(16))
+    owner: Mapped[str | None] = mapped_column(sa.String(32))
+    lease_until: Mapped[datetime | None]
+    attempts: Mapped[int]
+    runs: Mapped[int]
+    payload: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    last_error: Mapped[str | None] = mapped_column(sa.String(200))
+    finished_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        sa.Index(None, "state", "due_at"),
+        sa.Index(None, "state", "lease_until"),
     )
 
 

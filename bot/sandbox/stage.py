@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
+from slack_bolt.async_app import AsyncApp
 
 from bot.sandbox.ecwid.server import EcwidSandbox
 from bot.sandbox.ecwid.stores import SampleStore
@@ -22,6 +23,7 @@ from bot.slack.http_app import EVENTS_PATH, http_app
 from bot.slack.services import BotServices
 from handlers import register_all
 from handlers.recovery import resume
+from handlers.timed import KINDS
 
 
 @dataclass
@@ -34,6 +36,8 @@ class Stage:
     bot_url: str
     signing_secret: str
     http: httpx.AsyncClient
+    app: AsyncApp
+    """The Bolt app behind `bot_url`, for tests that dispatch signed requests in-process."""
 
     @property
     def settings(self) -> Settings:
@@ -84,7 +88,9 @@ async def running_stage(
         ):
             values = {"data_dir": data_dir} | settings
             services = BotServices(stage_settings(sandbox, slack, signing_secret, **values))
-            app = create_app(services.settings, register_all, services=services, resume=resume)
+            app = create_app(
+                services.settings, register_all, services=services, resume=resume, timed=KINDS
+            )
             async with AppServer(http_app(app, services)) as server:
                 url = f"{server.base_url}{EVENTS_PATH}"
-                yield Stage(sandbox, slack, services, url, signing_secret, http)
+                yield Stage(sandbox, slack, services, url, signing_secret, http, app)

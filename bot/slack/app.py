@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal
 
 from pydantic import SecretStr
@@ -27,7 +27,7 @@ from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.slack.delivery import repeats_guarded
 from bot.slack.health import SlackHealth
-from bot.slack.services import SERVICES_KEY, BotServices, Resume
+from bot.slack.services import SERVICES_KEY, BotServices, Resume, TimedKind
 
 logger = logging.getLogger(__name__)
 
@@ -237,9 +237,11 @@ def create_app(
     *,
     services: BotServices | None = None,
     resume: Resume | None = None,
+    timed: Mapping[str, TimedKind] | None = None,
 ) -> AsyncApp:
     """The bot: every listener `register` adds, on one `AsyncApp`; with `resume`
-    (`handlers.recovery.resume`), the checks other processes left unanswered are finished."""
+    (`handlers.recovery.resume`), the checks other processes left unanswered are finished; with
+    `timed` (`handlers.timed.KINDS`), timed work of those kinds is run as it comes due."""
     install_log_redaction()
     signing_secret = (
         settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
@@ -270,4 +272,6 @@ def create_app(
     register(app)
     if resume is not None:
         services.resume_with(app.client, resume)
+    if timed is not None:
+        services.run_timed_work(app.client, timed)
     return app

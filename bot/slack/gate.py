@@ -139,10 +139,20 @@ def incomplete(body: bytes, content_type: str) -> str | None:
         team = payload.get("team")
         if team is not None and not isinstance(team, dict):
             return "payload has a bad team"
-        for field in ("actions", "view", "channel", "container", "message", "state"):
-            expected = list if field == "actions" else dict
+        for field in (
+            "actions",
+            "response_urls",
+            "view",
+            "channel",
+            "container",
+            "message",
+            "state",
+        ):
+            expected = list if field in ("actions", "response_urls") else dict
             if field in payload and not isinstance(payload[field], expected):
                 return f"payload has a bad {field}"
+        if "view" in payload and not isinstance(payload["view"].get("type"), str):
+            return "payload has a view without a type"  # Bolt reads it before any listener
         return None
     if "command" in form:
         for field in ("user_id", "team_id", "channel_id"):

@@ -15,7 +15,7 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -31,7 +31,7 @@ from bot.slack.app import (
     slack_mode,
 )
 from bot.slack.http_app import DRAIN_TIMEOUT_S, EVENTS_PATH, http_app
-from bot.slack.services import BotServices, Resume, describe
+from bot.slack.services import BotServices, Resume, TimedKind, describe
 from bot.slack.socket_mode import (
     ResilientSocketModeClient,
     SocketModeRefused,
@@ -48,9 +48,15 @@ class _Stopped(Exception):
     """A signal arrived while waiting."""
 
 
-def serve(settings: Settings, register: Register, resume: Resume | None = None) -> int:
-    """Run until SIGINT or SIGTERM; in-flight checks get time to finish on shutdown, and
-    `resume` finishes the checks a previous process left (see `BotServices`).
+def serve(
+    settings: Settings,
+    register: Register,
+    resume: Resume | None = None,
+    timed: Mapping[str, TimedKind] | None = None,
+) -> int:
+    """Run until SIGINT or SIGTERM; in-flight checks get time to finish on shutdown, `resume`
+    finishes the checks a previous process left, and `timed` runs timed work as it comes due
+    (see `BotServices`).
 
     Returns 0 after a clean stop, 2 when a setting or token is wrong, 1 when the database or
     Slack cannot be reached at start.
@@ -60,11 +66,15 @@ def serve(settings: Settings, register: Register, resume: Resume | None = None) 
     except MissingSlackCredentials as error:
         print(f"ecwid-connect: {error}", file=sys.stderr)
         return EXIT_CONFIG
-    return asyncio.run(_serve(settings, register, mode, resume))
+    return asyncio.run(_serve(settings, register, mode, resume, timed))
 
 
 async def _serve(
-    settings: Settings, register: Register, mode: SlackMode, resume: Resume | None
+    settings: Settings,
+    register: Register,
+    mode: SlackMode,
+    resume: Resume | None,
+    timed: Mapping[str, TimedKind] | None,
 ) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -103,7 +113,7 @@ async def _serve(
             logger.error("cannot open the database (%s): %s", where, describe(error))
             return EXIT_FAILED
 
-        app = create_app(settings, register, services=services, resume=resume)
+        app = create_app(settings, register, services=services, resume=resume, timed=timed)
         try:
             identity = await _unless(stop, services.authenticate(app.client))
         except _Stopped:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import inspect
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -34,6 +35,7 @@ from bot.history.health import DatabaseHealth
 from bot.history.journal import CheckJournal, JournalEntry
 from bot.history.shared import DatabaseSeenKeys, DatabaseTokenGuard
 from bot.history.steps import StepExecutions
+from bot.history.timed import Again, TimedItem, TimedWork
 from bot.history.vault import CredentialVault
 from bot.metrics import Metrics
 from bot.service import CheckService
@@ -42,6 +44,7 @@ from bot.slack.dedup import FallbackSeenKeys, MemorySeenKeys, SeenKeys
 from bot.slack.health import SlackHealth
 from bot.slack.steps import WorkflowSteps
 from bot.slack.tasks import TaskSupervisor
+from bot.slack.timed import TimedWorkRunner
 
 SUPPORT_MEMBERS_TTL_S = 60.0
 HOUSEKEEPING_EVERY_S = 3600.0
@@ -199,6 +202,10 @@ class FallbackTokenGuard:
 Resume = Callable[["BotServices", AsyncWebClient, JournalEntry], Coroutine[Any, Any, None]]
 """Finishes a check taken over from the journal: `handlers.recovery.resume`."""
 
+TimedKind = Callable[["BotServices", AsyncWebClient, TimedItem], Awaitable[Again | None]]
+"""Runs one item of a kind of timed work: None when it is done, `Again` for its next run.
+`handlers.timed.KINDS` names every kind and its handler."""
+
 
 class BotServices:
     """One per process; `start()` before serving, `aclose()` after.
@@ -267,6 +274,15 @@ class BotServices:
             StepExecutions(self.database), quiet_for=timedelta(seconds=settings.check_lease_s)
         )
         self._resume: tuple[AsyncWebClient, Resume] | None = None
+        #: Follow-ups, watches, reminders: work with a due time, kept in the database.
+        self.timed_work = TimedWork(self.database, settings.check_lease_s)
+        self.timed = TimedWorkRunner(
+            self.timed_work,
+            self.metrics,
+            self.tasks.spawn,
+            # A handler may run a whole check and post its answer: well past CHECK_TIMEOUT_S.
+            timeout_s=settings.check_timeout_s * 2 + 60,
+        )
         self._journal_loop: asyncio.Task[None] | None = None
         self._closing = False
         self.support = SupportTeam(
@@ -304,6 +320,7 @@ class BotServices:
             self._purge_expired_credentials(), name="housekeeping"
         )
         self._journal_loop = loop.create_task(self._keep_journal(), name="journal")
+        self.timed.start()
 
     def resume_with(self, client: AsyncWebClient, resume: Resume) -> None:
         """Finish interrupted checks with `resume`, posting through `client`; when serving has
@@ -311,6 +328,12 @@ class BotServices:
         self._resume = (client, resume)
         if self.started and not self._closing:
             self.tasks.spawn(self.journal_round(), name="journal round")
+
+    def run_timed_work(self, client: AsyncWebClient, kinds: Mapping[str, TimedKind]) -> None:
+        """Run the timed work of `kinds` as it comes due, posting through `client`."""
+        self.timed.handle(
+            {kind: functools.partial(handler, self, client) for kind, handler in kinds.items()}
+        )
 
     async def _keep_journal(self) -> None:
         every = self.settings.check_lease_s / 3
@@ -347,6 +370,7 @@ class BotServices:
         try:
             purged = await self.vault.purge_expired()
             await self.journal.purge()
+            await self.timed_work.purge()
         except Exception as error:
             logger.warning("could not purge expired credentials: %s", describe(error))
         else:
@@ -405,6 +429,7 @@ class BotServices:
         """Let in-flight checks finish (up to the timeout), then release connections."""
         # No more taking over; the leases of the checks draining are still renewed meanwhile.
         self._closing = True
+        await self.timed.stop()
         if self._housekeeping is not None:
             self._housekeeping.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -419,6 +444,7 @@ class BotServices:
         if self.started:
             await self.journal.heartbeat()
             await self.journal.release()
+            await self.timed.release()
         self.journal.close()
         if self._slack_session is not None:
             await self._slack_session.close()

@@ -30,7 +30,9 @@ logger = logging.getLogger(__name__)
 # its process died before posting and nobody could redeliver it): the step completes with a link
 # to the guide's thread instead of waiting for it.
 ANSWER_PATIENCE = timedelta(minutes=15)
-EXECUTION_TOKEN_PREFIX = "xwfp-"
+# Tokens of executions still waiting are remembered up to this many (the oldest make way: a
+# step completed without its token uses the bot's).
+TOKENS_KEPT = 10_000
 
 
 class WorkflowSteps:
@@ -43,8 +45,12 @@ class WorkflowSteps:
 
     def remember_token(self, execution_id: str, token: str | None) -> None:
         """Slack's token for `execution_id` (from `function_executed` or a click inside it)."""
-        if token:
-            self._tokens[execution_id] = token
+        if not token:
+            return
+        self._tokens.pop(execution_id, None)
+        self._tokens[execution_id] = token
+        while len(self._tokens) > TOKENS_KEPT:
+            del self._tokens[next(iter(self._tokens))]
 
     def client_for(self, client: AsyncWebClient, execution_id: str) -> AsyncWebClient:
         """`client`, or a copy of it holding the execution's token when this process knows it

@@ -42,6 +42,10 @@ URL_BLOCK, URL_INPUT = "collection_url", "url"
 STORE_ID_BLOCK, STORE_ID_INPUT = "store_id", "store_id"
 TOKEN_BLOCK, TOKEN_INPUT = "token", "token"
 MODAL_TITLE = "Check Ecwid connection"
+CHECK_FORM_UNREADABLE = (
+    "The form you sent is from an earlier version of ecwid-connect and could not be read, so "
+    "nothing was checked. Please open it again: type `/ecwid-connect` and click *Paste the URL*."
+)
 SUPPORT_DETAILS_BLOCK = "support_details"
 """The result's context line for support: codes, statuses, the failing rungs. The only part of
 an owner's answer that may name them."""

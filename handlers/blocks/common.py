@@ -22,6 +22,11 @@ def as_dicts(blocks: list[Block]) -> Blocks:
 
 SECTION_TEXT_LIMIT = 3000
 
+# When a payload lacks what the bot needs (a form or button from an earlier version of the bot,
+# a field Slack left out): what the person is told. Inline errors are plain text.
+FORM_OUT_OF_DATE = "This form is out of date: close it and open it again."
+CLICK_AGAIN = "Slack did not send everything this needs, so nothing happened: please try again."
+
 
 def clip(text: str, limit: int) -> str:
     """Cut `text` to Slack's `limit`, saying so with an ellipsis."""

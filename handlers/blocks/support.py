@@ -86,6 +86,19 @@ _AGENT_ASKS = _Asking(
     note="Note for the support team",
 )
 GOAL_MISSING = "Please say in a few words what the migration is for."
+ESCALATION_FORM_UNREADABLE = (
+    "The escalation form you sent is from an earlier version of ecwid-connect and could not be "
+    "read, so support was not asked yet. Please click *Escalate to support* on the answer again."
+)
+ESCALATE_WITHOUT_CHECK = (
+    "This button does not say which check it belongs to (it is from an earlier version of "
+    "ecwid-connect), so nothing was escalated. Please check the store again and escalate from "
+    "the new answer."
+)
+TRIAGE_WITHOUT_ESCALATION = (
+    "This button does not say which escalation it belongs to, so nothing was changed. The "
+    "open escalations are in the App Home."
+)
 
 
 def escalate_modal(

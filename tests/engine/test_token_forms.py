@@ -28,6 +28,7 @@ from handlers.blocks.check import (
     URL_BLOCK,
     URL_INPUT,
 )
+from handlers.payload import Form
 from handlers.views import read_submission
 
 HOSTS = (CollectionHost.parse(DEFAULT_COLLECTION_HOST),)
@@ -71,14 +72,12 @@ def test_one_line_paste_takes_every_form(store: SampleStore, layout: str) -> Non
 @pytest.mark.parametrize("store", FORM_STORES, ids=by_key)
 def test_store_id_and_token_fields_take_every_form(store: SampleStore) -> None:
     direct = read_store_credentials(str(store.store_id), f"  Bearer {store.token}\n")
-    modal = read_submission(
-        {
-            URL_BLOCK: {URL_INPUT: {"value": None}},
-            STORE_ID_BLOCK: {STORE_ID_INPUT: {"value": str(store.store_id)}},
-            TOKEN_BLOCK: {TOKEN_INPUT: {"value": store.token}},
-        },
-        HOSTS,
-    )
+    values = {
+        URL_BLOCK: {URL_INPUT: {"value": None}},
+        STORE_ID_BLOCK: {STORE_ID_INPUT: {"value": str(store.store_id)}},
+        TOKEN_BLOCK: {TOKEN_INPUT: {"value": store.token}},
+    }
+    modal = read_submission(Form({"state": {"values": values}}), HOSTS)
 
     assert direct.credentials.token == EcwidToken(store.token)
     assert modal == direct

@@ -3,6 +3,7 @@ recording every Web API call, the Ecwid sandbox behind the checks."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 from typing import Any
@@ -17,9 +18,11 @@ from bot.sandbox.ecwid.stores import sample_stores
 from bot.sandbox.slack.user import SlackUser, sign
 from bot.sandbox.slack.workspace import SlackCall
 from bot.sandbox.stage import Stage, running_stage
+from handlers import conversation
 from handlers.blocks import check as check_blocks
 from handlers.commands import COMMAND
 from handlers.shortcuts import CHECK_SHORTCUT
+from tests.conftest import PRODUCT_PACING
 
 CHANNEL = "C0MIGRATE"
 
@@ -148,9 +151,14 @@ async def test_connected_store_through_the_modal_answers_in_the_thread(
     assert added == ["eyes", "white_check_mark"]
 
 
-async def test_the_modals_ladder_fills_in_as_the_steps_finish_and_ends_with_the_result() -> None:
-    # Every sandbox answer takes a second, as a slow Ecwid's would: the check outlasts the
-    # modal's first update (half a second after the ack) whatever the machine's speed.
+async def test_the_modals_ladder_fills_in_as_the_steps_finish_and_ends_with_the_result(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Slack's own pacing here, not the tests' brisk one: the first update half a second after
+    # the ack, then at most one a second. Every sandbox answer takes a second, as a slow
+    # Ecwid's would: the check outlasts the first update whatever the machine's speed.
+    for name, value in PRODUCT_PACING.items():
+        monkeypatch.setattr(conversation, name, value)
     async with running_stage(latency_ms=1000) as stage:
         owner = stage.user("U0OWNER", "jane")
         since = len(stage.slack.calls)
@@ -165,6 +173,16 @@ async def test_the_modals_ladder_fills_in_as_the_steps_finish_and_ends_with_the_
     ]
     *progress, result = updates
     assert progress, "at least one update while the check ran"
+    ack = next(c for c in stage.slack.calls[since:] if c.method == "ack" and "view" in c.args)
+    times = [
+        call.done_at
+        for call in stage.slack.calls[since:]
+        if call.method == "views.update" and call.args.get("view_id") == view_id
+    ][: len(progress)]
+    # The ack's view lands first; progress no oftener than Slack allows (a few ms of loopback
+    # between the bot's clock and the stand-in's record aside).
+    assert times[0] - ack.done_at >= 0.5 - 0.05
+    assert all(b - a >= 1.0 - 0.05 for a, b in itertools.pairwise(times))
     assert all("Checking the connection" in text_of(view) for view in progress)
     assert ":white_check_mark: What was pasted" in text_of(progress[0])
     assert "Connected: ready to migrate" in text_of(result), "the result comes last"

@@ -12,10 +12,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import pytest_asyncio
 
 from bot.engine.catalogue import CATALOGUE, CONTACT_MIGRATION, GUIDE, GUIDE_PASTE_IN_SLACK
 from bot.engine.check import ConnectionChecker
 from bot.engine.diagnosis import Diagnosis, StepName, StepStatus, WarningCode
+from bot.engine.http_client import new_http_client
 from bot.engine.reply import customer_reply
 from bot.engine.report import CheckReport, Step
 from bot.sandbox.ecwid.server import EcwidSandbox
@@ -23,6 +25,7 @@ from bot.sandbox.ecwid.stores import sample_stores
 from bot.sandbox.slack.blockkit import validate_message, validate_view
 from handlers.blocks import check as check_blocks
 from handlers.blocks.common import slack_date
+from tests.conftest import settings_for
 from tests.handlers.test_blocks import DESTINATION, REQUESTER, ladder, message, report_for
 
 # What must never reach an owner: an HTTP status, an Ecwid error code (NOT_AVAILABLE_…), the
@@ -79,12 +82,15 @@ def assert_plain(texts: list[str], report: CheckReport) -> None:
         assert report.diagnosis.value not in shown
 
 
-@pytest.fixture
-async def real_reports(sandbox: EcwidSandbox, checker: ConnectionChecker) -> dict[str, CheckReport]:
-    return {
-        store.key: await checker.check_text(sandbox.collection_url(store.key))
-        for store in FAST_STORES
-    }
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def real_reports() -> dict[str, CheckReport]:
+    """Each fast sample store checked once for the module: the reports are plain data."""
+    async with EcwidSandbox() as sandbox, new_http_client() as http:
+        checker = ConnectionChecker(settings_for(sandbox), http)
+        return {
+            store.key: await checker.check_text(sandbox.collection_url(store.key))
+            for store in FAST_STORES
+        }
 
 
 # The owner's answer

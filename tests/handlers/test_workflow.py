@@ -22,6 +22,7 @@ from bot.history.steps import StepOutputs, StepState
 from bot.history.vault import new_key
 from bot.sandbox.ecwid.stores import sample_stores
 from bot.sandbox.slack.user import SlackUser
+from bot.sandbox.slack.webapi import FakeSlack
 from bot.sandbox.slack.workspace import APP_ID, FunctionExecution
 from bot.sandbox.stage import Stage, running_stage
 from bot.slack.app import slack_client
@@ -51,15 +52,13 @@ async def untouched_for(stage: Stage, execution_id: str, seconds: float) -> None
         )
 
 
-def function_executed(stage: Stage, execution: FunctionExecution) -> dict[str, Any]:
+def function_executed(slack: FakeSlack, execution: FunctionExecution) -> dict[str, Any]:
     """Slack's recorded `function_executed` body, for the stand-in's `execution`."""
     body: dict[str, Any] = json.loads(
         (FIXTURES / "slack" / "function_executed.json").read_text(encoding="utf-8")
     )
     body = copy.deepcopy(body)
-    body.update(
-        team_id=stage.slack.team_id, api_app_id=APP_ID, event_id=f"Ev{secrets.token_hex(5)}"
-    )
+    body.update(team_id=slack.team_id, api_app_id=APP_ID, event_id=f"Ev{secrets.token_hex(5)}")
     body["event"].update(
         inputs=execution.inputs,
         function_execution_id=execution.id,
@@ -79,7 +78,7 @@ async def run_step(
     stage: Stage, owner: SlackUser, inputs: dict[str, Any]
 ) -> tuple[FunctionExecution, dict[str, Any]]:
     execution = stage.slack.start_function_execution(STEP_CALLBACK, inputs)
-    body = function_executed(stage, execution)
+    body = function_executed(stage.slack, execution)
     if owner.enterprise_id is not None:
         body = as_org_wide(body, owner.enterprise_id)
     response = await owner.send_event_body(body)
@@ -297,6 +296,10 @@ async def test_the_app_home_lists_the_steps_waiting_on_the_person_and_pastes_fro
     guide = guide_in(stage, INTAKE)
     replies = stage.slack.messages(INTAKE, guide["ts"])
     assert len(replies) == 2  # the answer went to the guide's thread
+    # The modal was opened from the Home, outside the execution: its completion still uses the
+    # execution's token, which the process kept from `function_executed`.
+    (completion,) = stage.slack.calls_to("functions.completeSuccess")
+    assert completion.token == execution.bot_access_token
     assert await stage.services.steps.executions.waiting(owner.user_id) == []
 
 

@@ -58,8 +58,8 @@ class Rig:
         return SlackUser(bot.events, self.secret, self.slack, user_id="U0CRASH", user_name="kim")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def rig(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Rig]:
+@pytest.fixture(name="rig", params=["sqlite", "postgresql"])
+async def rig_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Rig]:
     secret = secrets.token_hex(16)
     async with EcwidSandbox() as sandbox, FakeSlack() as slack:
         env = bot_env(slack, sandbox, secret, "xoxb-crash") | {

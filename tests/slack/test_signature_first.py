@@ -175,6 +175,8 @@ SIGNED_INCOMPLETE = [
     (b'payload={"type":"block_actions"}', FORM),
     (b'payload={"type":"block_actions","user":"U1"}', FORM),
     (b'payload={"type":"view_submission","user":{"id":"U1"},"view":[]}', FORM),
+    (b'payload={"type":"view_submission","user":{"id":"U1"},"view":{"callback_id":"x"}}', FORM),
+    (b'payload={"type":"view_submission","user":{"id":"U1"},"response_urls":null}', FORM),
     (b'{"type":"event_callback"}', "application/json"),
     (b'{"type":"event_callback","event":"x"}', "application/json"),
     (b'{"type":"url_verification"}', "application/json"),

@@ -197,7 +197,7 @@ class SlackUser:
         applied: no `response_action` closes the view, `update`/`push`/`clear`/`errors` act.
         """
         view = self._open_view(view_id)
-        view["state"] = {"values": _state_values(view["blocks"], values)}
+        view["state"] = {"values": state_values(view["blocks"], values)}
         self._slack.views[view_id]["state"] = copy.deepcopy(view["state"])
         payload = {
             "type": "view_submission",
@@ -385,7 +385,7 @@ def _find_button(blocks: list[Any], action_id: str) -> tuple[str, dict[str, Any]
     raise ValueError(f"no button {action_id!r}; buttons: {', '.join(seen) or 'none'}")
 
 
-def _state_values(blocks: list[Any], typed: Mapping[str, Mapping[str, str]]) -> dict[str, Any]:
+def state_values(blocks: list[Any], typed: Mapping[str, Mapping[str, str]]) -> dict[str, Any]:
     """`view.state.values` as Slack sends it, with `typed` entered into the input blocks."""
     values: dict[str, Any] = {}
     remaining = {(block_id, action_id) for block_id, row in typed.items() for action_id in row}

@@ -1,0 +1,13 @@
+"""Every kind of timed work the bot runs, and its handler: the one place a kind is wired.
+
+A kind's items are scheduled with `services.timed_work.schedule(kind, at, payload, ...)` and
+run, once each, by whichever bot process claims them when due (`bot.slack.timed`). A handler
+is `async def handler(services, client, item) -> Again | None`: None ends the item, `Again`
+asks for its next run. Its payload holds IDs, never a secret.
+"""
+
+from __future__ import annotations
+
+from bot.slack.services import TimedKind
+
+KINDS: dict[str, TimedKind] = {}
