@@ -9,8 +9,10 @@ from handlers import (
     actions,
     commands,
     events,
+    feedback,
     home,
     messages,
+    replies,
     shortcuts,
     support,
     views,
@@ -19,5 +21,7 @@ from handlers import (
 
 
 def register_all(app: AsyncApp) -> None:
-    for group in (commands, actions, shortcuts, views, events, messages, support, home, workflow):
+    # `replies` before `messages`: Bolt runs the first `message` listener that matches.
+    groups = (commands, actions, shortcuts, views, events, replies, messages, support, feedback)
+    for group in (*groups, home, workflow):
         group.register(app)

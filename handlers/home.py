@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
@@ -32,16 +32,29 @@ async def build_home(
     steps: StepExecutions | None = None,
 ) -> dict[str, Any]:
     """The workflow steps waiting for the user and their own checks; for support agents, the
-    team's numbers, open escalations and every step waiting on someone; `support_notice`
+    overdue escalations first, the team's numbers (checks, response and resolution medians, the
+    share answered "yes"), open escalations and every step waiting on someone; `support_notice`
     instead when who is an agent cannot be read."""
     own = await database.checks_by_requester(user_id, limit=15)
     waiting = await steps.waiting(user_id) if steps is not None else []
     team = None
     if agent:
-        stats = await database.team_stats(datetime.now(UTC) - TEAM_WINDOW)
         everyone_waiting = await steps.waiting() if steps is not None else []
-        team = TeamView(stats, await database.open_escalations(), everyone_waiting)
-    return home_view(own, team, dm_channel, support_notice=support_notice, waiting_steps=waiting)
+        since = database.clock() - TEAM_WINDOW
+        team = TeamView(
+            await database.team_stats(since),
+            await database.open_escalations(),
+            everyone_waiting,
+            await database.escalation_figures(since),
+        )
+    return home_view(
+        own,
+        team,
+        dm_channel,
+        now=database.clock(),
+        support_notice=support_notice,
+        waiting_steps=waiting,
+    )
 
 
 async def home_opened(

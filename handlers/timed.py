@@ -9,5 +9,10 @@ asks for its next run. Its payload holds IDs, never a secret.
 from __future__ import annotations
 
 from bot.slack.services import TimedKind
+from handlers.escalation_timers import OWNER_REMINDER_KIND, REMINDER_KIND
+from handlers.reminders import remind_owner, remind_team
 
-KINDS: dict[str, TimedKind] = {}
+KINDS: dict[str, TimedKind] = {
+    REMINDER_KIND: remind_team,
+    OWNER_REMINDER_KIND: remind_owner,
+}

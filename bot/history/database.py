@@ -203,6 +203,8 @@ class Database(EscalationStore):
         self.response_targets = response_targets or ResponseTargets.default()
         #: Told (diagnosis, entry point, duration in ms) of every check recorded: metrics.
         self.on_check_recorded: list[Callable[[str, str, int], None]] = []
+        self.on_response: list[Callable[[str, float], None]] = []
+        self.on_resolution: list[Callable[[str, float], None]] = []
         #: Told of every database error the engine sees: metrics.
         self.on_error: list[Callable[[], None]] = []
         event.listen(engine.sync_engine, "handle_error", self._handle_error)

@@ -138,6 +138,10 @@ class EscalationStore:
     clock: Callable[[], datetime]
     support_clock: SupportClock
     response_targets: ResponseTargets
+    #: Told (urgency, support seconds) of every first response recorded: metrics.
+    on_response: list[Callable[[str, float], None]]
+    #: Told (urgency, support seconds) of every resolution: metrics.
+    on_resolution: list[Callable[[str, float], None]]
 
     async def create_escalation(
         self, check_id: str, destination: Destination, *, goal: str, urgency: Urgency, note: str
@@ -441,7 +445,19 @@ class EscalationStore:
                 )
                 .values(**values(current), version=EscalationRow.version + 1)
             )
-            return await _escalation_in(connection, escalation_id), result.rowcount == 1
+            changed = await _escalation_in(connection, escalation_id)
+        if result.rowcount == 1:
+            self._tell_observers(current, changed)
+        return changed, result.rowcount == 1
+
+    def _tell_observers(self, before: sa.RowMapping, after: Escalation) -> None:
+        urgency = after.urgency.value
+        if before["responded_at"] is None and after.response_s is not None:
+            for observer in self.on_response:
+                observer(urgency, after.response_s)
+        if before["resolved_at"] is None and after.resolution_s is not None:
+            for observer in self.on_resolution:
+                observer(urgency, after.resolution_s)
 
     async def _read_escalations(self, query: sa.Select[Any]) -> list[Escalation]:
         async with self.reader.connect() as connection:

@@ -61,7 +61,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.create_index("ix_checks_created_at", "checks", ["created_at"])
     op.drop_index("ix_checks_created_at_diagnosis", table_name="checks")
-    for name, _columns in _INDEXES:
+    for name, _fields in _INDEXES:
         op.drop_index(name, table_name="escalations")
     with op.batch_alter_table("escalations") as batch:
         for column in reversed(_columns()):
