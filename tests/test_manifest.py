@@ -77,12 +77,15 @@ EVENT_SCOPES: dict[str, tuple[str, ...]] = {
     "app_mention": ("app_mentions:read",),
     "app_home_opened": (),
     "message.im": ("im:history",),
+    "message.channels": ("channels:history",),
+    "message.groups": ("groups:history",),
     # Sent for the app's own workflow steps (`functions`), without a scope.
     "function_executed": (),
 }
-# A `message` listener gets whichever message events are subscribed; the bot's answers only
-# direct messages (handlers/messages.py), so `message.im` is the subscription it stands for.
-MESSAGE_SUBSCRIPTIONS = frozenset({"message.im"})
+# A `message` listener gets whichever message events are subscribed: the bot answers direct
+# messages (handlers/messages.py) and counts an agent's reply in an escalated thread of a
+# channel as its first response (handlers/replies.py).
+MESSAGE_SUBSCRIPTIONS = frozenset({"message.im", "message.channels", "message.groups"})
 # Slash commands and shortcuts (global and message) both need `commands`.
 COMMAND_SCOPE = "commands"
 # The keys that make a manifest HTTP rather than Socket Mode; nothing else may differ.
