@@ -91,7 +91,8 @@ async def submitted(
     if (
         destination is None
         or form.view_id is None
-        or not any(form.has(block_id, action_id) for block_id, action_id in _INPUTS)
+        # Slack sends every input of a modal, empty ones too: one missing means another version.
+        or not all(form.has(block_id, action_id) for block_id, action_id in _INPUTS)
     ):
         await submission.refuse(URL_BLOCK)
         return

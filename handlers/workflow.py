@@ -198,19 +198,16 @@ async def paste_for_step(
     services = services_of(context)
     origin = interaction_origin(body)
     button = StepButton.from_value(clicked_value(body))
-    execution_id = text(body, "function_data", "execution_id") or (button.step if button else "")
     if origin.user is None or origin.trigger_id is None:
         tell_origin(context, client, origin, CLICK_AGAIN)
         return
     user = origin.user
-    refusal = None
-    if button is None or not execution_id:
-        refusal = OUT_OF_DATE
-    elif user != button.person:
-        refusal = not_for_you(button.person)
-    if button is None or refusal is not None:
-        tell_origin(context, client, origin, refusal or OUT_OF_DATE)
+    if button is None or user != button.person:
+        refusal = OUT_OF_DATE if button is None else not_for_you(button.person)
+        tell_origin(context, client, origin, refusal)
         return
+    # Slack's own context of the execution first (a click on what the step posted).
+    execution_id = text(body, "function_data", "execution_id") or button.step
     services.steps.remember_token(execution_id, context.function_bot_access_token)
     destination = origin.destination(context, EntryPoint.WORKFLOW)
     if field(body, "container", "type") == "view" or destination is None:  # the App Home

@@ -49,6 +49,11 @@ GUIDE_PASTE_IN_SLACK = (
     'Click "Paste the URL" below and paste it in the form, or send it to me in a direct '
     "message. Never paste it in a channel: it is a password."
 )
+# In a workflow step only the form completes the step: a direct message would be checked apart.
+GUIDE_PASTE_FOR_STEP = (
+    'Click "Paste the URL" below and paste it in the form: the workflow goes on once it is '
+    "checked. Never paste it in a channel or a message: it is a password."
+)
 GUIDE_PASTE_IN_TERMINAL = "Run `ecwid-connect check` and paste it when asked (it is not shown)."
 GUIDE_OUTCOME = "The check takes a few seconds and tells you what will be migrated, or what to fix."
 

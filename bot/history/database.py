@@ -259,12 +259,20 @@ class Database(EscalationStore):
     # Retention and erasure.
 
     async def purge_history(self, older_than: timedelta) -> int:
-        """Delete checks and resolved escalations older than `older_than`; returns the checks.
+        """Delete checks, resolved escalations and workflow step executions older than
+        `older_than`; returns the checks.
 
-        A check that an escalation still open or taken points at is kept until it is resolved.
+        A check that an escalation still open or taken points at is kept until it is resolved;
+        a step execution whose completion is on its way (`checked`), until it is completed.
         """
         cutoff = self.clock() - older_than
         async with self.engine.begin() as connection:
+            await connection.execute(
+                sa.delete(StepExecutionRow).where(
+                    StepExecutionRow.created_at < cutoff,
+                    StepExecutionRow.state != "checked",  # StepState.CHECKED: completing
+                )
+            )
             await connection.execute(
                 sa.delete(EscalationRow).where(
                     EscalationRow.created_at < cutoff,

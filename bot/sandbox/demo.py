@@ -31,7 +31,9 @@ from handlers.blocks.support import (
     URGENCY_BLOCK,
     URGENCY_INPUT,
 )
+from handlers.blocks.workflow import STEP_PASTE_ACTION
 from handlers.shortcuts import CHECK_SHORTCUT
+from handlers.workflow import CHANNEL_INPUT, PERSON_INPUT, STEP_CALLBACK
 
 CHANNEL = "C0MIGRATE"
 SUPPORT = "C0SUPPORT"
@@ -270,6 +272,51 @@ async def agent_edits_a_mention(stage: Stage, title: str) -> None:
     _say("🤖", f"ecwid-connect posts nothing more ({again} new messages)")
 
 
+async def workflow_asks_the_owner(stage: Stage, key: str, title: str) -> None:
+    """A Workflow Builder workflow runs the step: the guide goes to the store owner, whose check
+    completes the step, and the workflow goes on with the outputs."""
+    print(f"\n━━━ {title} ━━━")
+    owner = stage.user("U0NORA", "nora")
+    execution = stage.slack.start_function_execution(
+        STEP_CALLBACK, {PERSON_INPUT: owner.user_id, CHANNEL_INPUT: CHANNEL}
+    )
+    since = len(stage.slack.calls)
+    _say("⚙️", "The workflow “New migration request” reaches its step “Check Ecwid connection”")
+    print("   (store owner: nora; channel: #store-migration). Slack sends function_executed.")
+    # The event as Slack sends it (docs.slack.dev/reference/events/function_executed).
+    await owner.send_event(
+        {
+            "type": "function_executed",
+            "function": {"id": "Fn0DEMO", "callback_id": STEP_CALLBACK, "type": "app"},
+            "inputs": execution.inputs,
+            "function_execution_id": execution.id,
+            "workflow_execution_id": "Wx0DEMO",
+            "event_ts": f"{asyncio.get_running_loop().time():.6f}",
+            "bot_access_token": execution.bot_access_token,
+        }
+    )
+    guide = await stage.slack.wait_for(lambda call: call.method == "chat.postMessage", since=since)
+    _say("🤖", "ecwid-connect posts the guide for nora (the step now waits on her):")
+    _show(render_message(guide.args))
+    _say(
+        "👤", "nora clicks [ Paste the URL ] and pastes her URL in the modal (not in the workflow)"
+    )
+    since = len(stage.slack.calls)
+    await owner.click_button(guide.response["message"], STEP_PASTE_ACTION, channel_id=CHANNEL)
+    opened = await stage.slack.wait_for(lambda call: call.method == "views.open", since=since)
+    values = {URL_BLOCK: {URL_INPUT: stage.sandbox.collection_url(key)}}
+    await owner.submit_view(str(opened.response["view"]["id"]), values)
+    await stage.slack.wait_for(
+        lambda call: call.method == "functions.completeSuccess",
+        since=since,
+        timeout=RESULT_WAIT_S,
+    )
+    _say("🤖", "ecwid-connect answers in the guide's thread, as for any check, and completes")
+    print("   the step (functions.completeSuccess). The workflow goes on with:")
+    outputs = stage.slack.execution(execution.id).outputs or {}
+    _show("\n".join(f"{name}: {value}" for name, value in outputs.items()))
+
+
 async def every_sample_store(stage: Stage) -> bool:
     """The engine alone: each sample store's diagnosis, as `ecwid-connect check` gives it."""
     print("\n━━━ The check engine against every sample store (as `ecwid-connect check`) ━━━")
@@ -307,6 +354,9 @@ async def run_demo(settings: Settings) -> int:
         )
         await owner_writes_in_dm(stage, "connected", "5. A store owner writes to the bot in a DM")
         await agent_edits_a_mention(stage, "6. A mention edited afterwards gets no second guide")
+        await workflow_asks_the_owner(
+            stage, "connected", "7. A Workflow Builder step asks the store owner to connect"
+        )
         all_right = await every_sample_store(stage)
     print("\nEverything above ran offline: the real bot over HTTP, with signed Slack requests.")
     return 0 if all_right else 1

@@ -99,9 +99,18 @@ async def post_once(
         )
         return str(response["ts"])
 
+    unreadable: list[str] = []  # why the conversation cannot be read, once it is known
+
     async def find(patience_left_s: float) -> str | None:
+        if unreadable:
+            return None  # asking again would get the same refusal
         return await find_posted(
-            client, channel, thread_ts, mark, patience_s=min(patience_left_s, LOOKUP_PATIENCE_S)
+            client,
+            channel,
+            thread_ts,
+            mark,
+            patience_s=min(patience_left_s, LOOKUP_PATIENCE_S),
+            refused=unreadable,
         )
 
     return await deliver(
@@ -121,10 +130,12 @@ async def find_posted(
     mark: MessageMark,
     *,
     patience_s: float = LOOKUP_PATIENCE_S,
+    refused: list[str] | None = None,
 ) -> str | None:
     """The ts of the message marked `mark` in `thread_ts`'s thread (or among the newest
     top-level messages of `channel`); None when it is not there, or when the conversation
-    cannot be read (logged: the caller posts again)."""
+    cannot be read (logged: the caller posts again). Slack's refusal to let the bot read it
+    for good (a scope missing, not a member) is added to `refused`."""
     if thread_ts is not None:
         method, pages = "conversations.replies", THREAD_PAGES
 
@@ -159,6 +170,8 @@ async def find_posted(
         # missing_scope (an app installed before the history scopes), not_in_channel,
         # channel_not_found: the conversation cannot be read.
         why = str(error.response.get("error") or f"HTTP {error.response.status_code}")
+        if refused is not None:
+            refused.append(why)
     logger.warning(
         "could not look in %s for a message that may have been posted already (%s: %s); "
         "posting it again, it may appear twice",

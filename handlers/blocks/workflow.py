@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from slack_sdk.models.blocks import Block, ButtonElement, MarkdownTextObject, SectionBlock
 
+from bot.engine.catalogue import GUIDE_PASTE_FOR_STEP, GUIDE_PASTE_IN_SLACK
 from bot.history.steps import StepExecution
 from handlers.blocks.check import OPEN_CHECK_MODAL_ACTION, guide_message
 from handlers.blocks.common import Blocks, mrkdwn_section, slack_date
@@ -91,14 +92,16 @@ def step_guide_message(
     _, guide = guide_message()
     blocks = copy.deepcopy(guide)
     for block in blocks:
+        text = block.get("text") or {}
+        if GUIDE_PASTE_IN_SLACK in str(text.get("text")):
+            text["text"] = text["text"].replace(GUIDE_PASTE_IN_SLACK, GUIDE_PASTE_FOR_STEP)
         for element in block.get("elements") or ():
             if element.get("action_id") == OPEN_CHECK_MODAL_ACTION:
                 element["action_id"] = STEP_PASTE_ACTION
                 element["value"] = button.to_value()
     intro = (
         f"<@{button.person}>, a workflow needs your Ecwid store connected before it goes on. "
-        "Paste the URL in the form below (never in a message): the workflow continues as "
-        "soon as the check has answered."
+        "It takes two minutes, and the workflow continues as soon as your store is checked."
     )
     if channel_refused is not None:
         intro += f"\n_I could not post in <#{channel_refused}>, so I am asking you here._"

@@ -188,7 +188,7 @@ def _event(fixture: str, **changes: str) -> Callable[[Stage, str], dict[str, Any
 
 def _step_executed(stage: Stage, _check_id: str) -> dict[str, Any]:
     execution = stage.slack.start_function_execution(STEP_CALLBACK, {"user_id": "U111"})
-    return function_executed(stage, execution)
+    return function_executed(stage.slack, execution)
 
 
 def _step_paste(stage: Stage, _check_id: str) -> dict[str, Any]:
@@ -586,3 +586,26 @@ async def test_over_http_an_escalation_form_from_an_earlier_version_is_no_500(
 
     assert response.status_code == 200
     assert response.json()["errors"] == {support_blocks.URGENCY_BLOCK: FORM_OUT_OF_DATE}
+
+
+async def test_canary_a_paste_in_a_form_it_cannot_read_goes_nowhere(
+    stage: Stage, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A paste modal from an earlier version, its URL in an input this version does not know:
+    refused, and the paste appears in nothing sent to Slack, logged or recorded."""
+    url = stage.sandbox.collection_url("connected")
+    token = stage.sandbox.store("connected").token
+    payload = _check_submission(stage, "")
+    values = payload["view"]["state"]["values"]
+    values["collection_url_v0"] = values.pop(check_blocks.URL_BLOCK)
+    since = len(stage.slack.calls)
+
+    response = await dispatch(stage, *_encoded(SCENARIO["paste modal submitted"], payload))
+    await settle(stage)
+
+    assert _ack_errors(response) == {check_blocks.URL_BLOCK: FORM_OUT_OF_DATE}
+    sent = json.dumps([call.args for call in stage.slack.calls[since:]]) + (response.body or "")
+    for secret in (url, token):
+        assert secret not in sent
+        assert secret not in caplog.text
+    assert await stage.services.database.checks_by_requester("W111", limit=1) == []

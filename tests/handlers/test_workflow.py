@@ -393,3 +393,63 @@ async def test_canary_no_secret_in_the_steps_outputs_calls_logs_or_rows(
         assert store.collection_name not in everything
     for url in urls:
         assert url not in everything
+
+
+def recorded_click(
+    stage: Stage, owner: SlackUser, execution: FunctionExecution, guide: dict[str, Any]
+) -> dict[str, Any]:
+    """Slack's recorded click inside a step (tests/fixtures/slack/block_actions_function.json)
+    on the guide's button, with the stand-in's trigger, response URL and execution."""
+    click: dict[str, Any] = json.loads(
+        (FIXTURES / "slack" / "block_actions_function.json").read_text(encoding="utf-8")
+    )
+    (button,) = [
+        element
+        for block in guide["blocks"]
+        for element in block.get("elements") or ()
+        if element.get("action_id") == STEP_PASTE_ACTION
+    ]
+    click["user"] |= {"id": owner.user_id, "team_id": stage.slack.team_id}
+    click["container"] |= {"message_ts": guide["ts"], "channel_id": INTAKE}
+    click["channel"] = {"id": INTAKE, "name": "intake"}
+    click["actions"][0] |= {"action_id": STEP_PASTE_ACTION, "value": button["value"]}
+    click["function_data"] |= {"execution_id": execution.id, "inputs": execution.inputs}
+    click["bot_access_token"] = execution.bot_access_token
+    click["trigger_id"] = stage.slack.issue_trigger_id(owner.user_id)
+    click["response_url"] = stage.slack.new_response_url(
+        channel=INTAKE, user=owner.user_id, message_ts=guide["ts"]
+    )
+    return click
+
+
+async def test_slacks_recorded_click_inside_the_step_opens_the_modal_for_the_execution(
+    stage: Stage, owner: SlackUser
+) -> None:
+    execution, _ = await run_step(stage, owner, inputs_for(owner))
+    since = len(stage.slack.calls)
+
+    response = await owner.send_payload(
+        recorded_click(stage, owner, execution, guide_in(stage, INTAKE))
+    )
+
+    assert response.status_code == 200
+    opened = await stage.slack.wait_for(lambda call: call.method == "views.open", since=since)
+    assert opened.token == execution.bot_access_token
+    metadata = Destination.from_metadata(opened.response["view"]["private_metadata"])
+    assert metadata.step == execution.id
+    assert metadata.thread_ts == guide_in(stage, INTAKE)["ts"]
+
+
+async def test_a_step_button_whose_value_is_not_the_steps_is_answered_out_of_date(
+    stage: Stage, owner: SlackUser
+) -> None:
+    execution, _ = await run_step(stage, owner, inputs_for(owner))
+    click = recorded_click(stage, owner, execution, guide_in(stage, INTAKE))
+    click["actions"][0]["value"] = "click_me_123"  # the recording's own value
+
+    await owner.send_payload(click)
+    await settle(stage)
+
+    (told,) = stage.slack.calls_to("response_url")
+    assert "out of date" in text_of(told.args)
+    assert stage.slack.calls_to("views.open") == []

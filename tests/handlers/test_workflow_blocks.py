@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+from bot.engine.catalogue import GUIDE_PASTE_FOR_STEP, GUIDE_PASTE_IN_SLACK
 from bot.history.database import TeamStats
 from bot.history.steps import StepExecution, StepState
 from bot.sandbox.slack.blockkit import validate_message, validate_view
@@ -58,6 +59,10 @@ def test_the_steps_guide_is_the_guide_whose_button_pastes_for_the_step() -> None
     (paste,) = [b for b in buttons(blocks) if b.get("action_id") == STEP_PASTE_ACTION]
     assert StepButton.from_value(str(paste["value"])) == BUTTON
     assert OPEN_CHECK_MODAL_ACTION not in json.dumps(blocks)
+    # Only the form completes the step: the guide does not offer a direct message.
+    shown = "\n".join(str((block.get("text") or {}).get("text")) for block in blocks)
+    assert GUIDE_PASTE_FOR_STEP in shown
+    assert GUIDE_PASTE_IN_SLACK not in shown
 
 
 def test_the_guide_sent_to_the_dm_says_which_channel_refused_it() -> None:

@@ -132,3 +132,20 @@ def test_outputs_leave_out_what_is_not_known() -> None:
     }
     full = StepOutputs(True, "ok", "1003", "https://example.slack.com/p1")
     assert StepOutputs.from_json(full.to_json()) == full
+
+
+async def test_retention_removes_old_executions_but_not_one_being_completed(
+    database: Database, clock: FakeClock
+) -> None:
+    executions = await started(database, "Fx1")
+    await executions.start("Fx2", team="T1", user_id="U1", channel_id=None)
+    await executions.checked("Fx2", "check-2", StepOutputs.of(report()))
+    await executions.start("Fx3", team="T1", user_id="U1", channel_id=None)
+    await executions.failed("Fx3", "no channel")
+    clock.advance(timedelta(days=31).total_seconds())
+    await executions.start("Fx4", team="T1", user_id="U1", channel_id=None)
+
+    await database.purge_history(timedelta(days=30))
+
+    kept = [e for e in ("Fx1", "Fx2", "Fx3", "Fx4") if await executions.get(e) is not None]
+    assert kept == ["Fx2", "Fx4"]

@@ -10,11 +10,12 @@ from collections.abc import AsyncIterator
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.sandbox.loopback import free_port
 from bot.sandbox.slack.webapi import FakeSlack
 from bot.sandbox.stage import running_stage
 from bot.settings import load_settings
 from bot.slack.app import slack_client
-from bot.slack.delivery import ChannelPacer, DeliveryExpired
+from bot.slack.delivery import ChannelPacer, DeliveryExpired, deliver
 from bot.slack.exactly_once import ANSWER_EVENT, MessageMark, find_posted, post_once
 from handlers.commands import COMMAND
 
@@ -72,31 +73,29 @@ async def test_an_answer_carries_its_check_id_in_its_metadata(
     assert _methods(slack) == ["chat.postMessage"]  # nothing looked up when nothing failed
 
 
-async def test_a_post_applied_then_cut_off_is_found_in_the_thread_not_posted_again(
-    slack: FakeSlack, client: AsyncWebClient
+@pytest.mark.parametrize(
+    ("applied", "calls"),
+    [
+        pytest.param(True, ["chat.postMessage", "conversations.replies"], id="found-not-reposted"),
+        pytest.param(
+            False,
+            ["chat.postMessage", "conversations.replies", "chat.postMessage"],
+            id="not-found-reposted",
+        ),
+    ],
+)
+async def test_a_post_cut_off_is_looked_for_in_the_thread_before_it_goes_again(
+    slack: FakeSlack, client: AsyncWebClient, applied: bool, calls: list[str]
 ) -> None:
     root = _thread(slack)
-    slack.drop_next("chat.postMessage", applied=True)
+    slack.drop_next("chat.postMessage", applied=applied)
 
     ts = await _answer(client, root)
 
     replies = [m for m in slack.messages(CHANNEL, thread_ts=root) if m["ts"] != root]
     assert [m["ts"] for m in replies] == [ts]
-    assert _methods(slack) == ["chat.postMessage", "conversations.replies"]
+    assert _methods(slack) == calls
     assert slack.calls[1].args["include_all_metadata"] in (True, "true", "1")
-
-
-async def test_a_post_cut_off_before_slack_took_it_is_posted_after_looking(
-    slack: FakeSlack, client: AsyncWebClient
-) -> None:
-    root = _thread(slack)
-    slack.drop_next("chat.postMessage", applied=False)
-
-    ts = await _answer(client, root)
-
-    replies = [m for m in slack.messages(CHANNEL, thread_ts=root) if m["ts"] != root]
-    assert [m["ts"] for m in replies] == [ts]
-    assert _methods(slack) == ["chat.postMessage", "conversations.replies", "chat.postMessage"]
 
 
 async def test_a_top_level_post_is_looked_for_in_the_channel(
@@ -133,15 +132,46 @@ async def test_another_checks_answer_in_the_thread_is_not_taken_for_this_one(
     assert payloads == ["another-check", CHECK_ID]
 
 
-async def test_a_429_or_a_refused_connection_needs_no_look(
+async def test_after_a_5xx_the_thread_is_read_before_posting_again(
     slack: FakeSlack, client: AsyncWebClient
 ) -> None:
+    root = _thread(slack)
+    slack.fail_next("chat.postMessage", status=503)
+
+    await _answer(client, root)
+
+    assert _methods(slack) == ["chat.postMessage", "conversations.replies", "chat.postMessage"]
+
+
+async def test_a_429_needs_no_look(slack: FakeSlack, client: AsyncWebClient) -> None:
     root = _thread(slack)
     slack.fail_next("chat.postMessage", status=429, retry_after=0)
 
     await _answer(client, root)
 
     assert _methods(slack) == ["chat.postMessage", "chat.postMessage"]
+
+
+async def test_a_connection_never_made_needs_no_look() -> None:
+    nowhere = AsyncWebClient(
+        token="xoxb-once", base_url=f"http://127.0.0.1:{free_port()}/api/", retry_handlers=[]
+    )
+    looks: list[float] = []
+
+    async def find(patience_left_s: float) -> str | None:
+        looks.append(patience_left_s)
+        return None
+
+    with pytest.raises(DeliveryExpired):
+        await deliver(
+            lambda: nowhere.chat_postMessage(channel=CHANNEL, text="x"),
+            CHANNEL,
+            patience_s=1.0,
+            pacer=ChannelPacer(),
+            find_applied=find,
+        )
+
+    assert looks == []
 
 
 async def test_a_redelivered_answer_is_looked_for_before_its_first_attempt(
@@ -170,6 +200,23 @@ async def test_without_the_history_scope_the_post_goes_again_and_the_log_says_wh
     assert len(replies) == 2  # at least once beats never
     assert "missing_scope" in caplog.text
     assert "may appear twice" in caplog.text
+
+
+async def test_a_refused_read_is_not_asked_again_within_one_delivery(
+    slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    root = _thread(slack)
+    slack.revoke_scope("channels:history")
+    slack.fail_next("chat.postMessage", status=503, times=2)
+
+    await _answer(client, root)
+
+    assert _methods(slack) == [
+        "chat.postMessage",
+        "conversations.replies",
+        "chat.postMessage",
+        "chat.postMessage",
+    ]
 
 
 async def test_reads_rate_limited_past_their_patience_let_the_post_go_again(

@@ -1,8 +1,9 @@
 """Slack at its worst while 100 checks arrive at once: every check is answered, exactly once.
 
 The bot runs as a real process. Before the burst, the Slack stand-in starts failing a fifth of
-the calls that answer a check (`chat.postMessage`, reactions, `views.update`): 429 with
-Retry-After, 500, and connections dropped before or after the call was applied. 20 modal
+the calls that answer a check (`chat.postMessage`, reactions, `views.update`, and the reads that
+look for a post in doubt): 429 with Retry-After, 500, and connections dropped before or after
+the call was applied. 20 modal
 submissions and 80 slash commands with a paste, spread over channels as people would be, all
 end with their result in their thread, exactly once: a post whose connection dropped after Slack
 applied it is found in the conversation (by its message metadata) instead of being posted again.
@@ -33,7 +34,14 @@ pytestmark = pytest.mark.process
 CHANNELS = [f"C0FAULT{n:02d}" for n in range(20)]
 MODALS = 20
 COMMANDS = 80
-FAULTY = ("chat.postMessage", "reactions.add", "reactions.remove", "views.update")
+FAULTY = (
+    "chat.postMessage",
+    "reactions.add",
+    "reactions.remove",
+    "views.update",
+    "conversations.replies",
+    "conversations.history",
+)
 ROOT_TEXT = "asked for an Ecwid connection check"
 RESULT_TEXT = "Connected: ready to migrate"
 
@@ -116,6 +124,7 @@ async def test_every_check_is_answered_once_while_slack_fails_a_fifth_of_the_cal
     assert any(ROOT_TEXT in json.dumps(call.args) for call in dropped_after)
     lookups = slack.calls_to("conversations.replies") + slack.calls_to("conversations.history")
     assert lookups, "posts in doubt should have been looked for"
+    assert any(call.status != 200 or call.dropped for call in lookups), "and some looks failed"
 
     # Every check answered in its own thread, once: no doubles, not even for posts that Slack
     # applied and whose connection then dropped.
