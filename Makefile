@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint typecheck unit bench run sandbox clean
+.PHONY: demo test quick lint typecheck unit bench run sandbox clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ typecheck: $(STAMP)
 
 unit: $(STAMP)
 	$(BIN)/pytest
+
+## The tests that start no process (no bot, no PostgreSQL server, no command line): under a minute.
+quick: $(STAMP)
+	$(BIN)/pytest -q -m "not process"
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -22,6 +22,7 @@ class EntryPoint(StrEnum):
     DM = "dm"  # a message to the bot in its Messages tab
     RERUN = "rerun"
     WORKFLOW = "workflow"  # the paste modal of a Workflow Builder step
+    FOLLOW_UP = "follow_up"  # the bot checking again on its own (`bot.history.follow_ups`)
     CLI = "cli"
 
 

@@ -109,6 +109,13 @@ class Metrics:
             "Escalations open past their first response's due time, counted at each scrape.",
             registry=r,
         )
+        self.follow_ups = Counter(
+            "ecwid_connect_follow_ups",
+            "Follow-ups (the bot checking a failed store again on its own), by event: started, "
+            "succeeded, expired, changed (needs a new URL), stopped.",
+            ["event"],
+            registry=r,
+        )
         self.ready = Gauge(
             "ecwid_connect_ready",
             "1 when the last readiness probe passed, else 0.",

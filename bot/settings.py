@@ -124,6 +124,8 @@ class Settings(BaseSettings):
     credentials_key: SecretStr | None = None
     credentials_ttl_h: float = Field(default=72.0, gt=0, le=24 * 30)
     check_lease_s: float = Field(default=30.0, ge=1, le=600)
+    follow_up_every_s: float = Field(default=600.0, gt=0)
+    follow_up_for_h: float = Field(default=24.0, gt=0)
     support_channel_id: str | None = None
     support_user_group_id: str | None = None
     support_external_agents: bool = False

@@ -10,6 +10,7 @@ from handlers import (
     commands,
     events,
     feedback,
+    follow_ups,
     home,
     messages,
     replies,
@@ -23,5 +24,5 @@ from handlers import (
 def register_all(app: AsyncApp) -> None:
     # `replies` before `messages`: Bolt runs the first `message` listener that matches.
     groups = (commands, actions, shortcuts, views, events, replies, messages, support, feedback)
-    for group in (*groups, home, workflow):
+    for group in (*groups, home, workflow, follow_ups):
         group.register(app)

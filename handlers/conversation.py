@@ -36,6 +36,7 @@ from handlers.blocks.check import (
 )
 from handlers.blocks.common import Blocks
 from handlers.blocks.refusal import private_copy
+from handlers.follow_up_start import offer_follow_up
 
 logger = logging.getLogger(__name__)
 
@@ -385,7 +386,8 @@ async def check_and_answer(
                 await progress.close()
         report = checked.report
         escalable = checked.check_id if services.support.configured else None
-        text, blocks = result_message(report, destination, check_id=escalable)
+        note = await offer_follow_up(services, destination, checked)
+        text, blocks = result_message(report, destination, check_id=escalable, note=note)
     except Exception:
         journal_id = await accepted
         await reacting

@@ -8,11 +8,14 @@ asks for its next run. Its payload holds IDs, never a secret.
 
 from __future__ import annotations
 
+from bot.history.follow_ups import FOLLOW_UP_KIND
 from bot.slack.services import TimedKind
 from handlers.escalation_timers import OWNER_REMINDER_KIND, REMINDER_KIND
+from handlers.follow_ups import run_follow_up
 from handlers.reminders import remind_owner, remind_team
 
 KINDS: dict[str, TimedKind] = {
+    FOLLOW_UP_KIND: run_follow_up,
     REMINDER_KIND: remind_team,
     OWNER_REMINDER_KIND: remind_owner,
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import ssl
+import subprocess
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -52,6 +53,23 @@ def _one_trust_store() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(ssl, "create_default_context", create_default_context)
         yield
+
+
+@pytest.fixture(autouse=True)
+def _processes_only_where_marked(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A test that starts a process (the bot, PostgreSQL, the command line) carries the
+    `process` marker, which `make quick` leaves out: one without it that tries fails, naming it."""
+    if request.node.get_closest_marker("process") is not None:
+        return
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError(
+            f"{request.node.nodeid} starts a process: mark it @pytest.mark.process"
+        )
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
 
 
 @pytest.fixture(autouse=True)

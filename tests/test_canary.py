@@ -93,6 +93,7 @@ async def test_no_secret_is_printed_or_logged_for_any_sample_store(
                 assert secret not in output, f"{store.key}: a secret leaked into:\n{output}"
 
 
+@pytest.mark.process
 async def test_exit_codes_say_connected_problem_or_usage(canary_sandbox: EcwidSandbox) -> None:
     connected = await run_cli(
         canary_sandbox, "check", "-", stdin=canary_sandbox.collection_url("connected")
@@ -107,6 +108,7 @@ async def test_exit_codes_say_connected_problem_or_usage(canary_sandbox: EcwidSa
     assert "--token needs --store-id" in usage[1]
 
 
+@pytest.mark.process
 async def test_malformed_pastes_get_a_clear_answer_never_a_traceback(
     canary_sandbox: EcwidSandbox,
 ) -> None:
@@ -129,6 +131,7 @@ async def test_malformed_pastes_get_a_clear_answer_never_a_traceback(
         assert "What to do" in output
 
 
+@pytest.mark.process
 async def test_a_megabyte_of_brackets_as_the_token_is_answered_at_once(
     canary_sandbox: EcwidSandbox,
 ) -> None:
@@ -142,6 +145,7 @@ async def test_a_megabyte_of_brackets_as_the_token_is_answered_at_once(
     assert canary_sandbox.requests == []
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("location", ["http:x", "http:\\\\127.0.0.1:{port}/x", "http://xn--/"])
 async def test_a_malformed_redirect_is_a_diagnosis_without_a_traceback(
     canary_sandbox: EcwidSandbox, location: str

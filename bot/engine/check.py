@@ -97,22 +97,32 @@ class ConnectionChecker:
         """Check a store ID and access token typed separately (the custom-app method)."""
         return await self._run(lambda: read_store_credentials(store_id, token), on_step)
 
-    async def check(self, paste: Paste, on_step: StepListener | None = None) -> CheckReport:
-        """Check a paste already read by `bot.engine.intake`."""
-        return await self._run(lambda: paste, on_step)
+    async def check(
+        self, paste: Paste, on_step: StepListener | None = None, *, profile_only: bool = False
+    ) -> CheckReport:
+        """Check a paste already read by `bot.engine.intake`. `profile_only`: ask Ecwid for the
+        store profile alone (one request instead of five): whether a store that failed looks
+        fixed yet, before a whole check is worth it. Its report counts nothing."""
+        return await self._run(lambda: paste, on_step, profile_only=profile_only)
 
-    async def _run(self, read: Callable[[], Paste], on_step: StepListener | None) -> CheckReport:
+    async def _run(
+        self,
+        read: Callable[[], Paste],
+        on_step: StepListener | None,
+        *,
+        profile_only: bool = False,
+    ) -> CheckReport:
         begin_check()
         ladder = Ladder(on_step, deadline=self._clock() + self._settings.check_timeout_s)
         try:
             if self._sleep is asyncio.sleep:  # the loop's own timer: no task to keep time
                 async with asyncio.timeout(self._settings.check_timeout_s):
-                    report = await self._climb(ladder, read)
+                    report = await self._climb(ladder, read, profile_only)
             else:  # the deadline runs on the checker's clock (`sleep`), which tests move
                 async with asyncio.timeout(None) as deadline:
                     watchdog = asyncio.ensure_future(self._expire(deadline))
                     try:
-                        report = await self._climb(ladder, read)
+                        report = await self._climb(ladder, read, profile_only)
                     finally:
                         watchdog.cancel()
         except CheckError as error:
@@ -139,7 +149,9 @@ class ConnectionChecker:
         await self._sleep(self._settings.check_timeout_s)
         deadline.reschedule(asyncio.get_running_loop().time())
 
-    async def _climb(self, ladder: Ladder, read: Callable[[], Paste]) -> CheckReport:
+    async def _climb(
+        self, ladder: Ladder, read: Callable[[], Paste], profile_only: bool = False
+    ) -> CheckReport:
         ladder.begin(StepName.INTAKE)
         # Reading what was pasted runs here: intake refuses more than MAX_PASTE_CHARS before it
         # reads anything, and reading is linear (tests/engine/test_linear_time.py), so the worst
@@ -172,4 +184,4 @@ class ConnectionChecker:
             ladder.passed(StepName.INTAKE, "Store ID and token given directly")
             ladder.skip(StepName.DOWNLOAD, "no collection to download")
             ladder.skip(StepName.PARSE, "no collection to read")
-        return await self._flights.ask(ladder, credentials)
+        return await self._flights.ask(ladder, credentials, profile_only=profile_only)

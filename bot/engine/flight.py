@@ -52,12 +52,17 @@ class TokenFlights:
         # Set each time a reservation is settled: a check waiting on reservations looks again.
         self._settled = asyncio.Event()
 
-    async def ask(self, ladder: Ladder, credentials: StoreCredentials) -> CheckReport:
-        """Ecwid's verdict on `credentials`, as the last rungs of `ladder`."""
+    async def ask(
+        self, ladder: Ladder, credentials: StoreCredentials, *, profile_only: bool = False
+    ) -> CheckReport:
+        """Ecwid's verdict on `credentials`, as the last rungs of `ladder`. `profile_only`:
+        one request, the store profile (a follow-up's cheap look); its partial verdict is
+        never handed to other checks of the token, which ask on their own."""
         entities = [
             entity
             for entity in Entity
-            if not (credentials.token.is_public and entity in PUBLIC_TOKEN_CANNOT_READ)
+            if not profile_only
+            and not (credentials.token.is_public and entity in PUBLIC_TOKEN_CANNOT_READ)
         ]
         fingerprint = credentials.token.fingerprint
         # Single flight in this process: a check of a token already in flight shares its answers.
@@ -70,14 +75,19 @@ class TokenFlights:
         self._flights[fingerprint] = flight
         answer: _Answer | None = None
         try:
-            answer, report = await self._fly(ladder, credentials, entities)
+            answer, report = await self._fly(ladder, credentials, entities, shared=not profile_only)
         finally:
-            flight.set_result(_Shared(credentials.store_id, answer))
+            flight.set_result(_Shared(credentials.store_id, None if profile_only else answer))
             del self._flights[fingerprint]
         return report
 
     async def _fly(
-        self, ladder: Ladder, credentials: StoreCredentials, entities: list[Entity]
+        self,
+        ladder: Ladder,
+        credentials: StoreCredentials,
+        entities: list[Entity],
+        *,
+        shared: bool = True,
     ) -> tuple[_Answer, CheckReport]:
         """Own this token's flight across processes (or wait for its owner's verdict), ask
         Ecwid, and end the flight with the verdict and, after a hard failure, a cool-down."""
@@ -106,7 +116,7 @@ class TokenFlights:
             await self._guard.finish_flight(
                 fingerprint,
                 claim.flight,
-                verdict=report.model_dump_json() if report is not None else None,
+                verdict=report.model_dump_json() if report is not None and shared else None,
                 cool_down=report is not None and report.diagnosis.blames_token,
             )
         return answer, report

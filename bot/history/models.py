@@ -14,6 +14,8 @@ step_executions     each run of the Workflow Builder step "Check Ecwid connectio
                     where, its state and the outputs it completed with (`bot.history.steps`)
 timed_work          what the bot must do later (follow-ups, watches, reminders): a kind, a due
                     time, a secret-free payload, leased while it runs (`bot.history.timed`)
+follow_ups          a store the bot keeps checking on its own until it connects (or the window
+                    ends), with its paste encrypted until then (`bot.history.follow_ups`)
 
 No column holds a token or a collection URL in plain text: a token appears only masked
 (`secret_…a1b2`) or as a one-way fingerprint, and pastes only encrypted. Every time is a
@@ -321,6 +323,43 @@ class TimedWorkRow(Base):
     __table_args__ = (
         sa.Index(None, "state", "due_at"),
         sa.Index(None, "state", "lease_until"),
+    )
+
+
+class FollowUpRow(Base):
+    """A failed check the bot checks again on its own until it works or `ends_at` passes.
+
+    `state` goes `active` → `succeeded`, `expired`, `changed` (a re-check found something only
+    a new URL fixes), `stopped` (someone clicked Stop: `stopped_by`), `superseded` (a newer
+    follow-up in the same thread) or `forgotten`. `sealed_paste` is the paste, Fernet-encrypted,
+    and is deleted whenever the follow-up leaves `active`.
+    """
+
+    __tablename__ = "follow_ups"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    created_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(sa.String(16))
+    team_id: Mapped[str] = mapped_column(sa.String(32))
+    channel_id: Mapped[str] = mapped_column(sa.String(32))
+    thread_ts: Mapped[str | None] = mapped_column(sa.String(32))
+    requester_id: Mapped[str] = mapped_column(sa.String(32))
+    entry_point: Mapped[str] = mapped_column(sa.String(16))
+    check_id: Mapped[str] = mapped_column(sa.String(32))
+    store_id: Mapped[int | None] = mapped_column(sa.BigInteger)
+    token_masked: Mapped[str | None] = mapped_column(sa.String(64))
+    diagnosis: Mapped[str] = mapped_column(sa.String(40))
+    last_diagnosis: Mapped[str] = mapped_column(sa.String(40))
+    rechecks: Mapped[int]
+    sealed_paste: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    stopped_by: Mapped[str | None] = mapped_column(sa.String(32))
+    finished_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        sa.Index(None, "state", "requester_id"),
+        sa.Index(None, "store_id", "created_at"),
+        sa.Index(None, "channel_id", "thread_ts"),
     )
 
 

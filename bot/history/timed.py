@@ -277,10 +277,12 @@ class TimedWork:
         subject: str | None = None,
         kinds: Collection[str] | None = None,
         item_id: str | None = None,
+        but: str | None = None,
         connection: AsyncConnection | None = None,
     ) -> int:
         """End the open items of `subject` (of `kinds`, when given), or the item `item_id`, as
-        cancelled: a handler running one cannot reschedule it. How many were open."""
+        cancelled: a handler running one cannot reschedule it. `but`: the item whose handler
+        is asking, which ends by its own answer. How many were open."""
         if subject is None and item_id is None:
             raise ValueError("name the subject or the item to cancel")
         where: list[sa.ColumnElement[bool]] = [TimedWorkRow.state.in_(OPEN_STATES)]
@@ -290,6 +292,8 @@ class TimedWork:
             where.append(TimedWorkRow.id == item_id)
         if kinds is not None:
             where.append(TimedWorkRow.kind.in_(sorted(kinds)))
+        if but is not None:
+            where.append(TimedWorkRow.id != but)
         statement = (
             sa.update(TimedWorkRow)
             .where(*where)

@@ -128,14 +128,15 @@ class CredentialVault:
             return None
         return self._fernet.encrypt_at_time(_serialise(paste), int(self._clock().timestamp()))
 
-    def unseal(self, sealed: bytes) -> Paste | None:
-        """What `seal` made, within the time-to-live; None when it cannot be read any more."""
+    def unseal(self, sealed: bytes, ttl: timedelta | None = None) -> Paste | None:
+        """What `seal` made, within the time-to-live (CREDENTIALS_TTL_H, or `ttl` for what is
+        kept as long as something needs it: a follow-up); None when it cannot be read any more."""
         if self._fernet is None:
             return None
         try:
             plain = self._fernet.decrypt_at_time(
                 sealed,
-                ttl=math.ceil(self._ttl.total_seconds()),
+                ttl=math.ceil((ttl or self._ttl).total_seconds()),
                 current_time=int(self._clock().timestamp()),
             )
             return _deserialise(plain)

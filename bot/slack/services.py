@@ -31,6 +31,7 @@ from bot.engine.guard import MemoryTokenGuard, TokenGuard
 from bot.engine.http_client import new_http_client
 from bot.engine.redaction import redact
 from bot.history.database import Database
+from bot.history.follow_ups import FollowUps
 from bot.history.health import DatabaseHealth
 from bot.history.journal import CheckJournal, JournalEntry
 from bot.history.shared import DatabaseSeenKeys, DatabaseTokenGuard
@@ -278,6 +279,8 @@ class BotServices:
         self._resume: tuple[AsyncWebClient, Resume] | None = None
         #: Follow-ups, watches, reminders: work with a due time, kept in the database.
         self.timed_work = TimedWork(self.database, settings.check_lease_s)
+        #: Failed checks the bot checks again on its own until they work.
+        self.follow_ups = FollowUps(self.database, self.vault, self.timed_work)
         self.timed = TimedWorkRunner(
             self.timed_work,
             self.metrics,

@@ -30,6 +30,10 @@ logger = logging.getLogger(__name__)
 # its process died before posting and nobody could redeliver it): the step completes with a link
 # to the guide's thread instead of waiting for it.
 ANSWER_PATIENCE = timedelta(minutes=15)
+# Slack's answers that say "not now" rather than "never" (after the client's own retries).
+PASSING_ERRORS = frozenset(
+    {"ratelimited", "internal_error", "service_unavailable", "request_timeout"}
+)
 # Tokens of executions still waiting are remembered up to this many (the oldest make way: a
 # step completed without its token uses the bot's).
 TOKENS_KEPT = 10_000
@@ -100,9 +104,17 @@ class WorkflowSteps:
             execution = await self.executions.get(destination.step)
             if execution is not None:
                 await self.complete(client, execution)
-        except Exception:
+        except SlackApiError as error:
             # The row stays `checked`: a journal round completes it.
-            logger.exception("could not complete workflow step %s", destination.step)
+            logger.warning(
+                "Slack could not take the completion of workflow step %s now (%s): retried later",
+                destination.step,
+                error.response.get("error") or error.response.status_code,
+            )
+        except Exception:
+            logger.exception(
+                "could not complete workflow step %s (retried later)", destination.step
+            )
 
     async def complete(self, client: AsyncWebClient, execution: StepExecution) -> None:
         """`functions.completeSuccess` with the kept outputs and the answer's permalink (the
@@ -118,6 +130,8 @@ class WorkflowSteps:
             )
         except SlackApiError as error:
             refusal = str(error.response.get("error") or "")
+            if error.response.status_code >= 500 or refusal in PASSING_ERRORS:
+                raise  # Slack's bad moment: the row stays `checked` for a later round
             logger.warning(
                 "Slack refused to complete workflow step %s: %s", execution.execution_id, refusal
             )

@@ -290,9 +290,14 @@ def _report_blocks(report: CheckReport) -> list[Block]:
 
 
 def result_message(
-    report: CheckReport, destination: Destination, *, check_id: str | None = None
+    report: CheckReport,
+    destination: Destination,
+    *,
+    check_id: str | None = None,
+    note: Blocks | None = None,
 ) -> tuple[str, Blocks]:
-    """The lasting answer in the thread; with `check_id`, support can be asked from it."""
+    """The lasting answer in the thread; with `check_id`, support can be asked from it; `note`
+    (what the bot does next on its own: `handlers.blocks.follow_up`) follows the report."""
     text = f"{_headline(report)} — {escape(report.summary)}"
     footer = f"Checked for <@{destination.requester}> · {slack_date(report.checked_at)}"
     buttons = [
@@ -306,8 +311,7 @@ def result_message(
         buttons.append(
             ButtonElement(text="Escalate to support", action_id=ESCALATE_ACTION, value=check_id)
         )
-    blocks = [
-        *_report_blocks(report),
+    after = [
         ContextBlock(elements=[MarkdownTextObject(text=footer)]),
         ContextBlock(
             block_id=SUPPORT_DETAILS_BLOCK,
@@ -315,7 +319,7 @@ def result_message(
         ),
         ActionsBlock(elements=buttons),
     ]
-    return text[:3000], as_dicts(blocks)
+    return text[:3000], [*as_dicts(_report_blocks(report)), *(note or []), *as_dicts(after)]
 
 
 def result_view(report: CheckReport) -> dict[str, Any]:

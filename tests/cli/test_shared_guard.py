@@ -8,8 +8,12 @@ import json
 import os
 import sys
 
+import pytest
+
 from bot.sandbox.ecwid.server import EcwidSandbox
 from tests.db_fixtures import fresh_postgres_url
+
+pytestmark = pytest.mark.process
 
 
 async def _check(url: str, env: dict[str, str]) -> tuple[int, str]:

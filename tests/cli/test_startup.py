@@ -11,6 +11,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.process
+
 NETWORK_AND_STORAGE = ("httpx", "aiohttp", "httpx_aiohttp", "sqlalchemy", "slack_sdk", "slack_bolt")
 HEAVY = (*NETWORK_AND_STORAGE, "pydantic", "pydantic_settings", "asyncio")
 

@@ -32,6 +32,7 @@ from handlers.conversation import PROBLEM
 from handlers.recovery import resume
 from handlers.workflow import CHANNEL_INPUT, PERSON_INPUT, STEP_CALLBACK
 from tests.handlers.test_bot import settle, text_of, url_values
+from tests.handlers.test_follow_ups import until, upgrade
 from tests.paths import FIXTURES
 
 INTAKE = "C0INTAKE"
@@ -453,3 +454,43 @@ async def test_a_step_button_whose_value_is_not_the_steps_is_answered_out_of_dat
     (told,) = stage.slack.calls_to("response_url")
     assert "out of date" in text_of(told.args)
     assert stage.slack.calls_to("views.open") == []
+
+
+async def test_a_completion_slack_fails_is_made_again_by_a_later_round(
+    stage: Stage, owner: SlackUser
+) -> None:
+    execution, _ = await run_step(stage, owner, inputs_for(owner))
+    stage.slack.fail_next("functions.completeSuccess", status=500, times=3)  # past the retries
+    await paste(stage, owner, guide_in(stage, INTAKE), "connected")
+    assert stage.slack.execution(execution.id).state == "running"
+    row = await stage.services.steps.executions.get(execution.id)
+    assert row is not None
+    assert row.state is StepState.CHECKED
+
+    await untouched_for(stage, execution.id, stage.settings.check_lease_s + 1)
+    await stage.services.journal_round()
+
+    outputs = stage.slack.execution(execution.id).outputs
+    assert outputs is not None
+    assert outputs["connected"] is True
+
+
+async def test_a_follow_up_that_later_connects_is_posted_and_the_step_keeps_its_outputs() -> None:
+    async with running_stage(
+        credentials_key=new_key(),
+        follow_up_every_s=0.3,
+        follow_up_for_h=3 / 3600,
+        check_lease_s=3,
+        token_cooldown_s=0.1,
+    ) as stage:
+        owner = stage.user()
+        execution, outputs = await step_checked(stage, owner, "free_plan")
+        assert outputs["diagnosis"] == "plan_free"
+        guide = guide_in(stage, INTAKE)
+
+        upgrade(stage, "free_plan")
+        await until(lambda: len(stage.slack.messages(INTAKE, guide["ts"])) == 3, "good news")
+
+        assert "Good news: it works now" in text_of(stage.slack.messages(INTAKE, guide["ts"])[-1])
+        assert len(stage.slack.calls_to("functions.completeSuccess")) == 1
+        assert stage.slack.execution(execution.id).outputs == outputs

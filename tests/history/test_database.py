@@ -108,6 +108,7 @@ asyncio.run(migrate())
 """
 
 
+@pytest.mark.process
 async def test_processes_starting_together_all_migrate(database_url: str) -> None:
     processes = [
         await asyncio.create_subprocess_exec(

@@ -32,6 +32,8 @@ from handlers.commands import COMMAND
 from tests.db_fixtures import fresh_postgres_url
 from tests.slack.processes import BotProcess, bot_env, eyes_added, until
 
+pytestmark = pytest.mark.process
+
 CHANNEL = "C0CRASH"
 COMMANDS = 6
 MODALS = 3

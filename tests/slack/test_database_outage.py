@@ -34,7 +34,10 @@ CHANNEL = "C0OUTAGE"
 BEFORE, DURING, MODALS = 10, 10, 5
 RESULT_TEXT = "Connected: ready to migrate"
 
-pytestmark = pytest.mark.skipif(available() is not None, reason=str(available()))
+pytestmark = [
+    pytest.mark.process,
+    pytest.mark.skipif(available() is not None, reason=str(available())),
+]
 
 
 @pytest.fixture

@@ -10,6 +10,8 @@ import secrets
 import signal
 from pathlib import Path
 
+import pytest
+
 from bot.history.database import Database
 from bot.logs import JsonFormatter, configure_logging
 from bot.sandbox.ecwid.server import EcwidSandbox
@@ -22,6 +24,7 @@ from tests.slack.serving import BotProcess, no_traceback
 CHANNEL = "C0LOGS"
 
 
+@pytest.mark.process
 async def test_json_lines_parse_and_carry_the_check_id(tmp_path: Path) -> None:
     secret = secrets.token_hex(16)
     async with EcwidSandbox() as sandbox, FakeSlack() as slack:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -36,6 +37,7 @@ async def _until_ready(base: str, want: bool, attempts: int = 200) -> dict[str, 
     raise AssertionError(f"/ready never became {'ready' if want else 'not ready'}: {body}")
 
 
+@pytest.mark.process
 async def test_ready_follows_the_database_going_away_and_coming_back(tmp_path: Path) -> None:
     with throwaway_postgres() as postgres:
         async with FakeSlack() as slack:

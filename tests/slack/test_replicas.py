@@ -18,6 +18,8 @@ from handlers.commands import COMMAND
 from tests.db_fixtures import fresh_postgres_url
 from tests.slack.processes import BotProcess, bot_env
 
+pytestmark = pytest.mark.process
+
 CHANNEL = "C0REPLICA"
 
 

@@ -23,6 +23,8 @@ from tests.paths import REPO
 from tests.slack.processes import bot_env
 from tests.slack.serving import BotProcess, MiniSlack, no_traceback
 
+pytestmark = pytest.mark.process
+
 SIGNALS = [signal.SIGTERM, signal.SIGINT]
 APP_TOKEN = "xapp-1-A0MINI-1-abc123"
 

@@ -11,6 +11,7 @@ import signal
 from pathlib import Path
 
 import httpx
+import pytest
 
 from bot.sandbox.ecwid.server import EcwidSandbox
 from bot.sandbox.slack.user import SlackUser
@@ -19,6 +20,8 @@ from handlers.commands import COMMAND
 from tests.slack.processes import bot_env
 from tests.slack.serving import BotProcess, no_traceback
 from tests.test_canary import CANARY_STORES, secrets_of
+
+pytestmark = pytest.mark.process
 
 
 async def test_no_secret_in_json_logs_metrics_or_probes(tmp_path: Path) -> None:

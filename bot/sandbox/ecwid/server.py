@@ -21,7 +21,7 @@ import re
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from aiohttp import web
@@ -196,6 +196,24 @@ class EcwidSandbox(LoopbackServer):
     def collection_url(self, key: str) -> str:
         """The Personal collection URL of the store named `key`."""
         return self.base_url + self.store(key).collection_path
+
+    def change(self, key: str, **changes: Any) -> SampleStore:
+        """Change the store `key` from now on, as its owner would in Ecwid (upgrade the plan,
+        settle a suspension, revoke the token): `changes` are `SampleStore` fields. Its ID and
+        collection stay; a new `token` makes the old one refused."""
+        before = self.store(key)
+        after = replace(before, **changes)
+        self._stores = tuple(after if store is before else store for store in self._stores)
+        self._by_key[key] = after
+        if before.in_ecwid:
+            self._by_id[before.store_id] = after
+        self._by_token.pop(before.token, None)
+        self._by_token[after.token] = after
+        # A revoked token stays in the collections already handed out; a new one has its own.
+        revoked = after.token != before.token
+        self._by_collection[before.collection_name] = before if revoked else after
+        self._by_collection[after.collection_name] = after
+        return after
 
     def reset(self) -> None:
         """Forget the request log and the per-endpoint call counters (flaky stores fail again)."""

@@ -1,0 +1,157 @@
+"""The follow-up's words: the note on an answer, and what the thread is told when it ends."""
+
+from __future__ import annotations
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    ButtonElement,
+    ContextBlock,
+    MarkdownTextObject,
+    SectionBlock,
+)
+
+from bot.engine.report import CheckReport
+from bot.history.follow_ups import FollowUp
+from handlers.blocks.check import CHECK_AGAIN_ACTION, result_message
+from handlers.blocks.common import Blocks, as_dicts, escape, slack_date
+
+STOP_FOLLOW_UP_ACTION = "stop_follow_up"
+FOLLOW_UP_BLOCK = "follow_up"
+NO_KEY_LINE = (
+    "I cannot keep checking this on my own: this bot keeps no credentials (no "
+    "CREDENTIALS_KEY is set). Click *Check again* once it is fixed."
+)
+
+
+def duration(seconds: float) -> str:
+    """`seconds` in words, the largest unit that fits: "10 minutes", "1.5 hours", "2 days"."""
+    units = (("day", 86400.0), ("hour", 3600.0), ("minute", 60.0), ("second", 1.0))
+    name, size = next(((n, s) for n, s in units if seconds >= s), units[-1])
+    number = f"{round(seconds / size, 1):g}"
+    return f"{number} {name}" if number == "1" else f"{number} {name}s"
+
+
+def follow_up_note(follow_up: FollowUp, every_s: float) -> Blocks:
+    """On an answer the bot follows up: what it will do, until when, and how to stop it."""
+    text = (
+        f":repeat: I will check again on my own every {duration(every_s)} until "
+        f"{slack_date(follow_up.ends_at)}, and tell you here as soon as it works: "
+        "nothing to paste again."
+    )
+    return as_dicts(
+        [
+            SectionBlock(
+                block_id=FOLLOW_UP_BLOCK,
+                text=MarkdownTextObject(text=text),
+                accessory=ButtonElement(
+                    text="Stop checking", action_id=STOP_FOLLOW_UP_ACTION, value=follow_up.id
+                ),
+            )
+        ]
+    )
+
+
+def no_key_note() -> Blocks:
+    """On an answer the bot would follow up, were credentials kept: why it does not."""
+    return as_dicts(
+        [ContextBlock(block_id=FOLLOW_UP_BLOCK, elements=[MarkdownTextObject(text=NO_KEY_LINE)])]
+    )
+
+
+def connected_message(report: CheckReport, follow_up: FollowUp) -> tuple[str, Blocks]:
+    """The follow-up found the store connected: a new answer, mentioning whoever asked."""
+    asker = follow_up.destination.requester
+    lead = (
+        f"<@{asker}> Good news: it works now. I checked again on my own and the store "
+        f"{_store(follow_up)} is connected."
+    )
+    text, blocks = result_message(report, follow_up.destination)
+    return f"{lead} {text}"[:3000], [_section(lead), *blocks]
+
+
+def changed_message(report: CheckReport, follow_up: FollowUp) -> tuple[str, Blocks]:
+    """A re-check found something only a new URL fixes: the new answer, and the end of it."""
+    asker = follow_up.destination.requester
+    lead = (
+        f"<@{asker}> When I checked again on my own, something else was wrong: it needs a new "
+        "URL, so I stopped checking. Here is what to do."
+    )
+    text, blocks = result_message(report, follow_up.destination)
+    return f"{lead} {text}"[:3000], [_section(lead), *blocks]
+
+
+def expired_message(follow_up: FollowUp, *, unreadable: bool = False) -> tuple[str, Blocks]:
+    """The window ended without success (or the kept paste can no longer be read)."""
+    asker = follow_up.destination.requester
+    if unreadable:
+        why = "I can no longer read the credentials I kept for it, so I stopped checking."
+    else:
+        window = duration((follow_up.ends_at - follow_up.created_at).total_seconds())
+        times = "once" if follow_up.rechecks == 1 else f"{follow_up.rechecks} times"
+        why = (
+            f"I checked again {times} over the last {window} and the store "
+            f"{_store(follow_up)} still is not connected: `{follow_up.last_diagnosis}`."
+        )
+    lead = (
+        f"<@{asker}> {why} I will not check again on my own. Once it is fixed, click "
+        "*Check again* (or paste the URL again), and ask support if it still fails."
+    )
+    blocks = as_dicts(
+        [
+            SectionBlock(text=MarkdownTextObject(text=lead)),
+            ActionsBlock(
+                elements=[
+                    ButtonElement(text="Check again", action_id=CHECK_AGAIN_ACTION, style="primary")
+                ]
+            ),
+        ]
+    )
+    return lead, blocks
+
+
+def stopped_line(user: str) -> str:
+    return f"<@{user}> stopped the follow-up: I will not check this store again on my own."
+
+
+def not_yours_line(asker: str) -> str:
+    return (
+        f"Only <@{asker}>, who asked, or a support agent can stop this follow-up; it ends by "
+        "itself once the store connects or its time is up."
+    )
+
+
+def escalation_connected_message(
+    follow_up: FollowUp, escalation_id: str, resolve_action: str
+) -> tuple[str, Blocks]:
+    """For an open escalation's triage thread: the store connected on its own follow-up."""
+    where = follow_up.destination
+    text = (
+        f":white_check_mark: The store {_store(follow_up)} connected: the bot's follow-up "
+        f"found it working, and <@{where.requester}> was told in the customer's thread. "
+        "If nothing else is open, resolve this escalation."
+    )
+    blocks = as_dicts(
+        [
+            SectionBlock(text=MarkdownTextObject(text=text)),
+            ActionsBlock(
+                elements=[
+                    ButtonElement(
+                        text="Resolved",
+                        action_id=resolve_action,
+                        value=escalation_id,
+                        style="primary",
+                    )
+                ]
+            ),
+        ]
+    )
+    return text, blocks
+
+
+def _store(follow_up: FollowUp) -> str:
+    return escape(str(follow_up.store_id)) if follow_up.store_id is not None else "(unknown)"
+
+
+def _section(text: str) -> dict[str, object]:
+    block: dict[str, object] = SectionBlock(text=MarkdownTextObject(text=text)).to_dict()
+    return block

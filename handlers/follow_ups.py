@@ -1,0 +1,201 @@
+"""Follow-ups in Slack: offered on an answer the owner can fix without a new URL, run as timed
+work every FOLLOW_UP_EVERY_S, told in the thread when they end, stopped with a button.
+
+A round looks cheaply first where it can (one profile request, `profile_only`) and runs the whole
+check only once the store looks fixed. A round the token guard holds back (cool-down, spent
+budget) waits for its turn and says nothing. Each ending is posted once: its message carries a
+mark, looked for before a round taken over from a killed process posts it again.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.destination import EntryPoint
+from bot.engine.diagnosis import Diagnosis
+from bot.engine.report import CheckReport
+from bot.history.database import EscalationState
+from bot.history.follow_ups import FollowUp, FollowUpState, spread_s
+from bot.history.timed import Again, TimedItem
+from bot.service import UnwrittenCheck
+from bot.slack.exactly_once import MessageMark
+from bot.slack.services import BotServices, SupportUnreadable, services_of
+from handlers.blocks.follow_up import (
+    STOP_FOLLOW_UP_ACTION,
+    changed_message,
+    connected_message,
+    escalation_connected_message,
+    expired_message,
+    not_yours_line,
+    stopped_line,
+)
+from handlers.blocks.support import RESOLVE_ACTION
+from handlers.conversation import CONNECTED, PROBLEM, post, react, tell_privately
+
+logger = logging.getLogger(__name__)
+
+FOLLOW_UP_EVENT = "ecwid_connect_follow_up"
+# Where the profile alone tells whether the store looks fixed: the plan, a suspension, Ecwid's
+# own trouble. The others need the whole check (a collection download, a plan's entities).
+PROFILE_TELLS = frozenset(
+    {
+        Diagnosis.PLAN_FREE,
+        Diagnosis.STORE_SUSPENDED,
+        Diagnosis.RATE_LIMITED,
+        Diagnosis.ECWID_UNAVAILABLE,
+    }
+)
+
+
+async def run_follow_up(
+    services: BotServices, client: AsyncWebClient, item: TimedItem
+) -> Again | None:
+    """One round of a follow-up (timed work of kind `follow_up`)."""
+    follow_up = await services.follow_ups.get(str(item.payload["follow_up"]))
+    if follow_up is None or follow_up.state is not FollowUpState.ACTIVE:
+        return None
+    now = services.database.clock()
+    if now >= follow_up.ends_at:
+        await _end_and_tell(services, client, item, follow_up, FollowUpState.EXPIRED)
+        return None
+    paste = await services.follow_ups.paste(follow_up)
+    if paste is None:
+        await _end_and_tell(
+            services, client, item, follow_up, FollowUpState.EXPIRED, unreadable=True
+        )
+        return None
+    if follow_up.last_diagnosis in PROFILE_TELLS:
+        look = await services.checker.check(paste, profile_only=True)
+        if look.diagnosis is Diagnosis.THROTTLED:
+            return _when_allowed(services, look)
+        if not look.ok and look.diagnosis.follows_up:
+            await services.follow_ups.rechecked(follow_up.id, look.diagnosis)
+            return _next_round(services)
+    checked = await services.checks.check(
+        paste, follow_up.destination.started_by(EntryPoint.FOLLOW_UP)
+    )
+    report = checked.report
+    if report.diagnosis is Diagnosis.THROTTLED:
+        return _when_allowed(services, report)
+    if report.ok:
+        await _end_and_tell(services, client, item, follow_up, FollowUpState.SUCCEEDED, checked)
+        return None
+    if report.diagnosis.follows_up:
+        await services.follow_ups.rechecked(follow_up.id, report.diagnosis)
+        return _next_round(services)
+    await _end_and_tell(services, client, item, follow_up, FollowUpState.CHANGED, checked)
+    return None
+
+
+def _next_round(services: BotServices) -> Again:
+    every = services.settings.follow_up_every_s
+    return Again(services.database.clock() + timedelta(seconds=every), spread_s=spread_s(every))
+
+
+def _when_allowed(services: BotServices, report: CheckReport) -> Again:
+    """Held back by the token guard: the round waits its turn, and nothing is said."""
+    wait = report.retry_after_s or services.settings.token_cooldown_s or 1.0
+    return Again(services.database.clock() + timedelta(seconds=wait), spread_s=1.0)
+
+
+async def _end_and_tell(
+    services: BotServices,
+    client: AsyncWebClient,
+    item: TimedItem,
+    follow_up: FollowUp,
+    state: FollowUpState,
+    checked: UnwrittenCheck | None = None,
+    *,
+    unreadable: bool = False,
+) -> None:
+    """Post the follow-up's last word in its thread (once, even if this round was taken over
+    from a process killed mid-way), then end it. Nothing when it was ended meanwhile."""
+    if not await services.timed_work.holds(item):
+        return  # stopped (or forgotten) while this round ran
+    destination = follow_up.destination
+    report = checked.report if checked is not None else None
+    if state is FollowUpState.SUCCEEDED and report is not None:
+        text, blocks = connected_message(report, follow_up)
+    elif state is FollowUpState.CHANGED and report is not None:
+        text, blocks = changed_message(report, follow_up)
+    else:
+        refreshed = await services.follow_ups.get(follow_up.id) or follow_up
+        text, blocks = expired_message(refreshed, unreadable=unreadable)
+    mark = MessageMark(FOLLOW_UP_EVENT, "follow_up", f"{follow_up.id}:{state}")
+    await post(client, destination, text, blocks, mark=mark, look_first=item.attempts > 1)
+    if await services.follow_ups.end(follow_up.id, state, item_id=item.id) is None:
+        return
+    services.metrics.follow_ups.labels(state.value).inc()
+    if checked is not None:
+        await services.checks.keep(checked)
+    if state is FollowUpState.SUCCEEDED:
+        await react(client, destination, CONNECTED, PROBLEM)
+        await _tell_escalations(services, client, follow_up)
+
+
+async def _tell_escalations(
+    services: BotServices, client: AsyncWebClient, follow_up: FollowUp
+) -> None:
+    """An open escalation of the followed check hears, in its triage thread, that the store
+    connected, with a button that resolves it."""
+    for escalation in await services.database.open_escalations():
+        if escalation.check_id != follow_up.check_id:
+            continue
+        if escalation.state is EscalationState.RESOLVED or not escalation.triage_ts:
+            continue
+        text, blocks = escalation_connected_message(follow_up, escalation.id, RESOLVE_ACTION)
+        await client.chat_postMessage(
+            channel=str(escalation.triage_channel),
+            thread_ts=escalation.triage_ts,
+            text=text,
+            blocks=blocks,
+        )
+
+
+async def stop_follow_up(
+    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    """The answer's "Stop checking": for whoever asked, and for support agents."""
+    await ack()
+    services = services_of(context)
+    services.tasks.spawn(_stop(services, client, body), name="stop follow-up")
+
+
+async def _stop(services: BotServices, client: AsyncWebClient, body: dict[str, Any]) -> None:
+    user = str(body["user"]["id"])
+    follow_up = await services.follow_ups.get(str(body["actions"][0]["value"]))
+    if follow_up is None:
+        return
+    channel = (body.get("channel") or {}).get("id")
+    if user != follow_up.destination.requester and not await _is_agent(services, client, user):
+        await tell_privately(
+            client,
+            user,
+            not_yours_line(follow_up.destination.requester),
+            channel=channel,
+            response_url=body.get("response_url"),
+        )
+        return
+    if await services.follow_ups.end(follow_up.id, FollowUpState.STOPPED, by=user) is None:
+        return  # it had ended already, and said so
+    services.metrics.follow_ups.labels("stopped").inc()
+    await post(client, follow_up.destination, stopped_line(user))
+
+
+async def _is_agent(services: BotServices, client: AsyncWebClient, user: str) -> bool:
+    if not services.support.configured:
+        return False
+    try:
+        return await services.support.is_agent(client, user)
+    except SupportUnreadable:
+        return False
+
+
+def register(app: AsyncApp) -> None:
+    app.action(STOP_FOLLOW_UP_ACTION)(stop_follow_up)

@@ -1,0 +1,189 @@
+"""Follow-ups end to end: the bot over signed HTTP, the Slack stand-in, the Ecwid sandbox whose
+stores change while the bot keeps checking; intervals of a fraction of a second."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from bot.history.models import FollowUpRow, TimedWorkRow
+from bot.history.vault import new_key
+from bot.sandbox.ecwid.stores import PAID_FEATURES
+from bot.sandbox.slack.user import SlackUser
+from bot.sandbox.stage import Stage, running_stage
+from handlers.blocks.follow_up import NO_KEY_LINE, STOP_FOLLOW_UP_ACTION
+from tests.handlers.test_bot import CHANNEL, check_via_modal, text_of, thread_replies, url_values
+
+EVERY_S = 0.3
+WINDOW_S = 3.0
+
+
+@pytest.fixture
+async def stage() -> AsyncIterator[Stage]:
+    async with running_stage(
+        credentials_key=new_key(),
+        follow_up_every_s=EVERY_S,
+        follow_up_for_h=WINDOW_S / 3600,
+        check_lease_s=3,
+        token_cooldown_s=0.1,  # a Free store's token cools down after each look
+    ) as running:
+        yield running
+
+
+async def until(condition: Callable[[], bool], what: str, seconds: float = 20) -> None:
+    for _ in range(int(seconds / 0.05)):
+        if condition():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{what} within {seconds} s")
+
+
+async def rows(stage: Stage, model: type[Any]) -> list[sa.RowMapping]:
+    async with stage.services.database.engine.connect() as connection:
+        return list((await connection.execute(sa.select(model))).mappings())
+
+
+def upgrade(stage: Stage, key: str) -> None:
+    stage.sandbox.change(key, paid=True, available_features=PAID_FEATURES, failures=())
+
+
+def api_calls(stage: Stage, key: str) -> list[str]:
+    """The paths of the Ecwid API calls made with the store `key`'s token, in order."""
+    return [
+        request.path.rsplit("/", 1)[-1]
+        for request in stage.sandbox.requests
+        if request.matched_store == key and request.path.startswith("/api/")
+    ]
+
+
+async def test_a_free_plan_store_upgraded_during_its_follow_up_is_answered_connected_once(
+    stage: Stage, owner: SlackUser
+) -> None:
+    root, _answer, _view = await check_via_modal(stage, owner, url_values(stage, "free_plan"))
+    (first,) = thread_replies(stage, root["ts"])
+    assert "I will check again on my own every 0.3 seconds" in text_of(first)
+    assert STOP_FOLLOW_UP_ACTION in text_of(first)
+
+    # Still Free: each round asks for the profile alone, never the four counts again.
+    await until(lambda: api_calls(stage, "free_plan").count("profile") >= 3, "three looks")
+    assert api_calls(stage, "free_plan").count("products") == 1
+    upgrade(stage, "free_plan")
+
+    await until(lambda: len(thread_replies(stage, root["ts"])) == 2, "the connected answer")
+    await asyncio.sleep(EVERY_S * 5)  # time for a second answer to show
+    (_, connected) = thread_replies(stage, root["ts"])
+    assert connected["text"].startswith(f"<@{owner.user_id}> Good news: it works now")
+    assert "Connected" in text_of(connected)
+    assert "1,234" in text_of(connected)  # the migration preview: the products
+    assert stage.slack.reactions(CHANNEL, root["ts"]) == {"white_check_mark"}
+    (follow_up,) = await rows(stage, FollowUpRow)
+    assert (follow_up["state"], follow_up["sealed_paste"]) == ("succeeded", None)
+    assert 'ecwid_connect_follow_ups_total{event="succeeded"} 1.0' in (
+        stage.services.metrics.exposition().decode()
+    )
+
+
+async def test_a_store_that_stays_free_gets_one_closing_message_then_silence(
+    stage: Stage, owner: SlackUser
+) -> None:
+    root, _answer, _view = await check_via_modal(stage, owner, url_values(stage, "free_plan"))
+
+    await until(lambda: len(thread_replies(stage, root["ts"])) == 2, "the closing message")
+    looks = len(api_calls(stage, "free_plan"))
+    await asyncio.sleep(EVERY_S * 5)
+    (_, closing) = thread_replies(stage, root["ts"])
+    assert closing["text"].startswith(f"<@{owner.user_id}> I checked again")
+    assert "still is not connected: `plan_free`" in closing["text"]
+    assert "I will not check again on my own" in closing["text"]
+    assert len(api_calls(stage, "free_plan")) == looks  # silence: Ecwid is not asked again
+    assert stage.slack.reactions(CHANNEL, root["ts"]) == {"warning"}
+    (follow_up,) = await rows(stage, FollowUpRow)
+    assert (follow_up["state"], follow_up["sealed_paste"]) == ("expired", None)
+
+
+async def test_a_revoked_token_gets_no_follow_up(stage: Stage, owner: SlackUser) -> None:
+    root, _answer, _view = await check_via_modal(stage, owner, url_values(stage, "revoked"))
+
+    (answer,) = thread_replies(stage, root["ts"])
+    assert "check again on my own" not in text_of(answer)
+    assert await rows(stage, FollowUpRow) == []
+    assert await rows(stage, TimedWorkRow) == []
+
+
+async def test_a_stopped_follow_up_posts_nothing_more(stage: Stage, owner: SlackUser) -> None:
+    root, _answer, _view = await check_via_modal(stage, owner, url_values(stage, "free_plan"))
+    (answer,) = thread_replies(stage, root["ts"])
+
+    await owner.click_button(answer, STOP_FOLLOW_UP_ACTION, channel_id=CHANNEL)
+    await until(lambda: len(thread_replies(stage, root["ts"])) == 2, "the stop confirmed")
+    looks = len(api_calls(stage, "free_plan"))
+    upgrade(stage, "free_plan")  # even once it would work, nothing more is said
+    await asyncio.sleep(WINDOW_S + EVERY_S * 3)
+
+    (_, stopped) = thread_replies(stage, root["ts"])
+    assert "stopped the follow-up" in stopped["text"]
+    assert len(thread_replies(stage, root["ts"])) == 2
+    assert len(api_calls(stage, "free_plan")) == looks
+    (follow_up,) = await rows(stage, FollowUpRow)
+    assert (follow_up["state"], follow_up["stopped_by"], follow_up["sealed_paste"]) == (
+        "stopped",
+        owner.user_id,
+        None,
+    )
+
+
+async def test_only_the_asker_or_an_agent_may_stop_a_follow_up(
+    stage: Stage, owner: SlackUser
+) -> None:
+    root, _answer, _view = await check_via_modal(stage, owner, url_values(stage, "free_plan"))
+    (answer,) = thread_replies(stage, root["ts"])
+    stranger = stage.user("U0STRANGER", "sam")
+
+    await stranger.click_button(answer, STOP_FOLLOW_UP_ACTION, channel_id=CHANNEL)
+    await until(lambda: bool(stage.slack.calls_to("response_url")), "the stranger told")
+    told = stage.slack.calls_to("response_url")[-1].args
+    assert told["response_type"] == "ephemeral"
+    assert f"Only <@{owner.user_id}>" in told["text"]
+    (follow_up,) = await rows(stage, FollowUpRow)
+    assert follow_up["state"] == "active"
+
+
+async def test_without_credentials_key_the_answer_says_why_in_one_line() -> None:
+    async with running_stage(follow_up_every_s=EVERY_S) as stage:
+        owner = stage.user("U0OWNER", "jane")
+        root, _answer, _view = await check_via_modal(stage, owner, url_values(stage, "free_plan"))
+
+        (answer,) = thread_replies(stage, root["ts"])
+        assert NO_KEY_LINE in json.dumps(answer["blocks"])
+        assert STOP_FOLLOW_UP_ACTION not in text_of(answer)
+        assert await rows(stage, FollowUpRow) == []
+
+
+async def test_no_secret_in_a_follow_ups_messages_rows_or_log(
+    stage: Stage, owner: SlackUser, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    store = stage.sandbox.store("free_plan")
+    url = stage.sandbox.collection_url("free_plan")
+    root, _answer, _view = await check_via_modal(stage, owner, url_values(stage, "free_plan"))
+    await until(lambda: api_calls(stage, "free_plan").count("profile") >= 2, "a round")
+    upgrade(stage, "free_plan")
+    await until(lambda: len(thread_replies(stage, root["ts"])) == 2, "the connected answer")
+
+    seen = [
+        json.dumps(stage.slack.messages(CHANNEL, root["ts"])),
+        json.dumps([call.args for call in stage.slack.calls], default=str),
+        caplog.text,
+        repr(await rows(stage, FollowUpRow)),
+        repr(await rows(stage, TimedWorkRow)),
+    ]
+    for text in seen:
+        assert store.token not in text
+        assert url not in text
+        assert store.collection_name not in text
