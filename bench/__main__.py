@@ -2,11 +2,31 @@
 
 from __future__ import annotations
 
-from bench import ack, ack_sustained, answer, cpu, engine, history, network, startup
+from bench import (
+    ack,
+    ack_sustained,
+    answer,
+    cpu,
+    engine,
+    history,
+    leak_guard,
+    network,
+    startup,
+)
 
 
 def main() -> None:
-    for benchmark in (startup, engine, network, cpu, ack, ack_sustained, answer, history):
+    for benchmark in (
+        startup,
+        engine,
+        network,
+        cpu,
+        ack,
+        ack_sustained,
+        answer,
+        history,
+        leak_guard,
+    ):
         for line in benchmark.run():
             print(line, flush=True)
         print()

@@ -20,6 +20,7 @@ class EntryPoint(StrEnum):
     SHORTCUT = "shortcut"
     MENTION = "mention"
     DM = "dm"  # a message to the bot in its Messages tab
+    LEAK_WARNING = "leak_warning"  # the private check offered with a pasted secret's warning
     RERUN = "rerun"
     WORKFLOW = "workflow"  # the paste modal of a Workflow Builder step
     FOLLOW_UP = "follow_up"  # the bot checking again on its own (`bot.history.follow_ups`)

@@ -71,6 +71,20 @@ class Metrics:
             "Signed Slack requests acknowledged but ignored because they were incomplete.",
             registry=r,
         )
+        self.secrets_spotted = Counter(
+            "ecwid_connect_secrets_spotted",
+            "Messages in channels holding a secret (the leak guard), by kind (collection_url, "
+            "token, store_and_token) and channel type (channel, group, mpim).",
+            ["kind", "channel_type"],
+            registry=r,
+        )
+        self.leak_warnings = Counter(
+            "ecwid_connect_leak_warnings",
+            "Warnings to the author of a pasted secret, by how they went (ephemeral, dm, "
+            "undelivered) and support notes (support_note).",
+            ["outcome"],
+            registry=r,
+        )
         self.database_errors = Counter(
             "ecwid_connect_database_errors",
             "Database operations that failed.",

@@ -123,6 +123,9 @@ class Settings(BaseSettings):
     data_dir: str = "data"
     credentials_key: SecretStr | None = None
     credentials_ttl_h: float = Field(default=72.0, gt=0, le=24 * 30)
+    # How long a secret spotted in a channel message is held, encrypted, for its author's
+    # private check from the warning (only with CREDENTIALS_KEY).
+    leak_hold_min: float = Field(default=10.0, gt=0, le=60)
     check_lease_s: float = Field(default=30.0, ge=1, le=600)
     follow_up_every_s: float = Field(default=600.0, gt=0)
     follow_up_for_h: float = Field(default=24.0, gt=0)

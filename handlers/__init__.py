@@ -12,8 +12,8 @@ from handlers import (
     feedback,
     follow_ups,
     home,
+    leaks,
     messages,
-    replies,
     shortcuts,
     support,
     views,
@@ -22,7 +22,20 @@ from handlers import (
 
 
 def register_all(app: AsyncApp) -> None:
-    # `replies` before `messages`: Bolt runs the first `message` listener that matches.
-    groups = (commands, actions, shortcuts, views, events, replies, messages, support, feedback)
-    for group in (*groups, home, workflow, follow_ups):
+    # Bolt runs the first listener that matches: the leak guard takes channel messages (and
+    # hands a thread's replies to `replies`) before `messages` takes every other message event.
+    for group in (
+        commands,
+        actions,
+        shortcuts,
+        views,
+        events,
+        leaks,
+        messages,
+        support,
+        feedback,
+        home,
+        workflow,
+        follow_ups,
+    ):
         group.register(app)

@@ -185,13 +185,7 @@ async def _post_privately(
         refused = error.response.get("error")
         logger.info("no ephemeral in %s either: %s", destination.channel, refused)
     try:
-        await client.chat_postMessage(
-            channel=destination.requester,
-            text=private_text,
-            blocks=private_blocks,
-            unfurl_links=False,
-            unfurl_media=False,
-        )
+        await post_without_previews(client, destination.requester, private_text, private_blocks)
     except SlackApiError as error:
         # Nowhere left to say it: logged, without a traceback, for the operator.
         logger.warning(
@@ -199,6 +193,16 @@ async def _post_privately(
             destination.requester,
             error.response.get("error"),
         )
+
+
+async def post_without_previews(
+    client: AsyncWebClient, channel: str, text: str, blocks: Blocks | None = None
+) -> None:
+    """One `chat.postMessage` (a user ID: the bot's DM with them), no link previews, none of
+    `post`'s patience or fallbacks: for messages whose refusal the caller handles itself."""
+    await client.chat_postMessage(
+        channel=channel, text=text, blocks=blocks, unfurl_links=False, unfurl_media=False
+    )
 
 
 async def tell_privately(

@@ -35,8 +35,10 @@ from handlers.blocks.follow_up import (
     not_yours_line,
     stopped_line,
 )
+from handlers.blocks.home import home_channel
 from handlers.blocks.support import RESOLVE_ACTION
 from handlers.conversation import CONNECTED, PROBLEM, post, react, tell_privately
+from handlers.home import publish_home
 
 logger = logging.getLogger(__name__)
 
@@ -186,6 +188,10 @@ async def _stop(services: BotServices, client: AsyncWebClient, body: dict[str, A
         return  # it had ended already, and said so
     services.metrics.follow_ups.labels("stopped").inc()
     await post(client, follow_up.destination, stopped_line(user))
+    view = body.get("view") or {}
+    if view.get("type") == "home":  # stopped from the App Home: its list loses the line
+        channel = home_channel(str(view.get("private_metadata") or ""))
+        await publish_home(services, user, channel or user, client)
 
 
 async def _is_agent(services: BotServices, client: AsyncWebClient, user: str) -> bool:

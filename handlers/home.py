@@ -11,6 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.destination import Destination, EntryPoint
 from bot.history.database import Database
+from bot.history.follow_ups import FollowUps
 from bot.history.steps import StepExecutions
 from bot.slack.services import BotServices, SupportUnreadable, services_of
 from handlers.blocks.common import CLICK_AGAIN
@@ -30,6 +31,7 @@ async def build_home(
     agent: bool,
     support_notice: str | None = None,
     steps: StepExecutions | None = None,
+    follow_ups: FollowUps | None = None,
 ) -> dict[str, Any]:
     """The workflow steps waiting for the user and their own checks; for support agents, the
     overdue escalations first, the team's numbers (checks, response and resolution medians, the
@@ -47,6 +49,9 @@ async def build_home(
             everyone_waiting,
             await database.escalation_figures(since),
         )
+    running = None
+    if follow_ups is not None:
+        running = await follow_ups.active(requesters=None if agent else {user_id})
     return home_view(
         own,
         team,
@@ -54,6 +59,7 @@ async def build_home(
         now=database.clock(),
         support_notice=support_notice,
         waiting_steps=waiting,
+        follow_ups=running,
     )
 
 
@@ -70,15 +76,16 @@ async def home_opened(
     user_id = origin.user
     services = services_of(context)
     services.tasks.spawn(
-        _publish(services, user_id, origin.channel or "", client),
+        publish_home(services, user_id, origin.channel or "", client),
         name="publish home",
         on_failure=tell_failure(client, user_id),
     )
 
 
-async def _publish(
+async def publish_home(
     services: BotServices, user_id: str, dm_channel: str, client: AsyncWebClient
 ) -> None:
+    """Publish `user_id`'s App Home as it is now (`dm_channel`: where its checks answer)."""
     support = services.support
     notice = None
     try:
@@ -94,6 +101,7 @@ async def _publish(
         agent=agent,
         support_notice=notice,
         steps=services.steps.executions,
+        follow_ups=services.follow_ups,
     )
     await client.views_publish(user_id=user_id, view=view)
 

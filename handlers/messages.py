@@ -28,6 +28,7 @@ from handlers.payload import event_origin, once_keys, text
 logger = logging.getLogger(__name__)
 
 DM_CHANNEL_TYPE = "im"
+SUBSCRIPTION = "message.im"
 # Text that was meant as a paste (a link, a token, a collection file name), so that what is
 # wrong with it is worth saying; other words get the guide alone.
 _ATTEMPTED_PASTE = re.compile(
@@ -112,4 +113,6 @@ async def _check(
 
 
 def register(app: AsyncApp) -> None:
+    # Every message event the leak guard's listener (registered first) did not take, so that
+    # none is left unanswered (Bolt would answer 404); all but a person's DM are ignored here.
     app.event("message")(direct_message)

@@ -98,7 +98,6 @@ async def step_executed(
     if request is None:  # nothing to complete or fail: Bolt routes on it, Slack always sends it
         logger.warning("function_executed without a function_execution_id ignored")
         return
-    services.steps.remember_token(request.execution_id, context.function_bot_access_token)
     services.tasks.spawn(
         start_step(services, client, request),
         name="start workflow step",
@@ -195,7 +194,6 @@ async def paste_for_step(
     """The step's "Paste the URL" (on its guide, or on the App Home): the paste modal, for the
     step's person only; the check answers in the guide's thread and completes the step."""
     await ack()
-    services = services_of(context)
     origin = interaction_origin(body)
     button = StepButton.from_value(clicked_value(body))
     if origin.user is None or origin.trigger_id is None:
@@ -208,7 +206,6 @@ async def paste_for_step(
         return
     # Slack's own context of the execution first (a click on what the step posted).
     execution_id = text(body, "function_data", "execution_id") or button.step
-    services.steps.remember_token(execution_id, context.function_bot_access_token)
     destination = origin.destination(context, EntryPoint.WORKFLOW)
     if field(body, "container", "type") == "view" or destination is None:  # the App Home
         destination = Destination(
@@ -228,6 +225,20 @@ async def paste_for_step(
     )
 
 
+async def remember_execution_token(
+    context: AsyncBoltContext, next: Callable[[], Awaitable[None]]
+) -> None:
+    """Every request inside an execution (its `function_executed`, a click on what it posted,
+    the form opened from there) carries Slack's token for it: kept in memory, so that calls
+    made for the execution with the bot's own client (the answer, the completion) use it."""
+    if context.function_execution_id and context.function_bot_access_token:
+        services_of(context).steps.remember_token(
+            context.function_execution_id, context.function_bot_access_token
+        )
+    await next()
+
+
 def register(app: AsyncApp) -> None:
+    app.use(remember_execution_token)
     app.function(STEP_CALLBACK)(step_executed)
     app.action(STEP_PASTE_ACTION)(paste_for_step)

@@ -23,7 +23,7 @@ import yaml
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack.http_app import EVENTS_PATH
-from handlers import register_all
+from handlers import leaks, messages, register_all
 from handlers.commands import COMMAND
 from handlers.shortcuts import CHECK_SHORTCUT
 from handlers.workflow import CHANNEL_INPUT, PERSON_INPUT, STEP_CALLBACK
@@ -79,13 +79,14 @@ EVENT_SCOPES: dict[str, tuple[str, ...]] = {
     "message.im": ("im:history",),
     "message.channels": ("channels:history",),
     "message.groups": ("groups:history",),
+    "message.mpim": ("mpim:history",),
     # Sent for the app's own workflow steps (`functions`), without a scope.
     "function_executed": (),
 }
-# A `message` listener gets whichever message events are subscribed: the bot answers direct
-# messages (handlers/messages.py) and counts an agent's reply in an escalated thread of a
-# channel as its first response (handlers/replies.py).
-MESSAGE_SUBSCRIPTIONS = frozenset({"message.im", "message.channels", "message.groups"})
+# A `message` listener gets whichever message events are subscribed: direct messages are
+# answered (handlers/messages.py), channels, private channels and group DMs read by the leak
+# guard (handlers/leaks.py); each module names the subscriptions it stands for.
+MESSAGE_SUBSCRIPTIONS = frozenset({messages.SUBSCRIPTION, *leaks.SUBSCRIPTIONS.values()})
 # Slash commands and shortcuts (global and message) both need `commands`.
 COMMAND_SCOPE = "commands"
 # The keys that make a manifest HTTP rather than Socket Mode; nothing else may differ.

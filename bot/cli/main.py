@@ -369,7 +369,7 @@ def _forget(args: argparse.Namespace, settings: Settings) -> int:
         raise _database_unreachable(settings, error) from None
     print(
         f"Erased {subject}: {erased.checks} checks, {erased.escalations} escalations, "
-        f"{erased.credentials} stored credentials."
+        f"{erased.follow_ups} follow-ups, {erased.credentials} stored credentials."
     )
     return EXIT_OK
 

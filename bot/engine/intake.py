@@ -43,7 +43,7 @@ MAX_PASTE_CHARS = 2_000  # a collection URL is about 100 characters; judging sta
 PLAYGROUND_HOST = "api-playground.ecwid.com"
 ADMIN_HOST = "my.ecwid.com"
 API_HOST = "app.ecwid.com"
-_COLLECTION_SUFFIXES = (".postman_collection", ".json")
+COLLECTION_SUFFIXES = (".postman_collection", ".json")
 # A chat client may break a long URL over a few lines; more pieces than this is not one URL.
 _MAX_URL_PIECES = 4
 
@@ -62,22 +62,30 @@ _MAX_PASSES_PER_CHAR = 8
 _MIN_PASS_BUDGET = 256
 
 _TOKEN_LABEL = r"(?i:bearer\s+|token\s*[=:]\s*)?"
+# What a token and a store ID look like, shared with the leak guard (`bot.engine.leaks`): one
+# change here changes what is accepted as a paste and what is spotted in a message.
 # Every form Ecwid has issued, on every route: `secret_`, `public_`, `secure_` (older documents).
-_TOKEN_PREFIX = r"(?:secret|secure|public)_"
-_PREFIXED_TOKEN = rf"{_TOKEN_PREFIX}[A-Za-z0-9]+"
+TOKEN_PREFIX = r"(?:secret|secure|public)_"
 # Legacy tokens have no prefix: a long run of letters and digits with at least one of each.
-_LEGACY_TOKEN = r"(?=[A-Za-z0-9]*[0-9])(?=[A-Za-z0-9]*[A-Za-z])[A-Za-z0-9]{24,}"
-_BARE_TOKEN = re.compile(rf"{_TOKEN_LABEL}(?:{_PREFIXED_TOKEN}|{_LEGACY_TOKEN})")
-_TOKEN_WORD = rf"(?:{_TOKEN_PREFIX}[^\s,;:]+|{_LEGACY_TOKEN})"
+LEGACY_TOKEN = r"(?=[A-Za-z0-9]*[0-9])(?=[A-Za-z0-9]*[A-Za-z])[A-Za-z0-9]{24,}"
+# A whole token, as the token field takes it.
+PREFIXED_TOKEN_CHARS = (20, 64)
+LEGACY_TOKEN_CHARS = (24, 64)
+TOKEN = re.compile(
+    rf"{TOKEN_PREFIX}[A-Za-z0-9]{{{PREFIXED_TOKEN_CHARS[0]},{PREFIXED_TOKEN_CHARS[1]}}}"
+    rf"|[A-Za-z0-9]{{{LEGACY_TOKEN_CHARS[0]},{LEGACY_TOKEN_CHARS[1]}}}"
+)
+STORE_ID = re.compile(r"[0-9]{1,12}")
+_PREFIXED_TOKEN = rf"{TOKEN_PREFIX}[A-Za-z0-9]+"
+_BARE_TOKEN = re.compile(rf"{_TOKEN_LABEL}(?:{_PREFIXED_TOKEN}|{LEGACY_TOKEN})")
+_TOKEN_WORD = rf"(?:{TOKEN_PREFIX}[^\s,;:]+|{LEGACY_TOKEN})"
 _STORE_AND_TOKEN = re.compile(
     rf"#?(?P<store_id>[0-9]+)[\s,;:]+(?P<token>{_TOKEN_WORD})"
     rf"|(?P<token_first>{_TOKEN_WORD})[\s,;:]+#?(?P<store_id_last>[0-9]+)"
 )
-_STORE_ID = re.compile(r"[0-9]{1,12}")
-_TOKEN = re.compile(rf"{_TOKEN_PREFIX}[A-Za-z0-9]{{20,64}}|[A-Za-z0-9]{{24,64}}")
 
 _HOST_NAME = r"(?:[a-z0-9-]+\.)+[a-z]{2,}"
-_URL_LIKE = re.compile(
+URL_LIKE = re.compile(
     rf"(?<![a-z])https?://\S+|(?<![\w@.-]){_HOST_NAME}(?![\w-]|\.\w)(?::[0-9]+)?(?:/\S*)?",
     re.IGNORECASE,
 )
@@ -111,7 +119,7 @@ def normalise_paste(text: str) -> str:
     budget = _MAX_PASSES_PER_CHAR * len(text) + _MIN_PASS_BUDGET
     while budget >= len(text):
         budget -= len(text)
-        peeled = _peel_ends(_unwrap(text))
+        peeled = _peel_ends(unwrap(text))
         if peeled == text:
             return text
         text = peeled
@@ -171,7 +179,7 @@ def read_store_credentials(store_id: str, token: str) -> CredentialsPaste:
             Diagnosis.STORE_ID_INVALID,
             "The Store ID field is empty: type your store's number, such as 12345678.",
         )
-    if not _STORE_ID.fullmatch(store_id) or int(store_id) == 0:
+    if not STORE_ID.fullmatch(store_id) or int(store_id) == 0:
         holds_token = _BARE_TOKEN.fullmatch(store_id) is not None
         raise PasteError(
             Diagnosis.STORE_ID_INVALID,
@@ -186,13 +194,15 @@ def read_store_credentials(store_id: str, token: str) -> CredentialsPaste:
             'The token field is empty: paste your custom app\'s token ("Show secret token"); '
             "it starts with secret_.",
         )
-    if not _TOKEN.fullmatch(token):
+    if not TOKEN.fullmatch(token):
         raise PasteError(Diagnosis.TOKEN_MALFORMED, _malformed_token_detail(token))
     return CredentialsPaste(StoreCredentials(int(store_id), EcwidToken(token)))
 
 
-def _unwrap(text: str) -> str:
-    """One pass over the whole text: invisible characters, Slack links and HTML entities."""
+def unwrap(text: str) -> str:
+    """One pass over the whole text: invisible characters, Slack links and HTML entities.
+
+    Linear in the length of `text`."""
     # Unwrap before unescaping, as Slack escapes `<` in a label; and after, for an escaped link.
     text = _SLACK_LINK.sub(r"\1", _INVISIBLE.sub("", text))
     if "&" in text:
@@ -250,15 +260,15 @@ def _peel_ends(text: str) -> str:
 
 def _locate_url(text: str, hosts: Sequence[CollectionHost]) -> str:
     """The part of a longer paste to judge: its one URL, or a URL broken over lines, rejoined."""
-    candidates = list(dict.fromkeys(normalise_paste(url) for url in _URL_LIKE.findall(text)))
-    if not any(_collection_paste(candidate, hosts) for candidate in candidates):
+    candidates = list(dict.fromkeys(normalise_paste(url) for url in URL_LIKE.findall(text)))
+    if not any(collection_paste(candidate, hosts) for candidate in candidates):
         words = text.split()
         for start, word in enumerate(words):
-            if not _URL_LIKE.search(word):
+            if not URL_LIKE.search(word):
                 continue
             for end in range(start + 2, min(start + _MAX_URL_PIECES, len(words)) + 1):
                 joined = normalise_paste("".join(words[start:end]))
-                if _collection_paste(joined, hosts):
+                if collection_paste(joined, hosts):
                     return joined
     return candidates[0] if len(candidates) == 1 else text
 
@@ -294,17 +304,42 @@ def _fetch_scheme(url: SplitResult, hosts: Sequence[CollectionHost]) -> str | No
     return None
 
 
-def _collection_paste(text: str, hosts: Sequence[CollectionHost]) -> CollectionPaste | None:
-    """`text` as a collection file on an allow-listed host, or None."""
+def collection_paste(text: str, hosts: Sequence[CollectionHost]) -> CollectionPaste | None:
+    """`text` as a collection file on an allow-listed host, or None: what a Personal collection
+    URL is, for intake and for the leak guard alike."""
     url = _web_address(text)
     scheme = _fetch_scheme(url, hosts) if url is not None else None
     if url is None or scheme is None:
         return None
-    if not (_COLLECTION_PATH.fullmatch(url.path) and url.path.endswith(_COLLECTION_SUFFIXES)):
+    if not (_COLLECTION_PATH.fullmatch(url.path) and url.path.endswith(COLLECTION_SUFFIXES)):
         return None
     port = f":{url.port}" if url.port is not None and scheme == url.scheme else ""
     # The query and fragment are dropped: the object is named by its path alone.
     return CollectionPaste(CollectionUrl(f"{scheme}://{url.hostname}{port}{url.path}"))
+
+
+def paste_in_address(text: str, hosts: Sequence[CollectionHost]) -> Paste | None:
+    """`text` as an address that is itself a password: a Personal collection URL on an
+    allow-listed host, or an Ecwid API request carrying a store ID and its token. None for
+    anything else; never raises."""
+    if (paste := collection_paste(text, hosts)) is not None:
+        return paste
+    url = _web_address(text)
+    store_id, token = (_api_request(url) if url is not None else None) or ("", None)
+    if token is None:
+        return None
+    try:
+        return read_store_credentials(store_id, token)
+    except PasteError:
+        return None
+
+
+def _api_request(url: SplitResult) -> tuple[str, str | None] | None:
+    """The store ID and token (None without one) of an Ecwid API request address."""
+    if url.hostname != API_HOST or not (api_path := _API_PATH.fullmatch(url.path)):
+        return None
+    tokens = parse_qs(url.query).get("token")
+    return api_path["store_id"], tokens[0] if tokens else None
 
 
 def _read_address(text: str, hosts: Sequence[CollectionHost]) -> Paste:
@@ -325,16 +360,16 @@ def _read_address(text: str, hosts: Sequence[CollectionHost]) -> Paste:
         raise PasteError(
             Diagnosis.URL_ADMIN_PAGE, f"That is an Ecwid admin page ({site}). {_OPEN_PLAYGROUND}"
         )
-    if host == API_HOST and (api_path := _API_PATH.fullmatch(url.path)):
-        tokens = parse_qs(url.query).get("token")
-        if not tokens:
+    if (request := _api_request(url)) is not None:
+        store_id, token = request
+        if token is None:
             raise PasteError(
                 Diagnosis.URL_NOT_COLLECTION,
                 f"That is an Ecwid API request address with no token in it. {_COPY_STEP_2}",
             )
-        return read_store_credentials(api_path["store_id"], tokens[0])
+        return read_store_credentials(store_id, token)
     if _fetch_scheme(url, hosts) is not None:
-        paste = _collection_paste(text, hosts)
+        paste = collection_paste(text, hosts)
         if paste is None:
             raise PasteError(
                 Diagnosis.URL_TRUNCATED,
@@ -374,7 +409,7 @@ def _site_name(host: str) -> str:
 
 
 def _not_an_address_detail(text: str) -> str:
-    if len(_URL_LIKE.findall(text)) > 1:
+    if len(URL_LIKE.findall(text)) > 1:
         return "That text holds several links: paste only the Personal collection URL, on its own."
     what = "an email address" if _EMAIL.fullmatch(text) else "text"
     return f"That is {what}, not a web address. {_COPY_STEP_2}"

@@ -40,8 +40,10 @@ from bot.history.escalations import (
 from bot.history.models import (
     CheckRow,
     EscalationRow,
+    FollowUpRow,
     StepExecutionRow,
     StoredCredentialsRow,
+    TimedWorkRow,
     utcnow,
 )
 from bot.history.vault import CredentialVault
@@ -87,6 +89,7 @@ class Erased:
     checks: int
     escalations: int
     credentials: int
+    follow_ups: int = 0
 
 
 @dataclass(frozen=True)
@@ -291,9 +294,12 @@ class Database(EscalationStore):
         return result.rowcount
 
     async def forget_store(self, store_id: int) -> Erased:
-        """Erase every check, escalation and stored paste about the store `store_id`."""
+        """Erase every check, escalation, follow-up and stored paste about the store
+        `store_id`; its follow-ups end without a word."""
         checks = sa.select(CheckRow.id).where(CheckRow.store_id == store_id)
-        return await self._erase(checks, EscalationRow.store_id == store_id)
+        return await self._erase(
+            checks, EscalationRow.store_id == store_id, FollowUpRow.store_id == store_id
+        )
 
     async def forget_user(self, user_id: str) -> Erased:
         """Erase the checks and escalations `user_id` asked for, with their stored pastes, the
@@ -310,9 +316,16 @@ class Database(EscalationStore):
                     .where(getattr(EscalationRow, column) == user_id)
                     .values({column: None})
                 )
-        return await self._erase(checks, EscalationRow.requester_id == user_id)
+        return await self._erase(
+            checks, EscalationRow.requester_id == user_id, FollowUpRow.requester_id == user_id
+        )
 
-    async def _erase(self, checks: sa.Select[Any], escalations: sa.ColumnElement[bool]) -> Erased:
+    async def _erase(
+        self,
+        checks: sa.Select[Any],
+        escalations: sa.ColumnElement[bool],
+        follow_ups: sa.ColumnElement[bool],
+    ) -> Erased:
         async with self.engine.begin() as connection:
             check_ids = set((await connection.execute(checks)).scalars())
             escalated = sa.select(EscalationRow.check_id).where(escalations)
@@ -327,7 +340,17 @@ class Database(EscalationStore):
             erased_checks = await connection.execute(
                 sa.delete(CheckRow).where(CheckRow.id.in_(ids))
             )
+            # A follow-up's rounds are timed work named after it: gone with it, a round running
+            # now finds nothing to say (`TimedWork.holds`).
+            followed = sa.select(FollowUpRow.id).where(follow_ups | FollowUpRow.check_id.in_(ids))
+            await connection.execute(
+                sa.delete(TimedWorkRow).where(TimedWorkRow.subject.in_(followed))
+            )
+            erased_follow_ups = await connection.execute(
+                sa.delete(FollowUpRow).where(follow_ups | FollowUpRow.check_id.in_(ids))
+            )
         return Erased(
+            follow_ups=erased_follow_ups.rowcount,
             checks=erased_checks.rowcount,
             escalations=erased_escalations.rowcount,
             credentials=erased_credentials.rowcount,

@@ -215,20 +215,6 @@ class FollowUps:
         async with self._database.reader.connect() as connection:
             return [_follow_up(row) for row in (await connection.execute(query)).mappings()]
 
-    async def forget(self, *, store_id: int | None = None, requester: str | None = None) -> int:
-        """Erase the follow-ups of a store or of a person, ending those still active; how many."""
-        where = (
-            FollowUpRow.store_id == store_id
-            if store_id is not None
-            else FollowUpRow.requester_id == requester
-        )
-        async with self._database.engine.begin() as connection:
-            ids = list(await connection.scalars(sa.select(FollowUpRow.id).where(where)))
-            for follow_up_id in ids:
-                await self._timed.cancel(subject=follow_up_id, connection=connection)
-            await connection.execute(sa.delete(FollowUpRow).where(FollowUpRow.id.in_(ids)))
-        return len(ids)
-
     async def _end(
         self,
         connection: AsyncConnection,

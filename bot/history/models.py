@@ -8,6 +8,8 @@ seen_keys           SHA-256 of keys already handled (Slack retries, double submi
 token_cooldowns     token fingerprints that may not be sent to Ecwid before `until`
 token_flights       the one check of a token in flight (leased), then its secret-free verdict
 failing_requests    the failing-token budget: reservations before sending, failures after
+held_pastes         a secret spotted in a channel message, Fernet-encrypted, kept a few minutes for
+                    its author's private check, then deleted
 pending_checks      the journal: every accepted check until its answer is delivered (see
                     `bot.history.journal`); its paste only encrypted, and only with the vault on
 step_executions     each run of the Workflow Builder step "Check Ecwid connection": who is asked,
@@ -179,6 +181,19 @@ class StoredCredentialsRow(Base):
     check_id: Mapped[str] = mapped_column(
         sa.String(32), sa.ForeignKey("checks.id", ondelete="CASCADE"), primary_key=True
     )
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    ciphertext: Mapped[bytes] = mapped_column(sa.LargeBinary)
+
+
+class HeldPasteRow(Base):
+    """A secret the leak guard spotted, held for its author's private check: a Fernet token
+    under an opaque ID (the warning's button carries the ID, never the secret)."""
+
+    __tablename__ = "held_pastes"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    owner: Mapped[str] = mapped_column(sa.String(32))
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime] = mapped_column(index=True)
     ciphertext: Mapped[bytes] = mapped_column(sa.LargeBinary)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -20,7 +21,7 @@ from cryptography.fernet import Fernet, InvalidToken
 
 from bot.engine.intake import CollectionPaste, CredentialsPaste, Paste
 from bot.engine.redaction import CollectionUrl, EcwidToken, StoreCredentials
-from bot.history.models import StoredCredentialsRow, upsert, utcnow
+from bot.history.models import HeldPasteRow, StoredCredentialsRow, upsert, utcnow
 from bot.settings import validate_key
 
 if TYPE_CHECKING:
@@ -104,12 +105,7 @@ class CredentialVault:
                 )
                 return None
         try:
-            plain = self._fernet.decrypt_at_time(
-                row.ciphertext,
-                ttl=math.ceil(self._ttl.total_seconds()),
-                current_time=int(now.timestamp()),
-            )
-            return _deserialise(plain)
+            return _open(self._fernet, row.ciphertext, self._ttl, now)
         except InvalidToken:
             # Not deleted: the right key may come back (a configuration rolled back).
             logger.warning(
@@ -134,24 +130,78 @@ class CredentialVault:
         if self._fernet is None:
             return None
         try:
-            plain = self._fernet.decrypt_at_time(
-                sealed,
-                ttl=math.ceil((ttl or self._ttl).total_seconds()),
-                current_time=int(self._clock().timestamp()),
+            return _open(self._fernet, sealed, ttl or self._ttl, self._clock())
+        except (InvalidToken, ValueError, KeyError, TypeError):
+            return None
+
+    async def hold(self, paste: Paste, *, owner: str, ttl: timedelta) -> str | None:
+        """Keep `paste` for `ttl` for `owner` alone (a spotted secret, for its author's private
+        check); the opaque ID to take it back with, or None when the vault is off."""
+        if self._fernet is None:
+            return None
+        now = self._clock()
+        hold_id = uuid.uuid4().hex
+        ciphertext = self._fernet.encrypt_at_time(_serialise(paste), int(now.timestamp()))
+        async with self._engine.begin() as connection:
+            await connection.execute(
+                sa.insert(HeldPasteRow).values(
+                    id=hold_id,
+                    owner=owner,
+                    created_at=now,
+                    expires_at=now + ttl,
+                    ciphertext=ciphertext,
+                )
             )
-            return _deserialise(plain)
+            await connection.execute(self._expired_holds(now))
+        return hold_id
+
+    async def take(self, hold_id: str, *, owner: str) -> Paste | None:
+        """The paste held under `hold_id`, once, and only for its `owner`: the row goes as it is
+        read. None when there is none for them, it expired or cannot be read."""
+        if self._fernet is None:
+            return None
+        now = self._clock()
+        async with self._engine.begin() as connection:
+            row = (
+                await connection.execute(
+                    sa.delete(HeldPasteRow)
+                    .where(HeldPasteRow.id == hold_id, HeldPasteRow.owner == owner)
+                    .returning(
+                        HeldPasteRow.created_at, HeldPasteRow.expires_at, HeldPasteRow.ciphertext
+                    )
+                )
+            ).one_or_none()
+        if row is None or row.expires_at <= now:
+            return None
+        try:
+            return _open(self._fernet, row.ciphertext, row.expires_at - row.created_at, now)
         except (InvalidToken, ValueError, KeyError, TypeError):
             return None
 
     async def purge_expired(self) -> int:
-        """Delete every expired paste; returns how many there were."""
+        """Delete every expired paste, held ones included; returns how many there were."""
+        now = self._clock()
         async with self._engine.begin() as connection:
-            result = await connection.execute(self._expired(self._clock()))
-        return result.rowcount
+            result = await connection.execute(self._expired(now))
+            held = await connection.execute(self._expired_holds(now))
+        return result.rowcount + held.rowcount
 
     @staticmethod
     def _expired(now: datetime) -> sa.Delete:
         return sa.delete(StoredCredentialsRow).where(StoredCredentialsRow.expires_at <= now)
+
+    @staticmethod
+    def _expired_holds(now: datetime) -> sa.Delete:
+        return sa.delete(HeldPasteRow).where(HeldPasteRow.expires_at <= now)
+
+
+def _open(fernet: Fernet, ciphertext: bytes, ttl: timedelta, now: datetime) -> Paste:
+    """The paste `ciphertext` seals, if it is younger than `ttl` at `now`; raises InvalidToken
+    (wrong key, too old) or ValueError, KeyError, TypeError (not a paste)."""
+    plain = fernet.decrypt_at_time(
+        ciphertext, ttl=math.ceil(ttl.total_seconds()), current_time=int(now.timestamp())
+    )
+    return _deserialise(plain)
 
 
 def _serialise(paste: Paste) -> bytes:

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.engine.check import ConnectionChecker
+from bot.history.vault import new_key
+from bot.sandbox.ecwid.stores import PAID_FEATURES
 from bot.sandbox.slack.transcript import render_message, render_view
 from bot.sandbox.slack.user import SlackUser
 from bot.sandbox.slack.workspace import SlackCall
@@ -40,6 +42,8 @@ SUPPORT = "C0SUPPORT"
 RESULT_WAIT_S = 15.0
 # Each sandbox request takes this long, as Ecwid's would: the modal's ladder has time to fill in.
 ECWID_LATENCY_MS = 1000.0
+# The demo's follow-up checks again this often (the product's default is ten minutes).
+FOLLOW_UP_EVERY_S = 3.0
 
 
 def _say(who: str, what: str) -> None:
@@ -317,6 +321,27 @@ async def workflow_asks_the_owner(stage: Stage, key: str, title: str) -> None:
     _show("\n".join(f"{name}: {value}" for name, value in outputs.items()))
 
 
+async def owner_pastes_in_a_channel(stage: Stage, key: str, title: str) -> None:
+    """A store owner pastes the URL in a channel: warned privately, support told, once."""
+    print(f"\n━━━ {title} ━━━")
+    owner = stage.user("U0OLIVER", "oliver")
+    since = len(stage.slack.calls)
+    _say("👤", "oliver, in #store-migration: “here is my link” and his Personal collection URL")
+    message = stage.slack.post_user_message(
+        CHANNEL, owner.user_id, f"here is my link <{stage.sandbox.collection_url(key)}>"
+    )
+    event = {**message, "channel": CHANNEL, "event_ts": message["ts"], "channel_type": "channel"}
+    await owner.send_event(event)
+    await owner.send_event(event, retry_num=1)  # Slack's retry: no second warning
+    await stage.services.tasks.drain(RESULT_WAIT_S)
+    _say("🤖", "ecwid-connect warns him, and only him, at once (an ephemeral message):")
+    for warning in stage.slack.ephemerals(CHANNEL, owner.user_id):
+        _show(render_message(warning))
+    _say("🤖", "and tells the support channel, without the secret:")
+    for posted in _bot_posts(stage, since, SUPPORT):
+        _show(render_message(posted))
+
+
 async def every_sample_store(stage: Stage) -> bool:
     """The engine alone: each sample store's diagnosis, as `ecwid-connect check` gives it."""
     print("\n━━━ The check engine against every sample store (as `ecwid-connect check`) ━━━")
@@ -334,6 +359,40 @@ async def every_sample_store(stage: Stage) -> bool:
             f"  {'✔' if right else '✘'} {store.key:<19} {report.diagnosis.value:<22} {report.title}"
         )
     return all_right
+
+
+async def free_store_upgraded_during_its_follow_up(title: str) -> None:
+    """The Free-plan owner is told the bot keeps checking; they upgrade; the bot tells them."""
+    async with running_stage(
+        credentials_key=new_key(),
+        follow_up_every_s=FOLLOW_UP_EVERY_S,
+        follow_up_for_h=1.0,
+        token_cooldown_s=1.0,
+    ) as stage:
+        await store_owner_connects(stage, "free_plan", title)
+        root_ts = str(stage.slack.messages(CHANNEL)[-1]["thread_ts"])
+        _say("👤", "jane upgrades her Ecwid plan to Venture (and does nothing else)")
+        stage.sandbox.change("free_plan", paid=True, available_features=PAID_FEATURES, failures=())
+        since = len(stage.slack.calls)
+        connected = await stage.slack.wait_for(
+            lambda call: (
+                call.method == "chat.postMessage"
+                and call.args.get("thread_ts") == root_ts
+                and "it works now" in str(call.args.get("text"))
+            ),
+            since=since,
+            timeout=RESULT_WAIT_S + FOLLOW_UP_EVERY_S * 2,
+        )
+        _say(
+            "🤖",
+            f"At its next round (every {FOLLOW_UP_EVERY_S:g} s here), on its own, ecwid-connect "
+            "posts in the thread:",
+        )
+        _show(render_message(connected.args))
+        await asyncio.sleep(0.05)  # the reaction follows the message
+        reactions = stage.slack.reactions(CHANNEL, root_ts)
+        shown = " ".join(f":{name}:" for name in sorted(reactions)) or "none"
+        _say("  ", f"Reactions on the thread root now: {shown}")
 
 
 async def run_demo(settings: Settings) -> int:
@@ -357,6 +416,12 @@ async def run_demo(settings: Settings) -> int:
         await workflow_asks_the_owner(
             stage, "connected", "7. A Workflow Builder step asks the store owner to connect"
         )
+        await owner_pastes_in_a_channel(
+            stage, "connected", "8. A store owner pastes the URL in a channel: the leak guard"
+        )
         all_right = await every_sample_store(stage)
+    await free_store_upgraded_during_its_follow_up(
+        "8. With CREDENTIALS_KEY, the bot follows a Free-plan store up until it is upgraded"
+    )
     print("\nEverything above ran offline: the real bot over HTTP, with signed Slack requests.")
     return 0 if all_right else 1

@@ -48,13 +48,17 @@ class FallbackSeenKeys:
     memory while the database is unreachable, telling `health`.
 
     Every key is remembered in memory too, so a retry arriving during an outage is still caught
-    when its first delivery came before it. During an outage, a retry reaching another replica
-    may be answered twice: de-duplication is then per process.
+    when its first delivery came before it, and a key first seen during an outage is still
+    caught once the database answers again. While the database answers, its verdict decides
+    alone: of concurrent callers with one key, exactly one is told it is new. During an outage,
+    a retry reaching another replica may be answered twice: de-duplication is then per process.
     """
 
-    def __init__(self, primary: SeenKeys, health: DatabaseHealth) -> None:
+    def __init__(self, primary: SeenKeys, health: DatabaseHealth, *, ttl_s: float = 600.0) -> None:
         self._primary = primary
-        self._memory = MemorySeenKeys()
+        self._memory = MemorySeenKeys(ttl_s)
+        # The keys seen while the database did not answer: it does not know them.
+        self._unrecorded = MemorySeenKeys(ttl_s)
         self._health = health
 
     async def first_time(self, key: str) -> bool:
@@ -64,6 +68,7 @@ class FallbackSeenKeys:
             new = await self._primary.first_time(key)
         except Exception as error:
             self._health.failed("de-duplicating a Slack request", error, ticket)
+            await self._unrecorded.first_time(key)
             return locally_new
         self._health.succeeded(ticket)
-        return new and locally_new
+        return new and await self._unrecorded.first_time(key)

@@ -48,6 +48,7 @@ from bot.slack.tasks import TaskSupervisor
 from bot.slack.timed import TimedWorkRunner
 
 SUPPORT_MEMBERS_TTL_S = 60.0
+WARNED_TTL_S = 7 * 24 * 3600.0
 HOUSEKEEPING_EVERY_S = 3600.0
 logger = logging.getLogger(__name__)
 
@@ -260,6 +261,12 @@ class BotServices:
             guard = MemoryTokenGuard(
                 settings.token_cooldown_s, settings.failing_token_budget_per_min
             )
+        #: Messages already warned about (the leak guard): in the database even without
+        #: DATABASE_URL, so that an edit days later, or a retry after a restart, is not warned
+        #: about again. Only messages holding a secret ever write here.
+        self.warned: SeenKeys = FallbackSeenKeys(
+            DatabaseSeenKeys(self.database, WARNED_TTL_S), self.database_health, ttl_s=WARNED_TTL_S
+        )
         self.checker = ConnectionChecker(settings, self.http, guard)
         self.vault: CredentialVault = self.database.vault(
             settings.credentials_key, timedelta(hours=settings.credentials_ttl_h)

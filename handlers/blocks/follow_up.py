@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
+    Block,
     ButtonElement,
     ContextBlock,
     MarkdownTextObject,
@@ -11,9 +12,9 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.engine.report import CheckReport
-from bot.history.follow_ups import FollowUp
+from bot.history.follow_ups import FollowUp, FollowUpState
 from handlers.blocks.check import CHECK_AGAIN_ACTION, result_message
-from handlers.blocks.common import Blocks, as_dicts, escape, slack_date
+from handlers.blocks.common import Blocks, as_dicts, escape, mrkdwn_section, slack_date
 
 STOP_FOLLOW_UP_ACTION = "stop_follow_up"
 FOLLOW_UP_BLOCK = "follow_up"
@@ -107,6 +108,53 @@ def expired_message(follow_up: FollowUp, *, unreadable: bool = False) -> tuple[s
         ]
     )
     return lead, blocks
+
+
+ENDINGS = {
+    FollowUpState.SUCCEEDED: "connected",
+    FollowUpState.EXPIRED: "gave up",
+    FollowUpState.CHANGED: "needs a new URL",
+    FollowUpState.STOPPED: "stopped",
+    FollowUpState.SUPERSEDED: "replaced by a newer one",
+    FollowUpState.FORGOTTEN: "erased",
+}
+
+
+def follow_up_line(follow_up: FollowUp) -> str:
+    """One follow-up in a list (history, App Home): for whom, since when, where it stands."""
+    head = f":repeat: <@{follow_up.destination.requester}> · store {_store(follow_up)}"
+    if follow_up.state is FollowUpState.ACTIVE:
+        times = "once" if follow_up.rechecks == 1 else f"{follow_up.rechecks} times"
+        return (
+            f"{head} · `{follow_up.last_diagnosis}` · checked again {times}, "
+            f"until {slack_date(follow_up.ends_at)}"
+        )
+    ended = slack_date(follow_up.finished_at) if follow_up.finished_at else ""
+    return f"{head} · `{follow_up.diagnosis}` · {ENDINGS[follow_up.state]} {ended}".rstrip()
+
+
+HOME_LIST_LIMIT = 10
+
+
+def follow_ups_blocks(follow_ups: list[FollowUp], *, team: bool) -> list[Block]:
+    """The App Home's list of active follow-ups, each with its Stop button."""
+    title = "*Follow-ups running for the team*" if team else "*Checking again on its own*"
+    if not follow_ups:
+        return [mrkdwn_section(f"{title}\n_None._")]
+    blocks: list[Block] = [mrkdwn_section(title)]
+    for follow_up in follow_ups[:HOME_LIST_LIMIT]:
+        blocks.append(
+            SectionBlock(
+                text=MarkdownTextObject(text=follow_up_line(follow_up)),
+                accessory=ButtonElement(
+                    text="Stop", action_id=STOP_FOLLOW_UP_ACTION, value=follow_up.id
+                ),
+            )
+        )
+    more = len(follow_ups) - HOME_LIST_LIMIT
+    if more > 0:
+        blocks.append(mrkdwn_section(f"…and {more} more"))
+    return blocks
 
 
 def stopped_line(user: str) -> str:

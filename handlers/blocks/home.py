@@ -21,9 +21,11 @@ from slack_sdk.models.views import View
 from bot.engine.catalogue import CATALOGUE
 from bot.engine.diagnosis import Diagnosis
 from bot.history.database import CheckRecord, Escalation, EscalationFigures, TeamStats
+from bot.history.follow_ups import FollowUp
 from bot.history.steps import StepExecution
 from bot.response_targets import format_duration
 from handlers.blocks.common import clip, escape, mrkdwn_section, slack_date
+from handlers.blocks.follow_up import follow_ups_blocks
 from handlers.blocks.support import URGENCY_EMOJI
 from handlers.blocks.workflow import team_waiting_text, waiting_steps_blocks
 
@@ -105,6 +107,7 @@ def home_view(
     now: datetime | None = None,
     support_notice: str | None = None,
     waiting_steps: list[StepExecution] | None = None,
+    follow_ups: list[FollowUp] | None = None,
 ) -> dict[str, Any]:
     """The App Home tab for one user: the workflow steps waiting for them first; then their
     checks; `support_notice` stands in for the support team's part when who belongs to it
@@ -127,6 +130,9 @@ def home_view(
         blocks += [*waiting_steps_blocks(waiting_steps), DividerBlock()]
     mine = "\n".join(_own_check(record) for record in own_checks[:LIST_LIMIT])
     blocks.append(mrkdwn_section("*Your recent checks*\n" + (mine or "_None yet._")))
+    if follow_ups is not None:
+        # An agent sees the team's follow-ups (theirs among them), anyone else their own.
+        blocks += [DividerBlock(), *follow_ups_blocks(follow_ups, team=team is not None)]
     if team is not None:
         stats = team.stats
         rate = f"{stats.pass_rate:.0%}" if stats.pass_rate is not None else "—"

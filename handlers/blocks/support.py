@@ -4,6 +4,7 @@ customer's thread, and a store's history."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -29,10 +30,12 @@ from bot.engine.diagnosis import Diagnosis, Entity
 from bot.engine.reply import customer_reply
 from bot.engine.report import CheckReport
 from bot.history.database import CheckRecord, Escalation, EscalationState
+from bot.history.follow_ups import FollowUp
 from bot.response_targets import Urgency, format_duration
 from handlers.blocks.check import ESCALATE_ACTION as ESCALATE_ACTION
 from handlers.blocks.check import OPEN_CHECK_MODAL_ACTION, ladder_text, support_details
 from handlers.blocks.common import Blocks, as_dicts, clip, escape, mrkdwn_section, slack_date
+from handlers.blocks.follow_up import follow_up_line
 
 ESCALATE_MODAL_CALLBACK = "ecwid_escalate"
 GOAL_BLOCK, GOAL_INPUT = "goal", "goal"
@@ -326,12 +329,19 @@ def _response_in_history(escalation: Escalation, now: datetime) -> str:
 
 
 def history_message(
-    store_id: int, checks: list[CheckRecord], escalations: list[Escalation], now: datetime
+    store_id: int,
+    checks: list[CheckRecord],
+    escalations: list[Escalation],
+    follow_ups: Sequence[FollowUp] = (),
+    *,
+    now: datetime,
 ) -> tuple[str, Blocks]:
-    """`/ecwid-connect history <store ID>`: the store's past checks, and its escalations with
-    their first response times."""
+    """`/ecwid-connect history <store ID>`: the store's past checks, its escalations with their
+    first response times, and its follow-ups."""
     text = f"History of store {store_id}: {len(checks)} checks, {len(escalations)} escalations"
     blocks: list[Block] = [HeaderBlock(text=f"Store {store_id}")]
+    if follow_ups:
+        blocks.append(mrkdwn_section("*Follow-ups*\n" + "\n".join(map(follow_up_line, follow_ups))))
     if not checks and not escalations:
         blocks.append(mrkdwn_section("No check or escalation recorded for this store yet."))
         return text, as_dicts(blocks)

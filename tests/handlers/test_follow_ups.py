@@ -18,7 +18,10 @@ from bot.sandbox.ecwid.stores import PAID_FEATURES
 from bot.sandbox.slack.user import SlackUser
 from bot.sandbox.stage import Stage, running_stage
 from handlers.blocks.follow_up import NO_KEY_LINE, STOP_FOLLOW_UP_ACTION
+from handlers.blocks.support import RESOLVE_ACTION
+from handlers.commands import COMMAND
 from tests.handlers.test_bot import CHANNEL, check_via_modal, text_of, thread_replies, url_values
+from tests.handlers.test_support import AGENTS, SUPPORT, agent, escalate, triage_now
 
 EVERY_S = 0.3
 WINDOW_S = 3.0
@@ -187,3 +190,72 @@ async def test_no_secret_in_a_follow_ups_messages_rows_or_log(
         assert store.token not in text
         assert url not in text
         assert store.collection_name not in text
+
+
+async def test_forget_ends_and_erases_a_stores_follow_ups(stage: Stage, owner: SlackUser) -> None:
+    root, _answer, _view = await check_via_modal(stage, owner, url_values(stage, "free_plan"))
+    await until(lambda: api_calls(stage, "free_plan").count("profile") >= 2, "a round")
+
+    erased = await stage.services.database.forget_store(stage.sandbox.store("free_plan").store_id)
+    looks = len(api_calls(stage, "free_plan"))
+    await asyncio.sleep(WINDOW_S + EVERY_S * 3)
+
+    assert erased.follow_ups == 1
+    assert await rows(stage, FollowUpRow) == []
+    assert await rows(stage, TimedWorkRow) == []
+    assert len(api_calls(stage, "free_plan")) <= looks + 2  # a round under way may finish
+    assert len(thread_replies(stage, root["ts"])) == 1  # and says nothing
+
+
+async def test_the_app_home_lists_follow_ups_with_a_stop_button_that_works(
+    stage: Stage, owner: SlackUser
+) -> None:
+    root, _answer, _view = await check_via_modal(stage, owner, url_values(stage, "free_plan"))
+    home_opened = {"type": "app_home_opened", "user": owner.user_id, "tab": "home"}
+    await owner.send_event(home_opened | {"channel": "D0OWNER"})
+    await until(lambda: bool(stage.slack.calls_to("views.publish")), "the Home published")
+    home = stage.slack.calls_to("views.publish")[-1].response["view"]
+    assert "Checking again on its own" in json.dumps(home)
+    assert "store 2001" in json.dumps(home)
+
+    published = len(stage.slack.calls_to("views.publish"))
+    await owner.click_button(home, STOP_FOLLOW_UP_ACTION)
+    await until(lambda: len(stage.slack.calls_to("views.publish")) > published, "the Home again")
+
+    assert "store 2001" not in json.dumps(stage.slack.calls_to("views.publish")[-1].args["view"])
+    assert "stopped the follow-up" in thread_replies(stage, root["ts"])[-1]["text"]
+    (follow_up,) = await rows(stage, FollowUpRow)
+    assert follow_up["state"] == "stopped"
+
+
+async def test_an_open_escalation_hears_the_store_connected_and_history_shows_it() -> None:
+    async with running_stage(
+        support_channel_id=SUPPORT,
+        credentials_key=new_key(),
+        follow_up_every_s=EVERY_S,
+        follow_up_for_h=WINDOW_S / 3600,
+        token_cooldown_s=0.1,
+    ) as stage:
+        stage.slack.set_channel_members(SUPPORT, ["UBOT", *AGENTS])
+        root, triage = await escalate(stage, "free_plan")
+        upgrade(stage, "free_plan")
+
+        def told() -> list[dict[str, Any]]:
+            return [
+                m for m in stage.slack.messages(SUPPORT, triage["ts"]) if "connected" in m["text"]
+            ]
+
+        await until(lambda: bool(told()), "the triage thread told")
+        (note,) = told()
+        assert RESOLVE_ACTION in text_of(note)
+        await agent(stage).click_button(note, RESOLVE_ACTION, channel_id=SUPPORT)
+        await until(
+            lambda: "Resolved by" in text_of(triage_now(stage, triage)), "resolved in one click"
+        )
+
+        await agent(stage).slash_command(COMMAND, "history 2001", channel_id=SUPPORT)
+        await until(lambda: bool(stage.slack.calls_to("response_url")), "the history")
+        history = json.dumps(stage.slack.calls_to("response_url")[-1].args)
+        assert "Follow-ups" in history
+        assert "connected" in history
+        assert stage.slack.reactions(CHANNEL, root["ts"]) >= {"white_check_mark"}

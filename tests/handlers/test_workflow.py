@@ -26,6 +26,7 @@ from bot.sandbox.slack.webapi import FakeSlack
 from bot.sandbox.slack.workspace import APP_ID, FunctionExecution
 from bot.sandbox.stage import Stage, running_stage
 from bot.slack.app import slack_client
+from bot.slack.steps import WorkflowSteps
 from handlers.blocks.common import mrkdwn_section
 from handlers.blocks.workflow import STEP_PASTE_ACTION
 from handlers.conversation import PROBLEM
@@ -494,3 +495,21 @@ async def test_a_follow_up_that_later_connects_is_posted_and_the_step_keeps_its_
         assert "Good news: it works now" in text_of(stage.slack.messages(INTAKE, guide["ts"])[-1])
         assert len(stage.slack.calls_to("functions.completeSuccess")) == 1
         assert stage.slack.execution(execution.id).outputs == outputs
+
+
+async def test_a_process_that_never_saw_the_step_start_completes_it_with_its_token(
+    stage: Stage, owner: SlackUser
+) -> None:
+    """Another replica got `function_executed`: the click and the form carry the execution's
+    token, which the completion uses whatever client delivers the answer."""
+    execution, _ = await run_step(stage, owner, inputs_for(owner))
+    stage.services.steps = WorkflowSteps(
+        stage.services.steps.executions, quiet_for=timedelta(seconds=stage.settings.check_lease_s)
+    )
+
+    await paste(stage, owner, guide_in(stage, INTAKE), "connected")
+
+    (completion,) = stage.slack.calls_to("functions.completeSuccess")
+    assert completion.token == execution.bot_access_token
+    client = stage.services.steps.client_for(bot_client(stage), execution.id)
+    assert client.token == stage.settings.slack_bot_token.get_secret_value()  # done: forgotten

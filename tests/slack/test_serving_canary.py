@@ -24,6 +24,13 @@ from tests.test_canary import CANARY_STORES, secrets_of
 pytestmark = pytest.mark.process
 
 
+async def paste_in_channel(user: SlackUser, slack: FakeSlack, text: str) -> None:
+    """`user` writes `text` in a channel the bot is in: Slack sends `message.channels`."""
+    message = slack.post_user_message("C0PASTED", user.user_id, text)
+    event = {**message, "channel": "C0PASTED", "event_ts": message["ts"], "channel_type": "channel"}
+    await user.send_event(event)
+
+
 async def test_no_secret_in_json_logs_metrics_or_probes(tmp_path: Path) -> None:
     secret = secrets.token_hex(16)
     async with EcwidSandbox(CANARY_STORES) as sandbox, FakeSlack() as slack:
@@ -40,8 +47,14 @@ async def test_no_secret_in_json_logs_metrics_or_probes(tmp_path: Path) -> None:
                     await user.slash_command(
                         COMMAND, sandbox.collection_url(store.key), channel_id="C0CANARY"
                     )
+                    # And pasted in a channel: the leak guard reads it and warns.
+                    for pasted in (sandbox.collection_url(store.key), f"1003 {store.token}"):
+                        await paste_in_channel(user, slack, pasted)
             for _ in range(600):
-                if bot.log().count("check finished") >= len(CANARY_STORES):
+                warned = len(slack.calls_to("chat.postEphemeral"))
+                if bot.log().count("check finished") >= len(CANARY_STORES) and warned >= 2 * len(
+                    CANARY_STORES
+                ):
                     break
                 await asyncio.sleep(0.05)
             async with httpx.AsyncClient(timeout=10) as http:
@@ -54,6 +67,7 @@ async def test_no_secret_in_json_logs_metrics_or_probes(tmp_path: Path) -> None:
     log = bot.log()
     no_traceback(log)
     assert bot.log().count("check finished") == len(CANARY_STORES)
+    assert len(slack.calls_to("chat.postEphemeral")) == 2 * len(CANARY_STORES), "each paste warned"
     for line in log.splitlines():
         json.loads(line)  # every line is one JSON object
     assert '"level": "DEBUG"' in log, "debug logging was on"

@@ -43,7 +43,8 @@ class ChatMethods(SlackWorkspace):
 
     def _chat_post_message(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(args)
-        channel = self._dms.get(channel, channel)  # a user ID posts in the DM with them
+        if channel.startswith(("U", "W")):  # a user ID posts in the bot's DM with them
+            channel = self.open_dm(channel)
         self._check_visible(channel)
         if self.bot_user_id not in self._members_of(channel):
             raise SlackError("not_in_channel")
