@@ -6,6 +6,7 @@ without importing what the reminders post."""
 from __future__ import annotations
 
 from bot.history.database import Escalation
+from bot.history.timed import TimedWork
 from bot.slack.services import BotServices
 
 REMINDER_KIND = "escalation_reminder"
@@ -17,16 +18,21 @@ OWNER_REMINDER_FACTOR = 4
 async def start_clock(services: BotServices, escalation: Escalation) -> None:
     """The first reminder, at the first response's due time (one per round: a reopened
     escalation gets its own)."""
+    await book_first_reminder(services.timed_work, escalation)
+    services.timed.wake()
+
+
+async def book_first_reminder(work: TimedWork, escalation: Escalation) -> None:
+    """The item of the escalation's first reminder in this round; booking it twice makes one."""
     if escalation.response_due_at is None:
         return
-    await services.timed_work.schedule(
+    await work.schedule(
         REMINDER_KIND,
         escalation.response_due_at,
         {"escalation": escalation.id, "round": escalation.reopenings, "reminder": 1},
         subject=escalation.id,
         key=f"{REMINDER_KIND}:{escalation.id}:{escalation.reopenings}",
     )
-    services.timed.wake()
 
 
 async def responded(services: BotServices, escalation: Escalation) -> None:

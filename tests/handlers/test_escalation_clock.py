@@ -10,6 +10,7 @@ import json
 import re
 import time
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -253,3 +254,27 @@ async def test_history_shows_each_escalations_response_time(stage: Stage) -> Non
     assert answer.status_code == 200
     shown = json.dumps([c.args for c in stage.slack.calls], ensure_ascii=False)
     assert "first response in" in shown
+
+
+async def test_outside_support_hours_the_clock_waits_for_the_next_opening() -> None:
+    # Open only on the day after tomorrow: nothing is due before that day's 09:00 (UTC).
+    now = datetime.now(UTC)
+    opening_day = now + timedelta(days=2)
+    day = opening_day.strftime("%a")
+    async with running_stage(
+        support_channel_id=SUPPORT,
+        escalation_response_targets=TARGETS,
+        support_hours=f"{day} 09:00-10:00 UTC",
+    ) as stage:
+        stage.slack.set_channel_members(SUPPORT, ["UBOT", *AGENTS])
+        _root, triage = await escalate(stage)
+        escalation = escalation_id(triage)
+
+        record = await stage.services.database.escalation(escalation)
+        assert record is not None
+        opens = datetime.combine(opening_day.date(), datetime.min.time(), UTC) + timedelta(hours=9)
+        assert record.response_due_at == opens + timedelta(seconds=TARGET_S)
+        (item,) = await stage.services.timed_work.open_items(subjects=[escalation])
+        assert item.due_at == record.response_due_at
+        assert "overdue" not in text_of(triage_now(stage, triage))
+        assert reminders(stage, triage) == []
