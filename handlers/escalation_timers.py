@@ -41,10 +41,16 @@ async def responded(services: BotServices, escalation: Escalation) -> None:
     await services.timed_work.cancel(subject=escalation.id, kinds=[REMINDER_KIND])
     if escalation.taken_by is None or escalation.opened_at is None:
         return
-    target = services.database.response_targets[escalation.urgency]
+    database = services.database
+    target = database.response_targets[escalation.urgency]
+    # Four times the target from the opening; one taken late still gets a target's time first.
+    due = max(
+        database.support_clock.add(escalation.opened_at, OWNER_REMINDER_FACTOR * target),
+        database.support_clock.add(database.clock(), target),
+    )
     await services.timed_work.schedule(
         OWNER_REMINDER_KIND,
-        services.database.support_clock.add(escalation.opened_at, OWNER_REMINDER_FACTOR * target),
+        due,
         {"escalation": escalation.id, "round": escalation.reopenings},
         subject=escalation.id,
         key=f"{OWNER_REMINDER_KIND}:{escalation.id}:{escalation.reopenings}",
