@@ -59,7 +59,7 @@ async def _reports() -> list[dict[str, Any]]:
 
 def _series(dialect: str, count: int) -> str:
     if dialect == "postgresql":
-        return f"generate_series(1, {count}) AS s(n)"
+        return f"generate_series(CAST(1 AS bigint), {count}) AS s(n)"
     return "s"
 
 
