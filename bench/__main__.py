@@ -12,6 +12,7 @@ from bench import (
     leak_guard,
     network,
     startup,
+    timed,
 )
 
 
@@ -26,6 +27,7 @@ def main() -> None:
         answer,
         history,
         leak_guard,
+        timed,
     ):
         for line in benchmark.run():
             print(line, flush=True)

@@ -26,8 +26,10 @@ from bot.history.timed import Again, TimedItem
 from bot.service import UnwrittenCheck
 from bot.slack.exactly_once import MessageMark
 from bot.slack.services import BotServices, SupportUnreadable, services_of
+from handlers.blocks.common import CLICK_AGAIN
 from handlers.blocks.follow_up import (
     STOP_FOLLOW_UP_ACTION,
+    STOP_WITHOUT_FOLLOW_UP,
     changed_message,
     connected_message,
     escalation_connected_message,
@@ -39,6 +41,7 @@ from handlers.blocks.home import home_channel
 from handlers.blocks.support import RESOLVE_ACTION
 from handlers.conversation import CONNECTED, PROBLEM, post, react, tell_privately
 from handlers.home import publish_home
+from handlers.payload import Origin, clicked_value, interaction_origin, tell_origin, text
 
 logger = logging.getLogger(__name__)
 
@@ -165,33 +168,53 @@ async def stop_follow_up(
 ) -> None:
     """The answer's "Stop checking": for whoever asked, and for support agents."""
     await ack()
+    origin = interaction_origin(body)
+    follow_up_id = clicked_value(body)
+    if origin.user is None or follow_up_id is None:
+        tell_origin(
+            context, client, origin, CLICK_AGAIN if follow_up_id else STOP_WITHOUT_FOLLOW_UP
+        )
+        return
+    # Stopped from the App Home, its list loses the line.
+    home = text(body, "view", "type") == "home"
+    dm_channel = home_channel(text(body, "view", "private_metadata") or "") if home else None
     services = services_of(context)
-    services.tasks.spawn(_stop(services, client, body), name="stop follow-up")
+    services.tasks.spawn(
+        _stop(
+            services, client, origin, origin.user, follow_up_id, home=home, dm_channel=dm_channel
+        ),
+        name="stop follow-up",
+    )
 
 
-async def _stop(services: BotServices, client: AsyncWebClient, body: dict[str, Any]) -> None:
-    user = str(body["user"]["id"])
-    follow_up = await services.follow_ups.get(str(body["actions"][0]["value"]))
+async def _stop(
+    services: BotServices,
+    client: AsyncWebClient,
+    origin: Origin,
+    user: str,
+    follow_up_id: str,
+    *,
+    home: bool,
+    dm_channel: str | None,
+) -> None:
+    follow_up = await services.follow_ups.get(follow_up_id)
     if follow_up is None:
         return
-    channel = (body.get("channel") or {}).get("id")
     if user != follow_up.destination.requester and not await _is_agent(services, client, user):
         await tell_privately(
             client,
             user,
             not_yours_line(follow_up.destination.requester),
-            channel=channel,
-            response_url=body.get("response_url"),
+            channel=origin.channel,
+            response_url=origin.response_url,
         )
         return
     if await services.follow_ups.end(follow_up.id, FollowUpState.STOPPED, by=user) is None:
         return  # it had ended already, and said so
     services.metrics.follow_ups.labels("stopped").inc()
     await post(client, follow_up.destination, stopped_line(user))
-    view = body.get("view") or {}
-    if view.get("type") == "home":  # stopped from the App Home: its list loses the line
-        channel = home_channel(str(view.get("private_metadata") or ""))
-        await publish_home(services, user, channel or user, client)
+    if home:
+        await publish_home(services, user, dm_channel or user, client)
 
 
 async def _is_agent(services: BotServices, client: AsyncWebClient, user: str) -> bool:

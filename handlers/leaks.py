@@ -5,8 +5,9 @@ of (`message.channels`, `message.groups`, `message.mpim`). Each is read for a Pe
 collection URL, an Ecwid token or a store ID with its token (`bot.engine.leaks`); nothing of any
 message is kept. An ordinary message ends there: no Slack call, no database write. A secret gets
 its author one private warning (ephemeral, in that thread), once per message whatever Slack
-retries or the author edits, with a button to check that store privately, and, in a Slack
-Connect channel or from someone outside the support team, a short note in the support channel.
+retries or the author edits, with a button to check that store privately (answered in
+`handlers.private_check`), and, in a Slack Connect channel or from someone outside the support
+team, a short note in the support channel.
 
 A reply in a thread is handed on to `handlers.replies`: an agent's reply in an escalated
 customer's thread is that escalation's first response.
@@ -23,32 +24,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.destination import Destination, EntryPoint
 from bot.engine.intake import Paste
 from bot.engine.leaks import SecretKind, spot_secrets
 from bot.slack.services import BotServices, SupportUnreadable, describe, services_of
-from handlers.blocks.common import CLICK_AGAIN
 from handlers.blocks.leak import (
-    CHECK_HELD_ACTION,
-    PASTE_PRIVATELY_ACTION,
     leak_warning,
-    private_check_started,
     support_leak_note,
 )
-from handlers.conversation import (
-    check_and_answer,
-    installing_team,
-    open_check_modal,
-    post_without_previews,
-    spawn_check_modal,
-    tell_failure,
-    tell_privately,
-)
-from handlers.payload import clicked_value, field, interaction_origin, text
+from handlers.conversation import installing_team, post_without_previews
+from handlers.payload import field, text
 from handlers.replies import offer_reply
 
 logger = logging.getLogger(__name__)
@@ -162,13 +150,7 @@ async def guard(services: BotServices, client: AsyncWebClient, leak: Leak) -> No
         leak.channel_type,
         leak.author,
     )
-    hold_id = None
-    if leak.paste is not None:
-        hold_id = await services.vault.hold(
-            leak.paste,
-            owner=leak.author,
-            ttl=timedelta(minutes=services.settings.leak_hold_min),
-        )
+    hold_id = await _hold(services, leak)
     shared_externally = await _shared_externally(client, leak)
     text, blocks = leak_warning(
         leak.kinds,
@@ -179,6 +161,29 @@ async def guard(services: BotServices, client: AsyncWebClient, leak: Leak) -> No
     outcome = await _warn(client, leak, text, blocks)
     services.metrics.leak_warnings.labels(outcome).inc()
     await _tell_support(services, client, leak, shared_externally=shared_externally)
+
+
+async def _hold(services: BotServices, leak: Leak) -> str | None:
+    """Keep what was pasted for the author's private check; None when there is nothing to keep
+    or the database would not take it: the warning goes all the same, its button then opens
+    the private form."""
+    if leak.paste is None:
+        return None
+    try:
+        return await services.vault.hold(
+            leak.paste,
+            owner=leak.author,
+            ttl=timedelta(minutes=services.settings.leak_hold_min),
+        )
+    except Exception as error:
+        # Only the type: a database error's text quotes the statement's parameters.
+        logger.warning(
+            "could not hold a secret pasted in %s for a private check (%s): the warning offers "
+            "the form",
+            leak.channel,
+            type(error).__name__,
+        )
+        return None
 
 
 async def _shared_externally(client: AsyncWebClient, leak: Leak) -> bool:
@@ -257,99 +262,5 @@ async def _tell_support(
     services.metrics.leak_warnings.labels("support_note").inc()
 
 
-def _private_destination(body: dict[str, Any], context: AsyncBoltContext) -> Destination | None:
-    """Where a private check's answer goes: the bot's DM with whoever clicked; where that is
-    refused (someone of another organisation), ephemeral through the click's response URL.
-    None when the click does not say who clicked."""
-    origin = interaction_origin(body)
-    if origin.user is None:
-        logger.warning("a click on a leak warning without its user ignored")
-        return None
-    return Destination(
-        channel=origin.user,
-        thread_ts=None,
-        requester=origin.user,
-        response_url=origin.response_url,
-        team=installing_team(context) or origin.team or origin.user_team or "",
-        entry=EntryPoint.LEAK_WARNING,
-        public=False,
-    )
-
-
-async def check_privately(
-    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
-) -> None:
-    """ "Check it privately": the held secret, checked, the answer in the author's DM. When it
-    is no longer held (used, expired), the private form opens instead."""
-    await ack()
-    destination = _private_destination(body, context)
-    if destination is None:
-        return
-    services = services_of(context)
-    services.tasks.spawn(
-        _check_held(services, client, destination, clicked_value(body), text(body, "trigger_id")),
-        name="private check",
-        on_failure=tell_failure(
-            client, destination.requester, response_url=destination.response_url
-        ),
-    )
-
-
-async def _check_held(
-    services: BotServices,
-    client: AsyncWebClient,
-    destination: Destination,
-    hold_id: str | None,
-    trigger_id: str | None,
-) -> None:
-    paste = await services.vault.take(hold_id, owner=destination.requester) if hold_id else None
-    if paste is None:
-        if trigger_id is None:
-            await tell_privately(
-                client,
-                destination.requester,
-                CLICK_AGAIN,
-                response_url=destination.response_url,
-            )
-            return
-        await open_check_modal(client, trigger_id, destination, services.checker.warm)
-        return
-    await tell_privately(
-        client,
-        destination.requester,
-        private_check_started(),
-        response_url=destination.response_url,
-    )
-    await check_and_answer(services, client, destination, paste)
-
-
-async def paste_privately(
-    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
-) -> None:
-    """ "Check privately" (nothing held): the paste form; its answer goes to the DM."""
-    await ack()
-    destination = _private_destination(body, context)
-    trigger_id = text(body, "trigger_id")
-    if destination is None:
-        return
-    if trigger_id is None:
-        await tell_privately(
-            client, destination.requester, CLICK_AGAIN, response_url=destination.response_url
-        )
-        return
-    spawn_check_modal(
-        context,
-        client,
-        trigger_id,
-        destination,
-        name="private paste form",
-        on_failure=tell_failure(
-            client, destination.requester, response_url=destination.response_url
-        ),
-    )
-
-
 def register(app: AsyncApp) -> None:
     app.event("message", matchers=[in_a_channel])(channel_message)
-    app.action(CHECK_HELD_ACTION)(check_privately)
-    app.action(PASTE_PRIVATELY_ACTION)(paste_privately)

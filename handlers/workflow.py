@@ -133,8 +133,11 @@ async def start_step(services: BotServices, client: AsyncWebClient, request: Ste
         await steps.fail(client, request.execution_id, problem)
         return
     button = StepButton(request.execution_id, request.person)
-    refused: str | None = None
+    member = True
     if request.channel is not None:
+        # A guide in a channel the person is not in would never reach them.
+        member = await _in_channel(client, request.channel, request.person)
+    if request.channel is not None and member:
         try:
             where = await _post_guide(client, request.channel, button)
         except SlackApiError as error:
@@ -147,7 +150,9 @@ async def start_step(services: BotServices, client: AsyncWebClient, request: Ste
             return
     try:
         # A user ID as the channel: the DM with the bot.
-        where = await _post_guide(client, request.person, button, channel_refused=request.channel)
+        where = await _post_guide(
+            client, request.person, button, channel=request.channel, member=member
+        )
     except SlackApiError as error:
         refusal = str(error.response.get("error") or "")
         await steps.fail(
@@ -158,18 +163,47 @@ async def start_step(services: BotServices, client: AsyncWebClient, request: Ste
 
 
 async def _post_guide(
-    client: AsyncWebClient, channel: str, button: StepButton, *, channel_refused: str | None = None
+    client: AsyncWebClient,
+    where: str,
+    button: StepButton,
+    *,
+    channel: str | None = None,
+    member: bool = True,
 ) -> tuple[str, str | None]:
-    """Post the step's guide in `channel`; where it landed (channel ID, ts)."""
-    text, blocks = step_guide_message(button, channel_refused=channel_refused)
+    """Post the step's guide in `where` (the step's channel, or the person's ID for their DM,
+    saying why not in `channel`); where it landed (channel ID, ts)."""
+    text, blocks = step_guide_message(button, channel=channel, member=member)
     response = await deliver(
         lambda: client.chat_postMessage(
-            channel=channel, text=text, blocks=blocks, unfurl_links=False, unfurl_media=False
+            channel=where, text=text, blocks=blocks, unfurl_links=False, unfurl_media=False
         ),
-        channel,
+        where,
     )
     ts = response.get("ts")
-    return str(response.get("channel") or channel), str(ts) if ts else None
+    return str(response.get("channel") or where), str(ts) if ts else None
+
+
+# How many pages of members (1,000 each) are read to find the person; past that, the guide is
+# posted in the channel all the same.
+MEMBER_PAGES = 5
+
+
+async def _in_channel(client: AsyncWebClient, channel: str, person: str) -> bool:
+    """Whether `person` is in `channel` (`conversations.members`); True when Slack will not
+    say (the post then tells), or the channel is too large to read through."""
+    cursor = None
+    for _ in range(MEMBER_PAGES):
+        try:
+            page = await client.conversations_members(channel=channel, cursor=cursor, limit=1000)
+        except SlackApiError as error:
+            logger.info("members of %s unreadable: %s", channel, error.response.get("error"))
+            return True
+        if person in (page.get("members") or ()):
+            return True
+        cursor = (page.get("response_metadata") or {}).get("next_cursor")
+        if not cursor:
+            return False
+    return True
 
 
 async def _person_problem(client: AsyncWebClient, user_id: str) -> str | None:

@@ -1,88 +1,106 @@
-"""A PostgreSQL server of the test's own, in a temporary directory on a free port, that the test
-may stop and start again (never the shared one on 5432). Runs as the `postgres` user when the
-tests run as root (PostgreSQL refuses to run as root)."""
+"""A PostgreSQL server of the test's own, to stop and start in the middle of a test.
+
+Made with `initdb` in a new temporary directory and run on a free port (never the shared test
+server on 5432), by the `postgres` user when the tests run as root (PostgreSQL refuses to run as
+root). Needs PostgreSQL's programs (Debian: /usr/lib/postgresql/<version>/bin) and root, or to be
+the postgres user: where that is missing, `throwaway_postgres()` skips the test (fails it with
+REQUIRE_POSTGRES=1) and says why.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-import glob
+import getpass
 import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
 from bot.sandbox.loopback import free_port
 
+USER = "postgres"
 
-def _bin(name: str) -> str | None:
-    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
-    return found[-1] if found else shutil.which(name)
+
+def _bin_dir() -> Path | None:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if found:
+        return found[-1].parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb else None
+
+
+def unavailable() -> str | None:
+    """None when a server can be made here, else why not."""
+    if _bin_dir() is None:
+        return "PostgreSQL's programs (initdb, pg_ctl) are not installed"
+    if os.geteuid() != 0 and getpass.getuser() != USER:
+        return "running PostgreSQL needs root (to become the postgres user) or the postgres user"
+    if os.geteuid() == 0 and shutil.which("runuser") is None:
+        return "runuser is missing"
+    return None
 
 
 class ThrowawayPostgres:
-    def __init__(self, data_dir: str, port: int, user: str | None) -> None:
-        self.data_dir = data_dir
-        self.port = port
-        self._user = user
+    """`start()`, `stop()` (immediate: connections are cut as in a crash), `start()` again;
+    `remove()` stops it and deletes its files. `url` reaches its `postgres` database."""
 
-    @property
-    def url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+    def __init__(self) -> None:
+        bin_dir = _bin_dir()
+        assert bin_dir is not None
+        self._bin = bin_dir
+        self.directory = Path(tempfile.mkdtemp(prefix="ecwid-connect-pg-"))
+        self.data = self.directory / "data"
+        self.port = free_port()
+        self.url = f"postgresql://{USER}@127.0.0.1:{self.port}/postgres"
+        if os.geteuid() == 0:
+            shutil.chown(self.directory, USER, USER)
+        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", USER, "--no-sync")
 
-    def _run(self, *command: str) -> None:
-        prefix = ["runuser", "-u", self._user, "--"] if self._user else []
-        subprocess.run(
-            [*prefix, *command],
-            check=True,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            timeout=60,
-        )
+    def _run(self, program: str, *args: str) -> None:
+        command = [str(self._bin / program), *args]
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", USER, "--", *command]
+        subprocess.run(command, check=True, capture_output=True, timeout=60)
 
-    def start(self) -> None:
+    def _start(self) -> None:
         options = (
-            f"-p {self.port} -k {self.data_dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+            f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off"
             " -c synchronous_commit=off -c full_page_writes=off"
         )
-        pg_ctl = _bin("pg_ctl")
-        assert pg_ctl is not None
-        self._run(pg_ctl, "-D", self.data_dir, "-o", options, "-l", self.log_file, "-w", "start")
+        log = str(self.directory / "server.log")
+        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", log, "-w", "start")
 
-    def stop(self) -> None:
-        pg_ctl = _bin("pg_ctl")
-        assert pg_ctl is not None
-        self._run(pg_ctl, "-D", self.data_dir, "-m", "fast", "-w", "stop")
+    def _stop(self) -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
 
-    @property
-    def log_file(self) -> str:
-        return os.path.join(os.path.dirname(self.data_dir), "postgres.log")
+    async def start(self) -> None:
+        await asyncio.to_thread(self._start)
+
+    async def stop(self) -> None:
+        await asyncio.to_thread(self._stop)
+
+    async def remove(self) -> None:
+        with contextlib.suppress(subprocess.CalledProcessError):  # not running
+            await self.stop()
+        await asyncio.to_thread(shutil.rmtree, self.directory, True)
 
 
-@contextmanager
-def throwaway_postgres() -> Iterator[ThrowawayPostgres]:
-    initdb = _bin("initdb")
-    if initdb is None or _bin("pg_ctl") is None:
+@contextlib.asynccontextmanager
+async def throwaway_postgres() -> AsyncIterator[ThrowawayPostgres]:
+    """A started server, removed on the way out (stopped first, unless the test left it so)."""
+    why = unavailable()
+    if why is not None:
         if os.environ.get("REQUIRE_POSTGRES") == "1":
-            pytest.fail("initdb and pg_ctl are needed (Debian's postgresql package)")
-        pytest.skip("no initdb/pg_ctl: install PostgreSQL to run this test")
-    user = "postgres" if os.geteuid() == 0 else None
-    root = tempfile.mkdtemp(prefix="ecwid-connect-pg-")
-    data_dir = os.path.join(root, "data")
-    if user is not None:
-        shutil.chown(root, user)
-    server = ThrowawayPostgres(data_dir, free_port(), user)
+            pytest.fail(why)
+        pytest.skip(why)
+    server = ThrowawayPostgres()
     try:
-        server._run(initdb, "-D", data_dir, "-A", "trust", "-U", "postgres", "--no-sync")
-        server.start()
-        try:
-            yield server
-        finally:
-            with contextlib.suppress(subprocess.CalledProcessError):
-                server.stop()  # unless the test left it stopped
+        await server.start()
+        yield server
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        await server.remove()

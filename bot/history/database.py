@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,6 +41,7 @@ from bot.history.models import (
     CheckRow,
     EscalationRow,
     FollowUpRow,
+    HeldPasteRow,
     StepExecutionRow,
     StoredCredentialsRow,
     TimedWorkRow,
@@ -302,13 +303,18 @@ class Database(EscalationStore):
         )
 
     async def forget_user(self, user_id: str) -> Erased:
-        """Erase the checks and escalations `user_id` asked for, with their stored pastes, the
-        workflow steps that asked them, and their name as the agent who took, answered or resolved
-        anyone else's escalation (or answered its feedback question)."""
+        """Erase the checks and escalations `user_id` asked for, with their stored pastes (and
+        the secrets the leak guard holds for them), the workflow steps that asked them, and
+        their name as the agent who took, answered or resolved anyone else's escalation (or
+        answered its feedback question)."""
         checks = sa.select(CheckRow.id).where(CheckRow.requester_id == user_id)
         async with self.engine.begin() as connection:
             await connection.execute(
                 sa.delete(StepExecutionRow).where(StepExecutionRow.user_id == user_id)
+            )
+            # What the leak guard holds for their private check: encrypted, minutes, theirs.
+            held = await connection.execute(
+                sa.delete(HeldPasteRow).where(HeldPasteRow.owner == user_id)
             )
             for column in ("taken_by", "resolved_by", "responded_by", "feedback_by"):
                 await connection.execute(
@@ -316,9 +322,10 @@ class Database(EscalationStore):
                     .where(getattr(EscalationRow, column) == user_id)
                     .values({column: None})
                 )
-        return await self._erase(
+        erased = await self._erase(
             checks, EscalationRow.requester_id == user_id, FollowUpRow.requester_id == user_id
         )
+        return replace(erased, credentials=erased.credentials + held.rowcount)
 
     async def _erase(
         self,

@@ -197,14 +197,9 @@ class TimedWork:
 
     async def renew(self, item_ids: Collection[str]) -> None:
         """This process is alive and still working on `item_ids`: their leases move on."""
-        if not item_ids:
-            return
-        async with self.database.engine.begin() as connection:
-            await connection.execute(
-                sa.update(TimedWorkRow)
-                .where(self._mine(item_ids))
-                .values(lease_until=self.clock() + timedelta(seconds=self.lease_s))
-            )
+        await self._update_all_mine(
+            item_ids, {"lease_until": self.clock() + timedelta(seconds=self.lease_s)}
+        )
 
     async def holds(self, item: TimedItem) -> bool:
         """Whether `item` is still this process's to run: not cancelled, not taken over. A
@@ -254,22 +249,18 @@ class TimedWork:
 
     async def release(self, item_ids: Collection[str]) -> None:
         """On shutdown: give `item_ids` back, due at once, for whoever runs next."""
-        if not item_ids:
-            return
-        async with self.database.engine.begin() as connection:
-            await connection.execute(
-                sa.update(TimedWorkRow)
-                .where(self._mine(item_ids))
-                .values(
-                    state=TimedState.PENDING.value,
-                    owner=None,
-                    lease_until=None,
-                    due_at=self.clock(),
-                    attempts=sa.case(
-                        (TimedWorkRow.attempts > 0, TimedWorkRow.attempts - 1), else_=0
-                    ),
-                )
-            )
+        await self._update_all_mine(
+            item_ids,
+            {
+                "state": TimedState.PENDING.value,
+                "owner": None,
+                "lease_until": None,
+                "due_at": self.clock(),
+                "attempts": sa.case(
+                    (TimedWorkRow.attempts > 0, TimedWorkRow.attempts - 1), else_=0
+                ),
+            },
+        )
 
     async def cancel(
         self,
@@ -346,6 +337,14 @@ class TimedWork:
                 )
             )
         return int(result.rowcount)
+
+    async def _update_all_mine(self, item_ids: Collection[str], values: dict[str, Any]) -> None:
+        if not item_ids:
+            return
+        async with self.database.engine.begin() as connection:
+            await connection.execute(
+                sa.update(TimedWorkRow).where(self._mine(item_ids)).values(values)
+            )
 
     def _mine(self, item_ids: Collection[str]) -> sa.ColumnElement[bool]:
         return sa.and_(

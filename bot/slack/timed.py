@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -150,15 +151,25 @@ class TimedWorkRunner:
             raise
         except Exception as error:
             logger.exception("timed %s %s failed", item.kind, item.id)
+            await self._write_end(item, functools.partial(self.work.failed, item, error))
             self._done(item, "failed")
-            await self.work.failed(item, error)
             return
-        kept = False
-        try:
-            kept = await self.work.finish(item, outcome)
-        finally:
-            result = ("again" if outcome is not None else "done") if kept else "lost"
-            self._done(item, result)
+        kept = await self._write_end(item, lambda: self.work.finish(item, outcome))
+        self._done(item, ("again" if outcome is not None else "done") if kept else "lost")
+
+    async def _write_end(self, item: TimedItem, write: Callable[[], Awaitable[bool]]) -> bool:
+        """Write how the item's run ended, trying again while the database fails: a process
+        never takes back its own items, so an end left unwritten would hold the item, unrun,
+        until a restart. Meanwhile the item stays held and its lease renewed; when the lease
+        passes first, another process takes the item over and this write finds it gone (False).
+        """
+        while True:
+            try:
+                return await write()
+            except Exception as error:
+                self._failing(error)
+                # Cancelled by the drain: the item is still held, `release` gives it back.
+                await asyncio.sleep(self._poll_s)
 
     def _done(self, item: TimedItem, result: str) -> None:
         self._running.pop(item.id, None)

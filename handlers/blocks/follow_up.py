@@ -88,26 +88,17 @@ def expired_message(follow_up: FollowUp, *, unreadable: bool = False) -> tuple[s
         why = "I can no longer read the credentials I kept for it, so I stopped checking."
     else:
         window = duration((follow_up.ends_at - follow_up.created_at).total_seconds())
-        times = "once" if follow_up.rechecks == 1 else f"{follow_up.rechecks} times"
         why = (
-            f"I checked again {times} over the last {window} and the store "
+            f"I checked again {_times(follow_up.rechecks)} over the last {window} and the store "
             f"{_store(follow_up)} still is not connected: `{follow_up.last_diagnosis}`."
         )
     lead = (
         f"<@{asker}> {why} I will not check again on my own. Once it is fixed, click "
         "*Check again* (or paste the URL again), and ask support if it still fails."
     )
-    blocks = as_dicts(
-        [
-            SectionBlock(text=MarkdownTextObject(text=lead)),
-            ActionsBlock(
-                elements=[
-                    ButtonElement(text="Check again", action_id=CHECK_AGAIN_ACTION, style="primary")
-                ]
-            ),
-        ]
+    return lead, _with_button(
+        lead, ButtonElement(text="Check again", action_id=CHECK_AGAIN_ACTION, style="primary")
     )
-    return lead, blocks
 
 
 ENDINGS = {
@@ -124,9 +115,8 @@ def follow_up_line(follow_up: FollowUp) -> str:
     """One follow-up in a list (history, App Home): for whom, since when, where it stands."""
     head = f":repeat: <@{follow_up.destination.requester}> · store {_store(follow_up)}"
     if follow_up.state is FollowUpState.ACTIVE:
-        times = "once" if follow_up.rechecks == 1 else f"{follow_up.rechecks} times"
         return (
-            f"{head} · `{follow_up.last_diagnosis}` · checked again {times}, "
+            f"{head} · `{follow_up.last_diagnosis}` · checked again {_times(follow_up.rechecks)}, "
             f"until {slack_date(follow_up.ends_at)}"
         )
     ended = slack_date(follow_up.finished_at) if follow_up.finished_at else ""
@@ -161,6 +151,12 @@ def stopped_line(user: str) -> str:
     return f"<@{user}> stopped the follow-up: I will not check this store again on my own."
 
 
+STOP_WITHOUT_FOLLOW_UP = (
+    "This button does not say which follow-up it belongs to, so nothing was stopped. The "
+    "follow-ups still running are in the App Home."
+)
+
+
 def not_yours_line(asker: str) -> str:
     return (
         f"Only <@{asker}>, who asked, or a support agent can stop this follow-up; it ends by "
@@ -178,22 +174,10 @@ def escalation_connected_message(
         f"found it working, and <@{where.requester}> was told in the customer's thread. "
         "If nothing else is open, resolve this escalation."
     )
-    blocks = as_dicts(
-        [
-            SectionBlock(text=MarkdownTextObject(text=text)),
-            ActionsBlock(
-                elements=[
-                    ButtonElement(
-                        text="Resolved",
-                        action_id=resolve_action,
-                        value=escalation_id,
-                        style="primary",
-                    )
-                ]
-            ),
-        ]
+    resolve = ButtonElement(
+        text="Resolved", action_id=resolve_action, value=escalation_id, style="primary"
     )
-    return text, blocks
+    return text, _with_button(text, resolve)
 
 
 def _store(follow_up: FollowUp) -> str:
@@ -203,3 +187,14 @@ def _store(follow_up: FollowUp) -> str:
 def _section(text: str) -> dict[str, object]:
     block: dict[str, object] = SectionBlock(text=MarkdownTextObject(text=text)).to_dict()
     return block
+
+
+def _with_button(text: str, button: ButtonElement) -> Blocks:
+    """A message of `text` and one button under it."""
+    return as_dicts(
+        [SectionBlock(text=MarkdownTextObject(text=text)), ActionsBlock(elements=[button])]
+    )
+
+
+def _times(count: int) -> str:
+    return "once" if count == 1 else f"{count:,} times"

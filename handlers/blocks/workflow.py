@@ -85,10 +85,11 @@ class StepButton:
 
 
 def step_guide_message(
-    button: StepButton, *, channel_refused: str | None = None
+    button: StepButton, *, channel: str | None = None, member: bool = True
 ) -> tuple[str, Blocks]:
-    """The guide, addressed to the step's person, whose button pastes for the step;
-    `channel_refused` names the channel it could not go to (so it came to the DM)."""
+    """The guide, addressed to the step's person, whose button pastes for the step. `channel`:
+    the step's channel it came to the DM instead of (the bot could not post there, or, with
+    `member` False, the person is not in it)."""
     _, guide = guide_message()
     blocks = copy.deepcopy(guide)
     for block in blocks:
@@ -103,8 +104,9 @@ def step_guide_message(
         f"<@{button.person}>, a workflow needs your Ecwid store connected before it goes on. "
         "It takes two minutes, and the workflow continues as soon as your store is checked."
     )
-    if channel_refused is not None:
-        intro += f"\n_I could not post in <#{channel_refused}>, so I am asking you here._"
+    if channel is not None:
+        why = f"I could not post in <#{channel}>" if member else f"You are not in <#{channel}>"
+        intro += f"\n_{why}, so I am asking you here._"
     text = f"A workflow needs your Ecwid store connected, <@{button.person}>."
     return text, [mrkdwn_section(intro).to_dict(), *blocks]
 

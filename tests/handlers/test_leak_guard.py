@@ -456,3 +456,20 @@ async def test_where_slack_refuses_the_ephemeral_warning_it_goes_to_the_authors_
     assert secret not in json.dumps(warning)
     exposition = stage.services.metrics.exposition().decode()
     assert 'ecwid_connect_leak_warnings_total{outcome="dm"} 1.0' in exposition
+
+
+async def test_a_secret_pasted_while_the_database_fails_is_warned_about_all_the_same(
+    stage: Stage, owner: SlackUser, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The warning is what matters: holding the paste for the private check is a convenience,
+    # and without it the button opens the private form.
+    async with stage.services.database.engine.begin() as connection:
+        await connection.execute(sa.text("ALTER TABLE held_pastes RENAME TO held_pastes_away"))
+    text, secret = secret_forms(stage)["store ID + token line"]  # checkable: held
+    with caplog.at_level(logging.DEBUG):
+        await paste(stage, owner, text)
+        await settle(stage)
+
+    (warning,) = warnings_to(stage, owner.user_id)
+    assert PASTE_PRIVATELY_ACTION in json.dumps(warning["blocks"])
+    assert secret not in "\n".join([everything_sent(stage), caplog.text])

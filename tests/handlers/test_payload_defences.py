@@ -34,7 +34,9 @@ from bot.slack.gate import incomplete
 from handlers.blocks import check as check_blocks
 from handlers.blocks import support as support_blocks
 from handlers.blocks.common import CLICK_AGAIN, FORM_OUT_OF_DATE
+from handlers.blocks.follow_up import STOP_FOLLOW_UP_ACTION
 from handlers.blocks.home import HOME_CHECK_ACTION
+from handlers.blocks.leak import CHECK_HELD_ACTION, PASTE_PRIVATELY_ACTION
 from handlers.blocks.workflow import STEP_PASTE_ACTION, StepButton
 from handlers.commands import COMMAND
 from handlers.shortcuts import CHECK_SHORTCUT
@@ -201,6 +203,12 @@ def _step_paste(stage: Stage, _check_id: str) -> dict[str, Any]:
     return clicked
 
 
+def _secret_in_channel(stage: Stage, _check_id: str) -> dict[str, Any]:
+    body = _event("message_channel.json")(stage, _check_id)
+    body["event"]["text"] = f"here it is: {stage.sandbox.collection_url('connected')}"
+    return body
+
+
 def _has(payload: object, *path: str) -> bool:
     for key in path:
         if not isinstance(payload, dict):
@@ -305,6 +313,34 @@ SCENARIOS += [
         "event",
         (*EVENT_ROUTE, ("event", "function", "callback_id"), ("event", "function_execution_id")),
         lambda _: True,  # the workflow's run waits for the guide, or for why not
+    ),
+    Scenario(
+        "secret pasted in a channel",
+        _secret_in_channel,
+        "event",
+        (*EVENT_ROUTE, ("event", "channel_type")),
+        lambda body: all(_has(body, "event", key) for key in ("user", "channel", "ts", "text")),
+    ),
+    *(
+        Scenario(
+            f"{action} clicked on a leak warning",
+            lambda stage, _, action=action: _click(
+                stage, "block_actions_slack_connect.json", action, "hold-id"
+            ),
+            "payload",
+            ACTION_ROUTE,
+            _interaction_waits,
+        )
+        for action in (CHECK_HELD_ACTION, PASTE_PRIVATELY_ACTION)
+    ),
+    Scenario(
+        "Stop the follow-up clicked",
+        lambda stage, follow_up: _click(
+            stage, "block_actions_slack_connect.json", STOP_FOLLOW_UP_ACTION, follow_up
+        ),
+        "payload",
+        ACTION_ROUTE,
+        _interaction_waits,
     ),
     Scenario(
         "workflow step's Paste the URL clicked",
@@ -418,6 +454,40 @@ async def recorded_check(stage: Stage) -> str:
     return check.id
 
 
+def _buttons(data: object, action_id: str) -> list[dict[str, Any]]:
+    """Every element of `data` (blocks) whose action is `action_id`."""
+    if isinstance(data, list):
+        return [found for item in data for found in _buttons(item, action_id)]
+    if not isinstance(data, dict):
+        return []
+    own = [data] if data.get("action_id") == action_id else []
+    return own + [found for value in data.values() for found in _buttons(value, action_id)]
+
+
+async def running_follow_up(stage: Stage) -> str:
+    """A follow-up under way (a Free-plan store's answer offers one), for its Stop button."""
+    await stage.user("U0OWNER").send_dm(stage.sandbox.collection_url("free_plan"))
+    await settle(stage)
+    buttons = [
+        button
+        for call in stage.slack.calls
+        if call.method == "chat.postMessage"
+        for button in _buttons(call.args.get("blocks"), STOP_FOLLOW_UP_ACTION)
+    ]
+    return str(buttons[-1]["value"])
+
+
+@pytest.fixture
+async def subject(stage: Stage, scenario: Scenario) -> str:
+    """What the scenario's payload is about: a recorded check to escalate, a follow-up to stop;
+    made once for all its examples."""
+    if "escalation" in scenario.name:
+        return await recorded_check(stage)
+    if "follow-up" in scenario.name:
+        return await running_follow_up(stage)
+    return "check-id"
+
+
 def what_slack_got(stage: Stage, since: int, ack: BoltResponse) -> list[tuple[str, str]]:
     sent = [(call.method, json.dumps(call.args)) for call in stage.slack.calls[since:]]
     return [("ack", ack.body or ""), *sent]
@@ -432,10 +502,9 @@ def what_slack_got(stage: Stage, since: int, ack: BoltResponse) -> list[tuple[st
 )
 @given(data=st.data())
 async def test_a_payload_without_what_its_listener_reads_gets_an_answer_never_a_500(
-    stage: Stage, scenario: Scenario, data: st.DataObject
+    stage: Stage, scenario: Scenario, subject: str, data: st.DataObject
 ) -> None:
-    check_id = await recorded_check(stage) if "escalation" in scenario.name else "check-id"
-    payload = scenario.build(stage, check_id)
+    payload = scenario.build(stage, subject)
     # Each field in turn is kept or, now and then, removed, renamed or set to null.
     for path in _mutable(payload, scenario.routing):
         _mutate(payload, path, data.draw(st.sampled_from(CHANGES), label=repr(path)))

@@ -233,6 +233,20 @@ async def test_a_channel_the_bot_is_not_in_sends_the_guide_to_the_dm_saying_so(
     assert stage.slack.execution(execution.id).state == "running"
 
 
+async def test_a_store_owner_not_in_the_channel_gets_the_guide_in_the_dm_saying_so(
+    stage: Stage, owner: SlackUser
+) -> None:
+    stage.slack.set_channel_members(INTAKE, [stage.slack.bot_user_id, "U0SOMEONE"])
+    dm = stage.slack.open_dm(owner.user_id)
+    execution, _ = await run_step(stage, owner, inputs_for(owner))
+
+    assert stage.slack.messages(INTAKE) == []
+    guide = guide_in(stage, dm)
+    assert f"You are not in <#{INTAKE}>" in text_of(guide)
+    await paste(stage, owner, guide, "connected")
+    assert stage.slack.execution(execution.id).state == "completed"
+
+
 async def test_a_store_owner_nobody_can_reach_ends_the_step_with_an_error(
     stage: Stage, owner: SlackUser
 ) -> None:

@@ -65,9 +65,11 @@ def test_the_steps_guide_is_the_guide_whose_button_pastes_for_the_step() -> None
     assert GUIDE_PASTE_IN_SLACK not in shown
 
 
-def test_the_guide_sent_to_the_dm_says_which_channel_refused_it() -> None:
-    _, blocks = workflow_blocks.step_guide_message(BUTTON, channel_refused="C0INTAKE")
-    assert "could not post in <#C0INTAKE>" in json.dumps(blocks)
+def test_the_guide_sent_to_the_dm_says_why_not_in_the_channel() -> None:
+    _, refused = workflow_blocks.step_guide_message(BUTTON, channel="C0INTAKE")
+    _, elsewhere = workflow_blocks.step_guide_message(BUTTON, channel="C0INTAKE", member=False)
+    assert "I could not post in <#C0INTAKE>" in json.dumps(refused)
+    assert "You are not in <#C0INTAKE>" in json.dumps(elsewhere)
 
 
 def test_a_button_value_that_is_not_the_steps_reads_as_none() -> None:

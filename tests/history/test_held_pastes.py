@@ -67,3 +67,17 @@ async def test_without_a_key_nothing_is_held(database: Database) -> None:
 
     assert hold_id is None
     assert await held_rows(database) == []
+
+
+async def test_forgetting_a_person_erases_what_is_held_for_them(database: Database) -> None:
+    keeper = database.vault(SecretStr(new_key()), timedelta(hours=72))
+    paste = CollectionPaste(CollectionUrl(URL))
+    await keeper.hold(paste, owner="U0OWNER", ttl=HOLD)
+    kept = await keeper.hold(paste, owner="U0SOMEONE", ttl=HOLD)
+
+    erased = await database.forget_user("U0OWNER")
+
+    assert erased.credentials == 1
+    assert len(await held_rows(database)) == 1
+    assert kept is not None
+    assert await keeper.take(kept, owner="U0SOMEONE") == paste

@@ -1,106 +1,15 @@
-"""`ecwid-connect serve` as a real process, and a small Slack that can stall, refuse or accept a
-Socket Mode connection: what the start-up, shutdown and probe tests drive."""
+"""A small Slack that can stall, refuse or accept a Socket Mode connection: what the start-up,
+shutdown and probe tests drive (the bot itself is `tests.slack.processes.BotProcess`)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from bot.sandbox.loopback import LoopbackServer, free_port
-
-STOP_BOUND_S = 10.0
-"""How long `serve` may take to exit after SIGINT or SIGTERM with nothing in flight."""
-
-_SLACK_VARIABLES = (
-    "SLACK_BOT_TOKEN",
-    "SLACK_APP_TOKEN",
-    "SLACK_SIGNING_SECRET",
-    "SLACK_MODE",
-    "SLACK_API_URL",
-    "DATABASE_URL",
-    "CREDENTIALS_KEY",
-    "COLLECTION_HOSTS",
-    "LOG_FORMAT",
-    "LOG_LEVEL",
-    "HOST",
-    "PORT",
-)
-
-
-class BotProcess:
-    """`python -m bot.cli serve` in `cwd` (no `.env` unless the test puts one there), with
-    exactly `env` on top of this process's environment less every setting; stderr kept.
-
-    A context manager: `with BotProcess(...) as bot:` kills the process on the way out if it
-    is still running (a failed assertion must not leave a bot behind); its log stays readable
-    after the block."""
-
-    def __init__(self, env: dict[str, str], cwd: Path, *, port: int | None = None) -> None:
-        self.port = port or free_port()
-        self.cwd = cwd
-        self._log = cwd / f"serve-{self.port}.log"
-        base = {key: value for key, value in os.environ.items() if key not in _SLACK_VARIABLES}
-        defaults = {"PORT": str(self.port), "HOST": "127.0.0.1", "DATA_DIR": str(cwd / "data")}
-        with self._log.open("wb") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "bot.cli", "serve"],
-                env=base | defaults | env,
-                cwd=cwd,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=log,
-            )
-
-    def __enter__(self) -> BotProcess:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.kill()
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def log(self) -> str:
-        return self._log.read_text(errors="replace")
-
-    async def wait_for_log(self, text: str, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if text in self.log():
-                return
-            if self.process.poll() is not None:
-                raise AssertionError(f"serve exited ({self.process.returncode}):\n{self.log()}")
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"no {text!r} in the log within {timeout} s:\n{self.log()}")
-
-    async def exit_code(self, timeout: float = 60.0) -> int:
-        """Wait for the process to end by itself; its exit code."""
-        return await asyncio.to_thread(self.process.wait, timeout)
-
-    async def stop(self, sig: signal.Signals) -> int:
-        """Send `sig`; the exit code, which must come within STOP_BOUND_S."""
-        self.process.send_signal(sig)
-        try:
-            return await asyncio.to_thread(self.process.wait, STOP_BOUND_S)
-        except subprocess.TimeoutExpired:
-            raise AssertionError(
-                f"serve still running {STOP_BOUND_S} s after {sig.name}:\n{self.log()}"
-            ) from None
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
+from bot.sandbox.loopback import LoopbackServer
 
 
 class MiniSlack(LoopbackServer):

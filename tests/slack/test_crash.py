@@ -12,7 +12,6 @@ leaves no journal entry open.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import secrets
 import sqlite3
@@ -30,7 +29,7 @@ from bot.sandbox.slack.webapi import FakeSlack
 from handlers.blocks import check as check_blocks
 from handlers.commands import COMMAND
 from tests.db_fixtures import fresh_postgres_url
-from tests.slack.processes import BotProcess, bot_env, eyes_added, until
+from tests.slack.processes import BotProcess, bot_env, eyes_added, journal_settled, until
 
 pytestmark = pytest.mark.process
 
@@ -142,7 +141,8 @@ async def test_checks_in_flight_when_the_bot_is_killed_are_all_answered_after_a_
         return all(_replies(rig.slack, root["ts"]) for root in roots)
 
     await until(all_answered, 40, "every check answered after the restart", rig.tmp_path)
-    await asyncio.sleep(1)  # time for a wrong second answer to arrive
+    # Nothing left open for any process to answer a second time.
+    await journal_settled(rig.env, 20, rig.tmp_path)
     assert await second.stop() == 0
     if replica is not None:
         assert await replica.stop() == 0
@@ -209,7 +209,7 @@ async def test_an_answer_slack_would_not_take_is_delivered_after_a_restart(rig: 
     await until(
         lambda: bool(_replies(rig.slack, root_ts)), 30, "the answer delivered", rig.tmp_path
     )
-    await asyncio.sleep(1)  # time for a wrong second answer to arrive
+    await journal_settled(rig.env, 20, rig.tmp_path)  # nothing left to answer twice
     assert await second.stop() == 0
 
     (reply,) = _replies(rig.slack, root_ts)

@@ -1,6 +1,6 @@
 """PostgreSQL stopped in the middle of a burst of checks: every check still runs and is answered.
 
-The bot runs as a real process on a throw-away PostgreSQL server (`postgres_server`). Checks are
+The bot runs as a real process on a throw-away PostgreSQL server (`throwaway_postgres`). Checks are
 accepted before, during and after the outage: slash commands with a paste and modal submissions
 (whose double-submit test is a database write). While the database is down, the journal,
 de-duplication and the token guard fall back to process memory and the history rows wait in
@@ -27,27 +27,20 @@ from bot.sandbox.slack.webapi import FakeSlack
 from bot.settings import normalise_url
 from handlers.blocks import check as check_blocks
 from handlers.commands import COMMAND
-from tests.slack.postgres_server import ThrowawayPostgres, available
-from tests.slack.processes import BotProcess, bot_env, eyes_added, until
+from tests.slack.processes import BotProcess, bot_env, eyes_added, journal_settled, until
+from tests.throwaway_postgres import ThrowawayPostgres, throwaway_postgres
 
 CHANNEL = "C0OUTAGE"
 BEFORE, DURING, MODALS = 10, 10, 5
 RESULT_TEXT = "Connected: ready to migrate"
 
-pytestmark = [
-    pytest.mark.process,
-    pytest.mark.skipif(available() is not None, reason=str(available())),
-]
+pytestmark = pytest.mark.process
 
 
 @pytest.fixture
 async def postgres() -> AsyncIterator[ThrowawayPostgres]:
-    server = ThrowawayPostgres()
-    await server.start()
-    try:
+    async with throwaway_postgres() as server:
         yield server
-    finally:
-        await server.remove()
 
 
 async def _checks_recorded(url: str) -> int:
@@ -179,7 +172,7 @@ async def test_checks_accepted_during_an_outage_survive_a_kill_of_their_process(
             await until(
                 lambda: all(replies(root) for root in roots), 40, "every check answered", tmp_path
             )
-            await asyncio.sleep(1)  # time for a wrong second answer to arrive
+            await journal_settled(env, 20, tmp_path)  # nothing left to answer twice
         for root in roots:
             (reply,) = replies(root)
             assert "was interrupted" in json.dumps(reply)

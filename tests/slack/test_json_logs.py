@@ -18,8 +18,8 @@ from bot.sandbox.ecwid.server import EcwidSandbox
 from bot.sandbox.slack.user import SlackUser
 from bot.sandbox.slack.webapi import FakeSlack
 from handlers.commands import COMMAND
-from tests.slack.processes import bot_env
-from tests.slack.serving import BotProcess, no_traceback
+from tests.slack.processes import STOP_BOUND_S, BotProcess, bot_env
+from tests.slack.serving import no_traceback
 
 CHANNEL = "C0LOGS"
 
@@ -32,9 +32,9 @@ async def test_json_lines_parse_and_carry_the_check_id(tmp_path: Path) -> None:
             "LOG_FORMAT": "json",
         }
         urls = [sandbox.collection_url("connected"), sandbox.collection_url("revoked")]
-        with BotProcess(env, tmp_path) as bot:
+        with BotProcess(env, tmp_path / "serve.log") as bot:
             await bot.wait_for_log("Listening for Slack on")
-            async with SlackUser(f"{bot.base_url}/slack/events", secret, slack) as user:
+            async with SlackUser(bot.events, secret, slack) as user:
                 for url in urls:
                     await user.slash_command(COMMAND, url, channel_id=CHANNEL)
             for _ in range(400):
@@ -42,7 +42,7 @@ async def test_json_lines_parse_and_carry_the_check_id(tmp_path: Path) -> None:
                     break
                 await asyncio.sleep(0.05)
             await asyncio.sleep(0.5)  # the rows are written just after
-            assert await bot.stop(signal.SIGTERM) == 0
+            assert await bot.stop(signal.SIGTERM, within=STOP_BOUND_S) == 0
 
     log = bot.log()
     no_traceback(log)

@@ -18,7 +18,8 @@ from bot.sandbox.slack.user import SlackUser
 from bot.sandbox.slack.webapi import FakeSlack
 from bot.sandbox.stage import running_stage
 from handlers.commands import COMMAND
-from tests.slack.serving import BotProcess, no_traceback
+from tests.slack.processes import STOP_BOUND_S, BotProcess
+from tests.slack.serving import no_traceback
 from tests.throwaway_postgres import throwaway_postgres
 
 
@@ -39,35 +40,34 @@ async def _until_ready(base: str, want: bool, attempts: int = 200) -> dict[str, 
 
 @pytest.mark.process
 async def test_ready_follows_the_database_going_away_and_coming_back(tmp_path: Path) -> None:
-    with throwaway_postgres() as postgres:
-        async with FakeSlack() as slack:
-            env = {
-                "SLACK_API_URL": slack.api_url,
-                "SLACK_BOT_TOKEN": "xoxb-probe-test",
-                "SLACK_SIGNING_SECRET": secrets.token_hex(16),
-                "DATABASE_URL": postgres.url,
-            }
-            with BotProcess(env, tmp_path) as bot:
-                await bot.wait_for_log("Listening for Slack on")
-                body = await _until_ready(bot.base_url, True)
-                assert body["database"]["ok"] is True
-                assert body["database"]["fallback"]["available"] is True
-                assert body["database"]["fallback"]["history_rows_waiting"] == 0
-                assert body["slack"] == {"ok": True, "team_id": "T0001"}
-                assert body["backlog"]["ok"] is True
+    async with throwaway_postgres() as postgres, FakeSlack() as slack:
+        env = {
+            "SLACK_API_URL": slack.api_url,
+            "SLACK_BOT_TOKEN": "xoxb-probe-test",
+            "SLACK_SIGNING_SECRET": secrets.token_hex(16),
+            "DATABASE_URL": postgres.url,
+        }
+        with BotProcess(env, tmp_path / "serve.log") as bot:
+            await bot.wait_for_log("Listening for Slack on")
+            body = await _until_ready(bot.base_url, True)
+            assert body["database"]["ok"] is True
+            assert body["database"]["fallback"]["available"] is True
+            assert body["database"]["fallback"]["history_rows_waiting"] == 0
+            assert body["slack"] == {"ok": True, "team_id": "T0001"}
+            assert body["backlog"]["ok"] is True
 
-                postgres.stop()
-                body = await _until_ready(bot.base_url, False)
-                assert body["ready"] is False
-                assert body["database"]["ok"] is False
-                assert body["slack"]["ok"] is True
-                async with httpx.AsyncClient() as http:  # alive all the same
-                    assert (await http.get(f"{bot.base_url}/health")).status_code == 200
+            await postgres.stop()
+            body = await _until_ready(bot.base_url, False)
+            assert body["ready"] is False
+            assert body["database"]["ok"] is False
+            assert body["slack"]["ok"] is True
+            async with httpx.AsyncClient() as http:  # alive all the same
+                assert (await http.get(f"{bot.base_url}/health")).status_code == 200
 
-                postgres.start()
-                body = await _until_ready(bot.base_url, True)
-                assert body["database"]["ok"] is True
-                assert await bot.stop(signal.SIGTERM) == 0
+            await postgres.start()
+            body = await _until_ready(bot.base_url, True)
+            assert body["database"]["ok"] is True
+            assert await bot.stop(signal.SIGTERM, within=STOP_BOUND_S) == 0
     no_traceback(bot.log())
 
 

@@ -14,6 +14,7 @@ import pytest
 from bot.sandbox.ecwid.server import EcwidSandbox
 from bot.sandbox.slack.user import SlackUser
 from bot.sandbox.slack.webapi import FakeSlack
+from bot.slack.http_app import EVENTS_PATH
 from handlers.commands import COMMAND
 from tests.db_fixtures import fresh_postgres_url
 from tests.slack.processes import BotProcess, bot_env
@@ -48,7 +49,7 @@ async def replicas(
             yield users, slack, sandbox
             # Leaving the block waits for the processes without running this event loop, which
             # serves their Slack stand-in: a reaction still on its way would hang them.
-            await asyncio.gather(_idle(first.base), _idle(second.base))
+            await asyncio.gather(_idle(first.base_url), _idle(second.base_url))
 
 
 async def _idle(base: str) -> None:
@@ -83,7 +84,10 @@ async def test_a_retried_event_reaching_the_other_replica_is_answered_once(
     await first.send_event(event, event_id="EvReplica1")
     await second.send_event(event, event_id="EvReplica1", retry_num=1)
     await _until(lambda: len(slack.calls_to("chat.postMessage")) >= 1)
-    await asyncio.sleep(0.5)  # time for a wrong second answer to arrive
+    # Both replicas idle: whatever either would post is in.
+    await asyncio.gather(
+        *(_idle(user.bot_url.removesuffix(EVENTS_PATH)) for user in (first, second))
+    )
 
     assert len(slack.calls_to("chat.postMessage")) == 1
 

@@ -20,8 +20,8 @@ from bot.sandbox.slack.user import SlackUser
 from bot.sandbox.slack.webapi import FakeSlack
 from handlers.commands import COMMAND
 from tests.paths import REPO
-from tests.slack.processes import bot_env
-from tests.slack.serving import BotProcess, MiniSlack, no_traceback
+from tests.slack.processes import STOP_BOUND_S, BotProcess, bot_env
+from tests.slack.serving import MiniSlack, no_traceback
 
 pytestmark = pytest.mark.process
 
@@ -59,10 +59,10 @@ async def _get(url: str) -> httpx.Response:
 @pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
 async def test_http_mode_serving_stops_on_a_signal(tmp_path: Path, sig: signal.Signals) -> None:
     async with FakeSlack() as slack:
-        with BotProcess(_http_env(slack.api_url), tmp_path) as bot:
+        with BotProcess(_http_env(slack.api_url), tmp_path / "serve.log") as bot:
             await bot.wait_for_log("Listening for Slack on")
             assert (await _get(f"{bot.base_url}/health")).status_code == 200
-            assert await bot.stop(sig) == 0
+            assert await bot.stop(sig, within=STOP_BOUND_S) == 0
     log = bot.log()
     no_traceback(log)
     assert "Starting in HTTP mode (SLACK_SIGNING_SECRET is set" in log
@@ -75,13 +75,13 @@ async def test_http_mode_serving_stops_on_a_signal(tmp_path: Path, sig: signal.S
 @pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
 async def test_socket_mode_connected_stops_on_a_signal(tmp_path: Path, sig: signal.Signals) -> None:
     async with MiniSlack() as slack:
-        with BotProcess(_socket_env(slack.api_url), tmp_path) as bot:
+        with BotProcess(_socket_env(slack.api_url), tmp_path / "serve.log") as bot:
             await bot.wait_for_log("Slack bot connected in Socket Mode")
             assert slack.sockets == 1
             # Socket Mode serves the probes on PORT too.
             assert (await _get(f"{bot.base_url}/health")).status_code == 200
-            assert (await _get(f"{bot.base_url}/slack/events")).status_code == 404
-            assert await bot.stop(sig) == 0
+            assert (await _get(bot.events)).status_code == 404
+            assert await bot.stop(sig, within=STOP_BOUND_S) == 0
     no_traceback(bot.log())
     assert "Starting in Socket Mode (SLACK_APP_TOKEN is set)" in bot.log()
 
@@ -105,14 +105,14 @@ async def test_socket_mode_answers_a_slash_command_over_the_socket(tmp_path: Pat
                 },
             }
         )
-        with BotProcess(_socket_env(slack.api_url), tmp_path) as bot:
+        with BotProcess(_socket_env(slack.api_url), tmp_path / "serve.log") as bot:
             await bot.wait_for_log("Slack bot connected in Socket Mode")
             for _ in range(200):
                 if slack.acks:
                     break
                 await asyncio.sleep(0.05)
             status, ready = await _ready(bot.base_url)
-            assert await bot.stop(signal.SIGTERM) == 0
+            assert await bot.stop(signal.SIGTERM, within=STOP_BOUND_S) == 0
     no_traceback(bot.log())
     [ack] = slack.acks
     assert ack["envelope_id"] == "env-help-1"
@@ -127,11 +127,11 @@ async def test_socket_mode_stuck_connecting_stops_on_a_signal(
     tmp_path: Path, sig: signal.Signals
 ) -> None:
     async with MiniSlack(connections="stall") as slack:
-        with BotProcess(_socket_env(slack.api_url), tmp_path) as bot:
+        with BotProcess(_socket_env(slack.api_url), tmp_path / "serve.log") as bot:
             await bot.wait_for_log("Probes (/health, /ready, /metrics) on")
             while slack.connection_attempts == 0:
                 await asyncio.sleep(0.05)
-            assert await bot.stop(sig) == 0
+            assert await bot.stop(sig, within=STOP_BOUND_S) == 0
     no_traceback(bot.log())
 
 
@@ -140,9 +140,9 @@ async def test_socket_mode_reconnecting_backs_off_one_line_an_attempt_and_stops(
     tmp_path: Path, sig: signal.Signals
 ) -> None:
     async with MiniSlack(connections="fail") as slack:
-        with BotProcess(_socket_env(slack.api_url), tmp_path) as bot:
+        with BotProcess(_socket_env(slack.api_url), tmp_path / "serve.log") as bot:
             await bot.wait_for_log("could not connect (attempt 2:")
-            assert await bot.stop(sig) == 0
+            assert await bot.stop(sig, within=STOP_BOUND_S) == 0
     log = bot.log()
     no_traceback(log)
     attempts = [line for line in log.splitlines() if "could not connect" in line]
@@ -158,15 +158,15 @@ async def test_waiting_for_slack_at_start_stops_on_a_signal(
     tmp_path: Path, sig: signal.Signals
 ) -> None:
     async with MiniSlack(auth="hang") as slack:
-        with BotProcess(_http_env(slack.api_url), tmp_path) as bot:
+        with BotProcess(_http_env(slack.api_url), tmp_path / "serve.log") as bot:
             await bot.wait_for_log("Starting in HTTP mode")
-            assert await bot.stop(sig) == 0
+            assert await bot.stop(sig, within=STOP_BOUND_S) == 0
     no_traceback(bot.log())
 
 
 async def test_a_bot_token_slack_refuses_stops_the_start_naming_it(tmp_path: Path) -> None:
     async with MiniSlack(auth="refuse") as slack:
-        with BotProcess(_http_env(slack.api_url), tmp_path) as bot:
+        with BotProcess(_http_env(slack.api_url), tmp_path / "serve.log") as bot:
             assert await bot.exit_code() == 2
     log = bot.log()
     no_traceback(log)
@@ -175,7 +175,7 @@ async def test_a_bot_token_slack_refuses_stops_the_start_naming_it(tmp_path: Pat
 
 async def test_an_app_token_slack_refuses_stops_the_start_naming_it(tmp_path: Path) -> None:
     async with MiniSlack(connections="refuse") as slack:
-        with BotProcess(_socket_env(slack.api_url), tmp_path) as bot:
+        with BotProcess(_socket_env(slack.api_url), tmp_path / "serve.log") as bot:
             assert await bot.exit_code() == 2
     no_traceback(bot.log())
     assert "Slack refused SLACK_APP_TOKEN (invalid_auth)" in bot.log()
@@ -184,7 +184,7 @@ async def test_an_app_token_slack_refuses_stops_the_start_naming_it(tmp_path: Pa
 
 async def test_the_placeholders_of_env_example_are_refused_by_name(tmp_path: Path) -> None:
     shutil.copy(REPO / ".env.example", tmp_path / ".env")
-    with BotProcess({}, tmp_path) as bot:
+    with BotProcess({}, tmp_path / "serve.log") as bot:
         assert await bot.exit_code() == 2
     log = bot.log()
     no_traceback(log)
@@ -196,7 +196,9 @@ async def test_the_placeholders_of_env_example_are_refused_by_name(tmp_path: Pat
 async def test_socket_mode_without_an_app_token_is_not_told_about_the_signing_secret(
     tmp_path: Path,
 ) -> None:
-    with BotProcess({"SLACK_MODE": "socket", "SLACK_BOT_TOKEN": "xoxb-1-2-abc"}, tmp_path) as bot:
+    with BotProcess(
+        {"SLACK_MODE": "socket", "SLACK_BOT_TOKEN": "xoxb-1-2-abc"}, tmp_path / "serve.log"
+    ) as bot:
         assert await bot.exit_code() == 2
     log = bot.log()
     assert "Socket Mode (SLACK_MODE is set)" in log
@@ -210,7 +212,7 @@ async def test_an_unreachable_database_at_start_is_one_line(tmp_path: Path) -> N
         env = _http_env(slack.api_url) | {
             "DATABASE_URL": f"postgresql://bot:secret-pw@127.0.0.1:{closed}/bot"
         }
-        with BotProcess(env, tmp_path) as bot:
+        with BotProcess(env, tmp_path / "serve.log") as bot:
             assert await bot.exit_code() == 1
     log = bot.log()
     no_traceback(log)
@@ -224,9 +226,9 @@ async def test_a_collection_host_list_without_ecwid_is_warned_about(tmp_path: Pa
         env = _http_env(slack.api_url) | {
             "COLLECTION_HOSTS": "ecwid-api-playgroud.s3.amazonaws.com"
         }
-        with BotProcess(env, tmp_path) as bot:
+        with BotProcess(env, tmp_path / "serve.log") as bot:
             await bot.wait_for_log("Listening for Slack on")
-            assert await bot.stop(signal.SIGTERM) == 0
+            assert await bot.stop(signal.SIGTERM, within=STOP_BOUND_S) == 0
     assert "COLLECTION_HOSTS does not include ecwid-api-playground.s3.amazonaws.com" in bot.log()
 
 
@@ -234,9 +236,9 @@ async def test_a_check_in_flight_finishes_before_the_bot_stops(tmp_path: Path) -
     secret = secrets.token_hex(16)
     async with EcwidSandbox(latency_ms=400) as sandbox, FakeSlack() as slack:
         env = bot_env(slack, sandbox, secret, "xoxb-serve-test")
-        with BotProcess(env, tmp_path) as bot:
+        with BotProcess(env, tmp_path / "serve.log") as bot:
             await bot.wait_for_log("Listening for Slack on")
-            async with SlackUser(f"{bot.base_url}/slack/events", secret, slack) as user:
+            async with SlackUser(bot.events, secret, slack) as user:
                 await user.slash_command(COMMAND, sandbox.collection_url("connected"))
             while not any(r.path.startswith("/api/") for r in sandbox.requests):
                 await asyncio.sleep(0.02)  # the check is talking to Ecwid
@@ -250,19 +252,19 @@ async def test_a_check_in_flight_finishes_before_the_bot_stops(tmp_path: Path) -
 
 async def test_a_second_signal_stops_without_waiting_for_checks(tmp_path: Path) -> None:
     secret = secrets.token_hex(16)
-    async with EcwidSandbox(latency_ms=3000) as sandbox, FakeSlack() as slack:
+    async with EcwidSandbox() as sandbox, FakeSlack() as slack:
         env = bot_env(slack, sandbox, secret, "xoxb-serve-test") | {
             "CHECK_TIMEOUT_S": "120",
         }
-        with BotProcess(env, tmp_path) as bot:
+        with BotProcess(env, tmp_path / "serve.log") as bot:
             await bot.wait_for_log("Listening for Slack on")
-            async with SlackUser(f"{bot.base_url}/slack/events", secret, slack) as user:
-                await user.slash_command(COMMAND, sandbox.collection_url("connected"))
-            while not sandbox.requests:
-                await asyncio.sleep(0.02)  # the check is under way, each answer takes 3 s
+            async with SlackUser(bot.events, secret, slack) as user:
+                await user.slash_command(COMMAND, sandbox.collection_url("slow"))
+            # The check has started (👀); it waits on the slow store, whose answers take 30 s.
+            await slack.wait_for(lambda call: call.method == "reactions.add", timeout=30)
             bot.process.send_signal(signal.SIGTERM)
             await bot.wait_for_log("waiting up to")
-            assert await bot.stop(signal.SIGINT) == 0
+            assert await bot.stop(signal.SIGINT, within=STOP_BOUND_S) == 0
     no_traceback(bot.log())
     assert "stopped without waiting for the checks in flight" in bot.log()
 
@@ -274,7 +276,9 @@ async def test_a_port_in_use_is_one_line(tmp_path: Path) -> None:
         with socket.socket() as taken:
             taken.bind(("127.0.0.1", 0))
             taken.listen()
-            with BotProcess(_http_env(slack.api_url), tmp_path, port=taken.getsockname()[1]) as bot:
+            with BotProcess(
+                _http_env(slack.api_url), tmp_path / "serve.log", port=taken.getsockname()[1]
+            ) as bot:
                 assert await bot.exit_code() == 1
     no_traceback(bot.log())
     assert "cannot listen on 127.0.0.1:" in bot.log()

@@ -17,8 +17,8 @@ from bot.sandbox.ecwid.server import EcwidSandbox
 from bot.sandbox.slack.user import SlackUser
 from bot.sandbox.slack.webapi import FakeSlack
 from handlers.commands import COMMAND
-from tests.slack.processes import bot_env
-from tests.slack.serving import BotProcess, no_traceback
+from tests.slack.processes import STOP_BOUND_S, BotProcess, bot_env
+from tests.slack.serving import no_traceback
 from tests.test_canary import CANARY_STORES, secrets_of
 
 pytestmark = pytest.mark.process
@@ -40,9 +40,9 @@ async def test_no_secret_in_json_logs_metrics_or_probes(tmp_path: Path) -> None:
             "CHECK_TIMEOUT_S": "5",
         }
         leaks = [leaked for store in CANARY_STORES for leaked in secrets_of(sandbox, store)]
-        with BotProcess(env, tmp_path) as bot:
+        with BotProcess(env, tmp_path / "serve.log") as bot:
             await bot.wait_for_log("Listening for Slack on")
-            async with SlackUser(f"{bot.base_url}/slack/events", secret, slack) as user:
+            async with SlackUser(bot.events, secret, slack) as user:
                 for store in CANARY_STORES:
                     await user.slash_command(
                         COMMAND, sandbox.collection_url(store.key), channel_id="C0CANARY"
@@ -62,7 +62,7 @@ async def test_no_secret_in_json_logs_metrics_or_probes(tmp_path: Path) -> None:
                     (await http.get(f"{bot.base_url}{path}")).text
                     for path in ("/metrics", "/ready", "/health")
                 ]
-            assert await bot.stop(signal.SIGTERM) == 0
+            assert await bot.stop(signal.SIGTERM, within=STOP_BOUND_S) == 0
 
     log = bot.log()
     no_traceback(log)

@@ -244,3 +244,35 @@ async def test_kill_9_while_holding_leases_loses_nothing_and_doubles_nothing(
     assert len(counts) == 40
     assert set(counts.values()) == {1}, counts
     assert {(row["state"], row["runs"]) for row in await items_in(url)} == {(TimedState.DONE, 1)}
+
+
+async def test_an_item_whose_end_could_not_be_written_is_ended_once_the_database_answers(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A process never takes back its own items (its lease may only be late), so an end it
+    # could not write during a database outage must be written later, not given up: with one
+    # replica, the item would otherwise stay running, never run again, until a restart.
+    runs: list[int] = []
+    outage = Database.from_url(database_url)
+
+    async def rename(old: str, new: str) -> None:
+        async with outage.engine.begin() as connection:
+            await connection.execute(sa.text(f"ALTER TABLE {old} RENAME TO {new}"))
+
+    async def job(item: TimedItem) -> None:
+        runs.append(item.attempts)
+        await rename("timed_work", "timed_work_away")  # the database fails from here
+
+    await schedule(database_url, 1, payload=lambda _n: {})
+    try:
+        async with replica(database_url, job) as runner:
+            await wait_for(
+                lambda: "timed work: the database failed" in caplog.text, 30, "the outage seen"
+            )
+            await rename("timed_work_away", "timed_work")
+            await wait_for(lambda: runner.running == 0, 30, "the end written")
+    finally:
+        await outage.close()
+    ((row),) = await items_in(database_url)
+    assert (row["state"], row["runs"]) == (TimedState.DONE, 1)
+    assert runs == [1]
