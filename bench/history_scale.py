@@ -6,7 +6,8 @@ generate_series, SQLite's recursive CTE), spread over 90 days, each check carryi
 report's JSON from the sandbox. One escalation in twenty checks; those of the last three days
 partly still open (some overdue), the rest answered and resolved, half with an answer to
 "Did it help?". The App Home's figures (counts by diagnosis, medians, the share of "yes", the
-overdue list) are computed by the database over the indexes migration 0008 adds.
+overdue list) are computed by the database over the indexes the escalation clock's migration
+adds.
 
 PostgreSQL runs when BENCH_DATABASE_URL or TEST_DATABASE_URL names a server: a database of
 its own is made there and dropped afterwards; else it is said to be skipped.

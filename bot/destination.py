@@ -24,6 +24,7 @@ class EntryPoint(StrEnum):
     RERUN = "rerun"
     WORKFLOW = "workflow"  # the paste modal of a Workflow Builder step
     FOLLOW_UP = "follow_up"  # the bot checking again on its own (`bot.history.follow_ups`)
+    WATCH = "watch"  # a watched store's daily check (`bot.history.watches`)
     CLI = "cli"
 
 

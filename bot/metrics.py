@@ -130,6 +130,16 @@ class Metrics:
             ["event"],
             registry=r,
         )
+        self.watch_changes = Counter(
+            "ecwid_connect_watch_changes",
+            "Changes a watch caught: a watched store stopped working, or worked again.",
+            registry=r,
+        )
+        self.watches_active = Gauge(
+            "ecwid_connect_watches_active",
+            "Watches until migration running, across the database (as of the last look).",
+            registry=r,
+        )
         self.ready = Gauge(
             "ecwid_connect_ready",
             "1 when the last readiness probe passed, else 0.",

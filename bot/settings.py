@@ -129,6 +129,8 @@ class Settings(BaseSettings):
     check_lease_s: float = Field(default=30.0, ge=1, le=600)
     follow_up_every_s: float = Field(default=600.0, gt=0)
     follow_up_for_h: float = Field(default=24.0, gt=0)
+    watch_every_s: float = Field(default=86400.0, gt=0)
+    revoke_reminder_after_h: float = Field(default=72.0, gt=0)
     support_channel_id: str | None = None
     support_user_group_id: str | None = None
     support_external_agents: bool = False

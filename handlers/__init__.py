@@ -18,6 +18,7 @@ from handlers import (
     shortcuts,
     support,
     views,
+    watches,
     workflow,
 )
 
@@ -39,5 +40,6 @@ def register_all(app: AsyncApp) -> None:
         home,
         workflow,
         follow_ups,
+        watches,
     ):
         group.register(app)

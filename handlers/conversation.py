@@ -36,6 +36,7 @@ from handlers.blocks.check import (
 )
 from handlers.blocks.common import Blocks
 from handlers.blocks.refusal import private_copy
+from handlers.blocks.watch import watch_button
 from handlers.follow_up_start import offer_follow_up
 
 logger = logging.getLogger(__name__)
@@ -391,7 +392,10 @@ async def check_and_answer(
         report = checked.report
         escalable = checked.check_id if services.support.configured else None
         note = await offer_follow_up(services, destination, checked)
-        text, blocks = result_message(report, destination, check_id=escalable, note=note)
+        watch = watch_button(checked.check_id) if services.follow_ups.available else None
+        text, blocks = result_message(
+            report, destination, check_id=escalable, note=note, watch=watch
+        )
     except Exception:
         journal_id = await accepted
         await reacting

@@ -9,8 +9,8 @@ from bot.history.database import Escalation
 from bot.history.timed import TimedWork
 from bot.slack.services import BotServices
 
-REMINDER_KIND = "escalation_reminder"
-OWNER_REMINDER_KIND = "escalation_owner_reminder"
+ESCALATION_REMINDER_KIND = "escalation_reminder"
+ESCALATION_OWNER_REMINDER_KIND = "escalation_owner_reminder"
 # A taken escalation not resolved within this many times its target reminds its owner.
 OWNER_REMINDER_FACTOR = 4
 
@@ -27,18 +27,18 @@ async def book_first_reminder(work: TimedWork, escalation: Escalation) -> None:
     if escalation.response_due_at is None:
         return
     await work.schedule(
-        REMINDER_KIND,
+        ESCALATION_REMINDER_KIND,
         escalation.response_due_at,
         {"escalation": escalation.id, "round": escalation.reopenings, "reminder": 1},
         subject=escalation.id,
-        key=f"{REMINDER_KIND}:{escalation.id}:{escalation.reopenings}",
+        key=f"{ESCALATION_REMINDER_KIND}:{escalation.id}:{escalation.reopenings}",
     )
 
 
 async def responded(services: BotServices, escalation: Escalation) -> None:
     """A first response came (a Take or a reply to the customer): no reminder any more; once
     taken, the owner's reminder at four times the target."""
-    await services.timed_work.cancel(subject=escalation.id, kinds=[REMINDER_KIND])
+    await services.timed_work.cancel(subject=escalation.id, kinds=[ESCALATION_REMINDER_KIND])
     if escalation.taken_by is None or escalation.opened_at is None:
         return
     database = services.database
@@ -49,11 +49,11 @@ async def responded(services: BotServices, escalation: Escalation) -> None:
         database.support_clock.add(database.clock(), target),
     )
     await services.timed_work.schedule(
-        OWNER_REMINDER_KIND,
+        ESCALATION_OWNER_REMINDER_KIND,
         due,
         {"escalation": escalation.id, "round": escalation.reopenings},
         subject=escalation.id,
-        key=f"{OWNER_REMINDER_KIND}:{escalation.id}:{escalation.reopenings}",
+        key=f"{ESCALATION_OWNER_REMINDER_KIND}:{escalation.id}:{escalation.reopenings}",
     )
     services.timed.wake()
 
@@ -61,5 +61,5 @@ async def responded(services: BotServices, escalation: Escalation) -> None:
 async def stop_clock(services: BotServices, escalation: Escalation) -> None:
     """Resolved: nothing more to remind anyone of."""
     await services.timed_work.cancel(
-        subject=escalation.id, kinds=[REMINDER_KIND, OWNER_REMINDER_KIND]
+        subject=escalation.id, kinds=[ESCALATION_REMINDER_KIND, ESCALATION_OWNER_REMINDER_KIND]
     )

@@ -45,6 +45,7 @@ from bot.history.models import (
     StepExecutionRow,
     StoredCredentialsRow,
     TimedWorkRow,
+    WatchRow,
     utcnow,
 )
 from bot.history.vault import CredentialVault
@@ -299,7 +300,10 @@ class Database(EscalationStore):
         `store_id`; its follow-ups end without a word."""
         checks = sa.select(CheckRow.id).where(CheckRow.store_id == store_id)
         return await self._erase(
-            checks, EscalationRow.store_id == store_id, FollowUpRow.store_id == store_id
+            checks,
+            EscalationRow.store_id == store_id,
+            FollowUpRow.store_id == store_id,
+            WatchRow.store_id == store_id,
         )
 
     async def forget_user(self, user_id: str) -> Erased:
@@ -323,7 +327,10 @@ class Database(EscalationStore):
                     .values({column: None})
                 )
         erased = await self._erase(
-            checks, EscalationRow.requester_id == user_id, FollowUpRow.requester_id == user_id
+            checks,
+            EscalationRow.requester_id == user_id,
+            FollowUpRow.requester_id == user_id,
+            WatchRow.requester_id == user_id,
         )
         return replace(erased, credentials=erased.credentials + held.rowcount)
 
@@ -332,6 +339,7 @@ class Database(EscalationStore):
         checks: sa.Select[Any],
         escalations: sa.ColumnElement[bool],
         follow_ups: sa.ColumnElement[bool],
+        watches: sa.ColumnElement[bool],
     ) -> Erased:
         async with self.engine.begin() as connection:
             check_ids = set((await connection.execute(checks)).scalars())
@@ -350,8 +358,14 @@ class Database(EscalationStore):
             # A follow-up's rounds are timed work named after it: gone with it, a round running
             # now finds nothing to say (`TimedWork.holds`).
             followed = sa.select(FollowUpRow.id).where(follow_ups | FollowUpRow.check_id.in_(ids))
+            watched = sa.select(WatchRow.id).where(watches | WatchRow.check_id.in_(ids))
             await connection.execute(
-                sa.delete(TimedWorkRow).where(TimedWorkRow.subject.in_(followed))
+                sa.delete(TimedWorkRow).where(
+                    TimedWorkRow.subject.in_(followed) | TimedWorkRow.subject.in_(watched)
+                )
+            )
+            await connection.execute(
+                sa.delete(WatchRow).where(watches | WatchRow.check_id.in_(ids))
             )
             erased_follow_ups = await connection.execute(
                 sa.delete(FollowUpRow).where(follow_ups | FollowUpRow.check_id.in_(ids))

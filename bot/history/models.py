@@ -16,6 +16,8 @@ step_executions     each run of the Workflow Builder step "Check Ecwid connectio
                     where, its state and the outputs it completed with (`bot.history.steps`)
 timed_work          what the bot must do later (follow-ups, watches, reminders): a kind, a due
                     time, a secret-free payload, leased while it runs (`bot.history.timed`)
+watches             a connected store checked every day until its migration, then a reminder to
+                    revoke access; its paste encrypted until then (`bot.history.watches`)
 follow_ups          a store the bot keeps checking on its own until it connects (or the window
                     ends), with its paste encrypted until then (`bot.history.follow_ups`)
 
@@ -27,7 +29,7 @@ timezone-aware UTC datetime in Python. Alembic's `versions/` create the same sch
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
@@ -376,6 +378,39 @@ class FollowUpRow(Base):
         sa.Index(None, "store_id", "created_at"),
         sa.Index(None, "channel_id", "thread_ts"),
     )
+
+
+class WatchRow(Base):
+    """A connected store checked again every WATCH_EVERY_S until its reminder to revoke access.
+
+    `state` goes `active` → `reminded` (the reminder is posted, the paste deleted), `stopped`
+    or `forgotten`. `last_ok` is what the last check found, so that a change is told once.
+    `remind_at` is REVOKE_REMINDER_AFTER_H after `migration_date` began in `time_zone`.
+    """
+
+    __tablename__ = "watches"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    created_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(sa.String(16))
+    team_id: Mapped[str] = mapped_column(sa.String(32))
+    channel_id: Mapped[str] = mapped_column(sa.String(32))
+    thread_ts: Mapped[str | None] = mapped_column(sa.String(32))
+    requester_id: Mapped[str] = mapped_column(sa.String(32))
+    watcher_id: Mapped[str] = mapped_column(sa.String(32))
+    check_id: Mapped[str] = mapped_column(sa.String(32))
+    store_id: Mapped[int | None] = mapped_column(sa.BigInteger, index=True)
+    migration_date: Mapped[date] = mapped_column(sa.Date)
+    time_zone: Mapped[str] = mapped_column(sa.String(64))
+    remind_at: Mapped[datetime]
+    last_ok: Mapped[bool]
+    last_diagnosis: Mapped[str] = mapped_column(sa.String(40))
+    checks: Mapped[int]
+    changes: Mapped[int]
+    sealed_paste: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    finished_at: Mapped[datetime | None]
+
+    __table_args__ = (sa.Index(None, "state", "requester_id"),)
 
 
 def upsert(dialect_name: str, model: type[Base]) -> sqlite.Insert | postgresql.Insert:

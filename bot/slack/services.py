@@ -38,6 +38,7 @@ from bot.history.shared import DatabaseSeenKeys, DatabaseTokenGuard
 from bot.history.steps import StepExecutions
 from bot.history.timed import Again, TimedItem, TimedWork
 from bot.history.vault import CredentialVault
+from bot.history.watches import Watches
 from bot.metrics import Metrics
 from bot.service import CheckService
 from bot.settings import Settings
@@ -288,6 +289,8 @@ class BotServices:
         self.timed_work = TimedWork(self.database, settings.check_lease_s)
         #: Failed checks the bot checks again on its own until they work.
         self.follow_ups = FollowUps(self.database, self.vault, self.timed_work)
+        #: Connected stores checked every day until their migration, then a reminder.
+        self.watches = Watches(self.database, self.vault, self.timed_work)
         self.timed = TimedWorkRunner(
             self.timed_work,
             self.metrics,

@@ -295,6 +295,7 @@ def result_message(
     *,
     check_id: str | None = None,
     note: Blocks | None = None,
+    watch: ButtonElement | None = None,
 ) -> tuple[str, Blocks]:
     """The lasting answer in the thread; with `check_id`, support can be asked from it; `note`
     (what the bot does next on its own: `handlers.blocks.follow_up`) follows the report."""
@@ -311,6 +312,8 @@ def result_message(
         buttons.append(
             ButtonElement(text="Escalate to support", action_id=ESCALATE_ACTION, value=check_id)
         )
+    if watch is not None and report.ok:
+        buttons.append(watch)
     after = [
         ContextBlock(elements=[MarkdownTextObject(text=footer)]),
         ContextBlock(

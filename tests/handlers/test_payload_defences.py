@@ -18,6 +18,7 @@ import secrets
 import urllib.parse
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -33,6 +34,7 @@ from bot.sandbox.stage import Stage, running_stage
 from bot.slack.gate import incomplete
 from handlers.blocks import check as check_blocks
 from handlers.blocks import support as support_blocks
+from handlers.blocks import watch as watch_blocks
 from handlers.blocks.common import CLICK_AGAIN, FORM_OUT_OF_DATE
 from handlers.blocks.follow_up import STOP_FOLLOW_UP_ACTION
 from handlers.blocks.home import HOME_CHECK_ACTION
@@ -153,6 +155,13 @@ def _escalation_submission(stage: Stage, check_id: str) -> dict[str, Any]:
     view = support_blocks.escalate_modal(check_id, _asked_from("W111"))
     goal = {support_blocks.GOAL_BLOCK: {support_blocks.GOAL_INPUT: "Moving to a new platform"}}
     return _submission(stage, view, goal)
+
+
+def _watch_submission(stage: Stage, check_id: str) -> dict[str, Any]:
+    today = datetime.now(UTC).date()
+    view = watch_blocks.watch_modal(check_id, _asked_from("W111"), today)
+    later = (today + timedelta(days=30)).isoformat()
+    return _submission(stage, view, {watch_blocks.DATE_BLOCK: {watch_blocks.DATE_INPUT: later}})
 
 
 def _command(stage: Stage, _check_id: str) -> dict[str, Any]:
@@ -334,6 +343,22 @@ SCENARIOS += [
         for action in (CHECK_HELD_ACTION, PASTE_PRIVATELY_ACTION)
     ),
     Scenario(
+        "Watch until migration clicked",
+        lambda stage, check_id: _click(
+            stage, "block_actions_slack_connect.json", watch_blocks.WATCH_ACTION, check_id
+        ),
+        "payload",
+        ACTION_ROUTE,
+        _interaction_waits,
+    ),
+    Scenario(
+        "watch modal submitted",
+        _watch_submission,
+        "payload",
+        VIEW_ROUTE,
+        _interaction_waits,
+    ),
+    Scenario(
         "Stop the follow-up clicked",
         lambda stage, follow_up: _click(
             stage, "block_actions_slack_connect.json", STOP_FOLLOW_UP_ACTION, follow_up
@@ -481,7 +506,7 @@ async def running_follow_up(stage: Stage) -> str:
 async def subject(stage: Stage, scenario: Scenario) -> str:
     """What the scenario's payload is about: a recorded check to escalate, a follow-up to stop;
     made once for all its examples."""
-    if "escalation" in scenario.name:
+    if "escalation" in scenario.name or "watch" in scenario.name.lower():
         return await recorded_check(stage)
     if "follow-up" in scenario.name:
         return await running_follow_up(stage)

@@ -1,0 +1,115 @@
+"""Watch until migration, then remind to revoke: the button on a connected answer, the date
+modal, changes told once, the reminder after the migration date; the bot over signed HTTP, the
+Slack stand-in, the Ecwid sandbox whose store changes mid-watch."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from bot.history.models import TimedWorkRow, WatchRow
+from bot.history.vault import new_key
+from bot.sandbox.slack.user import SlackUser
+from bot.sandbox.stage import Stage, running_stage
+from handlers.blocks.watch import DATE_BLOCK, DATE_INPUT, PAST_DATE, WATCH_ACTION
+from tests.handlers.test_bot import CHANNEL, check_via_modal, thread_replies, url_values
+from tests.handlers.test_follow_ups import rows, until
+
+EVERY_S = 0.3
+
+
+@asynccontextmanager
+async def watch_stage(**settings: object) -> AsyncIterator[Stage]:
+    values: dict[str, object] = {
+        "credentials_key": new_key(),
+        "watch_every_s": EVERY_S,
+        "revoke_reminder_after_h": 1000.0,
+        "token_cooldown_s": 0.1,
+    }
+    async with running_stage(**(values | settings)) as running:
+        yield running
+
+
+@pytest.fixture
+async def stage() -> AsyncIterator[Stage]:
+    async with watch_stage() as running:
+        yield running
+
+
+async def set_watch(stage: Stage, owner: SlackUser, day: str) -> tuple[dict[str, Any], Any]:
+    """`owner` checks the connected store, clicks Watch and picks `day`: the thread root and
+    the submission's answer."""
+    root, _answer, _view = await check_via_modal(stage, owner, url_values(stage, "connected"))
+    (answer,) = thread_replies(stage, root["ts"])
+    since = len(stage.slack.calls)
+    await owner.click_button(answer, WATCH_ACTION, channel_id=CHANNEL)
+    opened = await stage.slack.wait_for(lambda call: call.method == "views.open", since=since)
+    submitted = await owner.submit_view(
+        str(opened.response["view"]["id"]), {DATE_BLOCK: {DATE_INPUT: day}}
+    )
+    return root, submitted
+
+
+def texts(stage: Stage, root: dict[str, Any]) -> list[str]:
+    return [str(message.get("text")) for message in thread_replies(stage, root["ts"])[1:]]
+
+
+async def test_a_past_migration_date_is_refused_in_the_modal(
+    stage: Stage, owner: SlackUser
+) -> None:
+    yesterday = (datetime.now(UTC) - timedelta(days=2)).date().isoformat()
+    _root, submitted = await set_watch(stage, owner, yesterday)
+
+    assert submitted.json() == {"response_action": "errors", "errors": {DATE_BLOCK: PAST_DATE}}
+    assert await rows(stage, WatchRow) == []
+
+
+async def test_a_watched_store_revoked_mid_watch_is_reported_once_and_its_recovery_too(
+    stage: Stage, owner: SlackUser
+) -> None:
+    day = (datetime.now(UTC) + timedelta(days=10)).date().isoformat()
+    root, _submitted = await set_watch(stage, owner, day)
+    await until(lambda: any("set a watch" in t for t in texts(stage, root)), "the watch set")
+    token = stage.sandbox.store("connected").token
+
+    stage.sandbox.change("connected", token="secret_" + "R" * 32)  # revoked in Ecwid
+    await until(lambda: any("stopped working" in t for t in texts(stage, root)), "the change")
+    await asyncio.sleep(EVERY_S * 5)  # rounds go on: the same state is not told again
+    assert sum("stopped working" in t for t in texts(stage, root)) == 1
+    assert "token_invalid" in str(thread_replies(stage, root["ts"])[-1])
+
+    stage.sandbox.change("connected", token=token)
+    await until(lambda: any("works again" in t for t in texts(stage, root)), "the recovery")
+    await asyncio.sleep(EVERY_S * 5)
+    assert sum("works again" in t for t in texts(stage, root)) == 1
+    (watch,) = await rows(stage, WatchRow)
+    assert (watch["state"], watch["changes"]) == ("active", 2)
+    assert f"<@{owner.user_id}>" in texts(stage, root)[-1]
+
+
+async def test_the_reminder_to_revoke_lands_after_the_migration_date_and_ends_the_watch() -> None:
+    # The migration is today, the reminder a second after midnight: due at once.
+    async with watch_stage(revoke_reminder_after_h=1 / 3600, watch_every_s=3600.0) as stage:
+        owner = stage.user("U0OWNER", "jane")
+        today = datetime.now(UTC).date().isoformat()
+        root, _submitted = await set_watch(stage, owner, today)
+
+        await until(lambda: any("revoke the access" in t for t in texts(stage, root)), "reminder")
+        await asyncio.sleep(1)
+        reminders = [t for t in texts(stage, root) if "revoke the access" in t]
+        assert len(reminders) == 1
+        assert reminders[0].startswith(f"<@{owner.user_id}>")
+        assert "disconnect the API Playground app" in reminders[0]
+        (watch,) = await rows(stage, WatchRow)
+        assert (watch["state"], watch["sealed_paste"]) == ("reminded", None)
+        async with stage.services.database.engine.connect() as connection:
+            states = set(
+                (await connection.execute(sa.select(TimedWorkRow.kind, TimedWorkRow.state))).all()
+            )
+        assert states == {("watch", "cancelled"), ("revoke_reminder", "done")}
