@@ -13,6 +13,7 @@ from bot.destination import Destination, EntryPoint
 from bot.history.database import Database
 from bot.history.follow_ups import FollowUps
 from bot.history.steps import StepExecutions
+from bot.history.watches import Watches
 from bot.slack.services import BotServices, SupportUnreadable, services_of
 from handlers.blocks.common import CLICK_AGAIN
 from handlers.blocks.home import HOME_CHECK_ACTION, TeamView, home_channel, home_view
@@ -32,6 +33,7 @@ async def build_home(
     support_notice: str | None = None,
     steps: StepExecutions | None = None,
     follow_ups: FollowUps | None = None,
+    watches: Watches | None = None,
 ) -> dict[str, Any]:
     """The workflow steps waiting for the user and their own checks; for support agents, the
     overdue escalations first, the team's numbers (checks, response and resolution medians, the
@@ -49,9 +51,12 @@ async def build_home(
             everyone_waiting,
             await database.escalation_figures(since),
         )
-    running = None
+    running = watching = None
+    whose = None if agent else {user_id}
     if follow_ups is not None:
-        running = await follow_ups.active(requesters=None if agent else {user_id})
+        running = await follow_ups.active(requesters=whose)
+    if watches is not None:
+        watching = await watches.active(requesters=whose)
     return home_view(
         own,
         team,
@@ -60,6 +65,7 @@ async def build_home(
         support_notice=support_notice,
         waiting_steps=waiting,
         follow_ups=running,
+        watches=watching,
     )
 
 
@@ -102,6 +108,7 @@ async def publish_home(
         support_notice=notice,
         steps=services.steps.executions,
         follow_ups=services.follow_ups,
+        watches=services.watches,
     )
     await client.views_publish(user_id=user_id, view=view)
 

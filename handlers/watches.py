@@ -32,6 +32,8 @@ from handlers.blocks.watch import (
     DATE_BLOCK,
     DATE_INPUT,
     PAST_DATE,
+    STOP_WATCH_ACTION,
+    STOP_WITHOUT_WATCH,
     WATCH_ACTION,
     WATCH_FORM_UNREADABLE,
     WATCH_MODAL_CALLBACK,
@@ -41,8 +43,10 @@ from handlers.blocks.watch import (
     reminder_line,
     watch_modal,
     watch_set_line,
+    watch_stopped_line,
 )
 from handlers.conversation import post
+from handlers.follow_ups import StopClick, after_stop, may_stop, read_stop_click
 from handlers.payload import Submission, clicked_value, interaction_origin, tell_origin
 
 logger = logging.getLogger(__name__)
@@ -189,6 +193,33 @@ async def run_reminder(
     return None
 
 
+async def stop_watch(
+    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    """A watch's Stop (App Home): for whoever asked, whoever set it, and support agents."""
+    await ack()
+    click = read_stop_click(body, context, client, STOP_WITHOUT_WATCH)
+    if click is not None:
+        services = services_of(context)
+        services.tasks.spawn(_stop(services, client, click), name="stop watch")
+
+
+async def _stop(services: BotServices, client: AsyncWebClient, click: StopClick) -> None:
+    watch = await services.watches.get(click.item_id)
+    if watch is None:
+        return
+    if click.user != watch.watcher and not await may_stop(
+        services, client, click, watch.destination.requester
+    ):
+        return
+    if not await services.watches.end(watch.id, WatchState.STOPPED):
+        return
+    services.metrics.watches_active.set(await services.watches.active_count())
+    await post(client, watch.destination, watch_stopped_line(click.user))
+    await after_stop(services, client, click)
+
+
 def register(app: AsyncApp) -> None:
     app.action(WATCH_ACTION)(open_watch)
     app.view(WATCH_MODAL_CALLBACK)(set_watch)
+    app.action(STOP_WATCH_ACTION)(stop_watch)

@@ -23,10 +23,12 @@ from bot.engine.diagnosis import Diagnosis
 from bot.history.database import CheckRecord, Escalation, EscalationFigures, TeamStats
 from bot.history.follow_ups import FollowUp
 from bot.history.steps import StepExecution
+from bot.history.watches import Watch
 from bot.response_targets import format_duration
 from handlers.blocks.common import clip, escape, mrkdwn_section, slack_date
 from handlers.blocks.follow_up import follow_ups_blocks
 from handlers.blocks.support import URGENCY_EMOJI
+from handlers.blocks.watch import watches_blocks
 from handlers.blocks.workflow import team_waiting_text, waiting_steps_blocks
 
 HOME_CHECK_ACTION = "home_check_store"
@@ -108,6 +110,7 @@ def home_view(
     support_notice: str | None = None,
     waiting_steps: list[StepExecution] | None = None,
     follow_ups: list[FollowUp] | None = None,
+    watches: list[Watch] | None = None,
 ) -> dict[str, Any]:
     """The App Home tab for one user: the workflow steps waiting for them first; then their
     checks; `support_notice` stands in for the support team's part when who belongs to it
@@ -133,6 +136,8 @@ def home_view(
     if follow_ups is not None:
         # An agent sees the team's follow-ups (theirs among them), anyone else their own.
         blocks += [DividerBlock(), *follow_ups_blocks(follow_ups, team=team is not None)]
+    if watches is not None:
+        blocks += watches_blocks(watches, team=team is not None)
     if team is not None:
         stats = team.stats
         rate = f"{stats.pass_rate:.0%}" if stats.pass_rate is not None else "—"

@@ -31,11 +31,13 @@ from bot.engine.reply import customer_reply
 from bot.engine.report import CheckReport
 from bot.history.database import CheckRecord, Escalation, EscalationState
 from bot.history.follow_ups import FollowUp
+from bot.history.watches import Watch
 from bot.response_targets import Urgency, format_duration
 from handlers.blocks.check import ESCALATE_ACTION as ESCALATE_ACTION
 from handlers.blocks.check import OPEN_CHECK_MODAL_ACTION, ladder_text, support_details
 from handlers.blocks.common import Blocks, as_dicts, clip, escape, mrkdwn_section, slack_date
 from handlers.blocks.follow_up import follow_up_line
+from handlers.blocks.watch import watch_line
 
 ESCALATE_MODAL_CALLBACK = "ecwid_escalate"
 GOAL_BLOCK, GOAL_INPUT = "goal", "goal"
@@ -333,15 +335,18 @@ def history_message(
     checks: list[CheckRecord],
     escalations: list[Escalation],
     follow_ups: Sequence[FollowUp] = (),
+    watches: Sequence[Watch] = (),
     *,
     now: datetime,
 ) -> tuple[str, Blocks]:
     """`/ecwid-connect history <store ID>`: the store's past checks, its escalations with their
-    first response times, and its follow-ups."""
+    first response times, its follow-ups and watches."""
     text = f"History of store {store_id}: {len(checks)} checks, {len(escalations)} escalations"
     blocks: list[Block] = [HeaderBlock(text=f"Store {store_id}")]
     if follow_ups:
         blocks.append(mrkdwn_section("*Follow-ups*\n" + "\n".join(map(follow_up_line, follow_ups))))
+    if watches:
+        blocks.append(mrkdwn_section("*Watches*\n" + "\n".join(map(watch_line, watches))))
     if not checks and not escalations:
         blocks.append(mrkdwn_section("No check or escalation recorded for this store yet."))
         return text, as_dicts(blocks)

@@ -7,6 +7,7 @@ from datetime import date
 from typing import Any
 
 from slack_sdk.models.blocks import (
+    Block,
     ButtonElement,
     DatePickerElement,
     InputBlock,
@@ -17,9 +18,10 @@ from slack_sdk.models.views import View
 
 from bot.destination import Destination
 from bot.engine.report import CheckReport
-from bot.history.watches import Watch
+from bot.history.watches import Watch, WatchState
 from handlers.blocks.check import result_message
-from handlers.blocks.common import Blocks, escape, slack_date
+from handlers.blocks.common import Blocks, escape, mrkdwn_section, slack_date
+from handlers.blocks.follow_up import HOME_LIST_LIMIT
 
 WATCH_ACTION = "watch_until_migration"
 WATCH_MODAL_CALLBACK = "watch_until_migration"
@@ -117,6 +119,45 @@ def reminder_line(watch: Watch) -> str:
         "whose token you used). Ecwid's tokens never expire on their own. I have deleted the "
         "credentials I kept for this watch."
     )
+
+
+STOP_WATCH_ACTION = "stop_watch"
+STOP_WITHOUT_WATCH = (
+    "That Stop button names no watch, so nothing was stopped: open the App Home again."
+)
+ENDINGS = {WatchState.REMINDED: "reminded to revoke", WatchState.STOPPED: "stopped"}
+
+
+def watch_line(watch: Watch) -> str:
+    """One watch in a list (history, App Home): whose, until when, where it stands."""
+    head = (
+        f":eyes: <@{watch.destination.requester}> · store {_store(watch)} · migration "
+        f"{watch.migration_date:%d %b %Y}"
+    )
+    if watch.state is WatchState.ACTIVE:
+        now = "working" if watch.last_ok else f"not working (`{watch.last_diagnosis}`)"
+        return f"{head} · {now} · reminder {slack_date(watch.remind_at)}"
+    return f"{head} · {ENDINGS[watch.state]}"
+
+
+def watches_blocks(watches: list[Watch], *, team: bool) -> list[Block]:
+    """The App Home's list of active watches, each with its Stop button."""
+    title = "*Watches running for the team*" if team else "*Watched until migration*"
+    if not watches:
+        return [mrkdwn_section(f"{title}\n_None._")]
+    blocks: list[Block] = [mrkdwn_section(title)]
+    for watch in watches[:HOME_LIST_LIMIT]:
+        blocks.append(
+            SectionBlock(
+                text=MarkdownTextObject(text=watch_line(watch)),
+                accessory=ButtonElement(text="Stop", action_id=STOP_WATCH_ACTION, value=watch.id),
+            )
+        )
+    return blocks
+
+
+def watch_stopped_line(user: str) -> str:
+    return f"<@{user}> stopped the watch: no more checks, no reminder; its credentials are deleted."
 
 
 def _store(watch: Watch) -> str:

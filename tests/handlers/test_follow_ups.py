@@ -4,6 +4,7 @@ stores change while the bot keeps checking; intervals of a fraction of a second.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -12,14 +13,18 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from bot.history.follow_ups import FOLLOW_UP_KIND
 from bot.history.models import FollowUpRow, TimedWorkRow
 from bot.history.vault import new_key
+from bot.metrics import Metrics
 from bot.sandbox.ecwid.stores import PAID_FEATURES
 from bot.sandbox.slack.user import SlackUser
 from bot.sandbox.stage import Stage, running_stage
+from bot.slack.timed import TimedWorkRunner
 from handlers.blocks.follow_up import NO_KEY_LINE, STOP_FOLLOW_UP_ACTION
 from handlers.blocks.support import RESOLVE_ACTION
 from handlers.commands import COMMAND
+from handlers.follow_ups import run_follow_up
 from tests.handlers.test_bot import CHANNEL, check_via_modal, text_of, thread_replies, url_values
 from tests.handlers.test_support import AGENTS, SUPPORT, agent, escalate, triage_now
 
@@ -259,3 +264,58 @@ async def test_an_open_escalation_hears_the_store_connected_and_history_shows_it
         assert "Follow-ups" in history
         assert "connected" in history
         assert stage.slack.reactions(CHANNEL, root["ts"]) >= {"white_check_mark"}
+
+
+async def test_a_closing_message_cut_off_by_a_stop_is_not_posted_again_by_the_next_process() -> (
+    None
+):
+    # The bot stops while Slack is slow to take the good news: the drain cuts the round short,
+    # its item is given back (not counted as a failed try), and Slack applies the message after
+    # all. The next process's round must find it rather than post it again.
+    async with running_stage(
+        credentials_key=new_key(),
+        follow_up_every_s=EVERY_S,
+        follow_up_for_h=60 / 3600,  # the window does not end meanwhile
+        check_lease_s=3,
+        token_cooldown_s=0.1,
+    ) as stage:
+        await _cut_off_then_taken_over(stage, stage.user("U0OWNER", "jane"))
+
+
+async def _cut_off_then_taken_over(stage: Stage, owner: SlackUser) -> None:
+    services = stage.services
+    root, _answer, _view = await check_via_modal(stage, owner, url_values(stage, "free_plan"))
+    await until(lambda: api_calls(stage, "free_plan").count("profile") >= 2, "a round")
+    slow = stage.slack.hold("chat.postMessage")
+    upgrade(stage, "free_plan")
+    await until(lambda: stage.slack.held("chat.postMessage") == 1, "the good news with Slack")
+
+    await services.timed.stop()
+    await services.tasks.drain(0)
+    await services.timed.release()
+    slow.set()
+    await until(lambda: len(thread_replies(stage, root["ts"])) == 2, "Slack applied it")
+
+    # The runner a restart starts (the items' owner is the handlers' `timed_work`).
+    following = TimedWorkRunner(
+        services.timed_work,
+        Metrics(),
+        services.tasks.spawn,
+        timeout_s=30,
+        poll_s=0.05,
+    )
+    following.handle({FOLLOW_UP_KIND: functools.partial(run_follow_up, services, stage.app.client)})
+    following.start()
+    try:
+        for _ in range(400):
+            if not await services.follow_ups.active():
+                break  # the next round ended it
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the next round ended the follow-up within 20 s")
+        await services.tasks.drain(10)
+    finally:
+        await following.stop()
+    replies = thread_replies(stage, root["ts"])
+    assert len(replies) == 2, [text_of(reply) for reply in replies]
+    assert "connected" in text_of(replies[-1]).lower()
