@@ -203,6 +203,32 @@ async def test_no_secret_in_a_follow_ups_messages_rows_or_log(
         assert store.collection_name not in text
 
 
+async def test_no_secret_in_the_follow_up_of_a_store_whose_answers_echo_its_token(
+    stage: Stage, owner: SlackUser, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Ecwid failing while repeating the token in every answer (store name, plan, error codes):
+    # followed up, each round's report and the closing message come from those answers.
+    caplog.set_level(logging.DEBUG)
+    store = stage.sandbox.store("token_echo")
+    url = stage.sandbox.collection_url("token_echo")
+    root, _answer, _view = await check_via_modal(stage, owner, url_values(stage, "token_echo"))
+    await until(
+        lambda: len(thread_replies(stage, root["ts"])) == 2, "the closing message", seconds=30
+    )
+
+    seen = [
+        json.dumps(stage.slack.messages(CHANNEL, root["ts"])),
+        json.dumps([call.args for call in stage.slack.calls], default=str),
+        caplog.text,
+        repr(await rows(stage, FollowUpRow)),
+        repr(await rows(stage, TimedWorkRow)),
+    ]
+    assert "check again on my own" in seen[0], "it was followed up"
+    for text in seen:
+        assert store.token not in text
+        assert url not in text
+
+
 async def test_forget_ends_and_erases_a_stores_follow_ups(stage: Stage, owner: SlackUser) -> None:
     root, _answer, _view = await check_via_modal(stage, owner, url_values(stage, "free_plan"))
     await until(lambda: api_calls(stage, "free_plan").count("profile") >= 2, "a round")
@@ -322,6 +348,7 @@ async def _cut_off_then_taken_over(stage: Stage, owner: SlackUser) -> None:
         await services.tasks.drain(10)
     finally:
         await following.stop()
+        await following.release()
     replies = thread_replies(stage, root["ts"])
     assert len(replies) == 2, [text_of(reply) for reply in replies]
     assert "connected" in text_of(replies[-1]).lower()
