@@ -52,10 +52,17 @@ def follow_up_note(follow_up: FollowUp, every_s: float) -> Blocks:
     )
 
 
-def no_key_note() -> Blocks:
-    """On an answer the bot would follow up, were credentials kept: why it does not."""
+NO_KEY_WATCH_LINE = (
+    "I cannot watch this store until migration day: this bot keeps no credentials (no "
+    "CREDENTIALS_KEY is set)."
+)
+
+
+def no_key_note(line: str = NO_KEY_LINE) -> Blocks:
+    """On an answer the bot would follow up (or offer to watch), were credentials kept: why
+    it does not, in one line."""
     return as_dicts(
-        [ContextBlock(block_id=FOLLOW_UP_BLOCK, elements=[MarkdownTextObject(text=NO_KEY_LINE)])]
+        [ContextBlock(block_id=FOLLOW_UP_BLOCK, elements=[MarkdownTextObject(text=line)])]
     )
 
 

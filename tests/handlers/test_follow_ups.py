@@ -22,8 +22,9 @@ from bot.sandbox.slack.user import SlackUser
 from bot.sandbox.stage import Stage, running_stage
 from bot.slack.timed import TimedWorkRunner
 from handlers.blocks.check import CHECK_AGAIN_ACTION
-from handlers.blocks.follow_up import NO_KEY_LINE, STOP_FOLLOW_UP_ACTION
+from handlers.blocks.follow_up import NO_KEY_LINE, NO_KEY_WATCH_LINE, STOP_FOLLOW_UP_ACTION
 from handlers.blocks.support import RESOLVE_ACTION
+from handlers.blocks.watch import WATCH_ACTION
 from handlers.commands import COMMAND
 from handlers.follow_ups import run_follow_up
 from tests.handlers.test_bot import (
@@ -192,6 +193,11 @@ async def test_without_credentials_key_the_answer_says_why_in_one_line() -> None
         assert NO_KEY_LINE in json.dumps(answer["blocks"])
         assert STOP_FOLLOW_UP_ACTION not in text_of(answer)
         assert await rows(stage, FollowUpRow) == []
+        # Nor is a watch offered on a connected answer, and it says why.
+        root, _answer, _view = await check_via_modal(stage, owner, url_values(stage, "connected"))
+        (connected,) = thread_replies(stage, root["ts"])
+        assert NO_KEY_WATCH_LINE in json.dumps(connected["blocks"])
+        assert WATCH_ACTION not in text_of(connected)
 
 
 async def test_no_secret_in_a_follow_ups_messages_rows_or_log(
