@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
@@ -36,15 +36,21 @@ async def build_home(
     watches: Watches | None = None,
 ) -> dict[str, Any]:
     """The workflow steps waiting for the user and their own checks; for support agents, the
-    team's numbers, open escalations and every step waiting on someone; `support_notice`
+    overdue escalations first, the team's numbers (checks, response and resolution medians, the
+    share answered "yes"), open escalations and every step waiting on someone; `support_notice`
     instead when who is an agent cannot be read."""
     own = await database.checks_by_requester(user_id, limit=15)
     waiting = await steps.waiting(user_id) if steps is not None else []
     team = None
     if agent:
-        stats = await database.team_stats(datetime.now(UTC) - TEAM_WINDOW)
         everyone_waiting = await steps.waiting() if steps is not None else []
-        team = TeamView(stats, await database.open_escalations(), everyone_waiting)
+        since = database.clock() - TEAM_WINDOW
+        team = TeamView(
+            await database.team_stats(since),
+            await database.open_escalations(),
+            everyone_waiting,
+            await database.escalation_figures(since),
+        )
     running = watching = None
     whose = None if agent else {user_id}
     if follow_ups is not None:
@@ -55,6 +61,7 @@ async def build_home(
         own,
         team,
         dm_channel,
+        now=database.clock(),
         support_notice=support_notice,
         waiting_steps=waiting,
         follow_ups=running,
