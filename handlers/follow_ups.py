@@ -29,6 +29,7 @@ from bot.slack.exactly_once import MessageMark
 from bot.slack.services import BotServices, SupportUnreadable, services_of
 from handlers.blocks.common import CLICK_AGAIN
 from handlers.blocks.follow_up import (
+    FOLLOW_UP_ENDS,
     STOP_FOLLOW_UP_ACTION,
     STOP_WITHOUT_FOLLOW_UP,
     changed_message,
@@ -224,7 +225,11 @@ def read_stop_click(
 
 
 async def may_stop(
-    services: BotServices, client: AsyncWebClient, click: StopClick, asker: str
+    services: BotServices,
+    client: AsyncWebClient,
+    click: StopClick,
+    asker: str,
+    what: str = FOLLOW_UP_ENDS,
 ) -> bool:
     """Whoever asked and support agents may stop what the bot does on its own; anyone else is
     told, privately, whose it is."""
@@ -233,7 +238,7 @@ async def may_stop(
     await tell_privately(
         client,
         click.user,
-        not_yours_line(asker),
+        not_yours_line(asker, what),
         channel=click.origin.channel,
         response_url=click.origin.response_url,
     )
