@@ -1,4 +1,5 @@
-"""The history's cost: what recording a check adds to it, and the App Home over 1,000 rows.
+"""The history's cost: what recording a check adds to it, the App Home over 1,000 rows, and at a
+real team's scale (`bench.history_scale`).
 
 Both on the embedded SQLite database, the default. Recording is measured side by side: the
 same checks against the sandbox, alternately with and without recording, medians compared.
@@ -11,6 +12,7 @@ import statistics
 import tempfile
 import time
 
+from bench import history_scale
 from bot.destination import Destination, EntryPoint
 from bot.engine.check import ConnectionChecker
 from bot.engine.guard import MemoryTokenGuard
@@ -108,5 +110,9 @@ async def _measure() -> list[str]:
     ]
 
 
+async def _all() -> list[str]:
+    return [*await _measure(), *await history_scale.measure()]
+
+
 def run() -> list[str]:
-    return asyncio.run(_measure())
+    return asyncio.run(_all())

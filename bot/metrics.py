@@ -11,6 +11,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 _SECONDS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0)
+# Support time to an escalation's first response and to its resolution: minutes to days.
+_SUPPORT_SECONDS = (60, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400, 172800, 604800)
 _ACK_SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0)
 
 
@@ -101,6 +103,26 @@ class Metrics:
             ["kind", "outcome"],
             registry=r,
         )
+        self.escalation_response = Histogram(
+            "ecwid_connect_escalation_response_seconds",
+            "Support time from an escalation's opening (or reopening) to its first response "
+            "(Take, a reply to the customer, or Resolved), by urgency.",
+            ["urgency"],
+            buckets=_SUPPORT_SECONDS,
+            registry=r,
+        )
+        self.escalation_resolution = Histogram(
+            "ecwid_connect_escalation_resolution_seconds",
+            "Support time from an escalation's opening (or reopening) to Resolved, by urgency.",
+            ["urgency"],
+            buckets=_SUPPORT_SECONDS,
+            registry=r,
+        )
+        self.escalations_overdue = Gauge(
+            "ecwid_connect_escalations_overdue",
+            "Escalations open past their first response's due time, counted at each scrape.",
+            registry=r,
+        )
         self.follow_ups = Counter(
             "ecwid_connect_follow_ups",
             "Follow-ups (the bot checking a failed store again on its own), by event: started, "
@@ -133,6 +155,12 @@ class Metrics:
     def check_recorded(self, diagnosis: str, entry_point: str, duration_ms: int) -> None:
         self.checks.labels(diagnosis, entry_point).inc()
         self.check_duration.labels(entry_point).observe(max(duration_ms, 0) / 1000)
+
+    def escalation_responded(self, urgency: str, seconds: float) -> None:
+        self.escalation_response.labels(urgency).observe(seconds)
+
+    def escalation_resolved(self, urgency: str, seconds: float) -> None:
+        self.escalation_resolution.labels(urgency).observe(seconds)
 
     def count_outbound(self, http: httpx.AsyncClient, ecwid_api_url: str) -> None:
         """Count every request `http` sends, as `ecwid` or `collection`, by outcome."""

@@ -11,6 +11,7 @@ from handlers import (
     actions,
     commands,
     events,
+    feedback,
     follow_ups,
     home,
     leaks,
@@ -58,8 +59,8 @@ ANSWER_LAYOUTS = AnswerLayouts(
 
 
 def register_all(app: AsyncApp) -> None:
-    # Bolt runs the first listener that matches: the leak guard takes channel messages before
-    # `messages` takes every other message event.
+    # Bolt runs the first listener that matches: the leak guard takes channel messages (and
+    # hands a thread's replies to `replies`) before `messages` takes every other message event.
     for group in (
         commands,
         actions,
@@ -70,6 +71,7 @@ def register_all(app: AsyncApp) -> None:
         messages,
         private_check,
         support,
+        feedback,
         home,
         workflow,
         follow_ups,

@@ -101,7 +101,10 @@ async def _history(
     checks = await services.database.checks_for_store(store_id)
     escalations = await services.database.escalations_for_store(store_id)
     follow_ups = await services.follow_ups.for_store(store_id)
-    text, blocks = history_message(store_id, checks, escalations, follow_ups)
+    watches = await services.watches.for_store(store_id)
+    text, blocks = history_message(
+        store_id, checks, escalations, follow_ups, watches, now=services.database.clock()
+    )
     await respond(text=text, blocks=blocks, response_type="ephemeral")
 
 

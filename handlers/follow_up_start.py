@@ -9,7 +9,7 @@ from bot.destination import Destination, EntryPoint
 from bot.history.recorder import UnwrittenCheck
 from bot.slack.services import BotServices
 from handlers.blocks.common import Blocks
-from handlers.blocks.follow_up import follow_up_note, no_key_note
+from handlers.blocks.follow_up import NO_KEY_WATCH_LINE, follow_up_note, no_key_note
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +34,12 @@ async def offer_follow_up(
     """After a check was answered, before its answer is posted: start a follow-up when the
     diagnosis calls for one, and say so (or why not, without CREDENTIALS_KEY) on the answer."""
     report = checked.report
-    if not report.diagnosis.follows_up or destination.entry not in FOLLOWED_ENTRIES:
+    if destination.entry not in FOLLOWED_ENTRIES:
+        return []
+    if report.ok:
+        # Connected: the answer offers a watch until migration, which needs the key too.
+        return [] if services.follow_ups.available else no_key_note(NO_KEY_WATCH_LINE)
+    if not report.diagnosis.follows_up:
         return []
     if not services.follow_ups.available or checked.paste is None:
         return no_key_note()

@@ -4,12 +4,13 @@ work every FOLLOW_UP_EVERY_S, told in the thread when they end, stopped with a b
 A round looks cheaply first where it can (one profile request, `profile_only`) and runs the whole
 check only once the store looks fixed. A round the token guard holds back (cool-down, spent
 budget) waits for its turn and says nothing. Each ending is posted once: its message carries a
-mark, looked for before a round taken over from a killed process posts it again.
+mark, looked for before it is posted (a round may be the second try of one that posted it).
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -29,6 +30,7 @@ from bot.slack.posting import CONNECTED, PROBLEM, Recipient, tell_privately
 from bot.slack.services import BotServices, SupportUnreadable, services_of
 from handlers.blocks.common import CLICK_AGAIN
 from handlers.blocks.follow_up import (
+    FOLLOW_UP_ENDS,
     STOP_FOLLOW_UP_ACTION,
     STOP_WITHOUT_FOLLOW_UP,
     changed_message,
@@ -131,9 +133,13 @@ async def _end_and_tell(
     else:
         refreshed = await services.follow_ups.get(follow_up.id) or follow_up
         text, blocks = expired_message(refreshed, unreadable=unreadable)
-    mark = MessageMark(FOLLOW_UP_EVENT, "follow_up", f"{follow_up.id}:{state}")
+    # One last word per follow-up, whichever it is: a round taken over after the window ended
+    # must not add "expired" to the good news an earlier round posted. Always looked for first
+    # (one read per follow-up): a round given back by a clean stop is claimed afresh, its
+    # attempts not counting the one whose post Slack may have applied after all.
+    mark = MessageMark(FOLLOW_UP_EVENT, "follow_up", follow_up.id)
     await services.answers.poster_for(destination).post(
-        destination, text, blocks, mark=mark, look_first=item.attempts > 1
+        destination, text, blocks, mark=mark, look_first=True
     )
     if await services.follow_ups.end(follow_up.id, state, item_id=item.id) is None:
         return
@@ -169,51 +175,79 @@ async def stop_follow_up(
 ) -> None:
     """The answer's "Stop checking": for whoever asked, and for support agents."""
     await ack()
-    origin = interaction_origin(body)
-    follow_up_id = clicked_value(body)
-    if origin.user is None or follow_up_id is None:
-        tell_origin(
-            context, client, origin, CLICK_AGAIN if follow_up_id else STOP_WITHOUT_FOLLOW_UP
-        )
-        return
-    # Stopped from the App Home, its list loses the line.
-    home = text(body, "view", "type") == "home"
-    dm_channel = home_channel(text(body, "view", "private_metadata") or "") if home else None
-    services = services_of(context)
-    services.tasks.spawn(
-        _stop(
-            services, client, origin, origin.user, follow_up_id, home=home, dm_channel=dm_channel
-        ),
-        name="stop follow-up",
-    )
+    click = read_stop_click(body, context, client, STOP_WITHOUT_FOLLOW_UP)
+    if click is not None:
+        services = services_of(context)
+        services.tasks.spawn(_stop(services, client, click), name="stop follow-up")
 
 
-async def _stop(
-    services: BotServices,
-    client: AsyncWebClient,
-    origin: Origin,
-    user: str,
-    follow_up_id: str,
-    *,
-    home: bool,
-    dm_channel: str | None,
-) -> None:
-    follow_up = await services.follow_ups.get(follow_up_id)
-    if follow_up is None:
+async def _stop(services: BotServices, client: AsyncWebClient, click: StopClick) -> None:
+    follow_up = await services.follow_ups.get(click.item_id)
+    if follow_up is not None and follow_up.state is FollowUpState.SUPERSEDED:
+        # A newer check in the thread took the following over: "Stop checking" on the older
+        # answer means that one, or the bot would go on after being asked to stop.
+        thread = follow_up.destination
+        follow_up = await services.follow_ups.active_in_thread(thread.channel, thread.thread_ts)
+    if follow_up is None or not await may_stop(
+        services, client, click, follow_up.destination.requester
+    ):
         return
-    if user != follow_up.destination.requester and not await _is_agent(services, client, user):
-        await tell_privately(
-            client,
-            Recipient(user, origin.channel, origin.response_url),
-            not_yours_line(follow_up.destination.requester),
-        )
-        return
-    if await services.follow_ups.end(follow_up.id, FollowUpState.STOPPED, by=user) is None:
+    if await services.follow_ups.end(follow_up.id, FollowUpState.STOPPED, by=click.user) is None:
         return  # it had ended already, and said so
     services.metrics.follow_ups.labels("stopped").inc()
-    await services.answers.post(follow_up.destination, stopped_line(user))
-    if home:
-        await publish_home(services, user, dm_channel or user, client)
+    await services.answers.post(follow_up.destination, stopped_line(click.user))
+    await after_stop(services, client, click)
+
+
+@dataclass(frozen=True, slots=True)
+class StopClick:
+    """A Stop button clicked (on an answer, or in the App Home): by whom, on what."""
+
+    origin: Origin
+    user: str
+    item_id: str
+    home: bool
+    dm_channel: str | None
+
+
+def read_stop_click(
+    body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient, missing: str
+) -> StopClick | None:
+    """The click, or None when Slack sent too little (the person is told: `missing` when the
+    button named nothing to stop)."""
+    origin = interaction_origin(body)
+    item_id = clicked_value(body)
+    if origin.user is None or item_id is None:
+        tell_origin(context, client, origin, CLICK_AGAIN if item_id else missing)
+        return None
+    home = text(body, "view", "type") == "home"
+    dm_channel = home_channel(text(body, "view", "private_metadata") or "") if home else None
+    return StopClick(origin, origin.user, item_id, home, dm_channel)
+
+
+async def may_stop(
+    services: BotServices,
+    client: AsyncWebClient,
+    click: StopClick,
+    asker: str,
+    what: str = FOLLOW_UP_ENDS,
+) -> bool:
+    """Whoever asked and support agents may stop what the bot does on its own; anyone else is
+    told, privately, whose it is."""
+    if click.user == asker or await _is_agent(services, client, click.user):
+        return True
+    await tell_privately(
+        client,
+        Recipient(click.user, click.origin.channel, click.origin.response_url),
+        not_yours_line(asker, what),
+    )
+    return False
+
+
+async def after_stop(services: BotServices, client: AsyncWebClient, click: StopClick) -> None:
+    """Stopped from the App Home: its list loses the line."""
+    if click.home:
+        await publish_home(services, click.user, click.dm_channel or click.user, client)
 
 
 async def _is_agent(services: BotServices, client: AsyncWebClient, user: str) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
@@ -13,6 +13,7 @@ from bot.destination import Destination, EntryPoint
 from bot.history.database import Database
 from bot.history.follow_ups import FollowUps
 from bot.history.steps import StepExecutions
+from bot.history.watches import Watches
 from bot.slack.posting import Recipient
 from bot.slack.services import BotServices, SupportUnreadable, services_of
 from handlers.blocks.common import CLICK_AGAIN
@@ -33,27 +34,39 @@ async def build_home(
     support_notice: str | None = None,
     steps: StepExecutions | None = None,
     follow_ups: FollowUps | None = None,
+    watches: Watches | None = None,
 ) -> dict[str, Any]:
     """The workflow steps waiting for the user and their own checks; for support agents, the
-    team's numbers, open escalations and every step waiting on someone; `support_notice`
+    overdue escalations first, the team's numbers (checks, response and resolution medians, the
+    share answered "yes"), open escalations and every step waiting on someone; `support_notice`
     instead when who is an agent cannot be read."""
     own = await database.checks_by_requester(user_id, limit=15)
     waiting = await steps.waiting(user_id) if steps is not None else []
     team = None
     if agent:
-        stats = await database.team_stats(datetime.now(UTC) - TEAM_WINDOW)
         everyone_waiting = await steps.waiting() if steps is not None else []
-        team = TeamView(stats, await database.open_escalations(), everyone_waiting)
-    running = None
+        since = database.clock() - TEAM_WINDOW
+        team = TeamView(
+            await database.team_stats(since),
+            await database.open_escalations(),
+            everyone_waiting,
+            await database.escalation_figures(since),
+        )
+    running = watching = None
+    whose = None if agent else {user_id}
     if follow_ups is not None:
-        running = await follow_ups.active(requesters=None if agent else {user_id})
+        running = await follow_ups.active(requesters=whose)
+    if watches is not None:
+        watching = await watches.active(requesters=whose)
     return home_view(
         own,
         team,
         dm_channel,
+        now=database.clock(),
         support_notice=support_notice,
         waiting_steps=waiting,
         follow_ups=running,
+        watches=watching,
     )
 
 
@@ -96,6 +109,7 @@ async def publish_home(
         support_notice=notice,
         steps=services.steps.executions,
         follow_ups=services.follow_ups,
+        watches=services.watches,
     )
     await client.views_publish(user_id=user_id, view=view)
 

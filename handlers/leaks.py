@@ -9,6 +9,9 @@ retries or the author edits, with a button to check that store privately (answer
 `handlers.private_check`), and, in a Slack Connect channel or from someone outside the support
 team, a short note in the support channel.
 
+A reply in a thread is handed on to `handlers.replies`: an agent's reply in an escalated
+customer's thread is that escalation's first response.
+
 Direct messages to the bot are a way to ask for a check (`handlers.messages`), not a leak.
 A mention of the bot in a channel comes twice (`app_mention` and the message itself): the
 mention posts the guide (`handlers.events`) and the message is the one that may warn.
@@ -33,7 +36,9 @@ from handlers.blocks.leak import (
     leak_warning,
     support_leak_note,
 )
+from handlers.conversation import installing_team
 from handlers.payload import field, text
+from handlers.replies import offer_reply
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +100,15 @@ async def channel_message(
     if message is None:
         return
     services = services_of(context)
+    if text(event, "subtype") != EDITED:
+        offer_reply(
+            services,
+            client,
+            body,
+            message,
+            text(event, "channel"),
+            home_team=installing_team(context),
+        )
     hosts = services.settings.collection_hosts
     spotted = spot_secrets(text(message, "text") or "", hosts)
     if spotted is None:

@@ -25,6 +25,7 @@ from bot.response_targets import Urgency
 from bot.slack.posting import CHECKING, CONNECTED, PROBLEM, Recipient, tell_privately
 from bot.slack.services import BotServices, SupportUnreadable, services_of
 from handlers.blocks.common import CLICK_AGAIN
+from handlers.blocks.reminders import feedback_question
 from handlers.blocks.support import (
     CUSTOMER_REPLY_ACTION,
     ESCALATE_ACTION,
@@ -54,6 +55,7 @@ from handlers.blocks.support import (
     triage_message,
 )
 from handlers.conversation import installing_team
+from handlers.escalation_timers import responded, start_clock, stop_clock
 from handlers.payload import (
     Origin,
     Submission,
@@ -90,8 +92,10 @@ async def refresh_triage(services: BotServices, client: AsyncWebClient, escalati
             check = await services.database.check_by_id(escalation.check_id)
             if check is None:
                 return
-            permalink = await _permalink(client, escalation)
-            text, blocks = triage_message(escalation, check.report, permalink)
+            permalink = await permalink_of(client, escalation.destination)
+            text, blocks = triage_message(
+                escalation, check.report, permalink, services.database.clock()
+            )
             await client.chat_update(
                 channel=escalation.triage_channel,
                 ts=escalation.triage_ts,
@@ -213,8 +217,10 @@ async def _post_escalation(
         check = await services.database.check_by_id(check_id)
         if check is None:
             raise LookupError(f"check {check_id} is not in the history")
-        permalink = await _permalink(client, escalation)
-        text, blocks = triage_message(escalation, check.report, permalink)
+        permalink = await permalink_of(client, escalation.destination)
+        text, blocks = triage_message(
+            escalation, check.report, permalink, services.database.clock()
+        )
         assert services.support.channel is not None
         posted = await client.chat_postMessage(
             channel=services.support.channel, text=text, blocks=blocks, unfurl_links=False
@@ -222,6 +228,7 @@ async def _post_escalation(
         await services.database.set_triage_message(
             escalation.id, str(posted["channel"]), str(posted["ts"])
         )
+        await start_clock(services, escalation)
         text, blocks = triage_details_message(check.report)
         await client.chat_postMessage(
             channel=str(posted["channel"]),
@@ -250,6 +257,8 @@ async def take_it(
     escalation, changed = await services.database.take(escalation_id, agent)
     if not changed:
         await _tell_agent(client, escalation, agent, _already(escalation))
+    else:
+        await responded(services, escalation)
     await _after_change(services, client, escalation, changed, agent, taken_line, CHECKING)
 
 
@@ -257,9 +266,14 @@ async def resolve(
     services: BotServices, escalation_id: str, agent: str, client: AsyncWebClient
 ) -> None:
     escalation, changed = await services.database.resolve(escalation_id, agent)
+    if changed:
+        await stop_clock(services, escalation)
     await _after_change(
         services, client, escalation, changed, agent, resolved_line, CONNECTED, CHECKING, PROBLEM
     )
+    if changed:
+        text, blocks = feedback_question(escalation)
+        await services.answers.post(customer_thread(escalation), text, blocks)
 
 
 async def _after_change(
@@ -425,8 +439,8 @@ async def _tell_agent(
         logger.warning("could not tell %s: %s", agent, error.response.get("error"))
 
 
-async def _permalink(client: AsyncWebClient, escalation: Escalation) -> str | None:
-    thread = escalation.destination
+async def permalink_of(client: AsyncWebClient, thread: Destination) -> str | None:
+    """A link to the thread `thread` (None when it has no thread or Slack gives none)."""
     if thread.thread_ts is None:
         return None
     try:

@@ -11,11 +11,15 @@ from __future__ import annotations
 from bot.history.follow_ups import FOLLOW_UP_KIND
 from bot.history.watches import REMINDER_KIND, WATCH_KIND
 from bot.slack.services import TimedKind
+from handlers.escalation_timers import ESCALATION_OWNER_REMINDER_KIND, ESCALATION_REMINDER_KIND
 from handlers.follow_ups import run_follow_up
+from handlers.reminders import remind_owner, remind_team
 from handlers.watches import run_reminder, run_watch
 
 KINDS: dict[str, TimedKind] = {
     FOLLOW_UP_KIND: run_follow_up,
     WATCH_KIND: run_watch,
     REMINDER_KIND: run_reminder,
+    ESCALATION_REMINDER_KIND: remind_team,
+    ESCALATION_OWNER_REMINDER_KIND: remind_owner,
 }

@@ -28,12 +28,15 @@ from bot.history.watches import WatchState
 from bot.slack.exactly_once import MessageMark
 from bot.slack.services import BotServices, services_of
 from handlers.blocks.common import CLICK_AGAIN
-from handlers.blocks.follow_up import duration
+from handlers.blocks.follow_up import every
 from handlers.blocks.watch import (
     DATE_BLOCK,
     DATE_INPUT,
     PAST_DATE,
+    STOP_WATCH_ACTION,
+    STOP_WITHOUT_WATCH,
     WATCH_ACTION,
+    WATCH_ENDS,
     WATCH_FORM_UNREADABLE,
     WATCH_MODAL_CALLBACK,
     broken_message,
@@ -42,7 +45,9 @@ from handlers.blocks.watch import (
     reminder_line,
     watch_modal,
     watch_set_line,
+    watch_stopped_line,
 )
+from handlers.follow_ups import StopClick, after_stop, may_stop, read_stop_click
 from handlers.payload import Submission, clicked_value, interaction_origin, tell_origin
 
 logger = logging.getLogger(__name__)
@@ -80,8 +85,9 @@ async def open_watch(
         tell_origin(context, client, origin, CLICK_AGAIN)
         return
     today = datetime.now(UTC).date()
+    how_often = every(services_of(context).settings.watch_every_s)
     await client.views_open(
-        trigger_id=origin.trigger_id, view=watch_modal(check_id, destination, today)
+        trigger_id=origin.trigger_id, view=watch_modal(check_id, destination, today, how_often)
     )
 
 
@@ -141,9 +147,7 @@ async def _start(
     )
     services.timed.wake()
     services.metrics.watches_active.set(await services.watches.active_count())
-    await services.answers.post(
-        destination, watch_set_line(watch, duration(settings.watch_every_s))
-    )
+    await services.answers.post(destination, watch_set_line(watch, every(settings.watch_every_s)))
 
 
 async def run_watch(services: BotServices, client: AsyncWebClient, item: TimedItem) -> Again | None:
@@ -194,6 +198,33 @@ async def run_reminder(
     return None
 
 
+async def stop_watch(
+    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    """A watch's Stop (App Home): for whoever asked, whoever set it, and support agents."""
+    await ack()
+    click = read_stop_click(body, context, client, STOP_WITHOUT_WATCH)
+    if click is not None:
+        services = services_of(context)
+        services.tasks.spawn(_stop(services, client, click), name="stop watch")
+
+
+async def _stop(services: BotServices, client: AsyncWebClient, click: StopClick) -> None:
+    watch = await services.watches.get(click.item_id)
+    if watch is None:
+        return
+    if click.user != watch.watcher and not await may_stop(
+        services, client, click, watch.destination.requester, WATCH_ENDS
+    ):
+        return
+    if not await services.watches.end(watch.id, WatchState.STOPPED):
+        return
+    services.metrics.watches_active.set(await services.watches.active_count())
+    await services.answers.post(watch.destination, watch_stopped_line(click.user))
+    await after_stop(services, client, click)
+
+
 def register(app: AsyncApp) -> None:
     app.action(WATCH_ACTION)(open_watch)
     app.view(WATCH_MODAL_CALLBACK)(set_watch)
+    app.action(STOP_WATCH_ACTION)(stop_watch)

@@ -15,19 +15,13 @@ import pytest
 from bot.engine.check import ConnectionChecker
 from bot.engine.http_client import new_http_client
 from bot.sandbox.ecwid.server import EcwidSandbox
-from bot.settings import Settings, load_settings
+from bot.sandbox.stage import stage_settings
+from bot.settings import Settings
 from bot.slack import ladder
 
-
-def settings_for(sandbox: EcwidSandbox, **overrides: object) -> Settings:
-    """Settings that point the engine at `sandbox` and ignore any local `.env`."""
-    values: dict[str, object] = {
-        "ecwid_api_url": sandbox.api_url,
-        "collection_hosts": sandbox.collection_host,
-        "check_timeout_s": 5.0,
-    }
-    values.update(overrides)
-    return load_settings(env_file=None, **values)
+settings_for = stage_settings
+"""Settings that point the engine at a sandbox and ignore any local `.env`:
+`settings_for(sandbox, **overrides)`, the stage's own builder."""
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
@@ -22,13 +21,22 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from bot.destination import Destination, EntryPoint
+from bot.destination import Destination
 from bot.engine.diagnosis import Diagnosis, Entity, WarningCode
 from bot.engine.redaction import redact
 from bot.engine.report import CheckReport
 from bot.engine.trace import current_check
+from bot.history.escalations import (
+    Escalation,
+    EscalationFigures,
+    EscalationState,
+    EscalationStore,
+    Feedback,
+    destination_columns,
+    destination_of,
+)
 from bot.history.models import (
     CheckRow,
     EscalationRow,
@@ -41,7 +49,7 @@ from bot.history.models import (
     utcnow,
 )
 from bot.history.vault import CredentialVault
-from bot.response_targets import Urgency
+from bot.response_targets import ResponseTargets, SupportClock
 from bot.settings import normalise_url
 
 if TYPE_CHECKING:
@@ -54,7 +62,9 @@ __all__ = [
     "Database",
     "Erased",
     "Escalation",
+    "EscalationFigures",
     "EscalationState",
+    "Feedback",
     "TeamStats",
     "url_from_settings",
     "utcnow",
@@ -72,12 +82,6 @@ _READ_ONLY = "ecwid_connect_read_only"
 # Alembic keeps the running migration in module globals, so two upgrades may not interleave in
 # one process: one lock per event loop (an asyncio.Lock belongs to one loop).
 _migration_locks: WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = WeakKeyDictionary()
-
-
-class EscalationState(StrEnum):
-    OPEN = "open"
-    TAKEN = "taken"
-    RESOLVED = "resolved"
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,29 +114,6 @@ class CheckRecord:
     counts: dict[str, int | None]
     duration_ms: int
     report: CheckReport
-
-
-@dataclass(frozen=True)
-class Escalation:
-    """A check handed to the support team, and who took and resolved it."""
-
-    id: str
-    check_id: str
-    created_at: datetime
-    destination: Destination  # the customer's thread
-    store_id: int | None
-    diagnosis: Diagnosis
-    goal: str
-    urgency: Urgency
-    note: str
-    state: EscalationState
-    taken_by: str | None
-    taken_at: datetime | None
-    resolved_by: str | None
-    resolved_at: datetime | None
-    triage_channel: str | None
-    triage_ts: str | None
-    version: int
 
 
 @dataclass(frozen=True)
@@ -199,22 +180,36 @@ def _new_id() -> str:
     return uuid.uuid4().hex
 
 
-class Database:
-    """History, escalations and shared state, in SQLite or PostgreSQL.
+class Database(EscalationStore):
+    """History, escalations and shared state, in SQLite or PostgreSQL; the escalations' part
+    is `bot.history.escalations`.
 
     Several `Database` objects, in one process or many, may use the same database at once:
     every change is one transaction, and state changes are compare-and-set.
     """
 
-    def __init__(self, engine: AsyncEngine, *, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        support_clock: SupportClock | None = None,
+        response_targets: ResponseTargets | None = None,
+    ) -> None:
         #: For transactions that write; on SQLite they take the write lock when they begin.
         self.engine = engine
         #: The same pool, for transactions that only read.
         self.reader = engine.execution_options(**{_READ_ONLY: True})
         #: Now, as a timezone-aware UTC datetime (tests move it).
         self.clock = clock
+        #: The support team's hours, which escalations' response times are counted on.
+        self.support_clock = support_clock or SupportClock()
+        #: How long each urgency may wait for a first response (ESCALATION_RESPONSE_TARGETS).
+        self.response_targets = response_targets or ResponseTargets.default()
         #: Told (diagnosis, entry point, duration in ms) of every check recorded: metrics.
         self.on_check_recorded: list[Callable[[str, str, int], None]] = []
+        self.on_response: list[Callable[[str, float], None]] = []
+        self.on_resolution: list[Callable[[str, float], None]] = []
         #: Told of every database error the engine sees: metrics.
         self.on_error: list[Callable[[], None]] = []
         event.listen(engine.sync_engine, "handle_error", self._handle_error)
@@ -227,8 +222,14 @@ class Database:
     def from_settings(
         cls, settings: Settings, *, clock: Callable[[], datetime] = utcnow
     ) -> Database:
-        """The database configured by DATABASE_URL, or the SQLite file under DATA_DIR."""
-        return cls(create_engine(url_from_settings(settings)), clock=clock)
+        """The database configured by DATABASE_URL, or the SQLite file under DATA_DIR, its
+        escalations on SUPPORT_HOURS and ESCALATION_RESPONSE_TARGETS."""
+        return cls(
+            create_engine(url_from_settings(settings)),
+            clock=clock,
+            support_clock=SupportClock(settings.support_hours),
+            response_targets=settings.escalation_response_targets,
+        )
 
     @classmethod
     def from_url(cls, url: str, *, clock: Callable[[], datetime] = utcnow) -> Database:
@@ -308,7 +309,8 @@ class Database:
     async def forget_user(self, user_id: str) -> Erased:
         """Erase the checks and escalations `user_id` asked for, with their stored pastes (and
         the secrets the leak guard holds for them), the workflow steps that asked them, and
-        their name as the agent who took or resolved anyone else's escalation."""
+        their name as the agent who took, answered or resolved anyone else's escalation (or
+        answered its feedback question)."""
         checks = sa.select(CheckRow.id).where(CheckRow.requester_id == user_id)
         async with self.engine.begin() as connection:
             await connection.execute(
@@ -318,7 +320,7 @@ class Database:
             held = await connection.execute(
                 sa.delete(HeldPasteRow).where(HeldPasteRow.owner == user_id)
             )
-            for column in ("taken_by", "resolved_by"):
+            for column in ("taken_by", "resolved_by", "responded_by", "feedback_by"):
                 await connection.execute(
                     sa.update(EscalationRow)
                     .where(getattr(EscalationRow, column) == user_id)
@@ -394,7 +396,7 @@ class Database:
         row = {
             "id": check_id,
             "created_at": report.checked_at,
-            **_destination_columns(destination),
+            **destination_columns(destination),
             "entry_point": destination.entry.value,
             "store_id": report.store_id,
             "store_name": _redacted(report.store_name),
@@ -452,139 +454,14 @@ class Database:
             since=since,
         )
 
-    # Escalations.
-
-    async def create_escalation(
-        self, check_id: str, destination: Destination, *, goal: str, urgency: Urgency, note: str
-    ) -> Escalation:
-        """Open an escalation for a recorded check; raises LookupError if there is no such check.
-
-        The store ID and diagnosis are copied from the check; `goal` and `note` are redacted.
-        """
-        escalation_id = _new_id()
-        async with self.engine.begin() as connection:
-            check = (
-                await connection.execute(
-                    sa.select(CheckRow.store_id, CheckRow.diagnosis).where(CheckRow.id == check_id)
-                )
-            ).one_or_none()
-            if check is None:
-                raise LookupError(f"no check {check_id!r}")
-            await connection.execute(
-                sa.insert(EscalationRow),
-                {
-                    "id": escalation_id,
-                    "check_id": check_id,
-                    "created_at": self.clock(),
-                    **_destination_columns(destination),
-                    "store_id": check.store_id,
-                    "diagnosis": check.diagnosis,
-                    "goal": redact(goal),
-                    "urgency": urgency.value,
-                    "note": redact(note),
-                    "state": EscalationState.OPEN.value,
-                    "version": 1,
-                },
-            )
-            return await _escalation_in(connection, escalation_id)
-
-    async def set_triage_message(self, escalation_id: str, channel: str, ts: str) -> None:
-        """Remember the message that shows this escalation to the support team."""
-        async with self.engine.begin() as connection:
-            await connection.execute(
-                sa.update(EscalationRow)
-                .where(EscalationRow.id == escalation_id)
-                .values(triage_channel=channel, triage_ts=ts, version=EscalationRow.version + 1)
-            )
-
-    async def discard_escalation(self, escalation_id: str) -> None:
-        """Forget an escalation the support team was never shown (its post failed)."""
-        async with self.engine.begin() as connection:
-            await connection.execute(
-                sa.delete(EscalationRow).where(
-                    EscalationRow.id == escalation_id, EscalationRow.triage_ts.is_(None)
-                )
-            )
-
-    async def escalation(self, escalation_id: str) -> Escalation | None:
-        """The escalation with this ID, if there is one."""
-        rows = await self._read_escalations(
-            sa.select(EscalationRow).where(EscalationRow.id == escalation_id)
-        )
-        return rows[0] if rows else None
-
-    async def take(self, escalation_id: str, agent_id: str) -> tuple[Escalation, bool]:
-        """`agent_id` takes an open escalation; the bool says whether this call took it.
-
-        When it was already taken or resolved, by anyone, nothing changes and the current state
-        is returned: of several agents clicking at once, exactly one becomes the owner.
-        Raises LookupError if there is no such escalation.
-        """
-        return await self._transition(
-            escalation_id,
-            (EscalationState.OPEN,),
-            state=EscalationState.TAKEN.value,
-            taken_by=agent_id,
-            taken_at=self.clock(),
-        )
-
-    async def resolve(self, escalation_id: str, agent_id: str) -> tuple[Escalation, bool]:
-        """Resolve an open or taken escalation; resolving it again changes nothing (False)."""
-        return await self._transition(
-            escalation_id,
-            (EscalationState.OPEN, EscalationState.TAKEN),
-            state=EscalationState.RESOLVED.value,
-            resolved_by=agent_id,
-            resolved_at=self.clock(),
-        )
-
-    async def open_escalations(self) -> list[Escalation]:
-        """Escalations not yet resolved (open or taken), oldest first."""
-        return await self._read_escalations(
-            sa.select(EscalationRow)
-            .where(EscalationRow.state != EscalationState.RESOLVED.value)
-            .order_by(EscalationRow.created_at, EscalationRow.id)
-        )
-
-    async def escalations_for_store(self, store_id: int, limit: int = 20) -> list[Escalation]:
-        """This store's latest escalations, newest first."""
-        return await self._read_escalations(
-            sa.select(EscalationRow)
-            .where(EscalationRow.store_id == store_id)
-            .order_by(EscalationRow.created_at.desc(), EscalationRow.id)
-            .limit(limit)
-        )
-
     def vault(self, key: SecretStr | None, ttl: timedelta) -> CredentialVault:
         """Pastes encrypted under `key` (CREDENTIALS_KEY), kept for `ttl`; off without a key."""
         return CredentialVault(self.engine, key, ttl, clock=self.clock)
-
-    async def _transition(
-        self, escalation_id: str, allowed_from: Sequence[EscalationState], **values: object
-    ) -> tuple[Escalation, bool]:
-        # Compare-and-set: the UPDATE applies only while the state is still one it may leave.
-        # PostgreSQL re-checks the condition after waiting for a concurrent update of the row;
-        # SQLite runs one writer at a time. Either way, of racing calls only one changes the row.
-        async with self.engine.begin() as connection:
-            result = await connection.execute(
-                sa.update(EscalationRow)
-                .where(
-                    EscalationRow.id == escalation_id,
-                    EscalationRow.state.in_([state.value for state in allowed_from]),
-                )
-                .values(**values, version=EscalationRow.version + 1)
-            )
-            return await _escalation_in(connection, escalation_id), result.rowcount == 1
 
     async def _read_checks(self, query: sa.Select[CheckRow]) -> list[CheckRecord]:
         async with self.reader.connect() as connection:
             rows = (await connection.execute(query)).all()
         return [_check_record(row._mapping) for row in rows]
-
-    async def _read_escalations(self, query: sa.Select[EscalationRow]) -> list[Escalation]:
-        async with self.reader.connect() as connection:
-            rows = (await connection.execute(query)).all()
-        return [_escalation(row._mapping) for row in rows]
 
 
 def _upgrade_to_head(connection: sa.Connection) -> None:
@@ -614,30 +491,11 @@ def _redacted_json(value: Any) -> Any:
     return value
 
 
-def _destination_columns(destination: Destination) -> dict[str, str | None]:
-    return {
-        "team_id": destination.team,
-        "channel_id": destination.channel,
-        "thread_ts": destination.thread_ts,
-        "requester_id": destination.requester,
-    }
-
-
-def _destination(row: sa.RowMapping, entry: str = EntryPoint.MODAL) -> Destination:
-    return Destination(
-        channel=row["channel_id"],
-        thread_ts=row["thread_ts"],
-        requester=row["requester_id"],
-        team=row["team_id"],
-        entry=EntryPoint(entry),
-    )
-
-
 def _check_record(row: sa.RowMapping) -> CheckRecord:
     return CheckRecord(
         id=row["id"],
         created_at=row["created_at"],
-        destination=_destination(row, row["entry_point"]),
+        destination=destination_of(row, row["entry_point"]),
         store_id=row["store_id"],
         store_name=row["store_name"],
         diagnosis=Diagnosis(row["diagnosis"]),
@@ -648,34 +506,3 @@ def _check_record(row: sa.RowMapping) -> CheckRecord:
         duration_ms=row["duration_ms"],
         report=CheckReport.model_validate(row["report"]),
     )
-
-
-def _escalation(row: sa.RowMapping) -> Escalation:
-    return Escalation(
-        id=row["id"],
-        check_id=row["check_id"],
-        created_at=row["created_at"],
-        destination=_destination(row),
-        store_id=row["store_id"],
-        diagnosis=Diagnosis(row["diagnosis"]),
-        goal=row["goal"],
-        urgency=Urgency(row["urgency"]),
-        note=row["note"],
-        state=EscalationState(row["state"]),
-        taken_by=row["taken_by"],
-        taken_at=row["taken_at"],
-        resolved_by=row["resolved_by"],
-        resolved_at=row["resolved_at"],
-        triage_channel=row["triage_channel"],
-        triage_ts=row["triage_ts"],
-        version=row["version"],
-    )
-
-
-async def _escalation_in(connection: AsyncConnection, escalation_id: str) -> Escalation:
-    row = (
-        await connection.execute(sa.select(EscalationRow).where(EscalationRow.id == escalation_id))
-    ).one_or_none()
-    if row is None:
-        raise LookupError(f"no escalation {escalation_id!r}")
-    return _escalation(row._mapping)

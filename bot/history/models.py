@@ -1,7 +1,8 @@
 """The database tables, for both the embedded SQLite file and PostgreSQL.
 
 checks              one row per connection check: where it was asked, what it found; no secret
-escalations         a check handed to the support team, with its open → taken → resolved state
+escalations         a check handed to the support team, with its open → taken → resolved state,
+                    its response clock (due, first response, reminders) and the customer's feedback
 stored_credentials  what was pasted for a check, Fernet-encrypted, deleted once it expires
 seen_keys           SHA-256 of keys already handled (Slack retries, double submits), with expiry
 token_cooldowns     token fingerprints that may not be sent to Ecwid before `until`
@@ -86,7 +87,7 @@ class CheckRow(Base):
     __tablename__ = "checks"
 
     id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
-    created_at: Mapped[datetime] = mapped_column(index=True)
+    created_at: Mapped[datetime]
     team_id: Mapped[str] = mapped_column(sa.String(32))
     channel_id: Mapped[str] = mapped_column(sa.String(32))
     thread_ts: Mapped[str | None] = mapped_column(sa.String(32))
@@ -105,13 +106,24 @@ class CheckRow(Base):
     report: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
 
     __table_args__ = (
+        # The team's numbers count checks by diagnosis over a window: from the index alone.
+        sa.Index(None, "created_at", "diagnosis"),
         sa.Index(None, "store_id", "created_at"),
         sa.Index(None, "requester_id", "created_at"),
     )
 
 
 class EscalationRow(Base):
-    """A check handed to support. `version` counts the changes, so a stale render can be told."""
+    """A check handed to support. `version` counts the changes, so a stale render can be told.
+
+    The response clock: `opened_at` is when it started (creation, or the last reopening),
+    `response_due_at` when the first response is due on the support clock; `responded_at` the
+    first Take or reply to the customer, `response_s` the support time it took. `reminders_sent`
+    counts the reminders in the triage thread since `opened_at`, `owner_reminded_at` the owner's
+    private one. `resolution_s` is the support time from `opened_at` to Resolved. `feedback`
+    (`yes` or `stuck`) is the customer's answer to "Did it help?", by `feedback_by` at
+    `feedback_at`; `reopenings` counts the "Still stuck" answers that reopened it.
+    """
 
     __tablename__ = "escalations"
 
@@ -137,10 +149,29 @@ class EscalationRow(Base):
     triage_channel: Mapped[str | None] = mapped_column(sa.String(32))
     triage_ts: Mapped[str | None] = mapped_column(sa.String(32))
     version: Mapped[int]
+    opened_at: Mapped[datetime | None]
+    response_due_at: Mapped[datetime | None]
+    responded_at: Mapped[datetime | None]
+    responded_by: Mapped[str | None] = mapped_column(sa.String(32))
+    response_s: Mapped[float | None] = mapped_column(sa.Float)
+    reminders_sent: Mapped[int] = mapped_column(server_default="0")
+    owner_reminded_at: Mapped[datetime | None]
+    resolution_s: Mapped[float | None] = mapped_column(sa.Float)
+    feedback: Mapped[str | None] = mapped_column(sa.String(16))
+    feedback_by: Mapped[str | None] = mapped_column(sa.String(32))
+    feedback_at: Mapped[datetime | None]
+    reopenings: Mapped[int] = mapped_column(server_default="0")
 
     __table_args__ = (
         sa.Index(None, "state", "created_at"),
         sa.Index(None, "store_id", "created_at"),
+        # Overdue: open, due before now. The medians and the share of "yes" read a window of
+        # the last days from these indexes alone.
+        sa.Index(None, "state", "response_due_at"),
+        sa.Index(None, "responded_at", "response_s"),
+        sa.Index(None, "resolved_at", "resolution_s"),
+        sa.Index(None, "feedback_at", "feedback"),
+        sa.Index(None, "channel_id", "thread_ts"),
     )
 
 

@@ -9,6 +9,7 @@ transaction. The reminder ends the watch: the paste is deleted and the rounds ca
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
@@ -183,6 +184,30 @@ class Watches:
                 return False
             await self._timed.cancel(subject=watch_id, but=item_id, connection=connection)
         return True
+
+    async def active(
+        self, *, requesters: Collection[str] | None = None, limit: int = 50
+    ) -> list[Watch]:
+        """Active watches, soonest reminder first: of `requesters` (or set by them) when given,
+        else all of them, for the support team."""
+        query = sa.select(WatchRow).where(WatchRow.state == WatchState.ACTIVE.value)
+        if requesters is not None:
+            people = sorted(requesters)
+            query = query.where(WatchRow.requester_id.in_(people) | WatchRow.watcher_id.in_(people))
+        async with self._database.reader.connect() as connection:
+            found = await connection.execute(query.order_by(WatchRow.remind_at).limit(limit))
+            return [_watch(row) for row in found.mappings()]
+
+    async def for_store(self, store_id: int, limit: int = 20) -> list[Watch]:
+        """The store's watches, newest first, ended ones included."""
+        query = (
+            sa.select(WatchRow)
+            .where(WatchRow.store_id == store_id)
+            .order_by(WatchRow.created_at.desc())
+            .limit(limit)
+        )
+        async with self._database.reader.connect() as connection:
+            return [_watch(row) for row in (await connection.execute(query)).mappings()]
 
     async def active_count(self) -> int:
         """How many watches are running (for the metrics)."""

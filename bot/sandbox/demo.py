@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import textwrap
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from bot.engine.check import ConnectionChecker
@@ -33,6 +34,7 @@ from handlers.blocks.support import (
     URGENCY_BLOCK,
     URGENCY_INPUT,
 )
+from handlers.blocks.watch import DATE_BLOCK, DATE_INPUT, WATCH_ACTION
 from handlers.blocks.workflow import STEP_PASTE_ACTION
 from handlers.shortcuts import CHECK_SHORTCUT
 from handlers.workflow import CHANNEL_INPUT, PERSON_INPUT, STEP_CALLBACK
@@ -44,6 +46,9 @@ RESULT_WAIT_S = 15.0
 ECWID_LATENCY_MS = 1000.0
 # The demo's follow-up checks again this often (the product's default is ten minutes).
 FOLLOW_UP_EVERY_S = 3.0
+# The demo's reminder comes this long after the migration date began (the default is 72 h):
+# with the migration today, at once.
+DEMO_REMINDER_AFTER_S = 1.0
 
 
 def _say(who: str, what: str) -> None:
@@ -375,11 +380,7 @@ async def free_store_upgraded_during_its_follow_up(title: str) -> None:
         stage.sandbox.change("free_plan", paid=True, available_features=PAID_FEATURES, failures=())
         since = len(stage.slack.calls)
         connected = await stage.slack.wait_for(
-            lambda call: (
-                call.method == "chat.postMessage"
-                and call.args.get("thread_ts") == root_ts
-                and "it works now" in str(call.args.get("text"))
-            ),
+            _posted_in_thread(root_ts, "it works now"),
             since=since,
             timeout=RESULT_WAIT_S + FOLLOW_UP_EVERY_S * 2,
         )
@@ -393,6 +394,49 @@ async def free_store_upgraded_during_its_follow_up(title: str) -> None:
         reactions = stage.slack.reactions(CHANNEL, root_ts)
         shown = " ".join(f":{name}:" for name in sorted(reactions)) or "none"
         _say("  ", f"Reactions on the thread root now: {shown}")
+
+
+def _posted_in_thread(thread_ts: str, words: str) -> Callable[[SlackCall], bool]:
+    def matches(call: SlackCall) -> bool:
+        return (
+            call.method == "chat.postMessage"
+            and call.args.get("thread_ts") == thread_ts
+            and words in str(call.args.get("text"))
+        )
+
+    return matches
+
+
+async def watch_ends_in_its_reminder(title: str) -> None:
+    """A connected store is watched until its migration (today here); a token revoked meanwhile
+    is told once; the reminder to revoke access comes after the migration date."""
+    async with running_stage(
+        credentials_key=new_key(),
+        watch_every_s=FOLLOW_UP_EVERY_S,
+        revoke_reminder_after_h=DEMO_REMINDER_AFTER_S / 3600,
+        token_cooldown_s=1.0,
+    ) as stage:
+        await store_owner_connects(stage, "connected", title)
+        owner = stage.user("U0OWNER", "jane")
+        answer = stage.slack.messages(CHANNEL)[-1]
+        root_ts = str(answer["thread_ts"])
+        _say("👤", "jane clicks [ Watch until migration ] and picks today as the migration date")
+        since = len(stage.slack.calls)
+        await owner.click_button(answer, WATCH_ACTION, channel_id=CHANNEL)
+        opened = await stage.slack.wait_for(lambda call: call.method == "views.open", since=since)
+        view_id = str(opened.response["view"]["id"])
+        _show(render_view(stage.slack.views[view_id]))
+        since = len(stage.slack.calls)
+        today = datetime.now(UTC).date().isoformat()
+        await owner.submit_view(view_id, {DATE_BLOCK: {DATE_INPUT: today}})
+        for words in ("set a watch", "revoke the access"):
+            posted = await stage.slack.wait_for(
+                _posted_in_thread(root_ts, words),
+                since=since,
+                timeout=RESULT_WAIT_S + DEMO_REMINDER_AFTER_S,
+            )
+            _say("🤖", "ecwid-connect posts in the thread:")
+            _show(render_message(posted.args))
 
 
 async def run_demo(settings: Settings) -> int:
@@ -422,6 +466,9 @@ async def run_demo(settings: Settings) -> int:
         all_right = await every_sample_store(stage)
     await free_store_upgraded_during_its_follow_up(
         "8. With CREDENTIALS_KEY, the bot follows a Free-plan store up until it is upgraded"
+    )
+    await watch_ends_in_its_reminder(
+        "9. A connected store watched until its migration (today), then a reminder to revoke"
     )
     print("\nEverything above ran offline: the real bot over HTTP, with signed Slack requests.")
     return 0 if all_right else 1

@@ -58,18 +58,36 @@ class Stage:
         )
 
 
+def standin_values(
+    sandbox: EcwidSandbox,
+    slack: FakeSlack | None = None,
+    signing_secret: str | None = None,
+    *,
+    bot_token: str | None = None,
+) -> dict[str, str]:
+    """The settings, by name, that point the bot at the local stand-ins: the Ecwid sandbox and,
+    when given, the Slack stand-in (with `bot_token`) and the secret Slack signs with. What the
+    stage, the tests' in-process settings and a bot process's environment are all made from."""
+    values = {"ecwid_api_url": sandbox.api_url, "collection_hosts": sandbox.collection_host}
+    if slack is not None:
+        values |= {
+            "slack_api_url": slack.api_url,
+            "slack_bot_token": bot_token or "xoxb-local-stage",
+        }
+    if signing_secret is not None:
+        values["slack_signing_secret"] = signing_secret
+    return values
+
+
 def stage_settings(
-    sandbox: EcwidSandbox, slack: FakeSlack, signing_secret: str, **overrides: object
+    sandbox: EcwidSandbox,
+    slack: FakeSlack | None = None,
+    signing_secret: str | None = None,
+    **overrides: object,
 ) -> Settings:
-    """Settings pointing the bot at the local stand-ins (and at nothing from a local `.env`)."""
-    values: dict[str, object] = {
-        "ecwid_api_url": sandbox.api_url,
-        "collection_hosts": sandbox.collection_host,
-        "slack_api_url": slack.api_url,
-        "slack_bot_token": "xoxb-local-stage",
-        "slack_signing_secret": signing_secret,
-        "check_timeout_s": 5.0,
-    }
+    """Settings pointing the bot at the local stand-ins (and at nothing from a local `.env`), a
+    check's deadline 5 s; `overrides` by setting name."""
+    values = standin_values(sandbox, slack, signing_secret) | {"check_timeout_s": 5.0}
     return load_settings(env_file=None, **(values | overrides))
 
 

@@ -232,6 +232,8 @@ class BotServices:
         self.database = Database.from_settings(settings)
         self.database.on_check_recorded.append(self.metrics.check_recorded)
         self.database.on_error.append(self.metrics.database_errors.inc)
+        self.database.on_response.append(self.metrics.escalation_responded)
+        self.database.on_resolution.append(self.metrics.escalation_resolved)
         #: What `auth.test` said at start: the bot's identity and workspace (None before).
         self.identity: SlackIdentity | None = None
         #: What Slack's answers since say: reachable, the token still accepted.
@@ -396,6 +398,14 @@ class BotServices:
         while True:
             await self.housekeeping()
             await asyncio.sleep(HOUSEKEEPING_EVERY_S)
+
+    async def count_overdue(self) -> None:
+        """Bring the overdue escalations' gauge up to date (an index range count, at scrape);
+        when the database does not answer, the last count stays."""
+        try:
+            self.metrics.escalations_overdue.set(await self.database.overdue_count())
+        except Exception as error:
+            logger.warning("could not count overdue escalations: %s", describe(error))
 
     async def housekeeping(self) -> None:
         """One round of clean-up: expired credentials, then history past its retention."""

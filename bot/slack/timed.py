@@ -35,8 +35,9 @@ POLL_S = 1.0
 class TimedWorkRunner:
     """Runs the items of the kinds in `handlers` as they come due, `MAX_RUNNING` at a time.
 
-    `start()` begins the loop; `stop()` stops claiming, lets what runs finish within the
-    caller's drain, then gives back any item still held, due at once, for the next process.
+    `start()` begins the loop; `stop()` stops claiming and lets what runs finish within the
+    caller's drain, its leases renewed; `release()` then gives back any item still held, due
+    at once, for the next process.
     A handler that raises has its item tried again later (`TimedWork.failed`); one that runs
     longer than `timeout_s` is cancelled and counted as failed.
     """
@@ -82,16 +83,21 @@ class TimedWorkRunner:
         self._loop = asyncio.get_running_loop().create_task(self._keep(), name="timed work")
 
     async def stop(self) -> None:
-        """Stop claiming (what runs goes on until the caller's drain ends it)."""
+        """Stop claiming. What runs goes on until the caller's drain ends it, its leases still
+        renewed (else another process would take it over and run it a second time meanwhile)
+        until it ends, or until `release`."""
         self._stopping = True
         self._wake.set()
+
+    async def release(self) -> None:
+        """Stop renewing, and give back what is still held (cut short by the drain), due at
+        once."""
+        self._stopping = True
         if self._loop is not None:
             self._loop.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop
-
-    async def release(self) -> None:
-        """Give back what is still held (cut short by the drain), due at once."""
+            self._loop = None
         try:
             await self.work.release(list(self._running))
         except Exception as error:
@@ -102,14 +108,17 @@ class TimedWorkRunner:
     async def _keep(self) -> None:
         renew_every = self.work.lease_s / 3
         renewed = time.monotonic()
-        while not self._stopping:
+        while not (self._stopping and not self._running):
             self._wake.clear()
             try:
                 if time.monotonic() - renewed >= renew_every:
                     await self.work.renew(list(self._running))
                     renewed = time.monotonic()
-                claimed = await self._claim()
-                wait = 0.0 if claimed else await self._until_next(renew_every)
+                if self._stopping:  # draining: only the leases are kept
+                    wait = renew_every
+                else:
+                    claimed = await self._claim()
+                    wait = 0.0 if claimed else await self._until_next(renew_every)
                 self._recovered()
             except Exception as error:
                 self._failing(error)

@@ -20,12 +20,15 @@ from slack_sdk.models.views import View
 
 from bot.engine.catalogue import CATALOGUE
 from bot.engine.diagnosis import Diagnosis
-from bot.history.database import CheckRecord, Escalation, TeamStats
+from bot.history.database import CheckRecord, Escalation, EscalationFigures, TeamStats
 from bot.history.follow_ups import FollowUp
 from bot.history.steps import StepExecution
+from bot.history.watches import Watch
+from bot.response_targets import format_duration
 from handlers.blocks.common import clip, escape, mrkdwn_section, slack_date
 from handlers.blocks.follow_up import follow_ups_blocks
 from handlers.blocks.support import URGENCY_EMOJI
+from handlers.blocks.watch import watches_blocks
 from handlers.blocks.workflow import team_waiting_text, waiting_steps_blocks
 
 HOME_CHECK_ACTION = "home_check_store"
@@ -40,6 +43,7 @@ class TeamView:
     stats: TeamStats
     open_escalations: list[Escalation]
     waiting_steps: list[StepExecution] = field(default_factory=list)
+    figures: EscalationFigures | None = None
 
 
 def home_metadata(dm_channel: str) -> str:
@@ -63,6 +67,40 @@ def _own_check(record: CheckRecord) -> str:
     return f"{mark} {slack_date(record.created_at)} · {store}{ident} · {title}"
 
 
+def _open_line(escalation: Escalation, now: datetime) -> str:
+    title = CATALOGUE[escalation.diagnosis].title
+    due = ""
+    if escalation.overdue(now) and escalation.response_due_at is not None:
+        due = f":alarm_clock: *overdue* since {slack_date(escalation.response_due_at)} · "
+    who = f"taken by <@{escalation.taken_by}>" if escalation.taken_by else "*nobody has taken it*"
+    return (
+        f"{URGENCY_EMOJI[escalation.urgency]} {due}{escape(title)} · store "
+        f"{escalation.store_id or '?'} · asked {slack_date(escalation.created_at)} · {who}"
+    )
+
+
+def _median(seconds: float | None, count: int) -> str:
+    if seconds is None:
+        return "—"
+    return f"{format_duration(seconds)} ({count:,})"
+
+
+def _figures_fields(figures: EscalationFigures) -> list[MarkdownTextObject]:
+    share = (
+        f"{figures.yes_share:.0%} of {figures.answered:,}" if figures.yes_share is not None else "—"
+    )
+    return [
+        MarkdownTextObject(
+            text="*First response, median*\n"
+            + _median(figures.median_response_s, figures.responded)
+        ),
+        MarkdownTextObject(
+            text="*Resolution, median*\n" + _median(figures.median_resolution_s, figures.resolved)
+        ),
+        MarkdownTextObject(text=f"*Answered “it works”*\n{share}"),
+    ]
+
+
 def home_view(
     own_checks: list[CheckRecord],
     team: TeamView | None,
@@ -72,6 +110,7 @@ def home_view(
     support_notice: str | None = None,
     waiting_steps: list[StepExecution] | None = None,
     follow_ups: list[FollowUp] | None = None,
+    watches: list[Watch] | None = None,
 ) -> dict[str, Any]:
     """The App Home tab for one user: the workflow steps waiting for them first; then their
     checks; `support_notice` stands in for the support team's part when who belongs to it
@@ -97,9 +136,12 @@ def home_view(
     if follow_ups is not None:
         # An agent sees the team's follow-ups (theirs among them), anyone else their own.
         blocks += [DividerBlock(), *follow_ups_blocks(follow_ups, team=team is not None)]
+    if watches is not None:
+        blocks += watches_blocks(watches, team=team is not None)
     if team is not None:
         stats = team.stats
         rate = f"{stats.pass_rate:.0%}" if stats.pass_rate is not None else "—"
+        overdue = [e for e in team.open_escalations if e.overdue(now)]
         top = "\n".join(
             f"• `{diagnosis}` {CATALOGUE[diagnosis].title}: {count}"
             for diagnosis, count in stats.top_diagnoses[:5]
@@ -107,20 +149,25 @@ def home_view(
         blocks += [
             DividerBlock(),
             HeaderBlock(text="Support team"),
+        ]
+        if overdue:
+            blocks.append(
+                mrkdwn_section(
+                    f"*:alarm_clock: Overdue escalations ({len(overdue)})*\n"
+                    + "\n".join(_open_line(e, now) for e in overdue[:LIST_LIMIT])
+                )
+            )
+        blocks += [
             SectionBlock(
                 fields=[
                     MarkdownTextObject(text=f"*Checks, 7 days*\n{stats.checks:,}"),
                     MarkdownTextObject(text=f"*Connected*\n{stats.connected:,} ({rate})"),
+                    *(_figures_fields(team.figures) if team.figures is not None else []),
                 ]
             ),
             mrkdwn_section("*Top diagnoses*\n" + (top or "_No problems seen._")),
         ]
-        lines = [
-            f"{URGENCY_EMOJI[e.urgency]} `{e.diagnosis}` store {e.store_id or '?'} · "
-            f"asked {slack_date(e.created_at)} · "
-            + (f"taken by <@{e.taken_by}>" if e.taken_by else "*nobody has taken it*")
-            for e in team.open_escalations[:LIST_LIMIT]
-        ]
+        lines = [_open_line(e, now) for e in team.open_escalations[:LIST_LIMIT]]
         more = len(team.open_escalations) - LIST_LIMIT
         if more > 0:
             lines.append(f"…and {more} more")

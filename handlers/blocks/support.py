@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -30,11 +31,13 @@ from bot.engine.reply import customer_reply
 from bot.engine.report import CheckReport
 from bot.history.database import CheckRecord, Escalation, EscalationState
 from bot.history.follow_ups import FollowUp
-from bot.response_targets import Urgency
+from bot.history.watches import Watch
+from bot.response_targets import Urgency, format_duration
 from handlers.blocks.check import ESCALATE_ACTION as ESCALATE_ACTION
 from handlers.blocks.check import OPEN_CHECK_MODAL_ACTION, ladder_text, support_details
 from handlers.blocks.common import Blocks, as_dicts, clip, escape, mrkdwn_section, slack_date
 from handlers.blocks.follow_up import follow_up_line
+from handlers.blocks.watch import watch_line
 
 ESCALATE_MODAL_CALLBACK = "ecwid_escalate"
 GOAL_BLOCK, GOAL_INPUT = "goal", "goal"
@@ -170,12 +173,24 @@ def _state_text(escalation: Escalation) -> str:
     return state
 
 
+def response_text(escalation: Escalation, now: datetime) -> str | None:
+    """Where the escalation's first response stands: when it is due (a `<!date>`, in each
+    viewer's own time), overdue, or how long it took; None for one without a clock."""
+    if escalation.responded_at is not None and escalation.response_s is not None:
+        return f":speech_balloon: answered in {format_duration(escalation.response_s)}"
+    if escalation.response_due_at is None or escalation.state is EscalationState.RESOLVED:
+        return None
+    if escalation.overdue(now):
+        return f":alarm_clock: *overdue*, was due {slack_date(escalation.response_due_at)}"
+    return f"due {slack_date(escalation.response_due_at)}"
+
+
 def triage_message(
-    escalation: Escalation, report: CheckReport, permalink: str | None
+    escalation: Escalation, report: CheckReport, permalink: str | None, now: datetime
 ) -> tuple[str, Blocks]:
     """The support channel's post for one escalation, readable at a glance: what, which store,
-    how urgent, who has it. The ladder and the tips follow in a reply (`triage_details_message`).
-    Updated in place on every action."""
+    how urgent, who has it, when a first response is due. The ladder and the tips follow in a
+    reply (`triage_details_message`). Updated in place on every action and reminder."""
     urgency = f"{URGENCY_EMOJI[escalation.urgency]} {URGENCY_LABELS[escalation.urgency]}"
     thread = f"<{permalink}|customer's thread>" if permalink else "customer's thread"
     name = escape(clip(report.store_name, 200)) + " " if report.store_name else ""
@@ -188,6 +203,11 @@ def triage_message(
                 MarkdownTextObject(text=f"*Diagnosis*\n`{report.diagnosis}`"),
                 MarkdownTextObject(text=f"*Urgency*\n{urgency}"),
                 MarkdownTextObject(text=f"*State*\n{_state_text(escalation)}"),
+                *(
+                    [MarkdownTextObject(text=f"*First response*\n{response}")]
+                    if (response := response_text(escalation, now))
+                    else []
+                ),
             ]
         ),
         mrkdwn_section(
@@ -300,18 +320,33 @@ def _check_line(record: CheckRecord) -> str:
     )
 
 
+def _response_in_history(escalation: Escalation, now: datetime) -> str:
+    if escalation.response_s is not None:
+        return f"first response in {format_duration(escalation.response_s)}"
+    if escalation.overdue(now):
+        return "*no response yet, overdue*"
+    if escalation.waiting_for_response:
+        return "no response yet"
+    return "response time not recorded"
+
+
 def history_message(
     store_id: int,
     checks: list[CheckRecord],
     escalations: list[Escalation],
     follow_ups: Sequence[FollowUp] = (),
+    watches: Sequence[Watch] = (),
+    *,
+    now: datetime,
 ) -> tuple[str, Blocks]:
-    """`/ecwid-connect history <store ID>`: the store's past checks, escalations and
-    follow-ups."""
+    """`/ecwid-connect history <store ID>`: the store's past checks, its escalations with their
+    first response times, its follow-ups and watches."""
     text = f"History of store {store_id}: {len(checks)} checks, {len(escalations)} escalations"
     blocks: list[Block] = [HeaderBlock(text=f"Store {store_id}")]
     if follow_ups:
         blocks.append(mrkdwn_section("*Follow-ups*\n" + "\n".join(map(follow_up_line, follow_ups))))
+    if watches:
+        blocks.append(mrkdwn_section("*Watches*\n" + "\n".join(map(watch_line, watches))))
     if not checks and not escalations:
         blocks.append(mrkdwn_section("No check or escalation recorded for this store yet."))
         return text, as_dicts(blocks)
@@ -327,6 +362,7 @@ def history_message(
             f"{URGENCY_EMOJI[e.urgency]} {slack_date(e.created_at)} · "
             f"`{e.diagnosis}` · {e.state.value}"
             + (f" by <@{e.taken_by}>" if e.taken_by and e.state is EscalationState.TAKEN else "")
+            + f" · {_response_in_history(e, now)}"
             for e in escalations
         ]
         blocks.append(mrkdwn_section("*Escalations*\n" + "\n".join(lines)))

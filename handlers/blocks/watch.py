@@ -7,6 +7,7 @@ from datetime import date
 from typing import Any
 
 from slack_sdk.models.blocks import (
+    Block,
     ButtonElement,
     DatePickerElement,
     InputBlock,
@@ -17,9 +18,10 @@ from slack_sdk.models.views import View
 
 from bot.destination import Destination
 from bot.engine.report import CheckReport
-from bot.history.watches import Watch
+from bot.history.watches import Watch, WatchState
 from handlers.blocks.check import result_message
-from handlers.blocks.common import Blocks, escape, slack_date
+from handlers.blocks.common import Blocks, escape, mrkdwn_section, slack_date
+from handlers.blocks.follow_up import HOME_LIST_LIMIT
 
 WATCH_ACTION = "watch_until_migration"
 WATCH_MODAL_CALLBACK = "watch_until_migration"
@@ -35,7 +37,7 @@ def watch_button(check_id: str) -> ButtonElement:
     return ButtonElement(text="Watch until migration", action_id=WATCH_ACTION, value=check_id)
 
 
-def watch_modal(check_id: str, destination: Destination, today: date) -> dict[str, Any]:
+def watch_modal(check_id: str, destination: Destination, today: date, every: str) -> dict[str, Any]:
     """Asks for the migration date; the check and its thread ride in the metadata."""
     metadata = {
         "check_id": check_id,
@@ -54,7 +56,7 @@ def watch_modal(check_id: str, destination: Destination, today: date) -> dict[st
         blocks=[
             SectionBlock(
                 text=MarkdownTextObject(
-                    text="I will check this store again every day until the migration and say "
+                    text=f"I will check this store again {every} until the migration and say "
                     "in the thread if it stops working; after the migration I will remind "
                     "the store owner to disconnect the app."
                 )
@@ -88,7 +90,7 @@ def _people(watch: Watch) -> str:
 
 def watch_set_line(watch: Watch, every: str) -> str:
     return (
-        f":eyes: <@{watch.watcher}> set a watch: I will check store {_store(watch)} every {every} "
+        f":eyes: <@{watch.watcher}> set a watch: I will check store {_store(watch)} {every} "
         f"until the migration on {watch.migration_date:%A %d %B %Y} and say here if it stops "
         f"working. On {slack_date(watch.remind_at)} I will remind <@{watch.destination.requester}>"
         " to disconnect the app."
@@ -117,6 +119,46 @@ def reminder_line(watch: Watch) -> str:
         "whose token you used). Ecwid's tokens never expire on their own. I have deleted the "
         "credentials I kept for this watch."
     )
+
+
+STOP_WATCH_ACTION = "stop_watch"
+WATCH_ENDS = "this watch; it ends by itself with its reminder after the migration"
+STOP_WITHOUT_WATCH = (
+    "That Stop button names no watch, so nothing was stopped: open the App Home again."
+)
+ENDINGS = {WatchState.REMINDED: "reminded to revoke", WatchState.STOPPED: "stopped"}
+
+
+def watch_line(watch: Watch) -> str:
+    """One watch in a list (history, App Home): whose, until when, where it stands."""
+    head = (
+        f":eyes: <@{watch.destination.requester}> · store {_store(watch)} · migration "
+        f"{watch.migration_date:%d %b %Y}"
+    )
+    if watch.state is WatchState.ACTIVE:
+        now = "working" if watch.last_ok else f"not working (`{watch.last_diagnosis}`)"
+        return f"{head} · {now} · reminder {slack_date(watch.remind_at)}"
+    return f"{head} · {ENDINGS[watch.state]}"
+
+
+def watches_blocks(watches: list[Watch], *, team: bool) -> list[Block]:
+    """The App Home's list of active watches, each with its Stop button."""
+    title = "*Watches running for the team*" if team else "*Watched until migration*"
+    if not watches:
+        return [mrkdwn_section(f"{title}\n_None._")]
+    blocks: list[Block] = [mrkdwn_section(title)]
+    for watch in watches[:HOME_LIST_LIMIT]:
+        blocks.append(
+            SectionBlock(
+                text=MarkdownTextObject(text=watch_line(watch)),
+                accessory=ButtonElement(text="Stop", action_id=STOP_WATCH_ACTION, value=watch.id),
+            )
+        )
+    return blocks
+
+
+def watch_stopped_line(user: str) -> str:
+    return f"<@{user}> stopped the watch: no more checks, no reminder; its credentials are deleted."
 
 
 def _store(watch: Watch) -> str:

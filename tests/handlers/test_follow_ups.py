@@ -4,6 +4,7 @@ stores change while the bot keeps checking; intervals of a fraction of a second.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -12,15 +13,28 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from bot.history.follow_ups import FOLLOW_UP_KIND
 from bot.history.models import FollowUpRow, TimedWorkRow
 from bot.history.vault import new_key
+from bot.metrics import Metrics
 from bot.sandbox.ecwid.stores import PAID_FEATURES
 from bot.sandbox.slack.user import SlackUser
 from bot.sandbox.stage import Stage, running_stage
-from handlers.blocks.follow_up import NO_KEY_LINE, STOP_FOLLOW_UP_ACTION
+from bot.slack.timed import TimedWorkRunner
+from handlers.blocks.check import CHECK_AGAIN_ACTION
+from handlers.blocks.follow_up import NO_KEY_LINE, NO_KEY_WATCH_LINE, STOP_FOLLOW_UP_ACTION
 from handlers.blocks.support import RESOLVE_ACTION
+from handlers.blocks.watch import WATCH_ACTION
 from handlers.commands import COMMAND
-from tests.handlers.test_bot import CHANNEL, check_via_modal, text_of, thread_replies, url_values
+from handlers.follow_ups import run_follow_up
+from tests.handlers.test_bot import (
+    CHANNEL,
+    check_via_modal,
+    open_modal_from,
+    text_of,
+    thread_replies,
+    url_values,
+)
 from tests.handlers.test_support import AGENTS, SUPPORT, agent, escalate, triage_now
 
 EVERY_S = 0.3
@@ -35,6 +49,19 @@ async def stage() -> AsyncIterator[Stage]:
         follow_up_for_h=WINDOW_S / 3600,
         check_lease_s=3,
         token_cooldown_s=0.1,  # a Free store's token cools down after each look
+    ) as running:
+        yield running
+
+
+@pytest.fixture
+async def patient_stage() -> AsyncIterator[Stage]:
+    """`stage` with a window that does not end while a test works through its steps."""
+    async with running_stage(
+        credentials_key=new_key(),
+        follow_up_every_s=EVERY_S,
+        follow_up_for_h=60 / 3600,
+        check_lease_s=3,
+        token_cooldown_s=0.1,
     ) as running:
         yield running
 
@@ -166,6 +193,11 @@ async def test_without_credentials_key_the_answer_says_why_in_one_line() -> None
         assert NO_KEY_LINE in json.dumps(answer["blocks"])
         assert STOP_FOLLOW_UP_ACTION not in text_of(answer)
         assert await rows(stage, FollowUpRow) == []
+        # Nor is a watch offered on a connected answer, and it says why.
+        root, _answer, _view = await check_via_modal(stage, owner, url_values(stage, "connected"))
+        (connected,) = thread_replies(stage, root["ts"])
+        assert NO_KEY_WATCH_LINE in json.dumps(connected["blocks"])
+        assert WATCH_ACTION not in text_of(connected)
 
 
 async def test_no_secret_in_a_follow_ups_messages_rows_or_log(
@@ -190,6 +222,32 @@ async def test_no_secret_in_a_follow_ups_messages_rows_or_log(
         assert store.token not in text
         assert url not in text
         assert store.collection_name not in text
+
+
+async def test_no_secret_in_the_follow_up_of_a_store_whose_answers_echo_its_token(
+    stage: Stage, owner: SlackUser, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Ecwid failing while repeating the token in every answer (store name, plan, error codes):
+    # followed up, each round's report and the closing message come from those answers.
+    caplog.set_level(logging.DEBUG)
+    store = stage.sandbox.store("token_echo")
+    url = stage.sandbox.collection_url("token_echo")
+    root, _answer, _view = await check_via_modal(stage, owner, url_values(stage, "token_echo"))
+    await until(
+        lambda: len(thread_replies(stage, root["ts"])) == 2, "the closing message", seconds=30
+    )
+
+    seen = [
+        json.dumps(stage.slack.messages(CHANNEL, root["ts"])),
+        json.dumps([call.args for call in stage.slack.calls], default=str),
+        caplog.text,
+        repr(await rows(stage, FollowUpRow)),
+        repr(await rows(stage, TimedWorkRow)),
+    ]
+    assert "check again on my own" in seen[0], "it was followed up"
+    for text in seen:
+        assert store.token not in text
+        assert url not in text
 
 
 async def test_forget_ends_and_erases_a_stores_follow_ups(stage: Stage, owner: SlackUser) -> None:
@@ -259,3 +317,70 @@ async def test_an_open_escalation_hears_the_store_connected_and_history_shows_it
         assert "Follow-ups" in history
         assert "connected" in history
         assert stage.slack.reactions(CHANNEL, root["ts"]) >= {"white_check_mark"}
+
+
+async def test_a_closing_message_cut_off_by_a_stop_is_not_posted_again_by_the_next_process(
+    patient_stage: Stage,
+) -> None:
+    # The bot stops while Slack is slow to take the good news: the drain cuts the round short,
+    # its item is given back (not counted as a failed try), and Slack applies the message after
+    # all. The next process's round must find it rather than post it again.
+    stage = patient_stage
+    owner = stage.user("U0OWNER", "jane")
+    services = stage.services
+    root, _answer, _view = await check_via_modal(stage, owner, url_values(stage, "free_plan"))
+    await until(lambda: api_calls(stage, "free_plan").count("profile") >= 2, "a round")
+    slow = stage.slack.hold("chat.postMessage")
+    upgrade(stage, "free_plan")
+    await until(lambda: stage.slack.held("chat.postMessage") == 1, "the good news with Slack")
+
+    await services.timed.stop()
+    await services.tasks.drain(0)
+    await services.timed.release()
+    slow.set()
+    await until(lambda: len(thread_replies(stage, root["ts"])) == 2, "Slack applied it")
+
+    # The runner a restart starts (the items' owner is the handlers' `timed_work`).
+    following = TimedWorkRunner(
+        services.timed_work,
+        Metrics(),
+        services.tasks.spawn,
+        timeout_s=30,
+        poll_s=0.05,
+    )
+    following.handle({FOLLOW_UP_KIND: functools.partial(run_follow_up, services, stage.app.client)})
+    following.start()
+    try:
+        for _ in range(400):
+            if not await services.follow_ups.active():
+                break  # the next round ended it
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the next round ended the follow-up within 20 s")
+        await services.tasks.drain(10)
+    finally:
+        await following.stop()
+        await following.release()
+    replies = thread_replies(stage, root["ts"])
+    assert len(replies) == 2, [text_of(reply) for reply in replies]
+    assert "connected" in text_of(replies[-1]).lower()
+
+
+async def test_stop_on_an_earlier_answer_stops_the_threads_newer_follow_up(
+    patient_stage: Stage,
+) -> None:
+    stage = patient_stage
+    owner = stage.user("U0OWNER", "jane")
+    root, _answer, _view = await check_via_modal(stage, owner, url_values(stage, "free_plan"))
+    (first,) = thread_replies(stage, root["ts"])
+    view_id = await open_modal_from(stage, owner, first, CHECK_AGAIN_ACTION)
+    # The same thread again (another store: the first one's token may be cooling down).
+    await owner.submit_view(view_id, url_values(stage, "suspended"))
+    await until(lambda: len(thread_replies(stage, root["ts"])) == 2, "the second answer")
+
+    await owner.click_button(first, STOP_FOLLOW_UP_ACTION, channel_id=CHANNEL)
+
+    await until(lambda: len(thread_replies(stage, root["ts"])) == 3, "the stop confirmed")
+    assert "stopped the follow-up" in thread_replies(stage, root["ts"])[-1]["text"]
+    states = sorted(row["state"] for row in await rows(stage, FollowUpRow))
+    assert states == ["stopped", "superseded"]

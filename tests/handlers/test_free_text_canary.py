@@ -1,5 +1,6 @@
 """The canary for what users type: secrets in an escalation's goal and note reach no triage post,
-no Slack call, no log line and no database row."""
+no reminder, no "Did it help?", no Slack call, no log line and no database row (timed work's
+included)."""
 
 from __future__ import annotations
 
@@ -13,12 +14,15 @@ from sqlalchemy import text
 from bot.history.models import Base
 from bot.sandbox.ecwid.stores import sample_stores
 from bot.sandbox.stage import running_stage
+from handlers.blocks.reminders import FEEDBACK_STUCK_ACTION
 from handlers.blocks.support import (
     ESCALATE_ACTION,
     GOAL_BLOCK,
     GOAL_INPUT,
     NOTE_BLOCK,
     NOTE_INPUT,
+    RESOLVE_ACTION,
+    TAKE_ACTION,
     URGENCY_BLOCK,
     URGENCY_INPUT,
 )
@@ -35,7 +39,10 @@ async def test_secrets_typed_in_an_escalation_reach_nobody(
     stores = sample_stores(seed="canary-free-text")
     with caplog.at_level(logging.DEBUG):
         async with running_stage(
-            stores, support_channel_id=SUPPORT, credentials_key=Fernet.generate_key().decode()
+            stores,
+            support_channel_id=SUPPORT,
+            credentials_key=Fernet.generate_key().decode(),
+            escalation_response_targets="blocking=1s",
         ) as stage:
             stage.slack.set_channel_members(SUPPORT, ["UBOT", "U0AGENT"])
             own_token = stage.sandbox.store("revoked").token
@@ -58,6 +65,20 @@ async def test_secrets_typed_in_an_escalation_reach_nobody(
                     },
                 },
             )
+            await settle(stage)
+            # Every message of the escalation's clock: a reminder, the owner's nudge, the
+            # question after Resolved, and the support channel told of "Still stuck".
+            await stage.slack.wait_for(lambda c: ":alarm_clock:" in str(c.args), timeout=20)
+            posted = next(m for m in stage.slack.messages(SUPPORT) if "blocks" in m)
+            agent = stage.user("U0AGENT", "agent")
+            await agent.click_button(posted, TAKE_ACTION, channel_id=SUPPORT)
+            await stage.slack.wait_for(lambda c: "four times" in str(c.args), timeout=20)
+            current = next(m for m in stage.slack.messages(SUPPORT) if m["ts"] == posted["ts"])
+            await agent.click_button(current, RESOLVE_ACTION, channel_id=SUPPORT)
+            await settle(stage)
+            question = thread_replies(stage, root["ts"])[-1]
+            await owner.click_button(question, FEEDBACK_STUCK_ACTION, channel_id=CHANNEL)
+            await stage.slack.wait_for(lambda c: "Reopened" in str(c.args), timeout=20)
             await settle(stage)
             triage = stage.slack.messages(SUPPORT)
             seen_by_slack = "\n".join(

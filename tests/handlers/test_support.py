@@ -206,7 +206,9 @@ async def test_resolving_closes_the_loop(stage: Stage) -> None:
     assert f"Resolved by <@{AGENTS[0]}>" in text_of(triage_now(stage, triage))
     assert _actions(triage_now(stage, triage)) == []
     assert stage.slack.reactions(CHANNEL, root["ts"]) >= {"white_check_mark"}
-    assert "marked this as resolved" in text_of(thread_replies(stage, root["ts"])[-1])
+    *_, resolved, question = thread_replies(stage, root["ts"])
+    assert "marked this as resolved" in text_of(resolved)
+    assert "Did it help?" in text_of(question)
 
 
 async def test_history_is_for_agents_only(stage: Stage) -> None:

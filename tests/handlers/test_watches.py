@@ -5,6 +5,8 @@ Slack stand-in, the Ecwid sandbox whose store changes mid-watch."""
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -17,7 +19,13 @@ from bot.history.models import TimedWorkRow, WatchRow
 from bot.history.vault import new_key
 from bot.sandbox.slack.user import SlackUser
 from bot.sandbox.stage import Stage, running_stage
-from handlers.blocks.watch import DATE_BLOCK, DATE_INPUT, PAST_DATE, WATCH_ACTION
+from handlers.blocks.watch import (
+    DATE_BLOCK,
+    DATE_INPUT,
+    PAST_DATE,
+    STOP_WATCH_ACTION,
+    WATCH_ACTION,
+)
 from tests.handlers.test_bot import CHANNEL, check_via_modal, thread_replies, url_values
 from tests.handlers.test_follow_ups import rows, until
 
@@ -113,3 +121,43 @@ async def test_the_reminder_to_revoke_lands_after_the_migration_date_and_ends_th
                 (await connection.execute(sa.select(TimedWorkRow.kind, TimedWorkRow.state))).all()
             )
         assert states == {("watch", "cancelled"), ("revoke_reminder", "done")}
+
+
+async def test_the_app_home_lists_a_watch_whose_stop_ends_it(
+    stage: Stage, owner: SlackUser
+) -> None:
+    day = (datetime.now(UTC) + timedelta(days=10)).date().isoformat()
+    root, _submitted = await set_watch(stage, owner, day)
+    await until(lambda: any("set a watch" in t for t in texts(stage, root)), "the watch set")
+    await owner.send_event(
+        {"type": "app_home_opened", "user": owner.user_id, "tab": "home", "channel": "D0OWNER"}
+    )
+    await until(lambda: bool(stage.slack.calls_to("views.publish")), "the Home published")
+    home = stage.slack.calls_to("views.publish")[-1].response["view"]
+    assert "Watched until migration" in json.dumps(home)
+
+    await owner.click_button(home, STOP_WATCH_ACTION)
+    await until(lambda: any("stopped the watch" in t for t in texts(stage, root)), "stopped")
+    (watch,) = await rows(stage, WatchRow)
+    assert (watch["state"], watch["sealed_paste"]) == ("stopped", None)
+
+
+async def test_no_secret_in_a_watchs_messages_rows_or_log(
+    stage: Stage, owner: SlackUser, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    store = stage.sandbox.store("connected")
+    day = (datetime.now(UTC) + timedelta(days=10)).date().isoformat()
+    root, _submitted = await set_watch(stage, owner, day)
+    stage.sandbox.change("connected", token="secret_" + "R" * 32)
+    await until(lambda: any("stopped working" in t for t in texts(stage, root)), "the change")
+
+    seen = [
+        json.dumps([call.args for call in stage.slack.calls], default=str),
+        caplog.text,
+        repr(await rows(stage, WatchRow)),
+        repr(await rows(stage, TimedWorkRow)),
+    ]
+    for text in seen:
+        assert store.token not in text
+        assert store.collection_name not in text

@@ -391,9 +391,11 @@ async def test_canary_no_secret_in_the_steps_outputs_calls_logs_or_rows(
         async with running_stage(stores, credentials_key=new_key()) as stage:
             owner = stage.user()
             outputs = []
+            execution_tokens = []
             for number, key in enumerate(keys):
-                _, completed = await step_checked(stage, owner, key, f"C0CANARY{number}")
+                execution, completed = await step_checked(stage, owner, key, f"C0CANARY{number}")
                 outputs.append(completed)
+                execution_tokens.append(execution.bot_access_token)
             urls = [stage.sandbox.collection_url(key) for key in keys]
             seen_by_slack = "\n".join(json.dumps(call.args) for call in stage.slack.calls)
             stored = ""
@@ -408,6 +410,10 @@ async def test_canary_no_secret_in_the_steps_outputs_calls_logs_or_rows(
         assert store.collection_name not in everything
     for url in urls:
         assert url not in everything
+    # Slack's token for an execution is the bot's for that run: never written, never logged.
+    for token in execution_tokens:
+        assert token.startswith("xwfp-")
+        assert token not in json.dumps(outputs) + caplog.text + stored
 
 
 def recorded_click(

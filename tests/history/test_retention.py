@@ -155,8 +155,8 @@ async def test_old_history_is_purged_but_not_what_an_open_escalation_needs(
 
 
 async def test_the_housekeeping_applies_history_retention_days(tmp_path: Path) -> None:
+    from bot.settings import load_settings
     from bot.slack.services import BotServices
-    from tests.conftest import load_settings
 
     settings = load_settings(
         env_file=None, data_dir=str(tmp_path), history_retention_days=1, database_url=None

@@ -983,3 +983,26 @@ async def test_injected_faults_fail_a_fraction_of_calls_in_every_way_and_stop_on
 def test_unknown_fault_kinds_are_refused() -> None:
     with pytest.raises(ValueError, match="kinds"):
         FakeSlack().inject_faults(0.1, kinds=("meteor",))
+
+
+async def test_socket_mode_hands_out_a_socket_that_says_hello_and_takes_acks() -> None:
+    async with FakeSlack() as slack, aiohttp.ClientSession() as session:
+        slack.socket_mode.envelopes.append({"envelope_id": "e1", "type": "events_api"})
+        headers = {"Authorization": "Bearer xapp-1-A0-1-abc"}
+        async with session.post(f"{slack.api_url}apps.connections.open", headers=headers) as got:
+            opened = await got.json()
+        async with session.ws_connect(opened["url"]) as socket:
+            assert (await socket.receive_json())["type"] == "hello"
+            assert (await socket.receive_json())["envelope_id"] == "e1"
+            await socket.send_json({"envelope_id": "e1"})
+        bot_token = {"Authorization": "Bearer xoxb-1"}
+        async with session.post(f"{slack.api_url}apps.connections.open", headers=bot_token) as got:
+            refused = await got.json()
+        slack.socket_mode.stall()
+        async with session.post(f"{slack.api_url}apps.connections.open", headers=headers) as got:
+            stalled = await got.json()
+    assert slack.socket_mode.opened == 1
+    assert slack.socket_mode.acks == [{"envelope_id": "e1"}]
+    assert refused["error"] == "invalid_auth"
+    assert stalled["url"].endswith("/socket-mode/stall")
+    assert len(slack.calls_to("apps.connections.open")) == 3

@@ -21,19 +21,16 @@ from bot.history.database import SQLITE_FILE_NAME, normalise_url
 from bot.sandbox.ecwid.server import EcwidSandbox
 from bot.sandbox.loopback import free_port
 from bot.sandbox.slack.webapi import FakeSlack
+from bot.sandbox.stage import standin_values
 from bot.slack.http_app import EVENTS_PATH
 
 
 def bot_env(slack: FakeSlack, sandbox: EcwidSandbox, secret: str, bot_token: str) -> dict[str, str]:
     """The settings of a bot in HTTP mode that talks to `slack` and `sandbox` and checks
-    Slack's signatures with `secret`: what every process test starts from (`| {...}` for more)."""
-    return {
-        "SLACK_API_URL": slack.api_url,
-        "SLACK_BOT_TOKEN": bot_token,
-        "SLACK_SIGNING_SECRET": secret,
-        "ECWID_API_URL": sandbox.api_url,
-        "COLLECTION_HOSTS": sandbox.collection_host,
-    }
+    Slack's signatures with `secret`: what every process test starts from (`| {...}` for more).
+    The stage's settings, as environment variables."""
+    values = standin_values(sandbox, slack, secret, bot_token=bot_token)
+    return {name.upper(): value for name, value in values.items()}
 
 
 STOP_BOUND_S = 10.0
@@ -203,3 +200,7 @@ def eyes_added(slack: FakeSlack) -> int:
         call.args.get("name") == "eyes" and call.response.get("ok") is True
         for call in slack.calls_to("reactions.add")
     )
+
+
+def no_traceback(log: str) -> None:
+    assert "Traceback" not in log, log

@@ -18,8 +18,7 @@ from bot.sandbox.ecwid.server import EcwidSandbox
 from bot.sandbox.slack.user import SlackUser
 from bot.sandbox.slack.webapi import FakeSlack
 from handlers.commands import COMMAND
-from tests.slack.processes import STOP_BOUND_S, BotProcess, bot_env
-from tests.slack.serving import no_traceback
+from tests.slack.processes import STOP_BOUND_S, BotProcess, bot_env, no_traceback
 
 CHANNEL = "C0LOGS"
 

@@ -18,8 +18,7 @@ from bot.sandbox.slack.user import SlackUser
 from bot.sandbox.slack.webapi import FakeSlack
 from bot.sandbox.stage import running_stage
 from handlers.commands import COMMAND
-from tests.slack.processes import STOP_BOUND_S, BotProcess
-from tests.slack.serving import no_traceback
+from tests.slack.processes import STOP_BOUND_S, BotProcess, no_traceback
 from tests.throwaway_postgres import throwaway_postgres
 
 

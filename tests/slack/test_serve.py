@@ -20,13 +20,13 @@ from bot.sandbox.slack.user import SlackUser
 from bot.sandbox.slack.webapi import FakeSlack
 from handlers.commands import COMMAND
 from tests.paths import REPO
-from tests.slack.processes import STOP_BOUND_S, BotProcess, bot_env
-from tests.slack.serving import MiniSlack, no_traceback
+from tests.slack.processes import STOP_BOUND_S, BotProcess, bot_env, no_traceback
 
 pytestmark = pytest.mark.process
 
 SIGNALS = [signal.SIGTERM, signal.SIGINT]
 APP_TOKEN = "xapp-1-A0MINI-1-abc123"
+CONNECTIONS_OPEN = "apps.connections.open"
 
 
 def _http_env(slack_api_url: str) -> dict[str, str]:
@@ -74,10 +74,10 @@ async def test_http_mode_serving_stops_on_a_signal(tmp_path: Path, sig: signal.S
 
 @pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
 async def test_socket_mode_connected_stops_on_a_signal(tmp_path: Path, sig: signal.Signals) -> None:
-    async with MiniSlack() as slack:
+    async with FakeSlack() as slack:
         with BotProcess(_socket_env(slack.api_url), tmp_path / "serve.log") as bot:
             await bot.wait_for_log("Slack bot connected in Socket Mode")
-            assert slack.sockets == 1
+            assert slack.socket_mode.opened == 1
             # Socket Mode serves the probes on PORT too.
             assert (await _get(f"{bot.base_url}/health")).status_code == 200
             assert (await _get(bot.events)).status_code == 404
@@ -87,8 +87,8 @@ async def test_socket_mode_connected_stops_on_a_signal(tmp_path: Path, sig: sign
 
 
 async def test_socket_mode_answers_a_slash_command_over_the_socket(tmp_path: Path) -> None:
-    async with MiniSlack() as slack:
-        slack.envelopes.append(
+    async with FakeSlack(team_id="T0MINI") as slack:
+        slack.socket_mode.envelopes.append(
             {
                 "envelope_id": "env-help-1",
                 "type": "slash_commands",
@@ -108,13 +108,13 @@ async def test_socket_mode_answers_a_slash_command_over_the_socket(tmp_path: Pat
         with BotProcess(_socket_env(slack.api_url), tmp_path / "serve.log") as bot:
             await bot.wait_for_log("Slack bot connected in Socket Mode")
             for _ in range(200):
-                if slack.acks:
+                if slack.socket_mode.acks:
                     break
                 await asyncio.sleep(0.05)
             status, ready = await _ready(bot.base_url)
             assert await bot.stop(signal.SIGTERM, within=STOP_BOUND_S) == 0
     no_traceback(bot.log())
-    [ack] = slack.acks
+    [ack] = slack.socket_mode.acks
     assert ack["envelope_id"] == "env-help-1"
     assert "/ecwid-connect" in json.dumps(ack["payload"])  # the usage text
     assert status == 200
@@ -126,11 +126,11 @@ async def test_socket_mode_answers_a_slash_command_over_the_socket(tmp_path: Pat
 async def test_socket_mode_stuck_connecting_stops_on_a_signal(
     tmp_path: Path, sig: signal.Signals
 ) -> None:
-    async with MiniSlack(connections="stall") as slack:
+    async with FakeSlack() as slack:
+        slack.socket_mode.stall()
         with BotProcess(_socket_env(slack.api_url), tmp_path / "serve.log") as bot:
             await bot.wait_for_log("Probes (/health, /ready, /metrics) on")
-            while slack.connection_attempts == 0:
-                await asyncio.sleep(0.05)
+            await slack.wait_for(lambda call: call.method == CONNECTIONS_OPEN, timeout=30)
             assert await bot.stop(sig, within=STOP_BOUND_S) == 0
     no_traceback(bot.log())
 
@@ -139,7 +139,8 @@ async def test_socket_mode_stuck_connecting_stops_on_a_signal(
 async def test_socket_mode_reconnecting_backs_off_one_line_an_attempt_and_stops(
     tmp_path: Path, sig: signal.Signals
 ) -> None:
-    async with MiniSlack(connections="fail") as slack:
+    async with FakeSlack() as slack:
+        slack.fail_next(CONNECTIONS_OPEN, error="internal_error", times=1000)  # every attempt
         with BotProcess(_socket_env(slack.api_url), tmp_path / "serve.log") as bot:
             await bot.wait_for_log("could not connect (attempt 2:")
             assert await bot.stop(sig, within=STOP_BOUND_S) == 0
@@ -147,7 +148,8 @@ async def test_socket_mode_reconnecting_backs_off_one_line_an_attempt_and_stops(
     no_traceback(log)
     attempts = [line for line in log.splitlines() if "could not connect" in line]
     # One line per failed attempt (the last may still have been in flight at the signal).
-    assert slack.connection_attempts - 1 <= len(attempts) <= slack.connection_attempts
+    tried = len(slack.calls_to(CONNECTIONS_OPEN))
+    assert tried - 1 <= len(attempts) <= tried
     assert all("Slack said internal_error" in line for line in attempts)
     assert "next try in 1 s" in attempts[0]
     assert "next try in 2 s" in attempts[1]
@@ -157,7 +159,8 @@ async def test_socket_mode_reconnecting_backs_off_one_line_an_attempt_and_stops(
 async def test_waiting_for_slack_at_start_stops_on_a_signal(
     tmp_path: Path, sig: signal.Signals
 ) -> None:
-    async with MiniSlack(auth="hang") as slack:
+    async with FakeSlack() as slack:
+        slack.hold("auth.test")  # never let go: Slack does not answer
         with BotProcess(_http_env(slack.api_url), tmp_path / "serve.log") as bot:
             await bot.wait_for_log("Starting in HTTP mode")
             assert await bot.stop(sig, within=STOP_BOUND_S) == 0
@@ -165,7 +168,8 @@ async def test_waiting_for_slack_at_start_stops_on_a_signal(
 
 
 async def test_a_bot_token_slack_refuses_stops_the_start_naming_it(tmp_path: Path) -> None:
-    async with MiniSlack(auth="refuse") as slack:
+    async with FakeSlack() as slack:
+        slack.fail_next("auth.test", error="invalid_auth")
         with BotProcess(_http_env(slack.api_url), tmp_path / "serve.log") as bot:
             assert await bot.exit_code() == 2
     log = bot.log()
@@ -174,12 +178,13 @@ async def test_a_bot_token_slack_refuses_stops_the_start_naming_it(tmp_path: Pat
 
 
 async def test_an_app_token_slack_refuses_stops_the_start_naming_it(tmp_path: Path) -> None:
-    async with MiniSlack(connections="refuse") as slack:
+    async with FakeSlack() as slack:
+        slack.fail_next(CONNECTIONS_OPEN, error="invalid_auth")
         with BotProcess(_socket_env(slack.api_url), tmp_path / "serve.log") as bot:
             assert await bot.exit_code() == 2
     no_traceback(bot.log())
     assert "Slack refused SLACK_APP_TOKEN (invalid_auth)" in bot.log()
-    assert slack.connection_attempts == 1
+    assert len(slack.calls_to(CONNECTIONS_OPEN)) == 1
 
 
 async def test_the_placeholders_of_env_example_are_refused_by_name(tmp_path: Path) -> None:

@@ -17,8 +17,7 @@ from bot.sandbox.ecwid.server import EcwidSandbox
 from bot.sandbox.slack.user import SlackUser
 from bot.sandbox.slack.webapi import FakeSlack
 from handlers.commands import COMMAND
-from tests.slack.processes import STOP_BOUND_S, BotProcess, bot_env
-from tests.slack.serving import no_traceback
+from tests.slack.processes import STOP_BOUND_S, BotProcess, bot_env, no_traceback
 from tests.test_canary import CANARY_STORES, secrets_of
 
 pytestmark = pytest.mark.process

@@ -276,3 +276,35 @@ async def test_an_item_whose_end_could_not_be_written_is_ended_once_the_database
     ((row),) = await items_in(database_url)
     assert (row["state"], row["runs"]) == (TimedState.DONE, 1)
     assert runs == [1]
+
+
+async def test_an_item_still_running_while_its_process_drains_is_not_taken_over(
+    database_url: str,
+) -> None:
+    # Stopping ends the claiming, not the leases: what runs on during the drain is still this
+    # process's, or another replica would run it a second time meanwhile.
+    runs: collections.Counter[str] = collections.Counter()
+
+    async def slow_job(item: TimedItem) -> None:
+        runs[item.id] += 1
+        await asyncio.sleep(LEASE_S * 3)
+
+    await schedule(database_url, 1, payload=lambda _n: {})
+    database = Database.from_url(database_url)
+    tasks = TaskSupervisor()
+    stopping = TimedWorkRunner(
+        TimedWork(database, LEASE_S), Metrics(), tasks.spawn, timeout_s=30, poll_s=0.1
+    )
+    stopping.handle({KIND: slow_job})
+    stopping.start()
+    try:
+        await wait_for(lambda: bool(runs), 30, "the item started")
+        await stopping.stop()
+        async with replica(database_url, slow_job):
+            await tasks.drain(LEASE_S * 6)  # the item finishes within its drain
+        await stopping.release()
+    finally:
+        await database.close()
+    assert list(runs.values()) == [1]
+    ((row),) = await items_in(database_url)
+    assert (row["state"], row["runs"]) == (TimedState.DONE, 1)

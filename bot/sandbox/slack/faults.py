@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import random
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +45,7 @@ class FaultInjection:
         self._failures: dict[str, deque[Failure]] = {}
         self._faults: FaultPlan | None = None
         self._holds: dict[str, asyncio.Event] = {}
+        self._held: Counter[str] = Counter()
         self._drops: dict[str, deque[str]] = {}
 
     def fail_next(
@@ -113,6 +114,19 @@ class FaultInjection:
         is set; then they are answered as usual."""
         gate = self._holds[method] = asyncio.Event()
         return gate
+
+    def held(self, method: str) -> int:
+        """How many calls of `method` are waiting on `hold`'s event now."""
+        return self._held[method]
+
+    async def _wait_if_held(self, method: str) -> None:
+        if (gate := self._holds.get(method)) is None:
+            return
+        self._held[method] += 1
+        try:
+            await gate.wait()
+        finally:
+            self._held[method] -= 1
 
     def _take_failure(self, method: str) -> Failure | None:
         queue = self._failures.get(method)

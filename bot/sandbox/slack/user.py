@@ -297,6 +297,13 @@ class SlackUser:
             envelope["enterprise_id"] = self.enterprise_id
         return envelope
 
+    async def reply(self, text: str, *, channel_id: str, thread_ts: str) -> httpx.Response:
+        """Write `text` in the thread `thread_ts` of the public channel `channel_id`: Slack sends
+        `message.channels` to an app in the channel."""
+        message = self._slack.post_user_message(channel_id, self.user_id, text, thread_ts=thread_ts)
+        event = {**message, "channel": channel_id, "event_ts": message["ts"]}
+        return await self.send_event({**event, "channel_type": "channel"})
+
     async def mention(
         self, text: str, *, channel_id: str, thread_ts: str | None = None
     ) -> httpx.Response:

@@ -2,9 +2,9 @@
 
 `FakeSlack` serves `POST /api/<method>` and the `response_url`s it hands out over aiohttp: it
 reads each call's arguments and token, applies planned failures (`bot.sandbox.slack.faults`),
-hands the call to the method that plays it (`chat`, `conversations`, `views`, `steps`), and
-records it. The workspace it plays (conversations, messages, people, recorded calls) is
-`bot.sandbox.slack.workspace`; Block Kit that Slack would refuse is refused
+hands the call to the method that plays it (`chat`, `conversations`, `views`, `steps`,
+`socket_mode`), and records it. The workspace it plays (conversations, messages, people,
+recorded calls) is `bot.sandbox.slack.workspace`; Block Kit that Slack would refuse is refused
 (`bot.sandbox.slack.blockkit`).
 """
 
@@ -24,6 +24,7 @@ from bot.sandbox.slack.chat import ChatMethods
 from bot.sandbox.slack.conversations import ConversationMethods
 from bot.sandbox.slack.faults import FaultInjection, failure_headers
 from bot.sandbox.slack.protocol import SlackError, text_arg
+from bot.sandbox.slack.socket_mode import SocketMode
 from bot.sandbox.slack.steps import StepMethods
 from bot.sandbox.slack.views import ViewMethods
 from bot.sandbox.slack.workspace import Hook, SlackCall, SlackWorkspace
@@ -42,7 +43,8 @@ class FakeSlack(
     """Slack's Web API and response URLs, on a local aiohttp server, for one workspace.
 
     Point the bot's `AsyncWebClient(base_url=…)` (`SLACK_API_URL`) at `api_url`. Any token
-    `xoxb-…` is accepted, and the `xwfp-…` token of a workflow step's execution. `clock`
+    `xoxb-…` is accepted, and the `xwfp-…` token of a workflow step's execution; any app-level
+    token `xapp-…` for `apps.connections.open` (Socket Mode: `socket_mode`). `clock`
     (seconds, monotonic) times trigger ids and response URLs. `chat.update`/`chat.delete` need a
     message the bot posted here; reactions and permalinks take any `ts`, so that events made up
     by a test work too. `latency_ms` is added to every Web API call, as a network's round trip
@@ -65,7 +67,9 @@ class FakeSlack(
         self._latency_s = latency_ms / 1000
         #: Every connection the Web API was called over, by the caller's address and port.
         self.api_connections: set[tuple[str, int]] = set()
+        self.socket_mode = SocketMode()
         self._methods: dict[str, _Handler] = {
+            "apps.connections.open": lambda _args: self.socket_mode.connections_open(self.base_url),
             "auth.test": self._auth_test,
             "chat.postMessage": self._chat_post_message,
             "chat.update": self._chat_update,
@@ -98,6 +102,7 @@ class FakeSlack(
         app.router.add_post("/control/trigger", self._control_trigger)
         app.router.add_post("/control/response-url", self._control_response_url)
         app.router.add_get("/control/posted", self._control_posted)
+        self.socket_mode.add_routes(app)
         return app
 
     def runner_options(self) -> dict[str, Any]:
@@ -133,16 +138,16 @@ class FakeSlack(
         if request.transport is not None:
             peer = request.transport.get_extra_info("peername")
             self.api_connections.add((str(peer[0]), int(peer[1])))
-        if (gate := self._holds.get(method)) is not None:
-            await gate.wait()
-        if self._latency_s > 0:
-            await asyncio.sleep(self._latency_s)
         token: str | None = None
         args: dict[str, Any] = {}
         headers: dict[str, str] = {}
         status = 200
         try:
             args = await _read_args(request)
+            # A slow Slack has the whole call, and applies it even if the caller left meanwhile.
+            await self._wait_if_held(method)
+            if self._latency_s > 0:
+                await asyncio.sleep(self._latency_s)
             token = _bearer(request) or text_arg(args, "token")
             args.pop("token", None)
             handler = self._methods.get(method)
@@ -150,7 +155,7 @@ class FakeSlack(
                 raise SlackError("unknown_method", req_method=method)
             if token is None:
                 raise SlackError("not_authed")
-            if not self._valid_token(token):
+            if not self._valid_token(token, method):
                 raise SlackError("invalid_auth")
             self._caller_token = token
             failure, fault = self._planned_failure(method)
@@ -172,8 +177,11 @@ class FakeSlack(
         self._record(SlackCall(method, args, token, response, status))
         return web.json_response(response, status=status, headers=headers)
 
-    def _valid_token(self, token: str) -> bool:
-        """Any bot token, or the token of a workflow step's execution that Slack issued."""
+    def _valid_token(self, token: str, method: str) -> bool:
+        """Any bot token, or the token of a workflow step's execution that Slack issued; for
+        `apps.connections.open`, any app-level token and nothing else."""
+        if method == "apps.connections.open":
+            return token.startswith("xapp-")
         return token.startswith("xoxb-") or any(
             token == execution.bot_access_token for execution in self._executions.values()
         )

@@ -1,0 +1,104 @@
+""" "Did it help?": the question asked in the customer's thread after Resolved, and its two
+buttons. Only the person who asked support may answer, once per round: "Yes, it works" is
+recorded; "Still stuck" reopens the escalation (open again, its response clock and reminders
+started anew), re-renders the triage post and tells the support channel. Anyone else gets a
+private "not yours to answer"; a second click, a private "already answered".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.history.database import Feedback
+from bot.slack.posting import Recipient, tell_privately
+from bot.slack.services import BotServices, services_of
+from handlers.blocks.reminders import (
+    ALREADY_ANSWERED,
+    FEEDBACK_STUCK_ACTION,
+    FEEDBACK_YES_ACTION,
+    NOT_YOURS,
+    feedback_answered,
+    reopened_text,
+)
+from handlers.escalation_timers import start_clock
+from handlers.support import permalink_of, refresh_triage
+
+ANSWERS = {FEEDBACK_YES_ACTION: Feedback.YES, FEEDBACK_STUCK_ACTION: Feedback.STUCK}
+
+
+async def feedback_button(
+    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    """A click on "Yes, it works" or "Still stuck"."""
+    await ack()
+    action = body["actions"][0]
+    user = str(body["user"]["id"])
+    channel = (body.get("channel") or {}).get("id")
+    services = services_of(context)
+    services.tasks.spawn(
+        _answer(services, client, body, ANSWERS[str(action["action_id"])], str(action["value"])),
+        name="feedback",
+        on_failure=services.answers.failure_notice(
+            Recipient(user, channel, body.get("response_url"))
+        ),
+    )
+
+
+async def _answer(
+    services: BotServices,
+    client: AsyncWebClient,
+    body: dict[str, Any],
+    answer: Feedback,
+    value: str,
+) -> None:
+    user = str(body["user"]["id"])
+    channel = (body.get("channel") or {}).get("id")
+    message_ts = (body.get("container") or {}).get("message_ts") or (body.get("message") or {}).get(
+        "ts"
+    )
+
+    async def privately(text: str) -> None:
+        await tell_privately(client, Recipient(user, channel, body.get("response_url")), text)
+
+    escalation_id, _, round_ = value.partition(":")
+    escalation = await services.database.escalation(escalation_id)
+    if escalation is None or not round_.isdigit():
+        await privately("This escalation is no longer on record: nothing to answer.")
+        return
+    if user != escalation.destination.requester:
+        await privately(NOT_YOURS.format(asker=escalation.destination.requester))
+        return
+    escalation, changed = await services.database.answer_feedback(
+        escalation_id, int(round_), user, answer
+    )
+    if not changed:
+        await privately(ALREADY_ANSWERED)
+        return
+    if channel and message_ts:
+        text, blocks = feedback_answered(user, works=answer is Feedback.YES)
+        await client.chat_update(channel=channel, ts=str(message_ts), text=text, blocks=blocks)
+    if answer is Feedback.STUCK:
+        await _reopened(services, client, escalation_id)
+
+
+async def _reopened(services: BotServices, client: AsyncWebClient, escalation_id: str) -> None:
+    escalation = await services.database.escalation(escalation_id)
+    if escalation is None:
+        return
+    await start_clock(services, escalation)
+    await refresh_triage(services, client, escalation.id)
+    if escalation.triage_channel and escalation.triage_ts:
+        await client.chat_postMessage(
+            channel=escalation.triage_channel,
+            thread_ts=escalation.triage_ts,
+            reply_broadcast=True,
+            text=reopened_text(escalation, await permalink_of(client, escalation.destination)),
+        )
+
+
+def register(app: AsyncApp) -> None:
+    for action_id in ANSWERS:
+        app.action(action_id)(feedback_button)
