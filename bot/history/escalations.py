@@ -97,14 +97,6 @@ class Escalation:
         """Still waiting for a first response: the reminders are for these."""
         return self.state is EscalationState.OPEN and self.responded_at is None
 
-    @property
-    def feedback_pending(self) -> bool:
-        """Resolved, and "Did it help?" not answered since."""
-        return self.state is EscalationState.RESOLVED and (
-            self.feedback_at is None
-            or (self.resolved_at is not None and self.feedback_at < self.resolved_at)
-        )
-
 
 @dataclass(frozen=True)
 class EscalationFigures:
@@ -319,12 +311,7 @@ class EscalationStore:
     async def open_escalations(self) -> list[Escalation]:
         """Escalations not yet resolved (open or taken): overdue first, most overdue first,
         then the rest oldest first."""
-        now = self.clock()
-        overdue = sa.and_(
-            EscalationRow.state == EscalationState.OPEN.value,
-            EscalationRow.responded_at.is_(None),
-            EscalationRow.response_due_at <= now,
-        )
+        overdue = _overdue(self.clock())
         return await self._read_escalations(
             sa.select(EscalationRow)
             .where(EscalationRow.state != EscalationState.RESOLVED.value)
