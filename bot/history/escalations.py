@@ -37,6 +37,9 @@ class EscalationState(StrEnum):
     RESOLVED = "resolved"
 
 
+UNRESOLVED = (EscalationState.OPEN.value, EscalationState.TAKEN.value)
+
+
 class Feedback(StrEnum):
     """The customer's answer to "Did it help?" after Resolved."""
 
@@ -308,19 +311,32 @@ class EscalationStore:
             )
         return result.rowcount == 1
 
-    async def open_escalations(self) -> list[Escalation]:
+    async def open_escalations(self, limit: int | None = None) -> list[Escalation]:
         """Escalations not yet resolved (open or taken): overdue first, most overdue first,
-        then the rest oldest first."""
+        then the rest oldest first; the first `limit` of them when given."""
         overdue = _overdue(self.clock())
         return await self._read_escalations(
             sa.select(EscalationRow)
-            .where(EscalationRow.state != EscalationState.RESOLVED.value)
+            # Named states, not "not resolved": a range of the (state, created_at) index.
+            .where(EscalationRow.state.in_(UNRESOLVED))
             .order_by(
                 sa.case((overdue, 0), else_=1),
                 sa.case((overdue, EscalationRow.response_due_at), else_=EscalationRow.created_at),
                 EscalationRow.id,
             )
+            .limit(limit)
         )
+
+    async def open_counts(self) -> tuple[int, int]:
+        """How many escalations are not resolved, and how many of them are overdue."""
+        overdue = sa.func.sum(sa.case((_overdue(self.clock()), 1), else_=0))
+        async with self.reader.connect() as connection:
+            unresolved, late = (
+                await connection.execute(
+                    sa.select(sa.func.count(), overdue).where(EscalationRow.state.in_(UNRESOLVED))
+                )
+            ).one()
+        return int(unresolved or 0), int(late or 0)
 
     async def overdue_count(self) -> int:
         """How many escalations wait past their first response's due time (an index range)."""
@@ -336,7 +352,7 @@ class EscalationStore:
             sa.select(EscalationRow).where(
                 EscalationRow.channel_id == channel,
                 EscalationRow.thread_ts == thread_ts,
-                EscalationRow.state != EscalationState.RESOLVED.value,
+                EscalationRow.state.in_(UNRESOLVED),
             )
         )
 
