@@ -39,6 +39,7 @@ from handlers.blocks.common import CLICK_AGAIN, FORM_OUT_OF_DATE
 from handlers.blocks.follow_up import STOP_FOLLOW_UP_ACTION
 from handlers.blocks.home import HOME_CHECK_ACTION
 from handlers.blocks.leak import CHECK_HELD_ACTION, PASTE_PRIVATELY_ACTION
+from handlers.blocks.reminders import FEEDBACK_STUCK_ACTION, FEEDBACK_YES_ACTION
 from handlers.blocks.workflow import STEP_PASTE_ACTION, StepButton
 from handlers.commands import COMMAND
 from handlers.shortcuts import CHECK_SHORTCUT
@@ -357,6 +358,18 @@ SCENARIOS += [
         "payload",
         VIEW_ROUTE,
         _interaction_waits,
+    ),
+    *(
+        Scenario(
+            f"{action} clicked under Did it help?",
+            lambda stage, _, action=action: _click(
+                stage, "block_actions_slack_connect.json", action, "escalation-id:1"
+            ),
+            "payload",
+            ACTION_ROUTE,
+            _interaction_waits,
+        )
+        for action in (FEEDBACK_YES_ACTION, FEEDBACK_STUCK_ACTION)
     ),
     Scenario(
         "Stop the follow-up clicked",
