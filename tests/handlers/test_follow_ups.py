@@ -21,12 +21,20 @@ from bot.sandbox.ecwid.stores import PAID_FEATURES
 from bot.sandbox.slack.user import SlackUser
 from bot.sandbox.stage import Stage, running_stage
 from bot.slack.timed import TimedWorkRunner
+from handlers.blocks.check import CHECK_AGAIN_ACTION
 from handlers.blocks.follow_up import NO_KEY_LINE, NO_KEY_WATCH_LINE, STOP_FOLLOW_UP_ACTION
 from handlers.blocks.support import RESOLVE_ACTION
 from handlers.blocks.watch import WATCH_ACTION
 from handlers.commands import COMMAND
 from handlers.follow_ups import run_follow_up
-from tests.handlers.test_bot import CHANNEL, check_via_modal, text_of, thread_replies, url_values
+from tests.handlers.test_bot import (
+    CHANNEL,
+    check_via_modal,
+    open_modal_from,
+    text_of,
+    thread_replies,
+    url_values,
+)
 from tests.handlers.test_support import AGENTS, SUPPORT, agent, escalate, triage_now
 
 EVERY_S = 0.3
@@ -41,6 +49,19 @@ async def stage() -> AsyncIterator[Stage]:
         follow_up_for_h=WINDOW_S / 3600,
         check_lease_s=3,
         token_cooldown_s=0.1,  # a Free store's token cools down after each look
+    ) as running:
+        yield running
+
+
+@pytest.fixture
+async def patient_stage() -> AsyncIterator[Stage]:
+    """`stage` with a window that does not end while a test works through its steps."""
+    async with running_stage(
+        credentials_key=new_key(),
+        follow_up_every_s=EVERY_S,
+        follow_up_for_h=60 / 3600,
+        check_lease_s=3,
+        token_cooldown_s=0.1,
     ) as running:
         yield running
 
@@ -298,23 +319,14 @@ async def test_an_open_escalation_hears_the_store_connected_and_history_shows_it
         assert stage.slack.reactions(CHANNEL, root["ts"]) >= {"white_check_mark"}
 
 
-async def test_a_closing_message_cut_off_by_a_stop_is_not_posted_again_by_the_next_process() -> (
-    None
-):
+async def test_a_closing_message_cut_off_by_a_stop_is_not_posted_again_by_the_next_process(
+    patient_stage: Stage,
+) -> None:
     # The bot stops while Slack is slow to take the good news: the drain cuts the round short,
     # its item is given back (not counted as a failed try), and Slack applies the message after
     # all. The next process's round must find it rather than post it again.
-    async with running_stage(
-        credentials_key=new_key(),
-        follow_up_every_s=EVERY_S,
-        follow_up_for_h=60 / 3600,  # the window does not end meanwhile
-        check_lease_s=3,
-        token_cooldown_s=0.1,
-    ) as stage:
-        await _cut_off_then_taken_over(stage, stage.user("U0OWNER", "jane"))
-
-
-async def _cut_off_then_taken_over(stage: Stage, owner: SlackUser) -> None:
+    stage = patient_stage
+    owner = stage.user("U0OWNER", "jane")
     services = stage.services
     root, _answer, _view = await check_via_modal(stage, owner, url_values(stage, "free_plan"))
     await until(lambda: api_calls(stage, "free_plan").count("profile") >= 2, "a round")
@@ -352,3 +364,22 @@ async def _cut_off_then_taken_over(stage: Stage, owner: SlackUser) -> None:
     replies = thread_replies(stage, root["ts"])
     assert len(replies) == 2, [text_of(reply) for reply in replies]
     assert "connected" in text_of(replies[-1]).lower()
+
+
+async def test_stop_on_an_earlier_answer_stops_the_threads_newer_follow_up(
+    patient_stage: Stage,
+) -> None:
+    stage = patient_stage
+    owner = stage.user("U0OWNER", "jane")
+    root, _answer, _view = await check_via_modal(stage, owner, url_values(stage, "free_plan"))
+    (first,) = thread_replies(stage, root["ts"])
+    view_id = await open_modal_from(stage, owner, first, CHECK_AGAIN_ACTION)
+    await owner.submit_view(view_id, url_values(stage, "free_plan"))  # the same thread again
+    await until(lambda: len(thread_replies(stage, root["ts"])) == 2, "the second answer")
+
+    await owner.click_button(first, STOP_FOLLOW_UP_ACTION, channel_id=CHANNEL)
+
+    await until(lambda: len(thread_replies(stage, root["ts"])) == 3, "the stop confirmed")
+    assert "stopped the follow-up" in thread_replies(stage, root["ts"])[-1]["text"]
+    states = sorted(row["state"] for row in await rows(stage, FollowUpRow))
+    assert states == ["stopped", "superseded"]
