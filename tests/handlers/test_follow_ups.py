@@ -8,6 +8,7 @@ import functools
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import pytest
@@ -41,28 +42,27 @@ EVERY_S = 0.3
 WINDOW_S = 3.0
 
 
-@pytest.fixture
-async def stage() -> AsyncIterator[Stage]:
-    async with running_stage(
+def follow_up_stage(window_s: float = WINDOW_S) -> AbstractAsyncContextManager[Stage]:
+    """The bot with follow-ups every EVERY_S for `window_s`."""
+    return running_stage(
         credentials_key=new_key(),
         follow_up_every_s=EVERY_S,
-        follow_up_for_h=WINDOW_S / 3600,
+        follow_up_for_h=window_s / 3600,
         check_lease_s=3,
         token_cooldown_s=0.1,  # a Free store's token cools down after each look
-    ) as running:
+    )
+
+
+@pytest.fixture
+async def stage() -> AsyncIterator[Stage]:
+    async with follow_up_stage() as running:
         yield running
 
 
 @pytest.fixture
 async def patient_stage() -> AsyncIterator[Stage]:
     """`stage` with a window that does not end while a test works through its steps."""
-    async with running_stage(
-        credentials_key=new_key(),
-        follow_up_every_s=EVERY_S,
-        follow_up_for_h=60 / 3600,
-        check_lease_s=3,
-        token_cooldown_s=0.1,
-    ) as running:
+    async with follow_up_stage(window_s=60) as running:
         yield running
 
 
@@ -200,6 +200,19 @@ async def test_without_credentials_key_the_answer_says_why_in_one_line() -> None
         assert WATCH_ACTION not in text_of(connected)
 
 
+async def everything_seen(
+    stage: Stage, root: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> list[str]:
+    """The thread, every Slack call, the log and the follow-ups' rows, as text."""
+    return [
+        json.dumps(stage.slack.messages(CHANNEL, root["ts"])),
+        json.dumps([call.args for call in stage.slack.calls], default=str),
+        caplog.text,
+        repr(await rows(stage, FollowUpRow)),
+        repr(await rows(stage, TimedWorkRow)),
+    ]
+
+
 async def test_no_secret_in_a_follow_ups_messages_rows_or_log(
     stage: Stage, owner: SlackUser, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -211,14 +224,7 @@ async def test_no_secret_in_a_follow_ups_messages_rows_or_log(
     upgrade(stage, "free_plan")
     await until(lambda: len(thread_replies(stage, root["ts"])) == 2, "the connected answer")
 
-    seen = [
-        json.dumps(stage.slack.messages(CHANNEL, root["ts"])),
-        json.dumps([call.args for call in stage.slack.calls], default=str),
-        caplog.text,
-        repr(await rows(stage, FollowUpRow)),
-        repr(await rows(stage, TimedWorkRow)),
-    ]
-    for text in seen:
+    for text in await everything_seen(stage, root, caplog):
         assert store.token not in text
         assert url not in text
         assert store.collection_name not in text
@@ -237,13 +243,7 @@ async def test_no_secret_in_the_follow_up_of_a_store_whose_answers_echo_its_toke
         lambda: len(thread_replies(stage, root["ts"])) == 2, "the closing message", seconds=30
     )
 
-    seen = [
-        json.dumps(stage.slack.messages(CHANNEL, root["ts"])),
-        json.dumps([call.args for call in stage.slack.calls], default=str),
-        caplog.text,
-        repr(await rows(stage, FollowUpRow)),
-        repr(await rows(stage, TimedWorkRow)),
-    ]
+    seen = await everything_seen(stage, root, caplog)
     assert "check again on my own" in seen[0], "it was followed up"
     for text in seen:
         assert store.token not in text
@@ -374,7 +374,8 @@ async def test_stop_on_an_earlier_answer_stops_the_threads_newer_follow_up(
     root, _answer, _view = await check_via_modal(stage, owner, url_values(stage, "free_plan"))
     (first,) = thread_replies(stage, root["ts"])
     view_id = await open_modal_from(stage, owner, first, CHECK_AGAIN_ACTION)
-    await owner.submit_view(view_id, url_values(stage, "free_plan"))  # the same thread again
+    # The same thread again (another store: the first one's token may be cooling down).
+    await owner.submit_view(view_id, url_values(stage, "suspended"))
     await until(lambda: len(thread_replies(stage, root["ts"])) == 2, "the second answer")
 
     await owner.click_button(first, STOP_FOLLOW_UP_ACTION, channel_id=CHANNEL)
