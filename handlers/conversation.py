@@ -59,6 +59,9 @@ CHECKING, CONNECTED, PROBLEM = "eyes", "white_check_mark", "warning"
 VIEW_UPDATE_AFTER_ACK_S = 0.5
 # Reactions and modal updates are retried through Slack's bad moments too, for less long.
 DECORATION_PATIENCE_S = 60.0
+# The longest an answer waits for its journal ID (for its mark) when the journal is slower than
+# the check.
+JOURNAL_ID_WAIT_S = 0.1
 
 
 def installing_team(context: AsyncBoltContext) -> str | None:
@@ -325,10 +328,12 @@ async def start_thread_and_check(
     paste: Paste,
     *,
     accepted: asyncio.Future[str] | None = None,
+    rerun: bool = False,
 ) -> None:
     """`/ecwid-connect <paste>`: a thread root without the paste, then the check's answer in it.
 
-    The check is journaled while the root is posted (`accepted` when it already is)."""
+    The check is journaled while the root is posted (`accepted` when it already is; `rerun`:
+    by a process that died, see `check_and_answer`)."""
     if accepted is None:
         accepted = journaled(services, destination, paste)
     text, blocks = checking_root_message(destination.requester)
@@ -346,7 +351,7 @@ async def start_thread_and_check(
     if root_ts is not None:
         destination = destination.in_thread(root_ts)
         accepted = _then_moved(services, accepted, destination)
-    await check_and_answer(services, client, destination, paste, accepted=accepted)
+    await check_and_answer(services, client, destination, paste, accepted=accepted, rerun=rerun)
 
 
 def pending_ladder() -> list[Step]:
@@ -362,6 +367,7 @@ async def check_and_answer(
     *,
     accepted: asyncio.Future[str] | None = None,
     first_time: Awaitable[bool] | None = None,
+    rerun: bool = False,
 ) -> CheckReport | None:
     """Run the check, then answer in the thread (and in the modal, if it is still open).
 
@@ -422,6 +428,7 @@ async def check_and_answer(
         acked_at=acked_at,
         journaled=False,
         reacting=reacting,
+        rerun=rerun,
     )
     await services.checks.keep(checked)
     return report if delivered else None
@@ -446,6 +453,7 @@ async def deliver_answer(
     acked_at: float | None = None,
     journaled: bool = True,
     reacting: Awaitable[None] | None = None,
+    rerun: bool = False,
 ) -> bool:
     """Post an answer in its thread, then mark its journal entry done; True once it is there.
 
@@ -454,6 +462,8 @@ async def deliver_answer(
     it rather than run the check again). `reacting` is the 👀 still on its way, awaited before
     the reaction changes. When Slack keeps failing past the delivery's patience, the entry is
     left for a later attempt (by this process or another), never replaced by an error message.
+    `rerun`: the check was run again after its process died, which may have posted its answer
+    before the journal learnt it: looked for first, by the journal ID both answers carry.
     """
 
     async def journal_answer() -> str:
@@ -465,9 +475,18 @@ async def deliver_answer(
     # Both run to the end whatever the other does: the entry's row is never changed twice at
     # once, and what follows (`later`, `done`) comes after both. An answer taken from the
     # journal may have been posted by the process that journaled it: looked for first.
-    mark = MessageMark.answer(answer.check_id) if answer.check_id else None
+    mark = None
+    if answer.check_id:
+        mark = MessageMark.answer(answer.check_id, await _journal_id_soon(accepted))
     posted, journal_id = await asyncio.gather(
-        post(client, destination, answer.text, answer.blocks, mark=mark, look_first=journaled),
+        post(
+            client,
+            destination,
+            answer.text,
+            answer.blocks,
+            mark=mark,
+            look_first=journaled or rerun,
+        ),
         journal_answer(),
         return_exceptions=True,
     )
@@ -503,6 +522,18 @@ async def deliver_answer(
         except Exception:
             logger.exception("the modal could not show the result (it is in the thread)")
     return True
+
+
+async def _journal_id_soon(accepted: Awaitable[str]) -> str | None:
+    """The journal ID for the answer's mark, if the journal gives it within
+    `JOURNAL_ID_WAIT_S` (it was asked as the check began, so it nearly always has): the answer
+    does not wait on a slow database for longer. Without it, a re-run may post twice."""
+    if not isinstance(accepted, asyncio.Future):
+        return None
+    await asyncio.wait({accepted}, timeout=JOURNAL_ID_WAIT_S)
+    if not accepted.done() or accepted.cancelled() or accepted.exception() is not None:
+        return None
+    return str(accepted.result())
 
 
 class LiveLadder:

@@ -29,6 +29,7 @@ from bot.slack.exactly_once import MessageMark
 from bot.slack.services import BotServices, SupportUnreadable, services_of
 from handlers.blocks.common import CLICK_AGAIN
 from handlers.blocks.follow_up import (
+    FOLLOW_UP_ENDS,
     STOP_FOLLOW_UP_ACTION,
     STOP_WITHOUT_FOLLOW_UP,
     changed_message,
@@ -181,6 +182,11 @@ async def stop_follow_up(
 
 async def _stop(services: BotServices, client: AsyncWebClient, click: StopClick) -> None:
     follow_up = await services.follow_ups.get(click.item_id)
+    if follow_up is not None and follow_up.state is FollowUpState.SUPERSEDED:
+        # A newer check in the thread took the following over: "Stop checking" on the older
+        # answer means that one, or the bot would go on after being asked to stop.
+        thread = follow_up.destination
+        follow_up = await services.follow_ups.active_in_thread(thread.channel, thread.thread_ts)
     if follow_up is None or not await may_stop(
         services, client, click, follow_up.destination.requester
     ):
@@ -219,7 +225,11 @@ def read_stop_click(
 
 
 async def may_stop(
-    services: BotServices, client: AsyncWebClient, click: StopClick, asker: str
+    services: BotServices,
+    client: AsyncWebClient,
+    click: StopClick,
+    asker: str,
+    what: str = FOLLOW_UP_ENDS,
 ) -> bool:
     """Whoever asked and support agents may stop what the bot does on its own; anyone else is
     told, privately, whose it is."""
@@ -228,7 +238,7 @@ async def may_stop(
     await tell_privately(
         client,
         click.user,
-        not_yours_line(asker),
+        not_yours_line(asker, what),
         channel=click.origin.channel,
         response_url=click.origin.response_url,
     )

@@ -49,7 +49,12 @@ async def resume(services: BotServices, client: AsyncWebClient, entry: JournalEn
         logger.info("running interrupted check %s again", entry.id)
         if destination.thread_ts is None and destination.entry == EntryPoint.COMMAND:
             await start_thread_and_check(
-                services, client, destination, entry.paste, accepted=already_journaled(entry.id)
+                services,
+                client,
+                destination,
+                entry.paste,
+                accepted=already_journaled(entry.id),
+                rerun=True,
             )
         else:
             await check_and_answer(
@@ -59,6 +64,7 @@ async def resume(services: BotServices, client: AsyncWebClient, entry: JournalEn
                 entry.paste,
                 entry.view_id,
                 accepted=already_journaled(entry.id),
+                rerun=True,
             )
         return
     logger.info("telling the requester of check %s that it was interrupted", entry.id)

@@ -27,7 +27,7 @@ from bot.history.watches import WatchState
 from bot.slack.exactly_once import MessageMark
 from bot.slack.services import BotServices, services_of
 from handlers.blocks.common import CLICK_AGAIN
-from handlers.blocks.follow_up import duration
+from handlers.blocks.follow_up import every
 from handlers.blocks.watch import (
     DATE_BLOCK,
     DATE_INPUT,
@@ -35,6 +35,7 @@ from handlers.blocks.watch import (
     STOP_WATCH_ACTION,
     STOP_WITHOUT_WATCH,
     WATCH_ACTION,
+    WATCH_ENDS,
     WATCH_FORM_UNREADABLE,
     WATCH_MODAL_CALLBACK,
     broken_message,
@@ -84,8 +85,9 @@ async def open_watch(
         tell_origin(context, client, origin, CLICK_AGAIN)
         return
     today = datetime.now(UTC).date()
+    how_often = every(services_of(context).settings.watch_every_s)
     await client.views_open(
-        trigger_id=origin.trigger_id, view=watch_modal(check_id, destination, today)
+        trigger_id=origin.trigger_id, view=watch_modal(check_id, destination, today, how_often)
     )
 
 
@@ -97,9 +99,7 @@ async def set_watch(
     form = submission.form
     try:
         check_id, destination = read_watch_metadata(form.metadata or "")
-        picked = date.fromisoformat(
-            str(((body["view"]["state"]["values"][DATE_BLOCK][DATE_INPUT]) or {})["selected_date"])
-        )
+        picked = date.fromisoformat(form.picked_date(DATE_BLOCK, DATE_INPUT) or "")
     except (KeyError, ValueError, TypeError):
         await submission.refuse(DATE_BLOCK)
         return
@@ -145,7 +145,7 @@ async def _start(
     )
     services.timed.wake()
     services.metrics.watches_active.set(await services.watches.active_count())
-    await post(client, destination, watch_set_line(watch, duration(settings.watch_every_s)))
+    await post(client, destination, watch_set_line(watch, every(settings.watch_every_s)))
 
 
 async def run_watch(services: BotServices, client: AsyncWebClient, item: TimedItem) -> Again | None:
@@ -209,7 +209,7 @@ async def _stop(services: BotServices, client: AsyncWebClient, click: StopClick)
     if watch is None:
         return
     if click.user != watch.watcher and not await may_stop(
-        services, client, click, watch.destination.requester
+        services, client, click, watch.destination.requester, WATCH_ENDS
     ):
         return
     if not await services.watches.end(watch.id, WatchState.STOPPED):

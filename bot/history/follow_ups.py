@@ -204,6 +204,20 @@ class FollowUps:
             ).mappings()
             return [_follow_up(row) for row in rows]
 
+    async def active_in_thread(self, channel: str, thread_ts: str | None) -> FollowUp | None:
+        """The thread's active follow-up (one at most: a newer one supersedes the others);
+        None outside a thread, where none supersedes another."""
+        if thread_ts is None:
+            return None
+        query = sa.select(FollowUpRow).where(
+            FollowUpRow.channel_id == channel,
+            FollowUpRow.thread_ts == thread_ts,
+            FollowUpRow.state == FollowUpState.ACTIVE.value,
+        )
+        async with self._database.reader.connect() as connection:
+            row = (await connection.execute(query.limit(1))).mappings().one_or_none()
+        return _follow_up(row) if row is not None else None
+
     async def for_store(self, store_id: int, limit: int = 20) -> list[FollowUp]:
         """The store's follow-ups, newest first, ended ones included."""
         query = (

@@ -32,10 +32,16 @@ def duration(seconds: float) -> str:
     return f"{number} {name}" if number == "1" else f"{number} {name}s"
 
 
+def every(seconds: float) -> str:
+    """How often, in words: "every 10 minutes", "every day", "every 1.5 hours"."""
+    words = duration(seconds)
+    return f"every {words.removeprefix('1 ')}"
+
+
 def follow_up_note(follow_up: FollowUp, every_s: float) -> Blocks:
     """On an answer the bot follows up: what it will do, until when, and how to stop it."""
     text = (
-        f":repeat: I will check again on my own every {duration(every_s)} until "
+        f":repeat: I will check again on my own {every(every_s)} until "
         f"{slack_date(follow_up.ends_at)}, and tell you here as soon as it works: "
         "nothing to paste again."
     )
@@ -164,11 +170,11 @@ STOP_WITHOUT_FOLLOW_UP = (
 )
 
 
-def not_yours_line(asker: str) -> str:
-    return (
-        f"Only <@{asker}>, who asked, or a support agent can stop this follow-up; it ends by "
-        "itself once the store connects or its time is up."
-    )
+FOLLOW_UP_ENDS = "this follow-up; it ends by itself once the store connects or its time is up"
+
+
+def not_yours_line(asker: str, what: str = FOLLOW_UP_ENDS) -> str:
+    return f"Only <@{asker}>, who asked, or a support agent can stop {what}."
 
 
 def escalation_connected_message(

@@ -37,7 +37,7 @@ def watch_button(check_id: str) -> ButtonElement:
     return ButtonElement(text="Watch until migration", action_id=WATCH_ACTION, value=check_id)
 
 
-def watch_modal(check_id: str, destination: Destination, today: date) -> dict[str, Any]:
+def watch_modal(check_id: str, destination: Destination, today: date, every: str) -> dict[str, Any]:
     """Asks for the migration date; the check and its thread ride in the metadata."""
     metadata = {
         "check_id": check_id,
@@ -56,7 +56,7 @@ def watch_modal(check_id: str, destination: Destination, today: date) -> dict[st
         blocks=[
             SectionBlock(
                 text=MarkdownTextObject(
-                    text="I will check this store again every day until the migration and say "
+                    text=f"I will check this store again {every} until the migration and say "
                     "in the thread if it stops working; after the migration I will remind "
                     "the store owner to disconnect the app."
                 )
@@ -90,7 +90,7 @@ def _people(watch: Watch) -> str:
 
 def watch_set_line(watch: Watch, every: str) -> str:
     return (
-        f":eyes: <@{watch.watcher}> set a watch: I will check store {_store(watch)} every {every} "
+        f":eyes: <@{watch.watcher}> set a watch: I will check store {_store(watch)} {every} "
         f"until the migration on {watch.migration_date:%A %d %B %Y} and say here if it stops "
         f"working. On {slack_date(watch.remind_at)} I will remind <@{watch.destination.requester}>"
         " to disconnect the app."
@@ -122,6 +122,7 @@ def reminder_line(watch: Watch) -> str:
 
 
 STOP_WATCH_ACTION = "stop_watch"
+WATCH_ENDS = "this watch; it ends by itself with its reminder after the migration"
 STOP_WITHOUT_WATCH = (
     "That Stop button names no watch, so nothing was stopped: open the App Home again."
 )
