@@ -15,15 +15,24 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.history.database import Feedback
 from bot.slack.posting import Recipient, tell_privately
 from bot.slack.services import BotServices, services_of
+from handlers.blocks.common import CLICK_AGAIN
 from handlers.blocks.reminders import (
     ALREADY_ANSWERED,
     FEEDBACK_STUCK_ACTION,
+    FEEDBACK_WITHOUT_ESCALATION,
     FEEDBACK_YES_ACTION,
     NOT_YOURS,
     feedback_answered,
     reopened_text,
 )
 from handlers.escalation_timers import start_clock
+from handlers.payload import (
+    Origin,
+    clicked_action_id,
+    clicked_value,
+    interaction_origin,
+    tell_origin,
+)
 from handlers.support import permalink_of, refresh_triage
 
 ANSWERS = {FEEDBACK_YES_ACTION: Feedback.YES, FEEDBACK_STUCK_ACTION: Feedback.STUCK}
@@ -34,15 +43,18 @@ async def feedback_button(
 ) -> None:
     """A click on "Yes, it works" or "Still stuck"."""
     await ack()
-    action = body["actions"][0]
-    user = str(body["user"]["id"])
-    channel = (body.get("channel") or {}).get("id")
+    origin = interaction_origin(body)
+    answer = ANSWERS.get(clicked_action_id(body) or "")
+    value = clicked_value(body)
+    if origin.user is None or answer is None or value is None:
+        tell_origin(context, client, origin, CLICK_AGAIN if value else FEEDBACK_WITHOUT_ESCALATION)
+        return
     services = services_of(context)
     services.tasks.spawn(
-        _answer(services, client, body, ANSWERS[str(action["action_id"])], str(action["value"])),
+        _answer(services, client, origin, origin.user, answer, value),
         name="feedback",
         on_failure=services.answers.failure_notice(
-            Recipient(user, channel, body.get("response_url"))
+            Recipient(origin.user, origin.channel, origin.response_url)
         ),
     )
 
@@ -50,18 +62,13 @@ async def feedback_button(
 async def _answer(
     services: BotServices,
     client: AsyncWebClient,
-    body: dict[str, Any],
+    origin: Origin,
+    user: str,
     answer: Feedback,
     value: str,
 ) -> None:
-    user = str(body["user"]["id"])
-    channel = (body.get("channel") or {}).get("id")
-    message_ts = (body.get("container") or {}).get("message_ts") or (body.get("message") or {}).get(
-        "ts"
-    )
-
     async def privately(text: str) -> None:
-        await tell_privately(client, Recipient(user, channel, body.get("response_url")), text)
+        await tell_privately(client, Recipient(user, origin.channel, origin.response_url), text)
 
     escalation_id, _, round_ = value.partition(":")
     escalation = await services.database.escalation(escalation_id)
@@ -77,9 +84,11 @@ async def _answer(
     if not changed:
         await privately(ALREADY_ANSWERED)
         return
-    if channel and message_ts:
+    if origin.channel and origin.message_ts:
         text, blocks = feedback_answered(user, works=answer is Feedback.YES)
-        await client.chat_update(channel=channel, ts=str(message_ts), text=text, blocks=blocks)
+        await client.chat_update(
+            channel=origin.channel, ts=origin.message_ts, text=text, blocks=blocks
+        )
     if answer is Feedback.STUCK:
         await _reopened(services, client, escalation_id)
 

@@ -60,6 +60,8 @@ class Origin:
     user_team: str | None = None
     response_url: str | None = None
     trigger_id: str | None = None
+    message_ts: str | None = None
+    """The clicked message (a click on a message)."""
 
     def destination(
         self, context: AsyncBoltContext, entry: EntryPoint = EntryPoint.MODAL
@@ -103,6 +105,7 @@ def interaction_origin(body: dict[str, Any]) -> Origin:
         user_team=text(body, "user", "team_id"),
         response_url=text(body, "response_url"),
         trigger_id=text(body, "trigger_id"),
+        message_ts=text(container, "message_ts") or text(body, "message", "ts"),
     )
 
 
@@ -171,6 +174,10 @@ class Form:
     def selected(self, block_id: str, action_id: str) -> str | None:
         """The value of the option chosen in a select menu, if any."""
         return text(self._values, block_id, action_id, "selected_option", "value")
+
+    def picked_date(self, block_id: str, action_id: str) -> str | None:
+        """The date chosen in a date picker (`YYYY-MM-DD`), if any."""
+        return text(self._values, block_id, action_id, "selected_date")
 
     def error_block(self, *preferred: str) -> str | None:
         """The block an inline error may go under: the first of `preferred` the form was

@@ -99,9 +99,7 @@ async def set_watch(
     form = submission.form
     try:
         check_id, destination = read_watch_metadata(form.metadata or "")
-        picked = date.fromisoformat(
-            str(((body["view"]["state"]["values"][DATE_BLOCK][DATE_INPUT]) or {})["selected_date"])
-        )
+        picked = date.fromisoformat(form.picked_date(DATE_BLOCK, DATE_INPUT) or "")
     except (KeyError, ValueError, TypeError):
         await submission.refuse(DATE_BLOCK)
         return

@@ -42,6 +42,9 @@ logger = logging.getLogger(__name__)
 # A check that was already re-run once and interrupted again is not run a third time: it may
 # be what brings the process down.
 MAX_RERUNS = 1
+# The longest an answer waits for its journal ID (for its mark) when the journal is slower than
+# the check.
+JOURNAL_ID_WAIT_S = 0.1
 
 FailureNotice = Callable[[str], Awaitable[None]]
 """What `TaskSupervisor.spawn` calls when background work fails, with the log's reference."""
@@ -134,9 +137,11 @@ class AnswerService:
         paste: Paste,
         *,
         accepted: asyncio.Future[str] | None = None,
+        rerun: bool = False,
     ) -> None:
         """`/ecwid-connect <paste>`: a thread root without the paste, then the check's answer in
-        it. The check is journaled while the root is posted (`accepted` when it already is)."""
+        it. The check is journaled while the root is posted (`accepted` when it already is;
+        `rerun`: by a process that died, see `check_and_answer`)."""
         if accepted is None:
             accepted = self._accept(destination, paste)
         text, blocks = self.layouts.thread_root(destination.requester)
@@ -154,7 +159,7 @@ class AnswerService:
         if root_ts is not None:
             destination = destination.in_thread(root_ts)
             accepted = self._then_moved(accepted, destination)
-        await self.check_and_answer(destination, paste, accepted=accepted)
+        await self.check_and_answer(destination, paste, accepted=accepted, rerun=rerun)
 
     async def check_and_answer(
         self,
@@ -164,12 +169,15 @@ class AnswerService:
         *,
         accepted: asyncio.Future[str] | None = None,
         unique: Awaitable[bool] | None = None,
+        rerun: bool = False,
     ) -> CheckReport | None:
         """Run the check, then answer in the thread (and in the modal, if it is still open).
 
         Once `unique` (the de-duplication of a submission) agrees, the check starts at once;
         journaling it as accepted (`accepted` when a caller already did) and then the 👀 happen
-        beside it. None when there is no answer to build on (a failure, or a duplicate).
+        beside it. `rerun`: the check is run again after its process died, which may have posted
+        its answer before the journal learnt it (looked for first, by the journal ID both
+        answers carry). None when there is no answer to build on (a failure, or a duplicate).
         """
         acked_at = asyncio.get_running_loop().time()
         if unique is not None and not await unique:
@@ -217,6 +225,7 @@ class AnswerService:
             acked_at=acked_at,
             answer_journaled=False,
             reacting=reacting,
+            rerun=rerun,
         )
         await self.recorder.keep(checked)
         return report if delivered else None
@@ -236,9 +245,11 @@ class AnswerService:
         if entry.paste is not None and entry.attempts <= MAX_RERUNS:
             logger.info("running interrupted check %s again", entry.id)
             if destination.thread_ts is None and destination.entry == EntryPoint.COMMAND:
-                await self.check_in_new_thread(destination, entry.paste, accepted=known)
+                await self.check_in_new_thread(destination, entry.paste, accepted=known, rerun=True)
             else:
-                await self.check_and_answer(destination, entry.paste, entry.view_id, accepted=known)
+                await self.check_and_answer(
+                    destination, entry.paste, entry.view_id, accepted=known, rerun=True
+                )
             return
         logger.info("telling the requester of check %s that it was interrupted", entry.id)
         text, blocks = self.layouts.interrupted(destination.requester)
@@ -286,6 +297,7 @@ class AnswerService:
         acked_at: float | None = None,
         answer_journaled: bool = True,
         reacting: Awaitable[None] | None = None,
+        rerun: bool = False,
     ) -> bool:
         """Post an answer in its thread, then mark its journal entry done; True once it is there.
 
@@ -294,7 +306,7 @@ class AnswerService:
         redelivers it rather than run the check again). `reacting` is the 👀 still on its way,
         awaited before the reaction changes. When Slack keeps failing past the delivery's
         patience, the entry is left for a later attempt (by this process or another), never
-        replaced by an error message.
+        replaced by an error message. `rerun`: see `check_and_answer`.
         """
 
         async def journal_answer() -> str:
@@ -306,11 +318,17 @@ class AnswerService:
         # Both run to the end whatever the other does: the entry's row is never changed twice at
         # once, and what follows (`later`, `done`) comes after both. An answer taken from the
         # journal may have been posted by the process that journaled it: looked for first.
-        mark = MessageMark.answer(answer.check_id) if answer.check_id else None
+        mark = None
+        if answer.check_id:
+            mark = MessageMark.answer(answer.check_id, await _journal_id_soon(accepted))
         poster = self.poster_for(destination)
         posted, journal_id = await asyncio.gather(
             poster.post(
-                destination, answer.text, answer.blocks, mark=mark, look_first=answer_journaled
+                destination,
+                answer.text,
+                answer.blocks,
+                mark=mark,
+                look_first=answer_journaled or rerun,
             ),
             journal_answer(),
             return_exceptions=True,
@@ -347,6 +365,18 @@ class AnswerService:
             except Exception:
                 logger.exception("the modal could not show the result (it is in the thread)")
         return True
+
+
+async def _journal_id_soon(accepted: Awaitable[str]) -> str | None:
+    """The journal ID for the answer's mark, if the journal gives it within
+    `JOURNAL_ID_WAIT_S` (it was asked as the check began, so it nearly always has): the answer
+    does not wait on a slow database for longer. Without it, a re-run may post twice."""
+    if not isinstance(accepted, asyncio.Future):
+        return None
+    await asyncio.wait({accepted}, timeout=JOURNAL_ID_WAIT_S)
+    if not accepted.done() or accepted.cancelled() or accepted.exception() is not None:
+        return None
+    return str(accepted.result())
 
 
 def _known(journal_id: str) -> asyncio.Future[str]:

@@ -52,11 +52,15 @@ class MessageMark:
     event_type: str
     field: str
     value: str
+    # The journal entry an answer belongs to: the same for a check run again after its process
+    # died, whose check ID is new. Either ID finds the message.
+    journal_id: str | None = None
 
     @classmethod
-    def answer(cls, check_id: str) -> MessageMark:
-        """The mark of the answer to check `check_id`: the same for every delivery of it."""
-        return cls(ANSWER_EVENT, "check_id", check_id)
+    def answer(cls, check_id: str, journal_id: str | None = None) -> MessageMark:
+        """The mark of the answer to check `check_id` (journaled as `journal_id`, when known):
+        the same for every delivery of it, and for a re-run's answer, by the journal ID."""
+        return cls(ANSWER_EVENT, "check_id", check_id, journal_id)
 
     @classmethod
     def fresh(cls) -> MessageMark:
@@ -66,7 +70,10 @@ class MessageMark:
     @property
     def metadata(self) -> dict[str, Any]:
         """`chat.postMessage`'s `metadata` argument."""
-        return {"event_type": self.event_type, "event_payload": {self.field: self.value}}
+        payload = {self.field: self.value}
+        if self.journal_id is not None:
+            payload["journal_id"] = self.journal_id
+        return {"event_type": self.event_type, "event_payload": payload}
 
     def on(self, message: Mapping[str, Any]) -> bool:
         """Whether `message` (as `conversations.replies`/`history` return it) carries this mark."""
@@ -74,7 +81,11 @@ class MessageMark:
         if not isinstance(metadata, Mapping) or metadata.get("event_type") != self.event_type:
             return False
         payload = metadata.get("event_payload")
-        return isinstance(payload, Mapping) and payload.get(self.field) == self.value
+        if not isinstance(payload, Mapping):
+            return False
+        if self.journal_id is not None and payload.get("journal_id") == self.journal_id:
+            return True
+        return payload.get(self.field) == self.value
 
 
 async def post_once(

@@ -16,6 +16,10 @@ FEEDBACK_STUCK_ACTION = "escalation_feedback_stuck"
 FEEDBACK_QUESTION = "Did it help? Does the connection work for you now?"
 NOT_YOURS = "Only <@{asker}>, who asked the support team, can answer this question."
 ALREADY_ANSWERED = "This question has already been answered. Thanks!"
+FEEDBACK_WITHOUT_ESCALATION = (
+    "This button does not say which escalation it answers, so nothing was recorded: please "
+    "answer with the buttons of the newest question in this thread."
+)
 
 
 def reminder_mention(urgency: Urgency, user_group: str | None) -> str:

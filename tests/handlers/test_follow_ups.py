@@ -8,6 +8,7 @@ import functools
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ import sqlalchemy as sa
 
 from bot.history.follow_ups import FOLLOW_UP_KIND
 from bot.history.models import FollowUpRow, TimedWorkRow
+from bot.history.timed import OPEN_STATES
 from bot.history.vault import new_key
 from bot.metrics import Metrics
 from bot.sandbox.ecwid.stores import PAID_FEATURES
@@ -41,28 +43,27 @@ EVERY_S = 0.3
 WINDOW_S = 3.0
 
 
-@pytest.fixture
-async def stage() -> AsyncIterator[Stage]:
-    async with running_stage(
+def follow_up_stage(window_s: float = WINDOW_S) -> AbstractAsyncContextManager[Stage]:
+    """The bot with follow-ups every EVERY_S for `window_s`."""
+    return running_stage(
         credentials_key=new_key(),
         follow_up_every_s=EVERY_S,
-        follow_up_for_h=WINDOW_S / 3600,
+        follow_up_for_h=window_s / 3600,
         check_lease_s=3,
         token_cooldown_s=0.1,  # a Free store's token cools down after each look
-    ) as running:
+    )
+
+
+@pytest.fixture
+async def stage() -> AsyncIterator[Stage]:
+    async with follow_up_stage() as running:
         yield running
 
 
 @pytest.fixture
 async def patient_stage() -> AsyncIterator[Stage]:
     """`stage` with a window that does not end while a test works through its steps."""
-    async with running_stage(
-        credentials_key=new_key(),
-        follow_up_every_s=EVERY_S,
-        follow_up_for_h=60 / 3600,
-        check_lease_s=3,
-        token_cooldown_s=0.1,
-    ) as running:
+    async with follow_up_stage(window_s=60) as running:
         yield running
 
 
@@ -72,6 +73,20 @@ async def until(condition: Callable[[], bool], what: str, seconds: float = 20) -
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f"{what} within {seconds} s")
+
+
+async def no_timed_work_left(stage: Stage, seconds: float = 20) -> None:
+    """Wait until no timed work is open or running: from then on the bot says nothing more of
+    its own, so what a test sees is all there will be."""
+    for _ in range(int(seconds / 0.05)):
+        items = await rows(stage, TimedWorkRow)
+        if stage.services.timed.running == 0 and not [
+            item for item in items if item["state"] in OPEN_STATES
+        ]:
+            await stage.services.tasks.drain(10)  # what a last round started (a reaction)
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed work still open after {seconds} s")
 
 
 async def rows(stage: Stage, model: type[Any]) -> list[sa.RowMapping]:
@@ -106,7 +121,7 @@ async def test_a_free_plan_store_upgraded_during_its_follow_up_is_answered_conne
     upgrade(stage, "free_plan")
 
     await until(lambda: len(thread_replies(stage, root["ts"])) == 2, "the connected answer")
-    await asyncio.sleep(EVERY_S * 5)  # time for a second answer to show
+    await no_timed_work_left(stage)  # nothing can come after
     (_, connected) = thread_replies(stage, root["ts"])
     assert connected["text"].startswith(f"<@{owner.user_id}> Good news: it works now")
     assert "Connected" in text_of(connected)
@@ -126,7 +141,7 @@ async def test_a_store_that_stays_free_gets_one_closing_message_then_silence(
 
     await until(lambda: len(thread_replies(stage, root["ts"])) == 2, "the closing message")
     looks = len(api_calls(stage, "free_plan"))
-    await asyncio.sleep(EVERY_S * 5)
+    await no_timed_work_left(stage)
     (_, closing) = thread_replies(stage, root["ts"])
     assert closing["text"].startswith(f"<@{owner.user_id}> I checked again")
     assert "still is not connected: `plan_free`" in closing["text"]
@@ -154,7 +169,7 @@ async def test_a_stopped_follow_up_posts_nothing_more(stage: Stage, owner: Slack
     await until(lambda: len(thread_replies(stage, root["ts"])) == 2, "the stop confirmed")
     looks = len(api_calls(stage, "free_plan"))
     upgrade(stage, "free_plan")  # even once it would work, nothing more is said
-    await asyncio.sleep(WINDOW_S + EVERY_S * 3)
+    await no_timed_work_left(stage)
 
     (_, stopped) = thread_replies(stage, root["ts"])
     assert "stopped the follow-up" in stopped["text"]
@@ -200,6 +215,19 @@ async def test_without_credentials_key_the_answer_says_why_in_one_line() -> None
         assert WATCH_ACTION not in text_of(connected)
 
 
+async def everything_seen(
+    stage: Stage, root: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> list[str]:
+    """The thread, every Slack call, the log and the follow-ups' rows, as text."""
+    return [
+        json.dumps(stage.slack.messages(CHANNEL, root["ts"])),
+        json.dumps([call.args for call in stage.slack.calls], default=str),
+        caplog.text,
+        repr(await rows(stage, FollowUpRow)),
+        repr(await rows(stage, TimedWorkRow)),
+    ]
+
+
 async def test_no_secret_in_a_follow_ups_messages_rows_or_log(
     stage: Stage, owner: SlackUser, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -211,14 +239,7 @@ async def test_no_secret_in_a_follow_ups_messages_rows_or_log(
     upgrade(stage, "free_plan")
     await until(lambda: len(thread_replies(stage, root["ts"])) == 2, "the connected answer")
 
-    seen = [
-        json.dumps(stage.slack.messages(CHANNEL, root["ts"])),
-        json.dumps([call.args for call in stage.slack.calls], default=str),
-        caplog.text,
-        repr(await rows(stage, FollowUpRow)),
-        repr(await rows(stage, TimedWorkRow)),
-    ]
-    for text in seen:
+    for text in await everything_seen(stage, root, caplog):
         assert store.token not in text
         assert url not in text
         assert store.collection_name not in text
@@ -237,13 +258,7 @@ async def test_no_secret_in_the_follow_up_of_a_store_whose_answers_echo_its_toke
         lambda: len(thread_replies(stage, root["ts"])) == 2, "the closing message", seconds=30
     )
 
-    seen = [
-        json.dumps(stage.slack.messages(CHANNEL, root["ts"])),
-        json.dumps([call.args for call in stage.slack.calls], default=str),
-        caplog.text,
-        repr(await rows(stage, FollowUpRow)),
-        repr(await rows(stage, TimedWorkRow)),
-    ]
+    seen = await everything_seen(stage, root, caplog)
     assert "check again on my own" in seen[0], "it was followed up"
     for text in seen:
         assert store.token not in text
@@ -256,7 +271,7 @@ async def test_forget_ends_and_erases_a_stores_follow_ups(stage: Stage, owner: S
 
     erased = await stage.services.database.forget_store(stage.sandbox.store("free_plan").store_id)
     looks = len(api_calls(stage, "free_plan"))
-    await asyncio.sleep(WINDOW_S + EVERY_S * 3)
+    await no_timed_work_left(stage)
 
     assert erased.follow_ups == 1
     assert await rows(stage, FollowUpRow) == []

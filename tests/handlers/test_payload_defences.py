@@ -39,6 +39,7 @@ from handlers.blocks.common import CLICK_AGAIN, FORM_OUT_OF_DATE
 from handlers.blocks.follow_up import STOP_FOLLOW_UP_ACTION
 from handlers.blocks.home import HOME_CHECK_ACTION
 from handlers.blocks.leak import CHECK_HELD_ACTION, PASTE_PRIVATELY_ACTION
+from handlers.blocks.reminders import FEEDBACK_STUCK_ACTION, FEEDBACK_YES_ACTION
 from handlers.blocks.workflow import STEP_PASTE_ACTION, StepButton
 from handlers.commands import COMMAND
 from handlers.shortcuts import CHECK_SHORTCUT
@@ -159,7 +160,7 @@ def _escalation_submission(stage: Stage, check_id: str) -> dict[str, Any]:
 
 def _watch_submission(stage: Stage, check_id: str) -> dict[str, Any]:
     today = datetime.now(UTC).date()
-    view = watch_blocks.watch_modal(check_id, _asked_from("W111"), today)
+    view = watch_blocks.watch_modal(check_id, _asked_from("W111"), today, "every day")
     later = (today + timedelta(days=30)).isoformat()
     return _submission(stage, view, {watch_blocks.DATE_BLOCK: {watch_blocks.DATE_INPUT: later}})
 
@@ -235,6 +236,26 @@ VIEW_ROUTE = (("type",), ("view", "callback_id"), ("view", "type"))
 EVENT_ROUTE = (("type",), ("event", "type"))
 
 TRIAGE_BUTTON = sorted(TRIAGE_ACTIONS)[0]  # they share one listener
+SUBJECT = object()
+"""A button whose value is the scenario's subject (the check or follow-up it is about)."""
+
+
+def _button(
+    name: str,
+    action_id: str,
+    value: str | object | None,
+    *,
+    fixture: str = "block_actions_slack_connect.json",
+) -> Scenario:
+    """A click on the bot's button `action_id`, carrying `value` (None: the button has none)."""
+
+    def build(stage: Stage, subject: str) -> dict[str, Any]:
+        carried = subject if value is SUBJECT else value
+        assert carried is None or isinstance(carried, str)
+        return _click(stage, fixture, action_id, carried)
+
+    return Scenario(name, build, "payload", ACTION_ROUTE, _interaction_waits)
+
 
 SCENARIOS = [
     Scenario("paste modal submitted", _check_submission, "payload", VIEW_ROUTE, _interaction_waits),
@@ -245,43 +266,15 @@ SCENARIOS = [
         VIEW_ROUTE,
         _interaction_waits,
     ),
-    Scenario(
-        "Paste the URL clicked",
-        lambda stage, _: _click(
-            stage,
-            "block_actions_slack_connect.json",
-            check_blocks.OPEN_CHECK_MODAL_ACTION,
-            None,
-        ),
-        "payload",
-        ACTION_ROUTE,
-        _interaction_waits,
-    ),
-    Scenario(
+    _button("Paste the URL clicked", check_blocks.OPEN_CHECK_MODAL_ACTION, None),
+    _button(
         "Escalate to support clicked",
-        lambda stage, check_id: _click(
-            stage, "block_actions_ephemeral_in_thread.json", check_blocks.ESCALATE_ACTION, check_id
-        ),
-        "payload",
-        ACTION_ROUTE,
-        _interaction_waits,
+        check_blocks.ESCALATE_ACTION,
+        SUBJECT,
+        fixture="block_actions_ephemeral_in_thread.json",
     ),
-    Scenario(
-        "triage button clicked",
-        lambda stage, _: _click(
-            stage, "block_actions_slack_connect.json", TRIAGE_BUTTON, "escalation-id"
-        ),
-        "payload",
-        ACTION_ROUTE,
-        _interaction_waits,
-    ),
-    Scenario(
-        "Check a store clicked in the Home",
-        lambda stage, _: _click(stage, "block_actions_slack_connect.json", HOME_CHECK_ACTION, None),
-        "payload",
-        ACTION_ROUTE,
-        _interaction_waits,
-    ),
+    _button("triage button clicked", TRIAGE_BUTTON, "escalation-id"),
+    _button("Check a store clicked in the Home", HOME_CHECK_ACTION, None),
     Scenario(
         "message shortcut used",
         _shortcut,
@@ -331,26 +324,10 @@ SCENARIOS += [
         lambda body: all(_has(body, "event", key) for key in ("user", "channel", "ts", "text")),
     ),
     *(
-        Scenario(
-            f"{action} clicked on a leak warning",
-            lambda stage, _, action=action: _click(
-                stage, "block_actions_slack_connect.json", action, "hold-id"
-            ),
-            "payload",
-            ACTION_ROUTE,
-            _interaction_waits,
-        )
+        _button(f"{action} clicked on a leak warning", action, "hold-id")
         for action in (CHECK_HELD_ACTION, PASTE_PRIVATELY_ACTION)
     ),
-    Scenario(
-        "Watch until migration clicked",
-        lambda stage, check_id: _click(
-            stage, "block_actions_slack_connect.json", watch_blocks.WATCH_ACTION, check_id
-        ),
-        "payload",
-        ACTION_ROUTE,
-        _interaction_waits,
-    ),
+    _button("Watch until migration clicked", watch_blocks.WATCH_ACTION, SUBJECT),
     Scenario(
         "watch modal submitted",
         _watch_submission,
@@ -358,15 +335,11 @@ SCENARIOS += [
         VIEW_ROUTE,
         _interaction_waits,
     ),
-    Scenario(
-        "Stop the follow-up clicked",
-        lambda stage, follow_up: _click(
-            stage, "block_actions_slack_connect.json", STOP_FOLLOW_UP_ACTION, follow_up
-        ),
-        "payload",
-        ACTION_ROUTE,
-        _interaction_waits,
+    *(
+        _button(f"{action} clicked under Did it help?", action, "escalation-id:1")
+        for action in (FEEDBACK_YES_ACTION, FEEDBACK_STUCK_ACTION)
     ),
+    _button("Stop the follow-up clicked", STOP_FOLLOW_UP_ACTION, SUBJECT),
     Scenario(
         "workflow step's Paste the URL clicked",
         _step_paste,

@@ -10,6 +10,10 @@ from collections.abc import AsyncIterator
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.destination import Destination, EntryPoint
+from bot.engine.intake import read_paste
+from bot.history.journal import JournalEntry
+from bot.history.vault import new_key
 from bot.sandbox.loopback import free_port
 from bot.sandbox.slack.webapi import FakeSlack
 from bot.sandbox.stage import running_stage
@@ -18,6 +22,8 @@ from bot.slack.app import slack_client
 from bot.slack.delivery import ChannelPacer, DeliveryExpired, deliver
 from bot.slack.exactly_once import ANSWER_EVENT, MessageMark, find_posted, post_once
 from handlers.commands import COMMAND
+from tests.handlers.test_bot import CHANNEL as BOT_CHANNEL
+from tests.handlers.test_bot import check_via_modal, thread_replies, url_values
 
 CHANNEL = "C0ONCE"
 CHECK_ID = "c0ffee0123456789"
@@ -297,3 +303,31 @@ async def test_a_checks_root_and_answer_cut_off_after_slack_took_them_appear_onc
     assert answer["metadata"]["event_type"] == ANSWER_EVENT
     assert answer["metadata"]["event_payload"]["check_id"]
     assert reactions == {"white_check_mark"}  # delivered, as far as the bot knows
+
+
+async def test_a_check_run_again_after_its_process_died_finds_the_answer_it_had_posted() -> None:
+    # The answer's post and the journal's learning of it go side by side: a process killed
+    # between the two leaves an entry without its answer, and the next process runs the check
+    # again, under a new check ID. The journal ID, on both answers, finds the first one.
+    async with running_stage(credentials_key=new_key()) as stage:
+        owner = stage.user("U0OWNER", "jane")
+        root, _answer, _view = await check_via_modal(stage, owner, url_values(stage, "connected"))
+        (answer,) = thread_replies(stage, root["ts"])
+        journal_id = answer["metadata"]["event_payload"]["journal_id"]
+        paste = read_paste(
+            stage.sandbox.collection_url("connected"), stage.settings.collection_hosts
+        )
+        destination = Destination(
+            channel=BOT_CHANNEL,
+            thread_ts=root["ts"],
+            requester=owner.user_id,
+            team=str(answer["team"]),
+            entry=EntryPoint.MODAL,
+        )
+        entry = JournalEntry(journal_id, destination, None, paste, None, attempts=1)
+
+        await stage.services.answers.resume(entry)
+        await stage.services.tasks.drain(10)
+
+        assert [reply["ts"] for reply in thread_replies(stage, root["ts"])] == [answer["ts"]]
+        assert len(stage.slack.calls_to("conversations.replies")) == 1

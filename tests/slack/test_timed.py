@@ -84,6 +84,16 @@ async def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> 
     raise AssertionError(f"{what} within {seconds} s")
 
 
+async def all_done(url: str, *runners: TimedWorkRunner, seconds: float = 30) -> None:
+    """Wait until every item is done and no runner holds one: nothing can run again."""
+    for _ in range(int(seconds / 0.05)):
+        done = all(row["state"] == TimedState.DONE for row in await items_in(url))
+        if done and not any(runner.running for runner in runners):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"every item done within {seconds} s")
+
+
 async def test_two_replicas_run_each_due_item_exactly_once(database_url: str) -> None:
     runs: collections.Counter[str] = collections.Counter()
 
@@ -94,7 +104,7 @@ async def test_two_replicas_run_each_due_item_exactly_once(database_url: str) ->
     await schedule(database_url, 120, payload=lambda n: {"n": n})
     async with replica(database_url, job) as first, replica(database_url, job) as second:
         await wait_for(lambda: sum(runs.values()) >= 120, 60, "every item ran")
-        await asyncio.sleep(0.5)  # time for a second run of any item to show
+        await all_done(database_url, first, second)  # no item can run again from here
         assert first.work.owner != second.work.owner
     assert len(runs) == 120
     assert set(runs.values()) == {1}
@@ -112,9 +122,9 @@ async def test_a_repeating_item_runs_at_each_due_time_and_then_ends(database_url
         return Again(utcnow() + timedelta(seconds=0.2), {"round": len(rounds) + 1})
 
     await schedule(database_url, 1, payload=lambda _n: {"round": 1})
-    async with replica(database_url, job), replica(database_url, job):
+    async with replica(database_url, job) as first, replica(database_url, job) as second:
         await wait_for(lambda: len(rounds) == 3, 30, "three rounds")
-        await asyncio.sleep(0.5)
+        await all_done(database_url, first, second)
     assert rounds == [1, 2, 3]
     ((state, runs),) = {(row["state"], row["runs"]) for row in await items_in(database_url)}
     assert (state, runs) == (TimedState.DONE, 3)
