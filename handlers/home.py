@@ -16,7 +16,7 @@ from bot.history.steps import StepExecutions
 from bot.history.watches import Watches
 from bot.slack.services import BotServices, SupportUnreadable, services_of
 from handlers.blocks.common import CLICK_AGAIN
-from handlers.blocks.home import HOME_CHECK_ACTION, TeamView, home_channel, home_view
+from handlers.blocks.home import HOME_CHECK_ACTION, LIST_LIMIT, TeamView, home_channel, home_view
 from handlers.conversation import installing_team, spawn_check_modal, tell_failure
 from handlers.payload import event_origin, interaction_origin, tell_origin, text
 
@@ -45,11 +45,15 @@ async def build_home(
     if agent:
         everyone_waiting = await steps.waiting() if steps is not None else []
         since = database.clock() - TEAM_WINDOW
+        # Only what the Home lists is read; the rest is counted.
+        open_count, overdue_count = await database.open_counts()
         team = TeamView(
             await database.team_stats(since),
-            await database.open_escalations(),
+            await database.open_escalations(limit=2 * LIST_LIMIT),
             everyone_waiting,
             await database.escalation_figures(since),
+            open_count=open_count,
+            overdue_count=overdue_count,
         )
     running = watching = None
     whose = None if agent else {user_id}

@@ -436,6 +436,9 @@ class Database(EscalationStore):
         count = sa.func.count().label("n")
         query = (
             sa.select(CheckRow.diagnosis, count)
+            # Every code named: each is one range of the (diagnosis, created_at) index, counted
+            # from the index alone, already in order for the grouping.
+            .where(CheckRow.diagnosis.in_([code.value for code in Diagnosis]))
             .where(CheckRow.created_at >= since)
             .group_by(CheckRow.diagnosis)
         )

@@ -37,6 +37,9 @@ class EscalationState(StrEnum):
     RESOLVED = "resolved"
 
 
+UNRESOLVED = (EscalationState.OPEN.value, EscalationState.TAKEN.value)
+
+
 class Feedback(StrEnum):
     """The customer's answer to "Did it help?" after Resolved."""
 
@@ -96,14 +99,6 @@ class Escalation:
     def waiting_for_response(self) -> bool:
         """Still waiting for a first response: the reminders are for these."""
         return self.state is EscalationState.OPEN and self.responded_at is None
-
-    @property
-    def feedback_pending(self) -> bool:
-        """Resolved, and "Did it help?" not answered since."""
-        return self.state is EscalationState.RESOLVED and (
-            self.feedback_at is None
-            or (self.resolved_at is not None and self.feedback_at < self.resolved_at)
-        )
 
 
 @dataclass(frozen=True)
@@ -316,24 +311,32 @@ class EscalationStore:
             )
         return result.rowcount == 1
 
-    async def open_escalations(self) -> list[Escalation]:
+    async def open_escalations(self, limit: int | None = None) -> list[Escalation]:
         """Escalations not yet resolved (open or taken): overdue first, most overdue first,
-        then the rest oldest first."""
-        now = self.clock()
-        overdue = sa.and_(
-            EscalationRow.state == EscalationState.OPEN.value,
-            EscalationRow.responded_at.is_(None),
-            EscalationRow.response_due_at <= now,
-        )
+        then the rest oldest first; the first `limit` of them when given."""
+        overdue = _overdue(self.clock())
         return await self._read_escalations(
             sa.select(EscalationRow)
-            .where(EscalationRow.state != EscalationState.RESOLVED.value)
+            # Named states, not "not resolved": a range of the (state, created_at) index.
+            .where(EscalationRow.state.in_(UNRESOLVED))
             .order_by(
                 sa.case((overdue, 0), else_=1),
                 sa.case((overdue, EscalationRow.response_due_at), else_=EscalationRow.created_at),
                 EscalationRow.id,
             )
+            .limit(limit)
         )
+
+    async def open_counts(self) -> tuple[int, int]:
+        """How many escalations are not resolved, and how many of them are overdue."""
+        overdue = sa.func.sum(sa.case((_overdue(self.clock()), 1), else_=0))
+        async with self.reader.connect() as connection:
+            unresolved, late = (
+                await connection.execute(
+                    sa.select(sa.func.count(), overdue).where(EscalationRow.state.in_(UNRESOLVED))
+                )
+            ).one()
+        return int(unresolved or 0), int(late or 0)
 
     async def overdue_count(self) -> int:
         """How many escalations wait past their first response's due time (an index range)."""
@@ -349,7 +352,7 @@ class EscalationStore:
             sa.select(EscalationRow).where(
                 EscalationRow.channel_id == channel,
                 EscalationRow.thread_ts == thread_ts,
-                EscalationRow.state != EscalationState.RESOLVED.value,
+                EscalationRow.state.in_(UNRESOLVED),
             )
         )
 

@@ -44,6 +44,9 @@ class TeamView:
     open_escalations: list[Escalation]
     waiting_steps: list[StepExecution] = field(default_factory=list)
     figures: EscalationFigures | None = None
+    #: How many are not resolved, and how many overdue, when `open_escalations` is a first part.
+    open_count: int | None = None
+    overdue_count: int | None = None
 
 
 def home_metadata(dm_channel: str) -> str:
@@ -150,11 +153,13 @@ def home_view(
             DividerBlock(),
             HeaderBlock(text="Support team"),
         ]
-        if overdue:
+        late = team.overdue_count if team.overdue_count is not None else len(overdue)
+        if late:
             blocks.append(
                 mrkdwn_section(
-                    f"*:alarm_clock: Overdue escalations ({len(overdue)})*\n"
+                    f"*:alarm_clock: Overdue escalations ({late})*\n"
                     + "\n".join(_open_line(e, now) for e in overdue[:LIST_LIMIT])
+                    + (f"\n…and {late - LIST_LIMIT} more" if late > LIST_LIMIT else "")
                 )
             )
         blocks += [
@@ -167,15 +172,16 @@ def home_view(
             ),
             mrkdwn_section("*Top diagnoses*\n" + (top or "_No problems seen._")),
         ]
-        lines = [_open_line(e, now) for e in team.open_escalations[:LIST_LIMIT]]
-        more = len(team.open_escalations) - LIST_LIMIT
+        total = team.open_count if team.open_count is not None else len(team.open_escalations)
+        # The overdue ones are listed above; here the others.
+        waiting = [e for e in team.open_escalations if not e.overdue(now)][:LIST_LIMIT]
+        lines = [_open_line(e, now) for e in waiting]
+        more = total - late - len(waiting)
         if more > 0:
             lines.append(f"…and {more} more")
+        nothing = "_None: well done._" if not total else "_All of them are overdue._"
         blocks.append(
-            mrkdwn_section(
-                f"*Open escalations ({len(team.open_escalations)})*\n"
-                + ("\n".join(lines) or "_None: well done._")
-            )
+            mrkdwn_section(f"*Open escalations ({total})*\n" + ("\n".join(lines) or nothing))
         )
         if team.waiting_steps:
             blocks.append(mrkdwn_section(team_waiting_text(team.waiting_steps)))

@@ -54,13 +54,11 @@ def upgrade() -> None:
     op.execute("UPDATE escalations SET opened_at = created_at")
     for name, columns in _INDEXES:
         op.create_index(name, "escalations", columns)
-    op.create_index("ix_checks_created_at_diagnosis", "checks", ["created_at", "diagnosis"])
-    op.drop_index("ix_checks_created_at", table_name="checks")
+    op.create_index("ix_checks_diagnosis_created_at", "checks", ["diagnosis", "created_at"])
 
 
 def downgrade() -> None:
-    op.create_index("ix_checks_created_at", "checks", ["created_at"])
-    op.drop_index("ix_checks_created_at_diagnosis", table_name="checks")
+    op.drop_index("ix_checks_diagnosis_created_at", table_name="checks")
     for name, _fields in _INDEXES:
         op.drop_index(name, table_name="escalations")
     with op.batch_alter_table("escalations") as batch:
