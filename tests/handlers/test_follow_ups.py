@@ -334,6 +334,39 @@ async def test_an_open_escalation_hears_the_store_connected_and_history_shows_it
         assert stage.slack.reactions(CHANNEL, root["ts"]) >= {"white_check_mark"}
 
 
+async def test_the_triage_threads_note_outlasts_slack_refusing_it_for_a_while() -> None:
+    async with running_stage(
+        support_channel_id=SUPPORT,
+        credentials_key=new_key(),
+        follow_up_every_s=EVERY_S,
+        follow_up_for_h=WINDOW_S / 3600,
+        token_cooldown_s=0.1,
+    ) as stage:
+        stage.slack.set_channel_members(SUPPORT, ["UBOT", *AGENTS])
+        _, triage = await escalate(stage, "free_plan")
+        # Held on the reaction that comes between the owner's good news and the triage note,
+        # Slack then refuses the note: rate-limited longer than a client's own retries last,
+        # then a server error.
+        gate = stage.slack.hold("reactions.add")
+        upgrade(stage, "free_plan")
+        await until(lambda: stage.slack.held("reactions.add") > 0, "the good news posted")
+        stage.slack.fail_next("chat.postMessage", status=429, retry_after=1, times=3)
+        stage.slack.fail_next("chat.postMessage", status=503)
+        gate.set()
+
+        await until(
+            lambda: any(
+                "connected" in m["text"] for m in stage.slack.messages(SUPPORT, triage["ts"])
+            ),
+            "the triage thread told",
+        )
+        refused = [c for c in stage.slack.calls_to("chat.postMessage") if not c.response["ok"]]
+        assert [c.response["error"] for c in refused] == [
+            *["ratelimited"] * 3,
+            "service_unavailable",
+        ]
+
+
 async def test_a_closing_message_cut_off_by_a_stop_is_not_posted_again_by_the_next_process(
     patient_stage: Stage,
 ) -> None:
