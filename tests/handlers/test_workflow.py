@@ -211,6 +211,20 @@ async def test_a_retried_function_executed_posts_the_guide_once(
     assert stage.slack.execution(execution.id).state == "running"
 
 
+@pytest.mark.parametrize("channel", [INTAKE, None], ids=["channel", "dm"])
+async def test_a_guide_slack_applied_before_the_connection_dropped_is_posted_once(
+    stage: Stage, owner: SlackUser, channel: str | None
+) -> None:
+    stage.slack.drop_next("chat.postMessage", applied=True)
+    execution, _ = await run_step(stage, owner, inputs_for(owner, channel))
+
+    where = channel or stage.slack.open_dm(owner.user_id)
+    guide = guide_in(stage, where)  # exactly one
+    assert stage.slack.execution(execution.id).state == "running"
+    await paste(stage, owner, guide, "connected")
+    assert stage.slack.execution(execution.id).state == "completed"
+
+
 async def test_without_a_channel_the_guide_goes_to_the_owners_dm(
     stage: Stage, owner: SlackUser
 ) -> None:
