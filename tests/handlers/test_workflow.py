@@ -510,6 +510,45 @@ async def test_a_completion_slack_fails_is_made_again_by_a_later_round(
     assert outputs["connected"] is True
 
 
+async def test_a_completion_whose_record_failed_is_recorded_completed_by_a_later_round(
+    stage: Stage, owner: SlackUser
+) -> None:
+    execution, _ = await run_step(stage, owner, inputs_for(owner))
+    engine = stage.services.database.engine
+
+    async def rename(old: str, new: str) -> None:
+        async with engine.begin() as connection:
+            await connection.execute(sa.text(f"ALTER TABLE {old} RENAME TO {new}"))
+
+    # Slack completes the step; the database fails before the bot has recorded that.
+    gate = stage.slack.hold("functions.completeSuccess")
+    await owner.click_button(guide_in(stage, INTAKE), STEP_PASTE_ACTION)
+    opened = await stage.slack.wait_for(lambda call: call.method == "views.open")
+    await owner.submit_view(str(opened.response["view"]["id"]), url_values(stage, "connected"))
+    await until(lambda: stage.slack.held("functions.completeSuccess") > 0, "the completion")
+    await rename("step_executions", "step_executions_away")
+    try:
+        gate.set()
+        await until(lambda: stage.slack.execution(execution.id).state == "completed", "done")
+        await settle(stage)
+    finally:
+        await rename("step_executions_away", "step_executions")
+    row = await stage.services.steps.executions.get(execution.id)
+    assert row is not None
+    assert row.state is StepState.CHECKED
+
+    # The next round completes it again; Slack answers that it is completed already.
+    await untouched_for(stage, execution.id, stage.settings.check_lease_s + 1)
+    await stage.services.journal_round()
+
+    row = await stage.services.steps.executions.get(execution.id)
+    assert row is not None
+    assert row.state is StepState.COMPLETED
+    assert row.outputs is not None
+    assert row.outputs.connected is True
+    assert stage.slack.execution(execution.id).state == "completed"
+
+
 async def test_a_follow_up_that_later_connects_is_posted_and_the_step_keeps_its_outputs() -> None:
     async with running_stage(
         credentials_key=new_key(),
