@@ -8,7 +8,7 @@ import functools
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import pytest
@@ -301,7 +301,9 @@ async def test_the_app_home_lists_follow_ups_with_a_stop_button_that_works(
     assert follow_up["state"] == "stopped"
 
 
-async def test_an_open_escalation_hears_the_store_connected_and_history_shows_it() -> None:
+@asynccontextmanager
+async def escalating_stage() -> AsyncIterator[Stage]:
+    """The bot with follow-ups and a support channel whose members are the agents."""
     async with running_stage(
         support_channel_id=SUPPORT,
         credentials_key=new_key(),
@@ -310,6 +312,11 @@ async def test_an_open_escalation_hears_the_store_connected_and_history_shows_it
         token_cooldown_s=0.1,
     ) as stage:
         stage.slack.set_channel_members(SUPPORT, ["UBOT", *AGENTS])
+        yield stage
+
+
+async def test_an_open_escalation_hears_the_store_connected_and_history_shows_it() -> None:
+    async with escalating_stage() as stage:
         root, triage = await escalate(stage, "free_plan")
         upgrade(stage, "free_plan")
 
@@ -335,14 +342,7 @@ async def test_an_open_escalation_hears_the_store_connected_and_history_shows_it
 
 
 async def test_the_triage_threads_note_outlasts_slack_refusing_it_for_a_while() -> None:
-    async with running_stage(
-        support_channel_id=SUPPORT,
-        credentials_key=new_key(),
-        follow_up_every_s=EVERY_S,
-        follow_up_for_h=WINDOW_S / 3600,
-        token_cooldown_s=0.1,
-    ) as stage:
-        stage.slack.set_channel_members(SUPPORT, ["UBOT", *AGENTS])
+    async with escalating_stage() as stage:
         _, triage = await escalate(stage, "free_plan")
         # Held on the reaction that comes between the owner's good news and the triage note,
         # Slack then refuses the note: rate-limited longer than a client's own retries last,
