@@ -29,7 +29,7 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest
 
-## The tests that start no process (no bot, no PostgreSQL server, no command line): under a minute.
+## The tests that start no process (no bot, no PostgreSQL server, no command line).
 quick: $(STAMP)
 	$(BIN)/pytest -q -m "not process"
 

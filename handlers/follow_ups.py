@@ -44,6 +44,7 @@ from handlers.blocks.home import home_channel
 from handlers.blocks.support import RESOLVE_ACTION
 from handlers.home import publish_home
 from handlers.payload import Origin, clicked_value, interaction_origin, tell_origin, text
+from handlers.support import triage_thread
 
 logger = logging.getLogger(__name__)
 
@@ -159,15 +160,12 @@ async def _tell_escalations(
     for escalation in await services.database.open_escalations():
         if escalation.check_id != follow_up.check_id:
             continue
-        if escalation.state is EscalationState.RESOLVED or not escalation.triage_ts:
+        triage = triage_thread(escalation)
+        if escalation.state is EscalationState.RESOLVED or triage is None:
             continue
         text, blocks = escalation_connected_message(follow_up, escalation.id, RESOLVE_ACTION)
-        await client.chat_postMessage(
-            channel=str(escalation.triage_channel),
-            thread_ts=escalation.triage_ts,
-            text=text,
-            blocks=blocks,
-        )
+        mark = MessageMark(FOLLOW_UP_EVENT, "follow_up", f"{follow_up.id}:{escalation.id}")
+        await services.answers.poster_for(triage).post(triage, text, blocks, mark=mark)
 
 
 async def stop_follow_up(

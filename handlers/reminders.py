@@ -22,7 +22,7 @@ from bot.slack.exactly_once import MESSAGE_EVENT, MessageMark
 from bot.slack.services import BotServices
 from handlers.blocks.reminders import owner_reminder_text, reminder_text
 from handlers.escalation_timers import OWNER_REMINDER_FACTOR
-from handlers.support import permalink_of, refresh_triage
+from handlers.support import permalink_of, refresh_triage, triage_thread
 
 logger = logging.getLogger(__name__)
 
@@ -44,11 +44,11 @@ async def remind_team(
     """The first response is overdue: say so in the triage post's thread, and mark the post."""
     escalation = await _current(services, item)
     number = int(item.payload["reminder"])
+    triage = triage_thread(escalation) if escalation is not None else None
     if (
         escalation is None
+        or triage is None
         or not escalation.waiting_for_response
-        or escalation.triage_channel is None
-        or escalation.triage_ts is None
         or escalation.response_due_at is None
     ):
         return None
@@ -63,13 +63,6 @@ async def remind_team(
             permalink=await permalink_of(client, escalation.destination),
             user_group=services.support.user_group,
             last=number >= MAX_REMINDERS,
-        )
-        triage = Destination(
-            channel=escalation.triage_channel,
-            thread_ts=escalation.triage_ts,
-            requester=escalation.destination.requester,
-            team=escalation.destination.team,
-            entry=EntryPoint.RERUN,
         )
         mark = MessageMark(MESSAGE_EVENT, "message_id", f"reminder:{item.id}:{number}")
         await services.answers.poster_for(triage).post(

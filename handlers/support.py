@@ -439,6 +439,20 @@ async def _tell_agent(
         logger.warning("could not tell %s: %s", agent, error.response.get("error"))
 
 
+def triage_thread(escalation: Escalation) -> Destination | None:
+    """Where the support team talks about `escalation`: its triage thread (None before the
+    triage post is made), to `post` in."""
+    if not escalation.triage_channel or not escalation.triage_ts:
+        return None
+    return Destination(
+        channel=escalation.triage_channel,
+        thread_ts=escalation.triage_ts,
+        requester=escalation.destination.requester,
+        team=escalation.destination.team,
+        entry=EntryPoint.RERUN,
+    )
+
+
 async def permalink_of(client: AsyncWebClient, thread: Destination) -> str | None:
     """A link to the thread `thread` (None when it has no thread or Slack gives none)."""
     if thread.thread_ts is None:

@@ -22,6 +22,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.destination import Destination, EntryPoint
 from bot.slack.delivery import deliver
+from bot.slack.exactly_once import MESSAGE_EVENT, MessageMark, post_once
 from bot.slack.posting import FALLBACK_ERRORS, Recipient
 from bot.slack.services import BotServices, services_of
 from handlers.blocks.common import CLICK_AGAIN
@@ -167,16 +168,26 @@ async def _post_guide(
     member: bool = True,
 ) -> tuple[str, str | None]:
     """Post the step's guide in `where` (the step's channel, or the person's ID for their DM,
-    saying why not in `channel`); where it landed (channel ID, ts)."""
+    saying why not in `channel`), once: marked with the execution, looked for after a failure
+    that leaves unknown whether Slack posted it; where it landed (channel ID, ts)."""
     text, blocks = step_guide_message(button, channel=channel, member=member)
-    response = await deliver(
-        lambda: client.chat_postMessage(
-            channel=where, text=text, blocks=blocks, unfurl_links=False, unfurl_media=False
-        ),
-        where,
+    if where.startswith(("U", "W")):
+        # The DM's own ID: the one its messages can be read back from.
+        opened = await deliver(
+            lambda: client.conversations_open(users=where), where, what="conversations.open"
+        )
+        where = str(opened["channel"]["id"])
+    ts = await post_once(
+        client,
+        channel=where,
+        thread_ts=None,
+        mark=MessageMark(MESSAGE_EVENT, "message_id", f"step-guide:{button.step}"),
+        text=text,
+        blocks=blocks,
+        unfurl_links=False,
+        unfurl_media=False,
     )
-    ts = response.get("ts")
-    return str(response.get("channel") or where), str(ts) if ts else None
+    return where, ts
 
 
 # How many pages of members (1,000 each) are read to find the person; past that, the guide is

@@ -210,6 +210,20 @@ async def test_a_retried_function_executed_posts_the_guide_once(
     assert stage.slack.execution(execution.id).state == "running"
 
 
+@pytest.mark.parametrize("channel", [INTAKE, None], ids=["channel", "dm"])
+async def test_a_guide_slack_applied_before_the_connection_dropped_is_posted_once(
+    stage: Stage, owner: SlackUser, channel: str | None
+) -> None:
+    stage.slack.drop_next("chat.postMessage", applied=True)
+    execution, _ = await run_step(stage, owner, inputs_for(owner, channel))
+
+    where = channel or stage.slack.open_dm(owner.user_id)
+    guide = guide_in(stage, where)  # exactly one
+    assert stage.slack.execution(execution.id).state == "running"
+    await paste(stage, owner, guide, "connected")
+    assert stage.slack.execution(execution.id).state == "completed"
+
+
 async def test_without_a_channel_the_guide_goes_to_the_owners_dm(
     stage: Stage, owner: SlackUser
 ) -> None:
@@ -493,6 +507,45 @@ async def test_a_completion_slack_fails_is_made_again_by_a_later_round(
     outputs = stage.slack.execution(execution.id).outputs
     assert outputs is not None
     assert outputs["connected"] is True
+
+
+async def test_a_completion_whose_record_failed_is_recorded_completed_by_a_later_round(
+    stage: Stage, owner: SlackUser
+) -> None:
+    execution, _ = await run_step(stage, owner, inputs_for(owner))
+    engine = stage.services.database.engine
+
+    async def rename(old: str, new: str) -> None:
+        async with engine.begin() as connection:
+            await connection.execute(sa.text(f"ALTER TABLE {old} RENAME TO {new}"))
+
+    # Slack completes the step; the database fails before the bot has recorded that.
+    gate = stage.slack.hold("functions.completeSuccess")
+    await owner.click_button(guide_in(stage, INTAKE), STEP_PASTE_ACTION)
+    opened = await stage.slack.wait_for(lambda call: call.method == "views.open")
+    await owner.submit_view(str(opened.response["view"]["id"]), url_values(stage, "connected"))
+    await until(lambda: stage.slack.held("functions.completeSuccess") > 0, "the completion")
+    await rename("step_executions", "step_executions_away")
+    try:
+        gate.set()
+        await until(lambda: stage.slack.execution(execution.id).state == "completed", "done")
+        await settle(stage)
+    finally:
+        await rename("step_executions_away", "step_executions")
+    row = await stage.services.steps.executions.get(execution.id)
+    assert row is not None
+    assert row.state is StepState.CHECKED
+
+    # The next round completes it again; Slack answers that it is completed already.
+    await untouched_for(stage, execution.id, stage.settings.check_lease_s + 1)
+    await stage.services.journal_round()
+
+    row = await stage.services.steps.executions.get(execution.id)
+    assert row is not None
+    assert row.state is StepState.COMPLETED
+    assert row.outputs is not None
+    assert row.outputs.connected is True
+    assert stage.slack.execution(execution.id).state == "completed"
 
 
 async def test_a_follow_up_that_later_connects_is_posted_and_the_step_keeps_its_outputs() -> None:

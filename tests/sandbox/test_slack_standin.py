@@ -1006,3 +1006,18 @@ async def test_socket_mode_hands_out_a_socket_that_says_hello_and_takes_acks() -
     assert refused["error"] == "invalid_auth"
     assert stalled["url"].endswith("/socket-mode/stall")
     assert len(slack.calls_to("apps.connections.open")) == 3
+
+
+async def test_conversations_open_names_the_dm_a_post_to_the_person_lands_in(
+    slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    opened = await client.conversations_open(users="U123")
+    posted = await client.chat_postMessage(channel="U123", text="hello")
+
+    assert opened["channel"] == {"id": slack.open_dm("U123")}
+    assert posted["channel"] == opened["channel"]["id"]
+    slack.remove_user("U0GONE")
+    for users, error in (("U0GONE", "user_not_found"), ("UBOT", "cannot_dm_bot")):
+        with pytest.raises(SlackApiError) as refused:
+            await client.conversations_open(users=users)
+        assert refused.value.response["error"] == error

@@ -1,6 +1,7 @@
 """What the methods that read the workspace do: conversations, people and user groups.
 
-`conversations.info` (Slack Connect flags included), `conversations.members`,
+`conversations.info` (Slack Connect flags included), `conversations.members`, `conversations.open`
+(the bot's DM with one person),
 `conversations.history` and `conversations.replies` (cursor pages as Slack shapes them, message
 metadata with `include_all_metadata`, the history scope for the conversation's kind and
 membership checked), `users.info` (with the person's time zone) and `usergroups.users.list`.
@@ -58,6 +59,21 @@ class ConversationMethods(SlackWorkspace):
         self._check_visible(channel)
         members = self._members_of(channel)
         return {"members": list(members), "response_metadata": {"next_cursor": ""}}
+
+    def _conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The bot's DM with the one person in `users` (a group DM is not modelled), as Slack
+        answers without `return_im`: the channel's ID alone."""
+        users = [u.strip() for u in (text_arg(args, "users") or "").split(",") if u.strip()]
+        if not users:
+            raise refusal("invalid_arguments", ["missing required field: users"])
+        if len(users) > 1:
+            raise SlackError("not_implemented")
+        (user,) = users
+        if not user.startswith(("U", "W")) or user in self._gone_users:
+            raise SlackError("user_not_found")
+        if user == self.bot_user_id:
+            raise SlackError("cannot_dm_bot")
+        return {"channel": {"id": self.open_dm(user)}}
 
     def _conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
         """Top-level messages (thread parents included, replies not), newest first."""
