@@ -192,7 +192,7 @@ def test_forget_on_the_command_line(
     monkeypatch.setenv("SLACK_MODE", "carrier-pigeon")  # not forget's business
 
     assert main(["forget", "--store", "1003"]) == 0
-    assert "Erased store 1003: 0 checks, 0 escalations, 0 follow-ups, 0 stored credentials." in (
+    assert "Erased store 1003: 0 checks, 0 escalations, 0 stored credentials, 0 follow-ups" in (
         capsys.readouterr().out
     )
     assert main(["forget", "--user", "jane"]) == 2
