@@ -13,8 +13,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.db.vault import new_key
 from bot.engine.check import ConnectionChecker
-from bot.history.vault import new_key
 from bot.sandbox.ecwid.stores import PAID_FEATURES
 from bot.sandbox.slack.transcript import render_message, render_view
 from bot.sandbox.slack.user import SlackUser

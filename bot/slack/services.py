@@ -27,20 +27,20 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.db.database import Database
+from bot.db.follow_ups import FollowUps
+from bot.db.health import DatabaseHealth
+from bot.db.journal import CheckJournal
+from bot.db.recorder import CheckRecorder
+from bot.db.shared import DatabaseSeenKeys, DatabaseTokenGuard
+from bot.db.steps import StepExecutions
+from bot.db.timed import Again, TimedItem, TimedWork
+from bot.db.vault import CredentialVault
+from bot.db.watches import Watches
 from bot.engine.check import ConnectionChecker
 from bot.engine.guard import MemoryTokenGuard, TokenGuard
 from bot.engine.http_client import new_http_client
 from bot.engine.redaction import redact
-from bot.history.database import Database
-from bot.history.follow_ups import FollowUps
-from bot.history.health import DatabaseHealth
-from bot.history.journal import CheckJournal
-from bot.history.recorder import CheckRecorder
-from bot.history.shared import DatabaseSeenKeys, DatabaseTokenGuard
-from bot.history.steps import StepExecutions
-from bot.history.timed import Again, TimedItem, TimedWork
-from bot.history.vault import CredentialVault
-from bot.history.watches import Watches
 from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.slack.answers import AnswerService
