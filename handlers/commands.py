@@ -98,7 +98,7 @@ async def _history(
             text=f"Store history is for the support team{where}.", response_type="ephemeral"
         )
         return
-    checks = await services.database.checks_for_store(store_id)
+    checks = await services.recorder.checks_for_store(store_id)
     escalations = await services.database.escalations_for_store(store_id)
     follow_ups = await services.follow_ups.for_store(store_id)
     watches = await services.watches.for_store(store_id)

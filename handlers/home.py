@@ -9,8 +9,8 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.db.database import Database
 from bot.db.follow_ups import FollowUps
+from bot.db.recorder import CheckRecorder
 from bot.db.steps import StepExecutions
 from bot.db.watches import Watches
 from bot.destination import Destination, EntryPoint
@@ -26,7 +26,7 @@ TEAM_WINDOW = timedelta(days=7)
 
 
 async def build_home(
-    database: Database,
+    recorder: CheckRecorder,
     user_id: str,
     dm_channel: str,
     *,
@@ -39,8 +39,10 @@ async def build_home(
     """The workflow steps waiting for the user and their own checks; for support agents, the
     overdue escalations first, the team's numbers (checks, response and resolution medians, the
     share answered "yes"), open escalations and every step waiting on someone; `support_notice`
-    instead when who is an agent cannot be read."""
-    own = await database.checks_by_requester(user_id, limit=15)
+    instead when who is an agent cannot be read. The user's checks include those answered
+    and not yet written to the history."""
+    database = recorder.database
+    own = await recorder.checks_by_requester(user_id, limit=15)
     waiting = await steps.waiting(user_id) if steps is not None else []
     team = None
     if agent:
@@ -106,7 +108,7 @@ async def publish_home(
         logger.warning("App Home without the support part: %s", unreadable.error)
         agent, notice = False, str(unreadable)
     view = await build_home(
-        services.database,
+        services.recorder,
         user_id,
         dm_channel,
         agent=agent,

@@ -211,12 +211,14 @@ async def _post_escalation(
         return
     escalation: Escalation | None = None
     try:
-        escalation = await services.database.create_escalation(
-            check_id, asker, goal=goal, urgency=urgency, note=note
-        )
-        check = await services.database.check_by_id(check_id)
+        # The answer may be newer than its history row, or the database away: the check is
+        # found wherever it is, and the escalation opened without waiting on the bookkeeping.
+        check = await services.answers.find_check(check_id)
         if check is None:
-            raise LookupError(f"check {check_id} is not in the history")
+            raise LookupError(f"check {check_id} is neither answered nor in the history")
+        escalation = await services.recorder.open_escalation(
+            check, asker, goal=goal, urgency=urgency, note=note
+        )
         permalink = await permalink_of(client, escalation.destination)
         text, blocks = triage_message(
             escalation, check.report, permalink, services.database.clock()
@@ -225,7 +227,7 @@ async def _post_escalation(
         posted = await client.chat_postMessage(
             channel=services.support.channel, text=text, blocks=blocks, unfurl_links=False
         )
-        await services.database.set_triage_message(
+        await services.recorder.set_triage_message(
             escalation.id, str(posted["channel"]), str(posted["ts"])
         )
         await start_clock(services, escalation)
@@ -241,7 +243,7 @@ async def _post_escalation(
     except Exception:
         if escalation is not None:
             # Not left open for ever in the App Home with no post to close it from.
-            await services.database.discard_escalation(escalation.id)
+            await services.recorder.discard_escalation(escalation.id)
         await services.answers.answer_failure(asker, None, "escalating failed")
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -66,6 +66,8 @@ __all__ = [
     "EscalationState",
     "Feedback",
     "TeamStats",
+    "check_record",
+    "redacted_report",
     "url_from_settings",
     "utcnow",
 ]
@@ -392,24 +394,8 @@ class Database(EscalationStore):
             trace.recorded = True
             check_id = trace.id  # the id the check's log lines carry
         check_id = check_id or _new_id()
-        counts = {entity.value: report.counts.of(entity).total for entity in Entity}
-        row = {
-            "id": check_id,
-            "created_at": report.checked_at,
-            **destination_columns(destination),
-            "entry_point": destination.entry.value,
-            "store_id": report.store_id,
-            "store_name": _redacted(report.store_name),
-            "diagnosis": report.diagnosis.value,
-            "warnings": [warning.value for warning in report.warnings],
-            "plan": report.plan[:64],
-            "token_masked": _redacted(report.token),
-            "counts": counts,
-            "duration_ms": report.duration_ms,
-            "report": _redacted_json(report.model_dump(mode="json")),
-        }
         async with self.engine.begin() as connection:
-            await connection.execute(sa.insert(CheckRow), row)
+            await connection.execute(sa.insert(CheckRow), _check_row(check_id, report, destination))
         for observer in self.on_check_recorded:
             observer(report.diagnosis.value, destination.entry.value, report.duration_ms)
         return check_id
@@ -483,6 +469,12 @@ def _redacted(text: str | None) -> str | None:
     return None if text is None else redact(text)
 
 
+def redacted_report(report: CheckReport) -> dict[str, Any]:
+    """`report` as JSON to store, with every string redacted once more."""
+    data: dict[str, Any] = _redacted_json(report.model_dump(mode="json"))
+    return data
+
+
 def _redacted_json(value: Any) -> Any:
     """`value` (decoded JSON) with every string redacted."""
     if isinstance(value, str):
@@ -494,7 +486,33 @@ def _redacted_json(value: Any) -> Any:
     return value
 
 
-def _check_record(row: sa.RowMapping) -> CheckRecord:
+def _check_row(check_id: str, report: CheckReport, destination: Destination) -> dict[str, Any]:
+    """The `checks` row of a check: only the masked token; free text redacted once more."""
+    return {
+        "id": check_id,
+        "created_at": report.checked_at,
+        **destination_columns(destination),
+        "entry_point": destination.entry.value,
+        "store_id": report.store_id,
+        "store_name": _redacted(report.store_name),
+        "diagnosis": report.diagnosis.value,
+        "warnings": [warning.value for warning in report.warnings],
+        "plan": report.plan[:64],
+        "token_masked": _redacted(report.token),
+        "counts": {entity.value: report.counts.of(entity).total for entity in Entity},
+        "duration_ms": report.duration_ms,
+        "report": redacted_report(report),
+    }
+
+
+def check_record(check_id: str, report: CheckReport, destination: Destination) -> CheckRecord:
+    """A check not yet written, as the history will read it back."""
+    row = _check_row(check_id, report, destination)
+    row["report"] = report.model_dump(mode="json")
+    return _check_record(row)
+
+
+def _check_record(row: Mapping[Any, Any]) -> CheckRecord:
     return CheckRecord(
         id=row["id"],
         created_at=row["created_at"],

@@ -14,7 +14,7 @@ row; the others read what it became.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -139,15 +139,26 @@ class EscalationStore:
     on_resolution: list[Callable[[str, float], None]]
 
     async def create_escalation(
-        self, check_id: str, destination: Destination, *, goal: str, urgency: Urgency, note: str
+        self,
+        check_id: str,
+        destination: Destination,
+        *,
+        goal: str,
+        urgency: Urgency,
+        note: str,
+        escalation_id: str | None = None,
+        created_at: datetime | None = None,
+        triage: tuple[str, str] | None = None,
     ) -> Escalation:
         """Open an escalation for a recorded check; raises LookupError if there is no such check.
 
         The store ID and diagnosis are copied from the check; `goal` and `note` are redacted.
-        Its first response falls due after the urgency's target, on the support clock.
+        Its first response falls due after the urgency's target, on the support clock. One
+        opened while the database was away comes with its ID, its time and the triage message
+        (channel, ts) already posted.
         """
-        escalation_id = uuid.uuid4().hex
-        now = self.clock()
+        escalation_id = escalation_id or uuid.uuid4().hex
+        now = created_at or self.clock()
         async with self.engine.begin() as connection:
             check = (
                 await connection.execute(
@@ -174,6 +185,8 @@ class EscalationStore:
                     "response_due_at": self.response_due(urgency, now),
                     "reminders_sent": 0,
                     "reopenings": 0,
+                    "triage_channel": triage[0] if triage else None,
+                    "triage_ts": triage[1] if triage else None,
                 },
             )
             return await _escalation_in(connection, escalation_id)
@@ -526,7 +539,7 @@ def destination_columns(destination: Destination) -> dict[str, str | None]:
     }
 
 
-def destination_of(row: sa.RowMapping, entry: str = EntryPoint.MODAL) -> Destination:
+def destination_of(row: Mapping[Any, Any], entry: str = EntryPoint.MODAL) -> Destination:
     """Where a recorded check or escalation was asked."""
     return Destination(
         channel=row["channel_id"],

@@ -6,9 +6,10 @@ who runs it: the process (`owner`), which renews its lease while alive (`heartbe
 owner's lease has passed (it was killed, or lost its machine), any process on the same database
 claims the entry (`claim_orphans`) and finishes it: it re-runs the check when the paste is in the
 vault (CREDENTIALS_KEY set; the paste is kept only encrypted, and dropped once done), redelivers
-an answer that was ready but not yet in Slack, or else tells the person the check was
-interrupted. A claim is a conditional UPDATE on an expired lease (with `FOR UPDATE SKIP LOCKED` on
-PostgreSQL), so of several replicas exactly one takes each entry.
+an answer that was ready but not yet in Slack, writes the history row of one that was in Slack
+(the entry keeps the check's ID and secret-free report until then), or else tells the person the
+check was interrupted. A claim is a conditional UPDATE on an expired lease (with `FOR UPDATE SKIP
+LOCKED` on PostgreSQL), so of several replicas exactly one takes each entry.
 
 While the database is unreachable the entries stay in memory, marked to be written once it is back
 (`heartbeat`); a process that saw the database fail claims nothing for one lease afterwards, so
@@ -30,13 +31,15 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bot.db.database import Database
+from bot.db.database import Database, redacted_report
 from bot.db.health import DatabaseHealth
 from bot.db.models import PendingCheckRow, upsert, utcnow
+from bot.db.recorder import UnwrittenCheck
 from bot.db.spill import JournalSpill
 from bot.db.vault import CredentialVault
 from bot.destination import Destination
 from bot.engine.intake import Paste
+from bot.engine.report import CheckReport
 
 logger = logging.getLogger(__name__)
 
@@ -47,10 +50,11 @@ GIVE_UP_AFTER = timedelta(days=2)
 class JournalState(StrEnum):
     ACCEPTED = "accepted"
     ANSWERED = "answered"
+    POSTED = "posted"
     DONE = "done"
 
 
-_OPEN = (JournalState.ACCEPTED.value, JournalState.ANSWERED.value)
+_OPEN = (JournalState.ACCEPTED.value, JournalState.ANSWERED.value, JournalState.POSTED.value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +93,9 @@ class Answer:
 @dataclass(frozen=True, slots=True)
 class JournalEntry:
     """An accepted check as the journal holds it. `paste` is there only when the vault is on
-    and could read it; `answer` once the check's answer is ready; `attempts` counts claims."""
+    and could read it; `answer` once the check's answer is ready, with the `check_id` and
+    `report` its history row is written from; `posted` once the answer is in Slack; `attempts`
+    counts claims."""
 
     id: str
     destination: Destination
@@ -97,6 +103,9 @@ class JournalEntry:
     paste: Paste | None
     answer: Answer | None
     attempts: int
+    check_id: str | None = None
+    report: CheckReport | None = None
+    posted: bool = False
 
 
 class CheckJournal:
@@ -154,6 +163,8 @@ class CheckJournal:
             "sealed_paste": self._vault.seal(paste) if paste is not None else None,
             "answer": None,
             "finished_at": None,
+            "check_id": None,
+            "report": None,
         }
         await self._write(entry_id, "journaling a check")
         return entry_id
@@ -162,11 +173,58 @@ class CheckJournal:
         """The answer now goes to `destination` (the thread the bot just started)."""
         await self._change(entry_id, destination=_destination_json(destination))
 
-    async def answered(self, entry_id: str, answer: Answer) -> None:
-        """The answer is ready: from now on a restart redelivers it instead of re-running."""
+    async def answered(
+        self,
+        entry_id: str,
+        answer: Answer,
+        *,
+        check_id: str | None = None,
+        report: CheckReport | None = None,
+    ) -> None:
+        """The answer is ready: from now on a restart redelivers it instead of re-running; with
+        `check_id` and `report`, it also writes the check's history row."""
         await self._change(
-            entry_id, state=JournalState.ANSWERED.value, answer=answer.to_json(), sealed_paste=None
+            entry_id,
+            state=JournalState.ANSWERED.value,
+            answer=answer.to_json(),
+            sealed_paste=None,
+            check_id=check_id,
+            report=redacted_report(report) if report is not None else None,
         )
+
+    async def posted(self, entry_id: str) -> None:
+        """The answer is in Slack; the history row is still to be written (then `done`)."""
+        await self._change(entry_id, state=JournalState.POSTED.value)
+
+    async def find_check(self, check_id: str) -> UnwrittenCheck | None:
+        """The answered check `check_id`, as this process's journal holds it or, failing that,
+        the database's (another process answered it); None when neither knows it (yet)."""
+        rows = [row for row in self._mine.values() if row.get("check_id") == check_id]
+        if not rows:
+            try:
+                async with self._database.reader.connect() as connection:
+                    found = (
+                        await connection.execute(
+                            sa.select(
+                                PendingCheckRow.check_id,
+                                PendingCheckRow.report,
+                                PendingCheckRow.destination,
+                            ).where(PendingCheckRow.check_id == check_id)
+                        )
+                    ).first()
+            except Exception:
+                logger.debug("the journal could not look for check %s", check_id, exc_info=True)
+                return None
+            rows = [dict(found._mapping)] if found is not None else []
+        for row in rows:
+            if row.get("report"):
+                return UnwrittenCheck(
+                    check_id,
+                    CheckReport.model_validate(row["report"]),
+                    Destination.from_metadata(json.dumps(row["destination"])),
+                    None,
+                )
+        return None
 
     async def done(self, entry_id: str) -> None:
         """The person has their answer (or was told the check failed): nothing left to do."""
@@ -295,6 +353,13 @@ class CheckJournal:
                     paste=self._vault.unseal(sealed) if sealed is not None else None,
                     answer=Answer.from_json(values["answer"]) if values["answer"] else None,
                     attempts=values["attempts"],
+                    check_id=values.get("check_id"),
+                    report=(
+                        CheckReport.model_validate(values["report"])
+                        if values.get("report")
+                        else None
+                    ),
+                    posted=values["state"] == JournalState.POSTED.value,
                 )
             )
         if entries:

@@ -254,9 +254,11 @@ class PendingCheckRow(Base):
     """An accepted check, from its acknowledgement until its answer is in Slack.
 
     `state` goes `accepted` → `answered` (the answer is ready, `answer` holds it, delivery may
-    still be retrying) → `done`. `owner` is the process running it, which renews `lease_until`
-    while alive; once the lease has passed, another process (or the same one restarted) claims
-    the row and re-runs, redelivers or says the check was interrupted. `sealed_paste` is the
+    still be retrying) → `posted` (the answer is in Slack; the history row is still to be
+    written from `check_id` and `report`) → `done`. `owner` is the process running it, which
+    renews `lease_until` while alive; once the lease has passed, another process (or the same
+    one restarted) claims the row and re-runs, redelivers, records or says the check was
+    interrupted. `sealed_paste` is the
     paste, Fernet-encrypted, only when CREDENTIALS_KEY is set, and cleared once done.
     """
 
@@ -273,6 +275,10 @@ class PendingCheckRow(Base):
     sealed_paste: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
     answer: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
     finished_at: Mapped[datetime | None]
+    # Once answered: the check's history ID and its report (secret-free, redacted again), kept
+    # until the history row is written, so that the answer's buttons work before it is.
+    check_id: Mapped[str | None] = mapped_column(sa.String(32), index=True)
+    report: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
 
     __table_args__ = (sa.Index(None, "state", "lease_until"),)
 

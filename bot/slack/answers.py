@@ -23,6 +23,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 from bot.db.journal import Answer, CheckJournal, JournalEntry
 from bot.db.recorder import CheckRecorder, UnwrittenCheck, new_check_id
@@ -42,6 +43,10 @@ logger = logging.getLogger(__name__)
 # A check that was already re-run once and interrupted again is not run a third time: it may
 # be what brings the process down.
 MAX_RERUNS = 1
+# How long an escalation looks for a check it cannot find yet (another process's answer whose
+# journal entry is still on its way), and how often.
+FIND_PATIENCE_S = 5.0
+FIND_EVERY_S = 0.1
 # The longest an answer waits for its journal ID (for its mark) when the journal is slower than
 # the check.
 JOURNAL_ID_WAIT_S = 0.1
@@ -201,6 +206,7 @@ class AnswerService:
             note = await self._note(destination, checked)
             watched = checked.check_id if self._watch else None
             text, blocks = self.layouts.result(report, destination, escalable, note, watched)
+            self.recorder.expect(checked)  # found by its ID from now on, before it is written
         except Exception:
             journal_id = await accepted
             await reacting
@@ -222,13 +228,28 @@ class AnswerService:
             destination,
             answer,
             view_id,
+            check=checked,
             acked_at=acked_at,
             answer_journaled=False,
             reacting=reacting,
             rerun=rerun,
         )
-        await self.recorder.keep(checked)
         return report if delivered else None
+
+    async def find_check(
+        self, check_id: str, patience_s: float = FIND_PATIENCE_S
+    ) -> UnwrittenCheck | None:
+        """The answered check `check_id`, wherever it is now: among this process's answers not
+        yet written, in the history, or in the journal (another process answered it). An answer
+        is visible before its bookkeeping is done, and another process's journal entry may still
+        be on its way: what is found nowhere is looked for again for `patience_s`."""
+        loop = asyncio.get_running_loop()
+        give_up_at = loop.time() + patience_s
+        while True:
+            found = await self.recorder.find(check_id) or await self.journal.find_check(check_id)
+            if found is not None or loop.time() >= give_up_at:
+                return found
+            await asyncio.sleep(FIND_EVERY_S)
 
     # Finishing what another process left.
 
@@ -238,9 +259,17 @@ class AnswerService:
         other is answered in its thread: it was interrupted, with a button to check again."""
         destination = entry.destination
         known = _known(entry.id)
+        check = None
+        if entry.check_id is not None and entry.report is not None:
+            check = UnwrittenCheck(entry.check_id, entry.report, destination, None)
+            self.recorder.expect(check)
+        if entry.posted and check is not None:
+            logger.info("recording interrupted check %s, whose answer is in Slack", entry.id)
+            await self._bookkeeping(entry.id, check)
+            return
         if entry.answer is not None:
             logger.info("delivering the answer of interrupted check %s", entry.id)
-            await self._deliver(known, destination, entry.answer, entry.view_id)
+            await self._deliver(known, destination, entry.answer, entry.view_id, check=check)
             return
         if entry.paste is not None and entry.attempts <= MAX_RERUNS:
             logger.info("running interrupted check %s again", entry.id)
@@ -294,6 +323,7 @@ class AnswerService:
         answer: Answer,
         view_id: str | None,
         *,
+        check: UnwrittenCheck | None = None,
         acked_at: float | None = None,
         answer_journaled: bool = True,
         reacting: Awaitable[None] | None = None,
@@ -312,7 +342,12 @@ class AnswerService:
         async def journal_answer() -> str:
             journal_id = await accepted
             if not answer_journaled:
-                await self.journal.answered(journal_id, answer)
+                await self.journal.answered(
+                    journal_id,
+                    answer,
+                    check_id=check.check_id if check else None,
+                    report=check.report if check else None,
+                )
             return journal_id
 
         # Both run to the end whatever the other does: the entry's row is never changed twice at
@@ -347,9 +382,12 @@ class AnswerService:
                 if reacting is not None:
                     await reacting  # its 👀 on first, so that the ⚠️ replaces it
                 await self.answer_failure(destination, view_id, "posting a check's answer failed")
+            if check is not None:  # the check ran: the history has it, even unanswered
+                await self.recorder.keep(check)
             await self.journal.done(journal_id)
             return False
-        await self.journal.done(journal_id)
+        # The answer is in the thread: the bookkeeping goes on beside what follows.
+        bookkeeping = asyncio.ensure_future(self._bookkeeping(journal_id, check))
         await self.steps.answer_delivered(poster.client, destination, posted)
         # The answer is in the thread: what follows is decoration, and never a reason to say
         # something went wrong. The 👀 still on its way goes on before the verdict replaces it.
@@ -364,7 +402,23 @@ class AnswerService:
                 await poster.update_view(view_id, answer.view)
             except Exception:
                 logger.exception("the modal could not show the result (it is in the thread)")
+        await bookkeeping
         return True
+
+    async def _bookkeeping(self, journal_id: str, check: UnwrittenCheck | None) -> None:
+        """After the answer is in Slack: its history row, then its journal entry done. Until
+        the row is written, the entry says `posted`: a process killed meanwhile leaves it to the
+        next, which writes the row and posts nothing; while the database is away, the row waits
+        in the recorder's backlog, which closes the entry once it is written."""
+        if check is None:
+            await self.journal.done(journal_id)
+            return
+        _, recorded = await asyncio.gather(
+            self.journal.posted(journal_id),
+            self.recorder.keep(replace(check, journal_id=journal_id)),
+        )
+        if recorded:
+            await self.journal.done(journal_id)
 
 
 async def _journal_id_soon(accepted: Awaitable[str]) -> str | None:

@@ -383,8 +383,10 @@ class BotServices:
         """Renew leases, write what waited for the database, take over interrupted checks and
         complete the workflow steps their process left."""
         await self.journal.heartbeat()
-        if len(self.recorder.backlog) and self.database_health.available:
-            await self.recorder.flush()
+        if self.recorder.waiting and self.database_health.available:
+            for check in await self.recorder.flush():
+                if check.journal_id is not None:
+                    await self.journal.done(check.journal_id)
         if self._answers is None or self._closing:
             return
         for entry in await self.journal.claim_orphans():

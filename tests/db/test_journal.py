@@ -16,8 +16,10 @@ from bot.db.journal import Answer, CheckJournal
 from bot.db.recorder import CheckRecorder, UnwrittenCheck
 from bot.db.vault import new_key
 from bot.destination import Destination, EntryPoint
+from bot.engine.diagnosis import Diagnosis
 from bot.engine.intake import CredentialsPaste
 from bot.engine.redaction import EcwidToken, StoreCredentials
+from bot.response_targets import Urgency
 from tests.db.test_database import random_token, report, table_rows
 from tests.db_fixtures import (  # noqa: F401
     FakeClock,
@@ -189,7 +191,7 @@ async def test_the_history_backlog_is_bounded_and_counts_what_it_drops(
     try:
         with caplog.at_level(logging.ERROR):
             ids = [await service.record(report(), PLACE) for _ in range(5)]
-        assert await service.flush() == 0
+        assert await service.flush() == []
     finally:
         await database.close()
 
@@ -210,7 +212,7 @@ async def test_the_backlog_is_written_with_the_same_ids_once_the_database_answer
     for checked, check_id in unwritten:
         service.backlog.add(UnwrittenCheck(check_id, checked, PLACE, None))
 
-    assert await service.flush() == 3
+    assert len(await service.flush()) == 3
 
     assert health.available
     assert health.waiting_rows == 0
@@ -233,3 +235,87 @@ async def test_a_long_check_kept_alive_by_heartbeats_is_not_taken_over_when_it_a
     clock.advance(LEASE_S * 0.5)
 
     assert await other.claim_orphans() == []
+
+
+async def test_an_answered_check_is_found_by_its_id_from_another_process(
+    database: Database, clock: FakeClock
+) -> None:
+    owner, other = journal(database, clock), journal(database, clock)
+    entry_id = await owner.accept(PLACE, None)
+    await owner.answered(
+        entry_id, Answer("the result", []), check_id="9" * 32, report=report(store_id=4242)
+    )
+
+    found = await other.find_check("9" * 32)
+
+    assert found is not None
+    assert (found.check_id, found.report.store_id, found.destination) == ("9" * 32, 4242, PLACE)
+    assert await other.find_check("8" * 32) is None
+
+
+async def test_a_posted_entry_taken_over_carries_the_check_its_history_row_is_written_from(
+    database: Database, clock: FakeClock
+) -> None:
+    owner, other = journal(database, clock), journal(database, clock)
+    entry_id = await owner.accept(PLACE, None)
+    await owner.answered(
+        entry_id, Answer("the result", []), check_id="7" * 32, report=report(store_id=77)
+    )
+    await owner.posted(entry_id)
+    clock.advance(LEASE_S + 1)  # the owner was killed between the post and the history row
+
+    (entry,) = await other.claim_orphans()
+
+    assert entry.posted
+    assert entry.check_id == "7" * 32
+    assert entry.report is not None
+    assert entry.report.store_id == 77
+
+
+async def test_an_escalation_opened_while_the_database_is_away_is_written_with_its_check_later(
+    database: Database,
+) -> None:
+    away = unreachable()
+    health = DatabaseHealth()
+    recorder = CheckRecorder(away, health=health)
+    check = UnwrittenCheck("6" * 32, report(Diagnosis.TOKEN_INVALID, store_id=66), PLACE, None)
+    recorder.expect(check)
+    try:
+        assert not await recorder.keep(check)
+        escalation = await recorder.open_escalation(
+            check, PLACE, goal="migrate", urgency=Urgency.BLOCKING, note="soon"
+        )
+        await recorder.set_triage_message(escalation.id, "C0SUPPORT", "1700000001.000200")
+        assert recorder.unwritten(check.check_id) == check
+    finally:
+        await away.close()
+    recorder.database = database  # the database is back
+
+    assert [row.check_id for row in await recorder.flush()] == [check.check_id]
+
+    written = await database.escalation(escalation.id)
+    assert written is not None
+    assert (written.check_id, written.store_id, written.urgency) == (
+        check.check_id,
+        66,
+        Urgency.BLOCKING,
+    )
+    assert (written.triage_channel, written.triage_ts) == ("C0SUPPORT", "1700000001.000200")
+    assert recorder.unwritten(check.check_id) is None
+
+
+async def test_a_check_answered_but_not_yet_written_is_in_the_persons_history_already(
+    database: Database,
+) -> None:
+    recorder = CheckRecorder(database)
+    check = UnwrittenCheck("5" * 32, report(store_id=55), PLACE, None)
+    recorder.expect(check)
+
+    (mine,) = await recorder.checks_by_requester(PLACE.requester)
+    (store,) = await recorder.checks_for_store(55)
+
+    assert mine.id == store.id == check.check_id
+    assert mine.report == check.report
+    assert await recorder.keep(check)
+    (written,) = await recorder.checks_by_requester(PLACE.requester)
+    assert written.id == check.check_id
