@@ -68,9 +68,13 @@ class ThrowawayPostgres:
         subprocess.run(command, check=True, capture_output=True, timeout=60)
 
     def _start(self) -> None:
+        # fsync off: a stop kills the server, not the machine, so what reached the files is kept.
+        # synchronous_commit stays on: off, a commit may still sit in the server's memory for a
+        # moment, and an immediate stop right after the bot's migrations would lose its tables,
+        # which no crash of a real server (synchronous_commit on) does.
         options = (
             f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off"
-            " -c synchronous_commit=off -c full_page_writes=off"
+            " -c full_page_writes=off"
         )
         log = str(self.directory / "server.log")
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", log, "-w", "start")
