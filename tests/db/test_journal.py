@@ -319,3 +319,21 @@ async def test_a_check_answered_but_not_yet_written_is_in_the_persons_history_al
     assert await recorder.keep(check)
     (written,) = await recorder.checks_by_requester(PLACE.requester)
     assert written.id == check.check_id
+
+
+async def test_the_report_the_journal_keeps_names_no_secret(
+    database: Database, clock: FakeClock
+) -> None:
+    token = random_token()
+    owner, other = journal(database, clock), journal(database, clock)
+    entry_id = await owner.accept(PLACE, None)
+    leaky = report(summary=f"Ecwid refused the token {token} for store 4242.", store_id=4242)
+    await owner.answered(entry_id, Answer("the result", []), check_id="6" * 32, report=leaky)
+
+    rows = await table_rows(database, "pending_checks")
+    found = await other.find_check("6" * 32)
+
+    assert token not in repr(rows)
+    assert found is not None
+    assert token not in found.report.model_dump_json()
+    assert "4242" in found.report.summary
