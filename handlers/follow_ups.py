@@ -27,7 +27,8 @@ from bot.engine.diagnosis import Diagnosis
 from bot.engine.report import CheckReport
 from bot.slack.exactly_once import MessageMark
 from bot.slack.posting import CONNECTED, PROBLEM, Recipient, tell_privately
-from bot.slack.services import BotServices, SupportUnreadable, services_of
+from bot.slack.services import BotServices, services_of
+from bot.slack.support_team import SupportUnreadable
 from handlers.blocks.common import CLICK_AGAIN
 from handlers.blocks.follow_up import (
     FOLLOW_UP_ENDS,

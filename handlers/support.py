@@ -23,7 +23,8 @@ from bot.destination import Destination, EntryPoint
 from bot.engine.report import CheckReport
 from bot.response_targets import Urgency
 from bot.slack.posting import CHECKING, CONNECTED, PROBLEM, Recipient, tell_privately
-from bot.slack.services import BotServices, SupportUnreadable, services_of
+from bot.slack.services import BotServices, services_of
+from bot.slack.support_team import SupportUnreadable
 from handlers.blocks.common import CLICK_AGAIN
 from handlers.blocks.reminders import feedback_question
 from handlers.blocks.support import (
