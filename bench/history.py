@@ -14,6 +14,7 @@ import time
 
 from bench import history_scale
 from bot.db.database import Database
+from bot.db.recorder import CheckRecorder
 from bot.destination import Destination, EntryPoint
 from bot.engine.check import ConnectionChecker
 from bot.engine.guard import MemoryTokenGuard
@@ -82,10 +83,11 @@ async def _fill(database: Database) -> None:
 
 
 async def _home(database: Database) -> float:
+    recorder = CheckRecorder(database)
     renders = []
     for _ in range(HOME_RENDERS):
         started = time.perf_counter()
-        await build_home(database, "U0001", "D0001", agent=True)
+        await build_home(recorder, "U0001", "D0001", agent=True)
         renders.append(time.perf_counter() - started)
     return statistics.median(renders)
 

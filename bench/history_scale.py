@@ -29,6 +29,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.db.database import Database
+from bot.db.recorder import CheckRecorder
 from bot.engine.check import ConnectionChecker
 from bot.engine.guard import MemoryTokenGuard
 from bot.engine.http_client import new_http_client
@@ -164,11 +165,12 @@ async def _fill(database: Database, reports: list[dict[str, Any]]) -> None:
 
 
 async def _home(database: Database) -> float:
-    await build_home(database, "U1", "D0001", agent=True)  # warm up
+    recorder = CheckRecorder(database)
+    await build_home(recorder, "U1", "D0001", agent=True)  # warm up
     renders = []
     for _ in range(RENDERS):
         started = time.perf_counter()
-        await build_home(database, "U1", "D0001", agent=True)
+        await build_home(recorder, "U1", "D0001", agent=True)
         renders.append(time.perf_counter() - started)
     return statistics.median(renders)
 
