@@ -74,7 +74,9 @@ class HistoryBacklog:
     def __contains__(self, check_id: str) -> bool:
         return any(row.check_id == check_id for row in self._rows)
 
-    def add(self, row: UnwrittenCheck) -> None:
+    def add(self, row: UnwrittenCheck) -> UnwrittenCheck | None:
+        """Keep `row`; the oldest row it pushed out, if the backlog was full."""
+        dropped = None
         if len(self._rows) >= self._limit:
             dropped = self._rows.popleft()
             self._health.dropped_rows += 1
@@ -87,6 +89,7 @@ class HistoryBacklog:
             )
         self._rows.append(row)
         self._health.waiting_rows = len(self._rows)
+        return dropped
 
     def first(self) -> UnwrittenCheck | None:
         return self._rows[0] if self._rows else None
@@ -193,14 +196,18 @@ class CheckRecorder:
         if row.check_id in self.backlog:
             return False  # already waiting (an escalation asked for it again)
         if len(self.backlog) and not self.health.available:
-            self._unwritten.setdefault(row.check_id, row)
-            self.backlog.add(row)  # still unreachable: no need to wait for another failure
+            self._wait_for_database(row)  # still unreachable: no need to wait for another failure
             return False
         if not await self._write(row):
-            self._unwritten.setdefault(row.check_id, row)
-            self.backlog.add(row)
+            self._wait_for_database(row)
             return False
         return True
+
+    def _wait_for_database(self, row: UnwrittenCheck) -> None:
+        self._unwritten.setdefault(row.check_id, row)
+        dropped = self.backlog.add(row)
+        if dropped is not None:  # never written now: nothing is to find it any more
+            self._unwritten.pop(dropped.check_id, None)
 
     async def flush(self) -> list[UnwrittenCheck]:
         """Write the backlog, oldest first, then the escalations opened meanwhile, until all are

@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from bot.db.database import Database
 from bot.db.health import DatabaseHealth
 from bot.db.journal import Answer, CheckJournal
-from bot.db.recorder import CheckRecorder, UnwrittenCheck
+from bot.db.recorder import CheckRecorder, HistoryBacklog, UnwrittenCheck
 from bot.db.vault import new_key
 from bot.destination import Destination, EntryPoint
 from bot.engine.diagnosis import Diagnosis
@@ -337,3 +337,23 @@ async def test_the_report_the_journal_keeps_names_no_secret(
     assert found is not None
     assert token not in found.report.model_dump_json()
     assert "4242" in found.report.summary
+
+
+async def test_a_check_pushed_out_of_a_full_backlog_is_no_longer_found_as_unwritten(
+    database: Database,
+) -> None:
+    health = DatabaseHealth()
+    recorder = CheckRecorder(database, health=health)
+    recorder.backlog = HistoryBacklog(health, limit=1)
+    health.failed("a test", OSError())
+    waiting, first, second = (
+        UnwrittenCheck(str(n) * 32, report(store_id=n), PLACE, None) for n in (1, 2, 3)
+    )
+    recorder.backlog.add(waiting)  # the database is away and checks wait already
+    for check in (first, second):
+        recorder.expect(check)
+        assert not await recorder.keep(check)
+
+    assert recorder.unwritten(first.check_id) is None  # dropped, counted, never written
+    assert recorder.unwritten(second.check_id) == second
+    assert health.dropped_rows == 2
