@@ -29,7 +29,7 @@ from bot.settings import Settings
 from bot.slack.app import create_app, slack_client
 from bot.slack.http_app import EVENTS_PATH, http_app
 from bot.slack.services import BotServices
-from handlers import register_all
+from handlers import ANSWER_LAYOUTS, register_all
 from handlers.blocks.check import (
     CHECK_MODAL_CALLBACK,
     OPEN_CHECK_MODAL_ACTION,
@@ -149,7 +149,7 @@ async def served_bot(standins: StandIns) -> AsyncIterator[ServedBot]:
     settings = standins.bot_settings()
     assert settings.slack_signing_secret is not None
     services = BotServices(settings)
-    app = create_app(settings, register_all, services=services)
+    app = create_app(settings, register_all, ANSWER_LAYOUTS, services=services)
     async with _serve(app, services) as url:
         yield ServedBot(
             settings, settings.slack_signing_secret.get_secret_value(), services, app, url

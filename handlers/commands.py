@@ -12,15 +12,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.destination import EntryPoint
 from bot.engine.errors import PasteError
 from bot.engine.intake import read_paste
+from bot.slack.posting import Recipient
 from bot.slack.services import BotServices, SupportUnreadable, services_of
 from handlers.blocks.check import usage_text
 from handlers.blocks.common import CLICK_AGAIN
 from handlers.blocks.support import history_message
-from handlers.conversation import (
-    post_guide,
-    start_thread_and_check,
-    tell_failure,
-)
+from handlers.conversation import post_guide
 from handlers.payload import command_origin
 from handlers.payload import text as payload_text
 
@@ -49,7 +46,7 @@ async def ecwid_connect(
         await ack(text=CLICK_AGAIN)
         return
     user = destination.requester
-    failed = tell_failure(client, user, response_url=destination.response_url)
+    failed = services.answers.failure_notice(Recipient(user, response_url=destination.response_url))
     if history := HISTORY.fullmatch(text):
         if not (history["store_id"] or "").isdigit() or len(history["store_id"]) > 15:
             await ack(text=f"Which store? `{COMMAND} history <store ID>`, e.g. `history 1003`.")
@@ -63,7 +60,9 @@ async def ecwid_connect(
         return
     if not text:
         await ack()
-        services.tasks.spawn(post_guide(client, destination), name="post guide", on_failure=failed)
+        services.tasks.spawn(
+            post_guide(services.answers, destination), name="post guide", on_failure=failed
+        )
         return
     try:
         paste = read_paste(text, services.settings.collection_hosts)
@@ -74,7 +73,7 @@ async def ecwid_connect(
     await ack()
     private = dataclasses.replace(destination, public=False)
     services.tasks.spawn(
-        start_thread_and_check(services, client, private, paste),
+        services.answers.check_in_new_thread(private, paste),
         name="check from command",
         on_failure=failed,
     )

@@ -9,8 +9,10 @@ from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.destination import Destination, EntryPoint
+from bot.slack.dedup import first_time_for_all
+from bot.slack.posting import Recipient
 from bot.slack.services import BotServices, services_of
-from handlers.conversation import first_time, installing_team, post_guide, tell_failure
+from handlers.conversation import installing_team, post_guide
 from handlers.payload import event_origin, once_keys, text
 
 logger = logging.getLogger(__name__)
@@ -42,19 +44,19 @@ async def mentioned(
         message=f"mention:{origin.channel}:{ts}" if (ts := text(event, "ts")) else None,
     )
     services.tasks.spawn(
-        _guide_once(services, client, destination, keys),
+        _guide_once(services, destination, keys),
         name="guide on mention",
-        on_failure=tell_failure(client, destination.requester, channel=destination.channel),
+        on_failure=services.answers.failure_notice(
+            Recipient(destination.requester, destination.channel)
+        ),
     )
 
 
-async def _guide_once(
-    services: BotServices, client: AsyncWebClient, destination: Destination, keys: list[str]
-) -> None:
+async def _guide_once(services: BotServices, destination: Destination, keys: list[str]) -> None:
     # Each event, and each message, answered once. (After the ack: with a database these are
     # writes.)
-    if await first_time(services, keys):
-        await post_guide(client, destination)
+    if await first_time_for_all(services.seen, keys):
+        await post_guide(services.answers, destination)
 
 
 def register(app: AsyncApp) -> None:

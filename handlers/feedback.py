@@ -13,6 +13,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.history.database import Feedback
+from bot.slack.posting import Recipient, tell_privately
 from bot.slack.services import BotServices, services_of
 from handlers.blocks.common import CLICK_AGAIN
 from handlers.blocks.reminders import (
@@ -24,7 +25,6 @@ from handlers.blocks.reminders import (
     feedback_answered,
     reopened_text,
 )
-from handlers.conversation import tell_failure, tell_privately
 from handlers.escalation_timers import start_clock
 from handlers.payload import (
     Origin,
@@ -53,8 +53,8 @@ async def feedback_button(
     services.tasks.spawn(
         _answer(services, client, origin, origin.user, answer, value),
         name="feedback",
-        on_failure=tell_failure(
-            client, origin.user, channel=origin.channel, response_url=origin.response_url
+        on_failure=services.answers.failure_notice(
+            Recipient(origin.user, origin.channel, origin.response_url)
         ),
     )
 
@@ -68,9 +68,7 @@ async def _answer(
     value: str,
 ) -> None:
     async def privately(text: str) -> None:
-        await tell_privately(
-            client, user, text, channel=origin.channel, response_url=origin.response_url
-        )
+        await tell_privately(client, Recipient(user, origin.channel, origin.response_url), text)
 
     escalation_id, _, round_ = value.partition(":")
     escalation = await services.database.escalation(escalation_id)

@@ -23,9 +23,10 @@ from bot.engine.diagnosis import Diagnosis
 from bot.engine.report import CheckReport
 from bot.history.database import EscalationState
 from bot.history.follow_ups import FollowUp, FollowUpState, spread_s
+from bot.history.recorder import UnwrittenCheck, new_check_id
 from bot.history.timed import Again, TimedItem
-from bot.service import UnwrittenCheck
 from bot.slack.exactly_once import MessageMark
+from bot.slack.posting import CONNECTED, PROBLEM, Recipient, tell_privately
 from bot.slack.services import BotServices, SupportUnreadable, services_of
 from handlers.blocks.common import CLICK_AGAIN
 from handlers.blocks.follow_up import (
@@ -41,9 +42,9 @@ from handlers.blocks.follow_up import (
 )
 from handlers.blocks.home import home_channel
 from handlers.blocks.support import RESOLVE_ACTION
-from handlers.conversation import CONNECTED, PROBLEM, post, react, tell_privately
 from handlers.home import publish_home
 from handlers.payload import Origin, clicked_value, interaction_origin, tell_origin, text
+from handlers.support import triage_thread
 
 logger = logging.getLogger(__name__)
 
@@ -84,10 +85,9 @@ async def run_follow_up(
         if not look.ok and look.diagnosis.follows_up:
             await services.follow_ups.rechecked(follow_up.id, look.diagnosis)
             return _next_round(services)
-    checked = await services.checks.check(
-        paste, follow_up.destination.started_by(EntryPoint.FOLLOW_UP)
-    )
-    report = checked.report
+    destination = follow_up.destination.started_by(EntryPoint.FOLLOW_UP)
+    report = await services.checker.check(paste)
+    checked = UnwrittenCheck(new_check_id(), report, destination, paste)
     if report.diagnosis is Diagnosis.THROTTLED:
         return _when_allowed(services, report)
     if report.ok:
@@ -139,14 +139,16 @@ async def _end_and_tell(
     # (one read per follow-up): a round given back by a clean stop is claimed afresh, its
     # attempts not counting the one whose post Slack may have applied after all.
     mark = MessageMark(FOLLOW_UP_EVENT, "follow_up", follow_up.id)
-    await post(client, destination, text, blocks, mark=mark, look_first=True)
+    await services.answers.poster_for(destination).post(
+        destination, text, blocks, mark=mark, look_first=True
+    )
     if await services.follow_ups.end(follow_up.id, state, item_id=item.id) is None:
         return
     services.metrics.follow_ups.labels(state.value).inc()
     if checked is not None:
-        await services.checks.keep(checked)
+        await services.recorder.keep(checked)
     if state is FollowUpState.SUCCEEDED:
-        await react(client, destination, CONNECTED, PROBLEM)
+        await services.answers.react(destination, CONNECTED, PROBLEM)
         await _tell_escalations(services, client, follow_up)
 
 
@@ -158,15 +160,12 @@ async def _tell_escalations(
     for escalation in await services.database.open_escalations():
         if escalation.check_id != follow_up.check_id:
             continue
-        if escalation.state is EscalationState.RESOLVED or not escalation.triage_ts:
+        triage = triage_thread(escalation)
+        if escalation.state is EscalationState.RESOLVED or triage is None:
             continue
         text, blocks = escalation_connected_message(follow_up, escalation.id, RESOLVE_ACTION)
-        await client.chat_postMessage(
-            channel=str(escalation.triage_channel),
-            thread_ts=escalation.triage_ts,
-            text=text,
-            blocks=blocks,
-        )
+        mark = MessageMark(FOLLOW_UP_EVENT, "follow_up", f"{follow_up.id}:{escalation.id}")
+        await services.answers.poster_for(triage).post(triage, text, blocks, mark=mark)
 
 
 async def stop_follow_up(
@@ -194,7 +193,7 @@ async def _stop(services: BotServices, client: AsyncWebClient, click: StopClick)
     if await services.follow_ups.end(follow_up.id, FollowUpState.STOPPED, by=click.user) is None:
         return  # it had ended already, and said so
     services.metrics.follow_ups.labels("stopped").inc()
-    await post(client, follow_up.destination, stopped_line(click.user))
+    await services.answers.post(follow_up.destination, stopped_line(click.user))
     await after_stop(services, client, click)
 
 
@@ -237,10 +236,8 @@ async def may_stop(
         return True
     await tell_privately(
         client,
-        click.user,
+        Recipient(click.user, click.origin.channel, click.origin.response_url),
         not_yours_line(asker, what),
-        channel=click.origin.channel,
-        response_url=click.origin.response_url,
     )
     return False
 

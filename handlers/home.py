@@ -14,10 +14,11 @@ from bot.history.database import Database
 from bot.history.follow_ups import FollowUps
 from bot.history.steps import StepExecutions
 from bot.history.watches import Watches
+from bot.slack.posting import Recipient
 from bot.slack.services import BotServices, SupportUnreadable, services_of
 from handlers.blocks.common import CLICK_AGAIN
 from handlers.blocks.home import HOME_CHECK_ACTION, LIST_LIMIT, TeamView, home_channel, home_view
-from handlers.conversation import installing_team, spawn_check_modal, tell_failure
+from handlers.conversation import installing_team, spawn_check_modal
 from handlers.payload import event_origin, interaction_origin, tell_origin, text
 
 logger = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ async def home_opened(
     services.tasks.spawn(
         publish_home(services, user_id, origin.channel or "", client),
         name="publish home",
-        on_failure=tell_failure(client, user_id),
+        on_failure=services.answers.failure_notice(Recipient(user_id)),
     )
 
 
@@ -140,7 +141,7 @@ async def check_from_home(
         origin.trigger_id,
         destination,
         name="open modal from home",
-        on_failure=tell_failure(client, origin.user),
+        on_failure=services_of(context).answers.failure_notice(Recipient(origin.user)),
     )
 
 

@@ -30,12 +30,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.engine.intake import Paste
 from bot.engine.leaks import SecretKind, spot_secrets
+from bot.slack.posting import post_without_previews
 from bot.slack.services import BotServices, SupportUnreadable, describe, services_of
 from handlers.blocks.leak import (
     leak_warning,
     support_leak_note,
 )
-from handlers.conversation import installing_team, post_without_previews
+from handlers.conversation import installing_team
 from handlers.payload import field, text
 from handlers.replies import offer_reply
 

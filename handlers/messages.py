@@ -20,9 +20,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.destination import Destination, EntryPoint
 from bot.engine.errors import PasteError
 from bot.engine.intake import CollectionPaste, Paste, read_paste
+from bot.slack.dedup import first_time_for_all
+from bot.slack.posting import Recipient
 from bot.slack.services import BotServices, services_of
 from handlers.blocks.direct import dm_guide_message, dm_paste_note
-from handlers.conversation import check_and_answer, first_time, installing_team, post, tell_failure
+from handlers.conversation import installing_team
 from handlers.payload import event_origin, once_keys, text
 
 logger = logging.getLogger(__name__)
@@ -67,19 +69,19 @@ async def direct_message(
         entry=EntryPoint.DM,
     )
     written = text(event, "text") or ""
-    failed = tell_failure(client, destination.requester, channel=destination.channel)
+    failed = services.answers.failure_notice(Recipient(destination.requester, destination.channel))
     try:
         paste = read_paste(written, services.settings.collection_hosts)
     except PasteError as problem:
         detail = problem.detail if _ATTEMPTED_PASTE.search(written) else None
         services.tasks.spawn(
-            _guide(services, keys, client, destination, detail),
+            _guide(services, keys, destination, detail),
             name="guide in DM",
             on_failure=failed,
         )
         return
     services.tasks.spawn(
-        _check(services, keys, client, destination, paste),
+        _check(services, keys, destination, paste),
         name="check from DM",
         on_failure=failed,
     )
@@ -88,28 +90,27 @@ async def direct_message(
 async def _guide(
     services: BotServices,
     keys: list[str],
-    client: AsyncWebClient,
     destination: Destination,
     problem: str | None,
 ) -> None:
-    if not await first_time(services, keys):
+    if not await first_time_for_all(services.seen, keys):
         return
     text, blocks = dm_guide_message(problem)
-    await post(client, destination, text, blocks)
+    await services.answers.post(destination, text, blocks)
 
 
 async def _check(
     services: BotServices,
     keys: list[str],
-    client: AsyncWebClient,
     destination: Destination,
     paste: Paste,
 ) -> None:
-    report = await check_and_answer(
-        services, client, destination, paste, first_time=first_time(services, keys)
+    report = await services.answers.check_and_answer(
+        destination, paste, unique=first_time_for_all(services.seen, keys)
     )
     if report is not None:
-        await post(client, destination, dm_paste_note(url=isinstance(paste, CollectionPaste)))
+        note = dm_paste_note(url=isinstance(paste, CollectionPaste))
+        await services.answers.post(destination, note)
 
 
 def register(app: AsyncApp) -> None:

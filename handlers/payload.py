@@ -17,9 +17,10 @@ from slack_bolt.async_app import AsyncAck, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.destination import Destination, EntryPoint
+from bot.slack.posting import Recipient, tell_privately
 from bot.slack.services import services_of
 from handlers.blocks.common import FORM_OUT_OF_DATE
-from handlers.conversation import installing_team, tell_privately
+from handlers.conversation import installing_team
 
 logger = logging.getLogger(__name__)
 
@@ -199,10 +200,10 @@ def tell_origin(
     services_of(context).tasks.spawn(
         tell_privately(
             client,
-            origin.user or "",
+            Recipient(
+                origin.user or "", origin.channel if origin.user else None, origin.response_url
+            ),
             message,
-            channel=origin.channel if origin.user else None,
-            response_url=origin.response_url,
         ),
         name="explain an incomplete payload",
     )

@@ -15,17 +15,11 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.destination import Destination, EntryPoint
+from bot.slack.posting import Recipient, tell_privately
 from bot.slack.services import BotServices, services_of
 from handlers.blocks.common import CLICK_AGAIN
 from handlers.blocks.leak import CHECK_HELD_ACTION, PASTE_PRIVATELY_ACTION, private_check_started
-from handlers.conversation import (
-    check_and_answer,
-    installing_team,
-    open_check_modal,
-    spawn_check_modal,
-    tell_failure,
-    tell_privately,
-)
+from handlers.conversation import installing_team, open_check_modal, spawn_check_modal
 from handlers.payload import clicked_value, interaction_origin, text
 
 logger = logging.getLogger(__name__)
@@ -63,9 +57,7 @@ async def check_privately(
     services.tasks.spawn(
         _check_held(services, client, destination, clicked_value(body), text(body, "trigger_id")),
         name="private check",
-        on_failure=tell_failure(
-            client, destination.requester, response_url=destination.response_url
-        ),
+        on_failure=services.answers.failure_notice(_privately(destination)),
     )
 
 
@@ -79,22 +71,12 @@ async def _check_held(
     paste = await services.vault.take(hold_id, owner=destination.requester) if hold_id else None
     if paste is None:
         if trigger_id is None:
-            await tell_privately(
-                client,
-                destination.requester,
-                CLICK_AGAIN,
-                response_url=destination.response_url,
-            )
+            await tell_privately(client, _privately(destination), CLICK_AGAIN)
             return
         await open_check_modal(client, trigger_id, destination, services.checker.warm)
         return
-    await tell_privately(
-        client,
-        destination.requester,
-        private_check_started(),
-        response_url=destination.response_url,
-    )
-    await check_and_answer(services, client, destination, paste)
+    await tell_privately(client, _privately(destination), private_check_started())
+    await services.answers.check_and_answer(destination, paste)
 
 
 async def paste_privately(
@@ -107,9 +89,7 @@ async def paste_privately(
     if destination is None:
         return
     if trigger_id is None:
-        await tell_privately(
-            client, destination.requester, CLICK_AGAIN, response_url=destination.response_url
-        )
+        await tell_privately(client, _privately(destination), CLICK_AGAIN)
         return
     spawn_check_modal(
         context,
@@ -117,10 +97,13 @@ async def paste_privately(
         trigger_id,
         destination,
         name="private paste form",
-        on_failure=tell_failure(
-            client, destination.requester, response_url=destination.response_url
-        ),
+        on_failure=services_of(context).answers.failure_notice(_privately(destination)),
     )
+
+
+def _privately(destination: Destination) -> Recipient:
+    """The author of a leaked secret, told only through their click's response URL."""
+    return Recipient(destination.requester, response_url=destination.response_url)
 
 
 def register(app: AsyncApp) -> None:

@@ -21,9 +21,8 @@ from bot.history.timed import Again, TimedItem
 from bot.slack.exactly_once import MESSAGE_EVENT, MessageMark
 from bot.slack.services import BotServices
 from handlers.blocks.reminders import owner_reminder_text, reminder_text
-from handlers.conversation import post
 from handlers.escalation_timers import OWNER_REMINDER_FACTOR
-from handlers.support import permalink_of, refresh_triage
+from handlers.support import permalink_of, refresh_triage, triage_thread
 
 logger = logging.getLogger(__name__)
 
@@ -45,11 +44,11 @@ async def remind_team(
     """The first response is overdue: say so in the triage post's thread, and mark the post."""
     escalation = await _current(services, item)
     number = int(item.payload["reminder"])
+    triage = triage_thread(escalation) if escalation is not None else None
     if (
         escalation is None
+        or triage is None
         or not escalation.waiting_for_response
-        or escalation.triage_channel is None
-        or escalation.triage_ts is None
         or escalation.response_due_at is None
     ):
         return None
@@ -65,15 +64,10 @@ async def remind_team(
             user_group=services.support.user_group,
             last=number >= MAX_REMINDERS,
         )
-        triage = Destination(
-            channel=escalation.triage_channel,
-            thread_ts=escalation.triage_ts,
-            requester=escalation.destination.requester,
-            team=escalation.destination.team,
-            entry=EntryPoint.RERUN,
-        )
         mark = MessageMark(MESSAGE_EVENT, "message_id", f"reminder:{item.id}:{number}")
-        await post(client, triage, text, mark=mark, look_first=item.attempts > 1)
+        await services.answers.poster_for(triage).post(
+            triage, text, mark=mark, look_first=item.attempts > 1
+        )
         await database.mark_reminded(escalation.id, number)
     await refresh_triage(services, client, escalation.id)
     if number >= MAX_REMINDERS:
@@ -113,6 +107,8 @@ async def remind_owner(
         entry=EntryPoint.RERUN,
     )
     mark = MessageMark(MESSAGE_EVENT, "message_id", f"owner-reminder:{item.id}")
-    await post(client, owner, text, mark=mark, look_first=item.attempts > 1)
+    await services.answers.poster_for(owner).post(
+        owner, text, mark=mark, look_first=item.attempts > 1
+    )
     await database.mark_owner_reminded(escalation.id, escalation.taken_by)
     return None

@@ -22,6 +22,7 @@ from bot.destination import Destination, EntryPoint
 from bot.engine.report import CheckReport
 from bot.history.database import Escalation
 from bot.response_targets import Urgency
+from bot.slack.posting import CHECKING, CONNECTED, PROBLEM, Recipient, tell_privately
 from bot.slack.services import BotServices, SupportUnreadable, services_of
 from handlers.blocks.common import CLICK_AGAIN
 from handlers.blocks.reminders import feedback_question
@@ -53,19 +54,7 @@ from handlers.blocks.support import (
     triage_details_message,
     triage_message,
 )
-from handlers.conversation import (
-    CHECKING,
-    CONNECTED,
-    PROBLEM,
-    check_and_answer,
-    installing_team,
-    post,
-    react,
-    report_failure,
-    tell_failure,
-    tell_failure_at,
-    tell_privately,
-)
+from handlers.conversation import installing_team
 from handlers.escalation_timers import responded, start_clock, stop_clock
 from handlers.payload import (
     Origin,
@@ -100,7 +89,7 @@ async def refresh_triage(services: BotServices, client: AsyncWebClient, escalati
         for _ in range(3):
             if escalation is None or not escalation.triage_channel or not escalation.triage_ts:
                 return
-            check = await services.database.check(escalation.check_id)
+            check = await services.database.check_by_id(escalation.check_id)
             if check is None:
                 return
             permalink = await permalink_of(client, escalation.destination)
@@ -142,7 +131,7 @@ async def open_escalation(
             services, client, origin, check_id, destination, installing_team(context)
         ),
         name="open escalation modal",
-        on_failure=tell_failure_at(client, destination),
+        on_failure=services.answers.failure_notice(Recipient.of(destination)),
     )
 
 
@@ -225,7 +214,7 @@ async def _post_escalation(
         escalation = await services.database.create_escalation(
             check_id, asker, goal=goal, urgency=urgency, note=note
         )
-        check = await services.database.check(check_id)
+        check = await services.database.check_by_id(check_id)
         if check is None:
             raise LookupError(f"check {check_id} is not in the history")
         permalink = await permalink_of(client, escalation.destination)
@@ -248,12 +237,12 @@ async def _post_escalation(
             blocks=blocks,
             unfurl_links=False,
         )
-        await post(client, asker, support_asked_line(urgency))
+        await services.answers.post(asker, support_asked_line(urgency))
     except Exception:
         if escalation is not None:
             # Not left open for ever in the App Home with no post to close it from.
             await services.database.discard_escalation(escalation.id)
-        await report_failure(client, asker, None, "escalating failed")
+        await services.answers.answer_failure(asker, None, "escalating failed")
 
 
 # The triage post's buttons: for support agents only.
@@ -284,7 +273,7 @@ async def resolve(
     )
     if changed:
         text, blocks = feedback_question(escalation)
-        await post(client, customer_thread(escalation), text, blocks)
+        await services.answers.post(customer_thread(escalation), text, blocks)
 
 
 async def _after_change(
@@ -300,8 +289,8 @@ async def _after_change(
     """Tell the customer's thread what the agent did, then bring the triage post up to date."""
     if changed:
         customer = customer_thread(escalation)
-        await react(client, customer, reaction, *stale_reactions)
-        await post(client, customer, line(agent))
+        await services.answers.react(customer, reaction, *stale_reactions)
+        await services.answers.post(customer, line(agent))
     await refresh_triage(services, client, escalation.id)
 
 
@@ -312,10 +301,10 @@ async def rerun(
     if escalation is None:
         return
     customer = customer_thread(escalation)
-    paste = await services.checks.kept_paste(escalation.check_id)
+    paste = await services.recorder.kept_paste(escalation.check_id)
     if paste is None:
         text, blocks = paste_again_message()
-        await post(client, customer, text, blocks)
+        await services.answers.post(customer, text, blocks)
         await _tell_agent(
             client,
             escalation,
@@ -324,8 +313,8 @@ async def rerun(
             "the customer was asked to paste the URL again.",
         )
         return
-    await post(client, customer, rerun_note(agent))
-    report = await check_and_answer(services, client, customer, paste)
+    await services.answers.post(customer, rerun_note(agent))
+    report = await services.answers.check_and_answer(customer, paste)
     if report is not None and escalation.triage_channel and escalation.triage_ts:
         await client.chat_postMessage(
             channel=escalation.triage_channel,
@@ -341,7 +330,7 @@ async def reply_to_customer(
     escalation = await services.database.escalation(escalation_id)
     if escalation is None:
         return
-    check = await services.database.check(escalation.check_id)
+    check = await services.database.check_by_id(escalation.check_id)
     if check is None:
         return
     await _tell_agent(client, escalation, agent, customer_reply_text(check.report))
@@ -397,8 +386,8 @@ async def triage_button(
             services, work, escalation_id, origin, origin.user, client, installing_team(context)
         ),
         name=clicked,
-        on_failure=tell_failure(
-            client, origin.user, channel=origin.channel, response_url=origin.response_url
+        on_failure=services.answers.failure_notice(
+            Recipient(origin.user, origin.channel, origin.response_url)
         ),
     )
 
@@ -421,9 +410,7 @@ async def _as_agent(
         allowed, refusal = False, f":warning: {unreadable}"
     if not allowed:
         logger.info("triage action refused to %s: not a support agent", agent)
-        await tell_privately(
-            client, agent, refusal, channel=origin.channel, response_url=origin.response_url
-        )
+        await tell_privately(client, Recipient(agent, origin.channel, origin.response_url), refusal)
         return
     await work(services, escalation_id, agent, client)
 
@@ -450,6 +437,20 @@ async def _tell_agent(
         await client.chat_postEphemeral(channel=escalation.triage_channel, user=agent, text=text)
     except SlackApiError as error:
         logger.warning("could not tell %s: %s", agent, error.response.get("error"))
+
+
+def triage_thread(escalation: Escalation) -> Destination | None:
+    """Where the support team talks about `escalation`: its triage thread (None before the
+    triage post is made), to `post` in."""
+    if not escalation.triage_channel or not escalation.triage_ts:
+        return None
+    return Destination(
+        channel=escalation.triage_channel,
+        thread_ts=escalation.triage_ts,
+        requester=escalation.destination.requester,
+        team=escalation.destination.team,
+        entry=EntryPoint.RERUN,
+    )
 
 
 async def permalink_of(client: AsyncWebClient, thread: Destination) -> str | None:

@@ -13,6 +13,8 @@ from bot.engine.diagnosis import Diagnosis
 from bot.engine.errors import PasteError
 from bot.engine.intake import Paste, read_paste, read_store_credentials
 from bot.settings import CollectionHost
+from bot.slack.ladder import pending_ladder
+from bot.slack.posting import Recipient
 from bot.slack.services import BotServices, services_of
 from handlers.blocks.check import (
     CHECK_FORM_UNREADABLE,
@@ -25,7 +27,6 @@ from handlers.blocks.check import (
     URL_INPUT,
     checking_view,
 )
-from handlers.conversation import check_and_answer, pending_ladder, tell_failure_at
 from handlers.payload import Form, Submission
 from handlers.support import offer_customer_reply
 
@@ -105,7 +106,7 @@ async def submitted(
     services.tasks.spawn(
         _check_once(services, form.view_id, destination, paste, client),
         name="check from modal",
-        on_failure=tell_failure_at(client, destination),
+        on_failure=services.answers.failure_notice(Recipient.of(destination)),
     )
 
 
@@ -118,13 +119,8 @@ async def _check_once(
 ) -> None:
     # A double-clicked submit arrives twice with the same view: one answer only. (Asked after
     # the ack, beside the check: with a database it is a write, and Slack waits 3 s at most.)
-    report = await check_and_answer(
-        services,
-        client,
-        destination,
-        paste,
-        view_id=view_id,
-        first_time=services.seen.first_time(f"view:{view_id}"),
+    report = await services.answers.check_and_answer(
+        destination, paste, view_id, unique=services.seen.first_time(f"view:{view_id}")
     )
     if report is not None and destination.entry is EntryPoint.SHORTCUT:
         await offer_customer_reply(services, client, destination, report)

@@ -22,6 +22,7 @@ from bot.destination import Destination, EntryPoint
 from bot.engine.diagnosis import Diagnosis
 from bot.engine.intake import Paste
 from bot.history.follow_ups import spread_s
+from bot.history.recorder import UnwrittenCheck, new_check_id
 from bot.history.timed import Again, TimedItem
 from bot.history.watches import WatchState
 from bot.slack.exactly_once import MessageMark
@@ -46,7 +47,6 @@ from handlers.blocks.watch import (
     watch_set_line,
     watch_stopped_line,
 )
-from handlers.conversation import post
 from handlers.follow_ups import StopClick, after_stop, may_stop, read_stop_click
 from handlers.payload import Submission, clicked_value, interaction_origin, tell_origin
 
@@ -110,7 +110,7 @@ async def set_watch(
     if picked < datetime.now(ZoneInfo(zone)).date():
         await submission.refuse(DATE_BLOCK, PAST_DATE)
         return
-    paste = await services.checks.kept_paste(check_id)
+    paste = await services.recorder.kept_paste(check_id)
     if paste is None:
         await submission.refuse(DATE_BLOCK, NO_CREDENTIALS)
         return
@@ -131,7 +131,7 @@ async def _start(
     paste: Paste,
 ) -> None:
     settings = services.settings
-    record = await services.database.check(check_id)
+    record = await services.database.check_by_id(check_id)
     watch = await services.watches.start(
         destination,
         paste,
@@ -145,7 +145,7 @@ async def _start(
     )
     services.timed.wake()
     services.metrics.watches_active.set(await services.watches.active_count())
-    await post(client, destination, watch_set_line(watch, every(settings.watch_every_s)))
+    await services.answers.post(destination, watch_set_line(watch, every(settings.watch_every_s)))
 
 
 async def run_watch(services: BotServices, client: AsyncWebClient, item: TimedItem) -> Again | None:
@@ -156,8 +156,9 @@ async def run_watch(services: BotServices, client: AsyncWebClient, item: TimedIt
     paste = await services.watches.paste(watch)
     if paste is None:
         return None  # the reminder still comes, and ends the watch
-    checked = await services.checks.check(paste, watch.destination.started_by(EntryPoint.WATCH))
-    report = checked.report
+    report = await services.checker.check(paste)
+    destination = watch.destination.started_by(EntryPoint.WATCH)
+    checked = UnwrittenCheck(new_check_id(), report, destination, paste)
     now = services.database.clock()
     if report.diagnosis is Diagnosis.THROTTLED:
         wait = report.retry_after_s or services.settings.token_cooldown_s or 1.0
@@ -171,8 +172,10 @@ async def run_watch(services: BotServices, client: AsyncWebClient, item: TimedIt
         changes = watch.changes + 1
         mark = MessageMark(WATCH_EVENT, "watch", f"{watch.id}:{changes}")
         if await services.timed_work.holds(item):
-            await post(client, watch.destination, text, blocks, mark=mark, look_first=True)
-            await services.checks.keep(checked)
+            await services.answers.poster_for(watch.destination).post(
+                watch.destination, text, blocks, mark=mark, look_first=True
+            )
+            await services.recorder.keep(checked)
     every = services.settings.watch_every_s
     return Again(now + timedelta(seconds=every), spread_s=spread_s(every))
 
@@ -185,8 +188,8 @@ async def run_reminder(
     if watch is None or watch.state is not WatchState.ACTIVE:
         return None
     mark = MessageMark(WATCH_EVENT, "watch", f"{watch.id}:reminder")
-    await post(
-        client, watch.destination, reminder_line(watch), mark=mark, look_first=item.attempts > 1
+    await services.answers.poster_for(watch.destination).post(
+        watch.destination, reminder_line(watch), mark=mark, look_first=item.attempts > 1
     )
     await services.watches.end(watch.id, WatchState.REMINDED, item_id=item.id)
     services.metrics.watches_active.set(await services.watches.active_count())
@@ -215,7 +218,7 @@ async def _stop(services: BotServices, client: AsyncWebClient, click: StopClick)
     if not await services.watches.end(watch.id, WatchState.STOPPED):
         return
     services.metrics.watches_active.set(await services.watches.active_count())
-    await post(client, watch.destination, watch_stopped_line(click.user))
+    await services.answers.post(watch.destination, watch_stopped_line(click.user))
     await after_stop(services, client, click)
 
 

@@ -23,6 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.destination import Destination, EntryPoint
 from bot.slack.delivery import deliver
 from bot.slack.exactly_once import MESSAGE_EVENT, MessageMark, post_once
+from bot.slack.posting import FALLBACK_ERRORS, Recipient
 from bot.slack.services import BotServices, services_of
 from handlers.blocks.common import CLICK_AGAIN
 from handlers.blocks.workflow import (
@@ -37,12 +38,7 @@ from handlers.blocks.workflow import (
     step_guide_message,
     unreachable,
 )
-from handlers.conversation import (
-    FALLBACK_ERRORS,
-    installing_team,
-    spawn_check_modal,
-    tell_failure,
-)
+from handlers.conversation import installing_team, spawn_check_modal
 from handlers.payload import clicked_value, field, interaction_origin, tell_origin, text
 
 logger = logging.getLogger(__name__)
@@ -266,7 +262,7 @@ async def paste_for_step(
         origin.trigger_id,
         dataclasses.replace(destination, step=execution_id),
         name="open modal for workflow step",
-        on_failure=tell_failure(client, user, channel=origin.channel),
+        on_failure=services_of(context).answers.failure_notice(Recipient(user, origin.channel)),
     )
 
 

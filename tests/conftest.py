@@ -17,7 +17,7 @@ from bot.engine.http_client import new_http_client
 from bot.sandbox.ecwid.server import EcwidSandbox
 from bot.sandbox.stage import stage_settings
 from bot.settings import Settings
-from handlers import conversation
+from bot.slack import ladder
 
 settings_for = stage_settings
 """Settings that point the engine at a sandbox and ignore any local `.env`:
@@ -83,8 +83,8 @@ BRISK_VIEW_UPDATE_AFTER_ACK_S = 0.1
 BRISK_PROGRESS_INTERVAL_S = 0.2
 #: The product's own pacing, for the test that holds it (the modal's live ladder).
 PRODUCT_PACING = {
-    "VIEW_UPDATE_AFTER_ACK_S": conversation.VIEW_UPDATE_AFTER_ACK_S,
-    "PROGRESS_INTERVAL_S": conversation.PROGRESS_INTERVAL_S,
+    "VIEW_UPDATE_AFTER_ACK_S": ladder.VIEW_UPDATE_AFTER_ACK_S,
+    "PROGRESS_INTERVAL_S": ladder.PROGRESS_INTERVAL_S,
 }
 
 
@@ -95,8 +95,8 @@ def _brisk_modal_pacing(monkeypatch: pytest.MonkeyPatch) -> None:
     milliseconds, so the order the pacing protects (the ack's view first, the result last) is
     the same; every modal check waits 0.4 s less. Bots started as processes keep the real
     pacing, and the modal's ladder test holds the real numbers."""
-    monkeypatch.setattr(conversation, "VIEW_UPDATE_AFTER_ACK_S", BRISK_VIEW_UPDATE_AFTER_ACK_S)
-    monkeypatch.setattr(conversation, "PROGRESS_INTERVAL_S", BRISK_PROGRESS_INTERVAL_S)
+    monkeypatch.setattr(ladder, "VIEW_UPDATE_AFTER_ACK_S", BRISK_VIEW_UPDATE_AFTER_ACK_S)
+    monkeypatch.setattr(ladder, "PROGRESS_INTERVAL_S", BRISK_PROGRESS_INTERVAL_S)
 
 
 @pytest.fixture

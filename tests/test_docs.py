@@ -106,8 +106,8 @@ CODE_REFERENCE = re.compile(r"`((?:bot|handlers|tests|bench|docs|\.ci)/[\w/.-]*)
 def _missing_references(text: str) -> list[str]:
     """Paths named in backticks that are not in the tree, and `module.name` whose name is gone.
 
-    `bot/engine/check.py` is a path; `bot/service.CheckService.check` names `CheckService` in
-    `bot/service.py`.
+    `bot/engine/check.py` is a path; `bot/slack/answers.AnswerService.check_and_answer` names
+    `AnswerService` in `bot/slack/answers.py`.
     """
     missing = []
     for reference in CODE_REFERENCE.findall(text):

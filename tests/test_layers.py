@@ -7,9 +7,9 @@ included) and checked against the layers the layout table of docs/contributing.m
     bot.settings, bot.destination          what everything may know
     bot.metrics                            Prometheus counters: for the serving layer
     bot.engine                             the connection check: no Slack, no database
-    bot.history                            the database: knows the report, not Slack
-    bot.service                            check and record: engine + history
-    bot.slack                              Bolt, serving, what listeners share: not the listeners
+    bot.history                            the database, and recording checks in it: no Slack
+    bot.slack                              Bolt, serving, the check-and-answer path below the
+                                           listeners (`bot.slack.answers`): not the listeners
     handlers                               the listeners and the Block Kit builders
     bot.cli, bot.sandbox                   composition roots: may use everything
 
@@ -36,20 +36,12 @@ ALLOWED: dict[str, set[str]] = {
     "bot.logs": {"bot.engine"},
     "bot.engine": {"bot.settings"},
     "bot.history": {"bot.response_targets", "bot.settings", "bot.destination", "bot.engine"},
-    "bot.service": {
-        "bot.response_targets",
-        "bot.settings",
-        "bot.destination",
-        "bot.engine",
-        "bot.history",
-    },
     "bot.slack": {
         "bot.response_targets",
         "bot.settings",
         "bot.destination",
         "bot.engine",
         "bot.history",
-        "bot.service",
         "bot.logs",
         "bot.metrics",
     },
@@ -59,7 +51,6 @@ ALLOWED: dict[str, set[str]] = {
         "bot.destination",
         "bot.engine",
         "bot.history",
-        "bot.service",
         "bot.slack",
     },
 }
@@ -174,4 +165,4 @@ def test_no_import_circle() -> None:
 
 def test_the_graph_is_not_empty() -> None:
     assert len(MODULES) > 40
-    assert "bot.engine.check" in GRAPH["bot.service"]
+    assert "bot.engine.check" in GRAPH["bot.slack.answers"]

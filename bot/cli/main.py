@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 # Each command imports what it needs when it runs: `guide` and `--help` start in a blink, without
 # pydantic, httpx or aiohttp (a structural test keeps it so; `make bench` times it).
 if TYPE_CHECKING:
-    from bot.engine.check import ConnectionChecker
     from bot.engine.guard import TokenGuard
     from bot.engine.report import CheckReport, Step
     from bot.history.database import Database
@@ -39,6 +38,8 @@ _ENGINE = (
     "failing_token_budget_per_min",
 )
 _DATABASE = (*_LOGGING, "database_url", "data_dir")
+# `forget` also reads the journal's sealed pastes, to find a store's checks in flight.
+_ERASURE = (*_DATABASE, "credentials_key", "credentials_ttl_h")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -127,15 +128,16 @@ def _parser() -> argparse.ArgumentParser:
 
     forget = commands.add_parser(
         "forget",
-        help="erase a store's or a person's checks, escalations and stored credentials",
+        help="erase everything kept about a store or a person",
         description="Deletes every check, escalation and stored paste about the store (or "
-        "asked for by the Slack user), and the user's name on escalations they took or "
-        "resolved. It cannot be undone.",
+        "asked for by the Slack user), the check journal's entries (in the database and in "
+        "DATA_DIR's spill files), workflow steps, timed work and checks in flight that name "
+        "them, and the user's name on escalations they took or resolved. It cannot be undone.",
     )
     subject = forget.add_mutually_exclusive_group(required=True)
     subject.add_argument("--store", metavar="ID", help="the numeric Ecwid store ID")
     subject.add_argument("--user", metavar="U…", help="the Slack user ID (U… or W…)")
-    forget.set_defaults(run=_forget, needs=_DATABASE)
+    forget.set_defaults(run=_forget, needs=_ERASURE)
 
     new_key = commands.add_parser("new-key", help="print a new CREDENTIALS_KEY")
     new_key.set_defaults(run=_new_key, needs=())
@@ -226,7 +228,7 @@ async def _run_check(
         else:
             report = await checker.check_text(text or "", on_step)
         if database is not None:
-            await _record(checker, database, report)
+            await _record(database, report)
     if args.json:
         print(report.model_dump_json(indent=2))
     elif args.customer_reply:
@@ -276,15 +278,15 @@ def _token_guard(settings: Settings, database: Database | None) -> TokenGuard:
     )
 
 
-async def _record(checker: ConnectionChecker, database: Database, report: CheckReport) -> None:
-    """The command line's checks join the history like Slack's, through the same service
+async def _record(database: Database, report: CheckReport) -> None:
+    """The command line's checks join the history like Slack's, through the same recorder
     (without credentials: re-runs are for checks asked in Slack)."""
     from bot.destination import COMMAND_LINE
-    from bot.service import CheckService
+    from bot.history.recorder import CheckRecorder
 
-    service = CheckService(checker, database)
-    await service.record(report, COMMAND_LINE)
-    if len(service.backlog):  # the write failed: a command line has no later to wait for
+    recorder = CheckRecorder(database)
+    await recorder.record(report, COMMAND_LINE)
+    if len(recorder.backlog):  # the write failed: a command line has no later to wait for
         print("ecwid-connect: the check could not be recorded (see the log)", file=sys.stderr)
 
 
@@ -304,11 +306,10 @@ def _sandbox(args: argparse.Namespace, _settings: Settings | None) -> int:
 
 def _serve(_args: argparse.Namespace, settings: Settings) -> int:
     from bot.slack.server import serve
-    from handlers import register_all
-    from handlers.recovery import resume
+    from handlers import ANSWER_LAYOUTS, register_all
     from handlers.timed import KINDS
 
-    return serve(settings, register_all, resume, KINDS)
+    return serve(settings, register_all, ANSWER_LAYOUTS, KINDS)
 
 
 def _migrate(_args: argparse.Namespace, settings: Settings) -> int:
@@ -340,26 +341,30 @@ def _database_unreachable(settings: Settings, error: Exception) -> UsageError:
 
 def _forget(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
+    from datetime import timedelta
+    from pathlib import Path
 
-    from bot.history.database import Database, Erased
+    from bot.history.database import Database
+    from bot.history.erasure import Erased, Subject, forget
 
     if args.store is not None:
         if not args.store.strip().isdigit():
             raise UsageError("--store takes the numeric Ecwid store ID, such as 1003")
-        subject = f"store {int(args.store)}"
+        subject = Subject(store_id=int(args.store))
     else:
         user = args.user.strip()
         if user[:1] not in ("U", "W") or not user.isalnum():
             raise UsageError("--user takes a Slack user ID, such as U0123ABCD")
-        subject = f"user {user}"
+        subject = Subject(user_id=user)
 
     async def erase() -> Erased:
         database = Database.from_settings(settings)
         try:
             await database.migrate()
-            if args.store is not None:
-                return await database.forget_store(int(args.store))
-            return await database.forget_user(args.user.strip())
+            vault = database.vault(
+                settings.credentials_key, timedelta(hours=settings.credentials_ttl_h)
+            )
+            return await forget(database, subject, vault=vault, data_dir=Path(settings.data_dir))
         finally:
             await database.close()
 
@@ -367,10 +372,7 @@ def _forget(args: argparse.Namespace, settings: Settings) -> int:
         erased = asyncio.run(erase())
     except Exception as error:
         raise _database_unreachable(settings, error) from None
-    print(
-        f"Erased {subject}: {erased.checks} checks, {erased.escalations} escalations, "
-        f"{erased.follow_ups} follow-ups, {erased.credentials} stored credentials."
-    )
+    print(f"Erased {subject}: {erased}.")
     return EXIT_OK
 
 

@@ -414,7 +414,7 @@ class Database(EscalationStore):
             observer(report.diagnosis.value, destination.entry.value, report.duration_ms)
         return check_id
 
-    async def check(self, check_id: str) -> CheckRecord | None:
+    async def check_by_id(self, check_id: str) -> CheckRecord | None:
         """The check with this ID, if there is one."""
         rows = await self._read_checks(sa.select(CheckRow).where(CheckRow.id == check_id))
         return rows[0] if rows else None

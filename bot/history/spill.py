@@ -22,7 +22,7 @@ import json
 import logging
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +31,8 @@ from typing import IO, Any
 logger = logging.getLogger(__name__)
 
 PREFIX = "journal-spill-"
+# How long an erasure waits for a running process writing to its own file.
+ERASE_WAIT_S = 30.0
 _SCHEMA = "CREATE TABLE IF NOT EXISTS entries (id TEXT PRIMARY KEY, row TEXT NOT NULL)"
 _DATETIMES = ("created_at", "lease_until", "finished_at")
 
@@ -102,6 +104,22 @@ def _remove(path: Path) -> None:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     _lock_path(path).unlink(missing_ok=True)
+
+
+def erase_spilled(directory: Path, names: Callable[[dict[str, Any]], bool]) -> int:
+    """Delete, from every spill file in `directory`, the entries `names` picks (`forget`); how
+    many. A running process's file too: SQLite lets the two writers take turns."""
+    erased = 0
+    for path in sorted(directory.glob(f"{PREFIX}*.sqlite3")):
+        connection = sqlite3.connect(path, isolation_level=None, timeout=ERASE_WAIT_S)
+        try:
+            found = connection.execute("SELECT id, row FROM entries").fetchall()
+            doomed = [(entry_id,) for entry_id, text in found if names(_decode(text))]
+            connection.executemany("DELETE FROM entries WHERE id = ?", doomed)
+        finally:
+            connection.close()
+        erased += len(doomed)
+    return erased
 
 
 class JournalSpill:

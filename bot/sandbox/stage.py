@@ -21,8 +21,7 @@ from bot.settings import Settings, load_settings
 from bot.slack.app import create_app
 from bot.slack.http_app import EVENTS_PATH, http_app
 from bot.slack.services import BotServices
-from handlers import register_all
-from handlers.recovery import resume
+from handlers import ANSWER_LAYOUTS, register_all
 from handlers.timed import KINDS
 
 
@@ -107,7 +106,7 @@ async def running_stage(
             values = {"data_dir": data_dir} | settings
             services = BotServices(stage_settings(sandbox, slack, signing_secret, **values))
             app = create_app(
-                services.settings, register_all, services=services, resume=resume, timed=KINDS
+                services.settings, register_all, ANSWER_LAYOUTS, services=services, timed=KINDS
             )
             async with AppServer(http_app(app, services)) as server:
                 url = f"{server.base_url}{EVENTS_PATH}"

@@ -27,7 +27,8 @@ from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.slack.delivery import repeats_guarded
 from bot.slack.health import SlackHealth
-from bot.slack.services import SERVICES_KEY, BotServices, Resume, TimedKind
+from bot.slack.layouts import AnswerLayouts
+from bot.slack.services import SERVICES_KEY, BotServices, TimedKind
 
 logger = logging.getLogger(__name__)
 
@@ -233,14 +234,14 @@ _BOLT_LOGGER.addFilter(_SkipTokenWarning())
 def create_app(
     settings: Settings,
     register: Register,
+    layouts: AnswerLayouts,
     client: AsyncWebClient | None = None,
     *,
     services: BotServices | None = None,
-    resume: Resume | None = None,
     timed: Mapping[str, TimedKind] | None = None,
 ) -> AsyncApp:
-    """The bot: every listener `register` adds, on one `AsyncApp`; with `resume`
-    (`handlers.recovery.resume`), the checks other processes left unanswered are finished; with
+    """The bot: every listener `register` adds, on one `AsyncApp`, answering in `layouts`
+    (`handlers.ANSWER_LAYOUTS`); the checks other processes left unanswered are finished; with
     `timed` (`handlers.timed.KINDS`), timed work of those kinds is run as it comes due."""
     install_log_redaction()
     signing_secret = (
@@ -269,9 +270,8 @@ def create_app(
 
     app.use(provide_services)
     services.keep_slack_connections(app.client)
+    services.answer_with(app.client, layouts)
     register(app)
-    if resume is not None:
-        services.resume_with(app.client, resume)
     if timed is not None:
         services.run_timed_work(app.client, timed)
     return app

@@ -16,6 +16,15 @@ class SeenKeys(Protocol):
         ...
 
 
+async def first_time_for_all(seen: SeenKeys, keys: list[str]) -> bool:
+    """Whether none of `keys` (an event's ID, its message's) was seen before; each is marked
+    seen as it is asked. Slack retries an event it thinks was not delivered."""
+    for key in keys:
+        if not await seen.first_time(key):
+            return False
+    return True
+
+
 class MemorySeenKeys:
     """`SeenKeys` for one process, bounded in size and time."""
 

@@ -31,7 +31,8 @@ from bot.slack.app import (
     slack_mode,
 )
 from bot.slack.http_app import DRAIN_TIMEOUT_S, EVENTS_PATH, http_app
-from bot.slack.services import BotServices, Resume, TimedKind, describe
+from bot.slack.layouts import AnswerLayouts
+from bot.slack.services import BotServices, TimedKind, describe
 from bot.slack.socket_mode import (
     ResilientSocketModeClient,
     SocketModeRefused,
@@ -51,12 +52,12 @@ class _Stopped(Exception):
 def serve(
     settings: Settings,
     register: Register,
-    resume: Resume | None = None,
+    layouts: AnswerLayouts,
     timed: Mapping[str, TimedKind] | None = None,
 ) -> int:
-    """Run until SIGINT or SIGTERM; in-flight checks get time to finish on shutdown, `resume`
-    finishes the checks a previous process left, and `timed` runs timed work as it comes due
-    (see `BotServices`).
+    """Run until SIGINT or SIGTERM, answering in `layouts`; in-flight checks get time to finish
+    on shutdown, the checks a previous process left are finished, and `timed` runs timed work
+    as it comes due (see `BotServices`).
 
     Returns 0 after a clean stop, 2 when a setting or token is wrong, 1 when the database or
     Slack cannot be reached at start.
@@ -66,14 +67,14 @@ def serve(
     except MissingSlackCredentials as error:
         print(f"ecwid-connect: {error}", file=sys.stderr)
         return EXIT_CONFIG
-    return asyncio.run(_serve(settings, register, mode, resume, timed))
+    return asyncio.run(_serve(settings, register, mode, layouts, timed))
 
 
 async def _serve(
     settings: Settings,
     register: Register,
     mode: SlackMode,
-    resume: Resume | None,
+    layouts: AnswerLayouts,
     timed: Mapping[str, TimedKind] | None,
 ) -> int:
     loop = asyncio.get_running_loop()
@@ -113,7 +114,7 @@ async def _serve(
             logger.error("cannot open the database (%s): %s", where, describe(error))
             return EXIT_FAILED
 
-        app = create_app(settings, register, services=services, resume=resume, timed=timed)
+        app = create_app(settings, register, layouts, services=services, timed=timed)
         try:
             identity = await _unless(stop, services.authenticate(app.client))
         except _Stopped:

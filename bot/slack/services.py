@@ -1,8 +1,9 @@
 """What the Slack bot's listeners share in one process: settings, the checker, the database,
-background work, the check journal. With `DATABASE_URL` set, everything several replicas must
-agree on (Slack retries already answered, token cool-downs, the failing-token budget) lives in the
-database; without it, the embedded SQLite file keeps the history and the journal, and process
-memory the rest. `database_health` says whether the database answers (for the health endpoint).
+background work, the check journal, and the check-and-answer path (`answers`). With
+`DATABASE_URL` set, everything several replicas must agree on (Slack retries already answered,
+token cool-downs, the failing-token budget) lives in the database; without it, the embedded
+SQLite file keeps the history and the journal, and process memory the rest. `database_health`
+says whether the database answers (for the health endpoint).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import gc
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -33,17 +34,20 @@ from bot.engine.redaction import redact
 from bot.history.database import Database
 from bot.history.follow_ups import FollowUps
 from bot.history.health import DatabaseHealth
-from bot.history.journal import CheckJournal, JournalEntry
+from bot.history.journal import CheckJournal
+from bot.history.recorder import CheckRecorder
 from bot.history.shared import DatabaseSeenKeys, DatabaseTokenGuard
 from bot.history.steps import StepExecutions
 from bot.history.timed import Again, TimedItem, TimedWork
 from bot.history.vault import CredentialVault
 from bot.history.watches import Watches
 from bot.metrics import Metrics
-from bot.service import CheckService
 from bot.settings import Settings
+from bot.slack.answers import AnswerService
 from bot.slack.dedup import FallbackSeenKeys, MemorySeenKeys, SeenKeys
 from bot.slack.health import SlackHealth
+from bot.slack.layouts import AnswerLayouts
+from bot.slack.posting import Poster
 from bot.slack.steps import WorkflowSteps
 from bot.slack.tasks import TaskSupervisor
 from bot.slack.timed import TimedWorkRunner
@@ -202,9 +206,6 @@ class FallbackTokenGuard:
         return guarded
 
 
-Resume = Callable[["BotServices", AsyncWebClient, JournalEntry], Coroutine[Any, Any, None]]
-"""Finishes a check taken over from the journal: `handlers.recovery.resume`."""
-
 TimedKind = Callable[["BotServices", AsyncWebClient, TimedItem], Awaitable[Again | None]]
 """Runs one item of a kind of timed work: None when it is done, `Again` for its next run.
 `handlers.timed.KINDS` names every kind and its handler."""
@@ -213,9 +214,10 @@ TimedKind = Callable[["BotServices", AsyncWebClient, TimedItem], Awaitable[Again
 class BotServices:
     """One per process; `start()` before serving, `aclose()` after.
 
-    Once `resume_with` has named the Slack client and the function that finishes interrupted
-    checks, the journal's loop (every third of CHECK_LEASE_S) renews this process's leases,
-    takes over checks whose process is gone, and writes what waited for the database.
+    Once `answer_with` has named the Slack client and the layouts answers are rendered with,
+    `answers` takes checks from the listeners, and the journal's loop (every third of
+    CHECK_LEASE_S) renews this process's leases, takes over checks whose process is gone, and
+    writes what waited for the database.
     """
 
     def __init__(self, settings: Settings, *, http: httpx.AsyncClient | None = None) -> None:
@@ -272,7 +274,7 @@ class BotServices:
         self.vault: CredentialVault = self.database.vault(
             settings.credentials_key, timedelta(hours=settings.credentials_ttl_h)
         )
-        self.checks = CheckService(self.checker, self.database, self.vault, self.database_health)
+        self.recorder = CheckRecorder(self.database, self.vault, self.database_health)
         self.journal = CheckJournal(
             self.database,
             self.vault,
@@ -284,7 +286,7 @@ class BotServices:
         self.steps = WorkflowSteps(
             StepExecutions(self.database), quiet_for=timedelta(seconds=settings.check_lease_s)
         )
-        self._resume: tuple[AsyncWebClient, Resume] | None = None
+        self._answers: AnswerService | None = None
         #: Follow-ups, watches, reminders: work with a due time, kept in the database.
         self.timed_work = TimedWork(self.database, settings.check_lease_s)
         #: Failed checks the bot checks again on its own until they work.
@@ -337,12 +339,30 @@ class BotServices:
         self._journal_loop = loop.create_task(self._keep_journal(), name="journal")
         self.timed.start()
 
-    def resume_with(self, client: AsyncWebClient, resume: Resume) -> None:
-        """Finish interrupted checks with `resume`, posting through `client`; when serving has
-        started, look for them at once rather than at the journal's next round."""
-        self._resume = (client, resume)
+    def answer_with(self, client: AsyncWebClient, layouts: AnswerLayouts) -> None:
+        """Answer checks (and finish interrupted ones) through `client`, in `layouts`; when
+        serving has started, look for interrupted checks at once rather than at the journal's
+        next round."""
+        self._answers = AnswerService(
+            checker=self.checker,
+            journal=self.journal,
+            recorder=self.recorder,
+            poster=Poster(client, layouts.private_copy),
+            layouts=layouts,
+            note=functools.partial(layouts.note, self),
+            steps=self.steps,
+            escalation=self.support.configured,
+            watch=self.follow_ups.available,
+        )
         if self.started and not self._closing:
             self.tasks.spawn(self.journal_round(), name="journal round")
+
+    @property
+    def answers(self) -> AnswerService:
+        """The check-and-answer path the listeners hand their work to (after `answer_with`)."""
+        if self._answers is None:
+            raise RuntimeError("answer_with() names the Slack client and layouts first")
+        return self._answers
 
     def run_timed_work(self, client: AsyncWebClient, kinds: Mapping[str, TimedKind]) -> None:
         """Run the timed work of `kinds` as it comes due, posting through `client`."""
@@ -363,15 +383,14 @@ class BotServices:
         """Renew leases, write what waited for the database, take over interrupted checks and
         complete the workflow steps their process left."""
         await self.journal.heartbeat()
-        if len(self.checks.backlog) and self.database_health.available:
-            await self.checks.flush()
-        if self._resume is None or self._closing:
+        if len(self.recorder.backlog) and self.database_health.available:
+            await self.recorder.flush()
+        if self._answers is None or self._closing:
             return
-        client, resume = self._resume
         for entry in await self.journal.claim_orphans():
-            self.tasks.spawn(resume(self, client, entry), name="finish interrupted check")
+            self.tasks.spawn(self._answers.resume(entry), name="finish interrupted check")
         try:
-            await self.steps.complete_stale(client)
+            await self.steps.complete_stale(self._answers.poster.client)
         except Exception as error:
             logger.warning("could not look for workflow steps to complete: %s", describe(error))
 

@@ -34,6 +34,9 @@ ANSWER_PATIENCE = timedelta(minutes=15)
 PASSING_ERRORS = frozenset(
     {"ratelimited", "internal_error", "service_unavailable", "request_timeout"}
 )
+# Slack's answer to a completion of an execution it has ended already: for a row still
+# `checked`, an earlier completion that Slack applied and the database did not record.
+ALREADY_ENDED = frozenset({"execution_not_in_running_state"})
 # Tokens of executions still waiting are remembered up to this many (the oldest make way: a
 # step completed without its token uses the bot's).
 TOKENS_KEPT = 10_000
@@ -132,13 +135,21 @@ class WorkflowSteps:
             refusal = str(error.response.get("error") or "")
             if error.response.status_code >= 500 or refusal in PASSING_ERRORS:
                 raise  # Slack's bad moment: the row stays `checked` for a later round
-            logger.warning(
-                "Slack refused to complete workflow step %s: %s", execution.execution_id, refusal
+            if refusal not in ALREADY_ENDED:
+                logger.warning(
+                    "Slack refused to complete workflow step %s: %s",
+                    execution.execution_id,
+                    refusal,
+                )
+                await self.executions.failed(
+                    execution.execution_id, f"Slack refused the completion: {refusal}"
+                )
+                return
+            logger.info(
+                "workflow step %s was completed already (%s): recorded so",
+                execution.execution_id,
+                refusal,
             )
-            await self.executions.failed(
-                execution.execution_id, f"Slack refused the completion: {refusal}"
-            )
-            return
         await self.executions.completed(execution.execution_id, outputs)
         self._tokens.pop(execution.execution_id, None)
         logger.info("workflow step %s completed: %s", execution.execution_id, outputs.diagnosis)

@@ -18,7 +18,7 @@ from bot.sandbox.ecwid.stores import sample_stores
 from bot.sandbox.slack.user import SlackUser, sign
 from bot.sandbox.slack.workspace import SlackCall
 from bot.sandbox.stage import Stage, running_stage
-from handlers import conversation
+from bot.slack import ladder
 from handlers.blocks import check as check_blocks
 from handlers.commands import COMMAND
 from handlers.shortcuts import CHECK_SHORTCUT
@@ -158,7 +158,7 @@ async def test_the_modals_ladder_fills_in_as_the_steps_finish_and_ends_with_the_
     # the ack, then at most one a second. Every sandbox answer takes a second, as a slow
     # Ecwid's would: the check outlasts the first update whatever the machine's speed.
     for name, value in PRODUCT_PACING.items():
-        monkeypatch.setattr(conversation, name, value)
+        monkeypatch.setattr(ladder, name, value)
     async with running_stage(latency_ms=1000) as stage:
         owner = stage.user("U0OWNER", "jane")
         since = len(stage.slack.calls)

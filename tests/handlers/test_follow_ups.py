@@ -8,7 +8,7 @@ import functools
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import pytest
@@ -301,7 +301,9 @@ async def test_the_app_home_lists_follow_ups_with_a_stop_button_that_works(
     assert follow_up["state"] == "stopped"
 
 
-async def test_an_open_escalation_hears_the_store_connected_and_history_shows_it() -> None:
+@asynccontextmanager
+async def escalating_stage() -> AsyncIterator[Stage]:
+    """The bot with follow-ups and a support channel whose members are the agents."""
     async with running_stage(
         support_channel_id=SUPPORT,
         credentials_key=new_key(),
@@ -310,6 +312,11 @@ async def test_an_open_escalation_hears_the_store_connected_and_history_shows_it
         token_cooldown_s=0.1,
     ) as stage:
         stage.slack.set_channel_members(SUPPORT, ["UBOT", *AGENTS])
+        yield stage
+
+
+async def test_an_open_escalation_hears_the_store_connected_and_history_shows_it() -> None:
+    async with escalating_stage() as stage:
         root, triage = await escalate(stage, "free_plan")
         upgrade(stage, "free_plan")
 
@@ -332,6 +339,32 @@ async def test_an_open_escalation_hears_the_store_connected_and_history_shows_it
         assert "Follow-ups" in history
         assert "connected" in history
         assert stage.slack.reactions(CHANNEL, root["ts"]) >= {"white_check_mark"}
+
+
+async def test_the_triage_threads_note_outlasts_slack_refusing_it_for_a_while() -> None:
+    async with escalating_stage() as stage:
+        _, triage = await escalate(stage, "free_plan")
+        # Held on the reaction that comes between the owner's good news and the triage note,
+        # Slack then refuses the note: rate-limited longer than a client's own retries last,
+        # then a server error.
+        gate = stage.slack.hold("reactions.add")
+        upgrade(stage, "free_plan")
+        await until(lambda: stage.slack.held("reactions.add") > 0, "the good news posted")
+        stage.slack.fail_next("chat.postMessage", status=429, retry_after=1, times=3)
+        stage.slack.fail_next("chat.postMessage", status=503)
+        gate.set()
+
+        await until(
+            lambda: any(
+                "connected" in m["text"] for m in stage.slack.messages(SUPPORT, triage["ts"])
+            ),
+            "the triage thread told",
+        )
+        refused = [c for c in stage.slack.calls_to("chat.postMessage") if not c.response["ok"]]
+        assert [c.response["error"] for c in refused] == [
+            *["ratelimited"] * 3,
+            "service_unavailable",
+        ]
 
 
 async def test_a_closing_message_cut_off_by_a_stop_is_not_posted_again_by_the_next_process(

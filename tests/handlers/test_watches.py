@@ -27,7 +27,7 @@ from handlers.blocks.watch import (
     WATCH_ACTION,
 )
 from tests.handlers.test_bot import CHANNEL, check_via_modal, thread_replies, url_values
-from tests.handlers.test_follow_ups import rows, until
+from tests.handlers.test_follow_ups import no_timed_work_left, rows, until
 
 EVERY_S = 0.3
 
@@ -68,6 +68,22 @@ def texts(stage: Stage, root: dict[str, Any]) -> list[str]:
     return [str(message.get("text")) for message in thread_replies(stage, root["ts"])[1:]]
 
 
+async def watch_rounds(stage: Stage) -> int:
+    """How many rounds the watch has finished."""
+    (item,) = [row for row in await rows(stage, TimedWorkRow) if row["kind"] == "watch"]
+    return int(item["runs"])
+
+
+async def more_rounds(stage: Stage, rounds: int = 3, seconds: float = 20) -> None:
+    """Wait until the watch has finished `rounds` more rounds than now."""
+    start = await watch_rounds(stage)
+    for _ in range(int(seconds / 0.05)):
+        if await watch_rounds(stage) >= start + rounds:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{rounds} more watch rounds within {seconds} s")
+
+
 async def test_a_past_migration_date_is_refused_in_the_modal(
     stage: Stage, owner: SlackUser
 ) -> None:
@@ -88,13 +104,13 @@ async def test_a_watched_store_revoked_mid_watch_is_reported_once_and_its_recove
 
     stage.sandbox.change("connected", token="secret_" + "R" * 32)  # revoked in Ecwid
     await until(lambda: any("stopped working" in t for t in texts(stage, root)), "the change")
-    await asyncio.sleep(EVERY_S * 5)  # rounds go on: the same state is not told again
+    await more_rounds(stage)  # rounds go on: the same state is not told again
     assert sum("stopped working" in t for t in texts(stage, root)) == 1
     assert "token_invalid" in str(thread_replies(stage, root["ts"])[-1])
 
     stage.sandbox.change("connected", token=token)
     await until(lambda: any("works again" in t for t in texts(stage, root)), "the recovery")
-    await asyncio.sleep(EVERY_S * 5)
+    await more_rounds(stage)
     assert sum("works again" in t for t in texts(stage, root)) == 1
     (watch,) = await rows(stage, WatchRow)
     assert (watch["state"], watch["changes"]) == ("active", 2)
@@ -109,7 +125,7 @@ async def test_the_reminder_to_revoke_lands_after_the_migration_date_and_ends_th
         root, _submitted = await set_watch(stage, owner, today)
 
         await until(lambda: any("revoke the access" in t for t in texts(stage, root)), "reminder")
-        await asyncio.sleep(1)
+        await no_timed_work_left(stage)  # nothing can post again from here
         reminders = [t for t in texts(stage, root) if "revoke the access" in t]
         assert len(reminders) == 1
         assert reminders[0].startswith(f"<@{owner.user_id}>")
@@ -147,12 +163,24 @@ async def test_no_secret_in_a_watchs_messages_rows_or_log(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     store = stage.sandbox.store("connected")
+    url = stage.sandbox.collection_url("connected")
     day = (datetime.now(UTC) + timedelta(days=10)).date().isoformat()
     root, _submitted = await set_watch(stage, owner, day)
     stage.sandbox.change("connected", token="secret_" + "R" * 32)
     await until(lambda: any("stopped working" in t for t in texts(stage, root)), "the change")
+    # Through to the end: the migration date passed, the reminder to revoke the access.
+    async with stage.services.database.engine.begin() as connection:
+        await connection.execute(
+            sa.update(TimedWorkRow)
+            .where(TimedWorkRow.kind == "revoke_reminder")
+            .values(due_at=datetime.now(UTC))
+        )
+    stage.services.timed.wake()
+    await until(lambda: any("revoke the access" in t for t in texts(stage, root)), "reminder")
+    await no_timed_work_left(stage)
 
     seen = [
+        json.dumps(thread_replies(stage, root["ts"]), default=str),
         json.dumps([call.args for call in stage.slack.calls], default=str),
         caplog.text,
         repr(await rows(stage, WatchRow)),
@@ -160,4 +188,5 @@ async def test_no_secret_in_a_watchs_messages_rows_or_log(
     ]
     for text in seen:
         assert store.token not in text
+        assert url not in text
         assert store.collection_name not in text

@@ -26,11 +26,10 @@ from bot.sandbox.slack.webapi import FakeSlack
 from bot.sandbox.slack.workspace import APP_ID, FunctionExecution
 from bot.sandbox.stage import Stage, running_stage
 from bot.slack.app import slack_client
+from bot.slack.posting import PROBLEM
 from bot.slack.steps import WorkflowSteps
 from handlers.blocks.common import mrkdwn_section
 from handlers.blocks.workflow import STEP_PASTE_ACTION
-from handlers.conversation import PROBLEM
-from handlers.recovery import resume
 from handlers.workflow import CHANNEL_INPUT, PERSON_INPUT, STEP_CALLBACK
 from tests.handlers.test_bot import settle, text_of, url_values
 from tests.handlers.test_follow_ups import until, upgrade
@@ -389,7 +388,7 @@ async def test_an_answer_recovered_after_a_crash_completes_the_step(
     await journal.answered(entry_id, answer)
 
     entry = JournalEntry(entry_id, destination, None, None, answer, attempts=1)
-    await resume(stage.services, bot_client(stage), entry)
+    await stage.services.answers.resume(entry)
 
     done = stage.slack.execution(execution.id)
     assert done.state == "completed"
@@ -510,6 +509,45 @@ async def test_a_completion_slack_fails_is_made_again_by_a_later_round(
     assert outputs["connected"] is True
 
 
+async def test_a_completion_whose_record_failed_is_recorded_completed_by_a_later_round(
+    stage: Stage, owner: SlackUser
+) -> None:
+    execution, _ = await run_step(stage, owner, inputs_for(owner))
+    engine = stage.services.database.engine
+
+    async def rename(old: str, new: str) -> None:
+        async with engine.begin() as connection:
+            await connection.execute(sa.text(f"ALTER TABLE {old} RENAME TO {new}"))
+
+    # Slack completes the step; the database fails before the bot has recorded that.
+    gate = stage.slack.hold("functions.completeSuccess")
+    await owner.click_button(guide_in(stage, INTAKE), STEP_PASTE_ACTION)
+    opened = await stage.slack.wait_for(lambda call: call.method == "views.open")
+    await owner.submit_view(str(opened.response["view"]["id"]), url_values(stage, "connected"))
+    await until(lambda: stage.slack.held("functions.completeSuccess") > 0, "the completion")
+    await rename("step_executions", "step_executions_away")
+    try:
+        gate.set()
+        await until(lambda: stage.slack.execution(execution.id).state == "completed", "done")
+        await settle(stage)
+    finally:
+        await rename("step_executions_away", "step_executions")
+    row = await stage.services.steps.executions.get(execution.id)
+    assert row is not None
+    assert row.state is StepState.CHECKED
+
+    # The next round completes it again; Slack answers that it is completed already.
+    await untouched_for(stage, execution.id, stage.settings.check_lease_s + 1)
+    await stage.services.journal_round()
+
+    row = await stage.services.steps.executions.get(execution.id)
+    assert row is not None
+    assert row.state is StepState.COMPLETED
+    assert row.outputs is not None
+    assert row.outputs.connected is True
+    assert stage.slack.execution(execution.id).state == "completed"
+
+
 async def test_a_follow_up_that_later_connects_is_posted_and_the_step_keeps_its_outputs() -> None:
     async with running_stage(
         credentials_key=new_key(),
@@ -537,9 +575,10 @@ async def test_a_process_that_never_saw_the_step_start_completes_it_with_its_tok
     """Another replica got `function_executed`: the click and the form carry the execution's
     token, which the completion uses whatever client delivers the answer."""
     execution, _ = await run_step(stage, owner, inputs_for(owner))
-    stage.services.steps = WorkflowSteps(
+    fresh = WorkflowSteps(
         stage.services.steps.executions, quiet_for=timedelta(seconds=stage.settings.check_lease_s)
     )
+    stage.services.steps = stage.services.answers.steps = fresh
 
     await paste(stage, owner, guide_in(stage, INTAKE), "connected")
 

@@ -177,7 +177,7 @@ async def test_a_check_is_read_back_as_recorded(database: Database) -> None:
     )
     check_id = await database.record_check(recorded, PLACE.started_by(EntryPoint.MODAL))
 
-    check = await database.check(check_id)
+    check = await database.check_by_id(check_id)
 
     assert check is not None
     assert (check.id, check.created_at, check.destination) == (check_id, START, PLACE)
@@ -196,7 +196,7 @@ async def test_a_check_is_read_back_as_recorded(database: Database) -> None:
     assert check.counts == {"products": 12, "categories": None, "orders": None, "customers": None}
     assert check.duration_ms == 1234
     assert check.report == recorded
-    assert await database.check("0" * 32) is None
+    assert await database.check_by_id("0" * 32) is None
 
 
 async def test_history_is_newest_first_and_limited(database: Database) -> None:

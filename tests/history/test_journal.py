@@ -16,8 +16,8 @@ from bot.engine.redaction import EcwidToken, StoreCredentials
 from bot.history.database import Database
 from bot.history.health import DatabaseHealth
 from bot.history.journal import Answer, CheckJournal
+from bot.history.recorder import CheckRecorder, UnwrittenCheck
 from bot.history.vault import new_key
-from bot.service import CheckService, UnwrittenCheck
 from tests.db_fixtures import (  # noqa: F401
     FakeClock,
     clock_fixture,
@@ -184,7 +184,7 @@ async def test_the_history_backlog_is_bounded_and_counts_what_it_drops(
 ) -> None:
     database = unreachable()
     health = DatabaseHealth()
-    service = CheckService(checker=None, database=database, health=health)  # type: ignore[arg-type]
+    service = CheckRecorder(database, health=health)
     service.backlog._limit = 3
     try:
         with caplog.at_level(logging.ERROR):
@@ -204,7 +204,7 @@ async def test_the_backlog_is_written_with_the_same_ids_once_the_database_answer
     database: Database,
 ) -> None:
     health = DatabaseHealth()
-    service = CheckService(checker=None, database=database, health=health)  # type: ignore[arg-type]
+    service = CheckRecorder(database, health=health)
     health.failed("a test", OSError())
     unwritten = [(report(store_id=n), f"{n:032x}") for n in range(1, 4)]
     for checked, check_id in unwritten:
@@ -215,7 +215,7 @@ async def test_the_backlog_is_written_with_the_same_ids_once_the_database_answer
     assert health.available
     assert health.waiting_rows == 0
     for checked, check_id in unwritten:
-        record = await database.check(check_id)
+        record = await database.check_by_id(check_id)
         assert record is not None
         assert record.store_id == checked.store_id
 

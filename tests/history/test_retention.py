@@ -175,8 +175,8 @@ async def test_the_housekeeping_applies_history_retention_days(tmp_path: Path) -
 
         await services.housekeeping()
 
-        assert await services.database.check(old) is None
-        assert await services.database.check(new) is not None
+        assert await services.database.check_by_id(old) is None
+        assert await services.database.check_by_id(new) is not None
     finally:
         await services.aclose(0)
 
@@ -192,7 +192,7 @@ def test_forget_on_the_command_line(
     monkeypatch.setenv("SLACK_MODE", "carrier-pigeon")  # not forget's business
 
     assert main(["forget", "--store", "1003"]) == 0
-    assert "Erased store 1003: 0 checks, 0 escalations, 0 follow-ups, 0 stored credentials." in (
+    assert "Erased store 1003: 0 checks, 0 escalations, 0 stored credentials, 0 follow-ups" in (
         capsys.readouterr().out
     )
     assert main(["forget", "--user", "jane"]) == 2

@@ -22,7 +22,6 @@ from bot.slack.app import slack_client
 from bot.slack.delivery import ChannelPacer, DeliveryExpired, deliver
 from bot.slack.exactly_once import ANSWER_EVENT, MessageMark, find_posted, post_once
 from handlers.commands import COMMAND
-from handlers.recovery import resume
 from tests.handlers.test_bot import CHANNEL as BOT_CHANNEL
 from tests.handlers.test_bot import check_via_modal, thread_replies, url_values
 
@@ -327,7 +326,7 @@ async def test_a_check_run_again_after_its_process_died_finds_the_answer_it_had_
         )
         entry = JournalEntry(journal_id, destination, None, paste, None, attempts=1)
 
-        await resume(stage.services, stage.app.client, entry)
+        await stage.services.answers.resume(entry)
         await stage.services.tasks.drain(10)
 
         assert [reply["ts"] for reply in thread_replies(stage, root["ts"])] == [answer["ts"]]

@@ -81,4 +81,4 @@ async def test_no_secret_in_json_logs_metrics_or_probes(tmp_path: Path) -> None:
         call.args["metadata"]["event_payload"] for call in slack.calls_to("chat.postMessage")
     ]
     assert payloads
-    assert all(set(payload) <= {"check_id", "message_id"} for payload in payloads)
+    assert all(set(payload) <= {"check_id", "message_id", "journal_id"} for payload in payloads)

@@ -1,12 +1,11 @@
-"""Check and record: the one service every entry point runs a check through.
+"""Recording finished checks in the history: the one writer every entry point records through.
 
-The Slack listeners, a support agent's re-run and the command line all call `CheckService`:
-the engine decides the diagnosis, then the history keeps the check (and, when the vault is on,
-its credentials, encrypted, so support can re-run it). Recording is bookkeeping: it happens after
-the answer is out (`check` gives the check its ID at once, `keep` writes it), and a database
-failure never costs the person their answer. While the database is unreachable, checks wait in a
-bounded in-memory backlog (`HistoryBacklog`) and are written, with the same IDs, once it is back
-(`flush`); what does not fit is counted and logged.
+The Slack answer path and the command line both call `CheckRecorder`: the history keeps the check
+(and, when the vault is on, its credentials, encrypted, so support can re-run it). Recording is
+bookkeeping: in Slack it happens after the answer is out (`new_check_id` gives the check its ID at
+once, `keep` writes it), and a database failure never costs the person their answer. While the
+database is unreachable, checks wait in a bounded in-memory backlog (`HistoryBacklog`) and are
+written, with the same IDs, once it is back (`flush`); what does not fit is counted and logged.
 """
 
 from __future__ import annotations
@@ -17,9 +16,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from bot.destination import Destination, EntryPoint
-from bot.engine.check import ConnectionChecker
 from bot.engine.intake import Paste
-from bot.engine.ladder import StepListener
 from bot.engine.report import CheckReport
 from bot.engine.trace import current_check
 from bot.history.database import Database
@@ -75,7 +72,7 @@ class HistoryBacklog:
         self._health.waiting_rows = len(self._rows)
 
 
-def _new_check_id() -> str:
+def new_check_id() -> str:
     """The running check's ID (its log lines carry it) for its history row, else a new one."""
     trace = current_check()
     if trace is not None and not trace.recorded:
@@ -84,29 +81,19 @@ def _new_check_id() -> str:
     return uuid.uuid4().hex
 
 
-class CheckService:
-    """Runs checks with the engine and records them in the history."""
+class CheckRecorder:
+    """Writes checks to the history, keeping them in a backlog while the database is away."""
 
     def __init__(
         self,
-        checker: ConnectionChecker,
         database: Database,
         vault: CredentialVault | None = None,
         health: DatabaseHealth | None = None,
     ) -> None:
-        self.checker = checker
         self.database = database
         self.vault = vault
         self.health = health or DatabaseHealth()
         self.backlog = HistoryBacklog(self.health)
-
-    async def check(
-        self, paste: Paste, destination: Destination, on_step: StepListener | None = None
-    ) -> UnwrittenCheck:
-        """Check `paste` as asked from `destination`: the report, and the ID the check will be
-        recorded under once its answer is out (`keep`)."""
-        report = await self.checker.check(paste, on_step)
-        return UnwrittenCheck(_new_check_id(), report, destination, paste)
 
     async def kept_paste(self, check_id: str) -> Paste | None:
         """What was pasted for `check_id`, to re-run it; None when nothing is kept (no
@@ -117,18 +104,20 @@ class CheckService:
         self, report: CheckReport, destination: Destination, paste: Paste | None = None
     ) -> str:
         """Keep the check in the history, and its credentials for a re-run; the check's ID."""
-        row = UnwrittenCheck(_new_check_id(), report, destination, paste)
+        row = UnwrittenCheck(new_check_id(), report, destination, paste)
         await self.keep(row)
         return row.check_id
 
-    async def keep(self, row: UnwrittenCheck) -> None:
-        """Write a check to the history under its ID. When the database fails, the check waits
-        in the backlog (the ID is kept for it)."""
+    async def keep(self, row: UnwrittenCheck) -> bool:
+        """Write a check to the history under its ID; whether it is there now. When the database
+        fails, the check waits in the backlog (the ID is kept for it)."""
         if len(self.backlog) and not self.health.available:
             self.backlog.add(row)  # still unreachable: no need to wait for another failure
-            return
+            return False
         if not await self._write(row):
             self.backlog.add(row)
+            return False
+        return True
 
     async def flush(self) -> int:
         """Write the backlog, oldest first, until it is empty or the database fails again;
@@ -163,6 +152,6 @@ class CheckService:
 
     async def _already_recorded(self, check_id: str) -> bool:
         try:
-            return await self.database.check(check_id) is not None
+            return await self.database.check_by_id(check_id) is not None
         except Exception:
             return False
