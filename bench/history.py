@@ -13,12 +13,12 @@ import tempfile
 import time
 
 from bench import history_scale
+from bot.db.database import Database
 from bot.destination import Destination, EntryPoint
 from bot.engine.check import ConnectionChecker
 from bot.engine.guard import MemoryTokenGuard
 from bot.engine.http_client import new_http_client
 from bot.engine.intake import read_paste
-from bot.history.database import Database
 from bot.response_targets import Urgency
 from bot.sandbox.ecwid.server import EcwidSandbox
 from bot.settings import load_settings

@@ -28,10 +28,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from bot.db.database import Database
 from bot.engine.check import ConnectionChecker
 from bot.engine.guard import MemoryTokenGuard
 from bot.engine.http_client import new_http_client
-from bot.history.database import Database
 from bot.sandbox.ecwid.server import EcwidSandbox
 from bot.settings import load_settings, normalise_url
 from handlers.home import TEAM_WINDOW, build_home

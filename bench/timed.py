@@ -35,13 +35,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+from bot.db.database import Database
+from bot.db.models import TimedWorkRow, utcnow
+from bot.db.shared import DatabaseTokenGuard
+from bot.db.timed import Again, TimedItem, TimedState, TimedWork
 from bot.engine.check import ConnectionChecker
 from bot.engine.http_client import new_http_client
 from bot.engine.intake import read_paste
-from bot.history.database import Database
-from bot.history.models import TimedWorkRow, utcnow
-from bot.history.shared import DatabaseTokenGuard
-from bot.history.timed import Again, TimedItem, TimedState, TimedWork
 from bot.metrics import Metrics
 from bot.sandbox.ecwid.server import EcwidSandbox
 from bot.sandbox.ecwid.stores import derive_token, sample_stores

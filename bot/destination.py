@@ -23,8 +23,8 @@ class EntryPoint(StrEnum):
     LEAK_WARNING = "leak_warning"  # the private check offered with a pasted secret's warning
     RERUN = "rerun"
     WORKFLOW = "workflow"  # the paste modal of a Workflow Builder step
-    FOLLOW_UP = "follow_up"  # the bot checking again on its own (`bot.history.follow_ups`)
-    WATCH = "watch"  # a watched store's daily check (`bot.history.watches`)
+    FOLLOW_UP = "follow_up"  # the bot checking again on its own (`bot.db.follow_ups`)
+    WATCH = "watch"  # a watched store's daily check (`bot.db.watches`)
     CLI = "cli"
 
 

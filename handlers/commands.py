@@ -13,7 +13,8 @@ from bot.destination import EntryPoint
 from bot.engine.errors import PasteError
 from bot.engine.intake import read_paste
 from bot.slack.posting import Recipient
-from bot.slack.services import BotServices, SupportUnreadable, services_of
+from bot.slack.services import BotServices, services_of
+from bot.slack.support_team import SupportUnreadable
 from handlers.blocks.check import usage_text
 from handlers.blocks.common import CLICK_AGAIN
 from handlers.blocks.support import history_message

@@ -1,12 +1,12 @@
-"""When an escalation's reminders fall due, as timed work (`bot.history.timed`): scheduled when
+"""When an escalation's reminders fall due, as timed work (`bot.db.timed`): scheduled when
 its clock starts, cancelled when it no longer needs them. The reminders themselves are
 `handlers.reminders`; this module only books and cancels them, so that the triage buttons can
 without importing what the reminders post."""
 
 from __future__ import annotations
 
-from bot.history.database import Escalation
-from bot.history.timed import TimedWork
+from bot.db.database import Escalation
+from bot.db.timed import TimedWork
 from bot.slack.services import BotServices
 
 ESCALATION_REMINDER_KIND = "escalation_reminder"

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import logging
 
+from bot.db.recorder import UnwrittenCheck
 from bot.destination import Destination, EntryPoint
-from bot.history.recorder import UnwrittenCheck
 from bot.slack.services import BotServices
 from handlers.blocks.common import Blocks
 from handlers.blocks.follow_up import NO_KEY_WATCH_LINE, follow_up_note, no_key_note

@@ -18,16 +18,17 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.db.database import EscalationState
+from bot.db.follow_ups import FollowUp, FollowUpState, spread_s
+from bot.db.recorder import UnwrittenCheck, new_check_id
+from bot.db.timed import Again, TimedItem
 from bot.destination import EntryPoint
 from bot.engine.diagnosis import Diagnosis
 from bot.engine.report import CheckReport
-from bot.history.database import EscalationState
-from bot.history.follow_ups import FollowUp, FollowUpState, spread_s
-from bot.history.recorder import UnwrittenCheck, new_check_id
-from bot.history.timed import Again, TimedItem
 from bot.slack.exactly_once import MessageMark
 from bot.slack.posting import CONNECTED, PROBLEM, Recipient, tell_privately
-from bot.slack.services import BotServices, SupportUnreadable, services_of
+from bot.slack.services import BotServices, services_of
+from bot.slack.support_team import SupportUnreadable
 from handlers.blocks.common import CLICK_AGAIN
 from handlers.blocks.follow_up import (
     FOLLOW_UP_ENDS,

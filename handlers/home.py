@@ -9,13 +9,14 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.db.database import Database
+from bot.db.follow_ups import FollowUps
+from bot.db.steps import StepExecutions
+from bot.db.watches import Watches
 from bot.destination import Destination, EntryPoint
-from bot.history.database import Database
-from bot.history.follow_ups import FollowUps
-from bot.history.steps import StepExecutions
-from bot.history.watches import Watches
 from bot.slack.posting import Recipient
-from bot.slack.services import BotServices, SupportUnreadable, services_of
+from bot.slack.services import BotServices, services_of
+from bot.slack.support_team import SupportUnreadable
 from handlers.blocks.common import CLICK_AGAIN
 from handlers.blocks.home import HOME_CHECK_ACTION, LIST_LIMIT, TeamView, home_channel, home_view
 from handlers.conversation import installing_team, spawn_check_modal

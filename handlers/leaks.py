@@ -31,7 +31,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.engine.intake import Paste
 from bot.engine.leaks import SecretKind, spot_secrets
 from bot.slack.posting import post_without_previews
-from bot.slack.services import BotServices, SupportUnreadable, describe, services_of
+from bot.slack.services import BotServices, describe, services_of
+from bot.slack.support_team import SupportUnreadable
 from handlers.blocks.leak import (
     leak_warning,
     support_leak_note,

@@ -15,9 +15,9 @@ import logging
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.db.database import Escalation
+from bot.db.timed import Again, TimedItem
 from bot.destination import Destination, EntryPoint
-from bot.history.database import Escalation
-from bot.history.timed import Again, TimedItem
 from bot.slack.exactly_once import MESSAGE_EVENT, MessageMark
 from bot.slack.services import BotServices
 from handlers.blocks.reminders import owner_reminder_text, reminder_text

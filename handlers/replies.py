@@ -14,7 +14,8 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.slack.services import BotServices, SupportUnreadable
+from bot.slack.services import BotServices
+from bot.slack.support_team import SupportUnreadable
 from handlers.escalation_timers import responded
 from handlers.payload import text
 from handlers.support import refresh_triage

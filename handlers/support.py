@@ -18,12 +18,13 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.db.database import Escalation
 from bot.destination import Destination, EntryPoint
 from bot.engine.report import CheckReport
-from bot.history.database import Escalation
 from bot.response_targets import Urgency
 from bot.slack.posting import CHECKING, CONNECTED, PROBLEM, Recipient, tell_privately
-from bot.slack.services import BotServices, SupportUnreadable, services_of
+from bot.slack.services import BotServices, services_of
+from bot.slack.support_team import SupportUnreadable
 from handlers.blocks.common import CLICK_AGAIN
 from handlers.blocks.reminders import feedback_question
 from handlers.blocks.support import (

@@ -8,8 +8,8 @@ asks for its next run. Its payload holds IDs, never a secret.
 
 from __future__ import annotations
 
-from bot.history.follow_ups import FOLLOW_UP_KIND
-from bot.history.watches import REMINDER_KIND, WATCH_KIND
+from bot.db.follow_ups import FOLLOW_UP_KIND
+from bot.db.watches import REMINDER_KIND, WATCH_KIND
 from bot.slack.services import TimedKind
 from handlers.escalation_timers import ESCALATION_OWNER_REMINDER_KIND, ESCALATION_REMINDER_KIND
 from handlers.follow_ups import run_follow_up

@@ -18,13 +18,13 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.db.follow_ups import spread_s
+from bot.db.recorder import UnwrittenCheck, new_check_id
+from bot.db.timed import Again, TimedItem
+from bot.db.watches import WatchState
 from bot.destination import Destination, EntryPoint
 from bot.engine.diagnosis import Diagnosis
 from bot.engine.intake import Paste
-from bot.history.follow_ups import spread_s
-from bot.history.recorder import UnwrittenCheck, new_check_id
-from bot.history.timed import Again, TimedItem
-from bot.history.watches import WatchState
 from bot.slack.exactly_once import MessageMark
 from bot.slack.services import BotServices, services_of
 from handlers.blocks.common import CLICK_AGAIN

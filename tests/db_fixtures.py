@@ -36,8 +36,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from bot.history.database import Database, normalise_url
-from bot.history.models import Base
+from bot.db.database import Database, normalise_url
+from bot.db.models import Base
 
 START = datetime(2025, 6, 2, 9, 30, tzinfo=UTC)
 

@@ -7,7 +7,7 @@ included) and checked against the layers the layout table of docs/contributing.m
     bot.settings, bot.destination          what everything may know
     bot.metrics                            Prometheus counters: for the serving layer
     bot.engine                             the connection check: no Slack, no database
-    bot.history                            the database, and recording checks in it: no Slack
+    bot.db                            the database, and recording checks in it: no Slack
     bot.slack                              Bolt, serving, the check-and-answer path below the
                                            listeners (`bot.slack.answers`): not the listeners
     handlers                               the listeners and the Block Kit builders
@@ -35,13 +35,13 @@ ALLOWED: dict[str, set[str]] = {
     "bot.metrics": set(),
     "bot.logs": {"bot.engine"},
     "bot.engine": {"bot.settings"},
-    "bot.history": {"bot.response_targets", "bot.settings", "bot.destination", "bot.engine"},
+    "bot.db": {"bot.response_targets", "bot.settings", "bot.destination", "bot.engine"},
     "bot.slack": {
         "bot.response_targets",
         "bot.settings",
         "bot.destination",
         "bot.engine",
-        "bot.history",
+        "bot.db",
         "bot.logs",
         "bot.metrics",
     },
@@ -50,7 +50,7 @@ ALLOWED: dict[str, set[str]] = {
         "bot.settings",
         "bot.destination",
         "bot.engine",
-        "bot.history",
+        "bot.db",
         "bot.slack",
     },
 }

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 # Each command imports what it needs when it runs: `guide` and `--help` start in a blink, without
 # pydantic, httpx or aiohttp (a structural test keeps it so; `make bench` times it).
 if TYPE_CHECKING:
+    from bot.db.database import Database
     from bot.engine.guard import TokenGuard
     from bot.engine.report import CheckReport, Step
-    from bot.history.database import Database
     from bot.settings import Settings
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
@@ -245,7 +245,7 @@ async def _history(settings: Settings) -> AsyncIterator[Database | None]:
     if settings.database_url is None:
         yield None
         return
-    from bot.history.database import Database
+    from bot.db.database import Database
 
     database = Database.from_settings(settings)
     try:
@@ -271,7 +271,7 @@ def _token_guard(settings: Settings, database: Database | None) -> TokenGuard:
 
     if database is None:
         return MemoryTokenGuard(settings.token_cooldown_s, settings.failing_token_budget_per_min)
-    from bot.history.shared import DatabaseTokenGuard
+    from bot.db.shared import DatabaseTokenGuard
 
     return DatabaseTokenGuard(
         database, settings.token_cooldown_s, settings.failing_token_budget_per_min
@@ -281,8 +281,8 @@ def _token_guard(settings: Settings, database: Database | None) -> TokenGuard:
 async def _record(database: Database, report: CheckReport) -> None:
     """The command line's checks join the history like Slack's, through the same recorder
     (without credentials: re-runs are for checks asked in Slack)."""
+    from bot.db.recorder import CheckRecorder
     from bot.destination import COMMAND_LINE
-    from bot.history.recorder import CheckRecorder
 
     recorder = CheckRecorder(database)
     await recorder.record(report, COMMAND_LINE)
@@ -315,7 +315,7 @@ def _serve(_args: argparse.Namespace, settings: Settings) -> int:
 def _migrate(_args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
 
-    from bot.history.database import Database
+    from bot.db.database import Database
 
     async def upgrade() -> None:
         database = Database.from_settings(settings)
@@ -344,8 +344,8 @@ def _forget(args: argparse.Namespace, settings: Settings) -> int:
     from datetime import timedelta
     from pathlib import Path
 
-    from bot.history.database import Database
-    from bot.history.erasure import Erased, Subject, forget
+    from bot.db.database import Database
+    from bot.db.erasure import Erased, Subject, forget
 
     if args.store is not None:
         if not args.store.strip().isdigit():
@@ -377,7 +377,7 @@ def _forget(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _new_key(_args: argparse.Namespace, _settings: Settings | None) -> int:
-    from bot.history.vault import new_key
+    from bot.db.vault import new_key
 
     print(new_key())
     return EXIT_OK

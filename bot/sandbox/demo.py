@@ -13,8 +13,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.db.vault import new_key
 from bot.engine.check import ConnectionChecker
-from bot.history.vault import new_key
 from bot.sandbox.ecwid.stores import PAID_FEATURES
 from bot.sandbox.slack.transcript import render_message, render_view
 from bot.sandbox.slack.user import SlackUser
@@ -463,12 +463,13 @@ async def run_demo(settings: Settings) -> int:
         await owner_pastes_in_a_channel(
             stage, "connected", "8. A store owner pastes the URL in a channel: the leak guard"
         )
-        all_right = await every_sample_store(stage)
     await free_store_upgraded_during_its_follow_up(
-        "8. With CREDENTIALS_KEY, the bot follows a Free-plan store up until it is upgraded"
+        "9. With CREDENTIALS_KEY, the bot follows a Free-plan store up until it is upgraded"
     )
     await watch_ends_in_its_reminder(
-        "9. A connected store watched until its migration (today), then a reminder to revoke"
+        "10. A connected store watched until its migration (today), then a reminder to revoke"
     )
+    async with running_stage(support_channel_id=SUPPORT) as stage:
+        all_right = await every_sample_store(stage)
     print("\nEverything above ran offline: the real bot over HTTP, with signed Slack requests.")
     return 0 if all_right else 1

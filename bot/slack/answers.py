@@ -3,13 +3,13 @@
 A listener parses what Slack sent, acks, and hands the paste to `AnswerService`. From there a
 paste reads top-down:
 
-1. `check_and_answer` journals the check as accepted (`bot.history.journal`) beside the check,
+1. `check_and_answer` journals the check as accepted (`bot.db.journal`) beside the check,
    not in front of it, and runs the check (`bot.engine.check.ConnectionChecker`); 👀 goes on the
    thread root once the journal has it, and the modal's ladder follows the rungs
    (`bot.slack.ladder`).
 2. `_deliver` posts the answer (`bot.slack.posting`) while the journal takes it, then marks the
    journal entry done, swaps 👀 for ✅ or ⚠️ and shows the result in the modal.
-3. Then, and only then, the history records the check (`bot.history.recorder`).
+3. Then, and only then, the history records the check (`bot.db.recorder`).
 
 Answer first, bookkeeping after: only the check and the post stand before the answer. A process
 killed on the way leaves its journal entry to the next one, which `resume`s it. Slack's rate
@@ -24,12 +24,12 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 
+from bot.db.journal import Answer, CheckJournal, JournalEntry
+from bot.db.recorder import CheckRecorder, UnwrittenCheck, new_check_id
 from bot.destination import Destination, EntryPoint
 from bot.engine.check import ConnectionChecker
 from bot.engine.intake import Paste
 from bot.engine.report import CheckReport
-from bot.history.journal import Answer, CheckJournal, JournalEntry
-from bot.history.recorder import CheckRecorder, UnwrittenCheck, new_check_id
 from bot.slack.delivery import DeliveryExpired
 from bot.slack.exactly_once import MessageMark
 from bot.slack.ladder import LiveLadder, after_ack

@@ -7,7 +7,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Protocol
 
-from bot.history.health import DatabaseHealth
+from bot.db.health import DatabaseHealth
 
 
 class SeenKeys(Protocol):

@@ -11,9 +11,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bot.db.recorder import UnwrittenCheck
 from bot.destination import Destination
 from bot.engine.report import CheckReport, Step
-from bot.history.recorder import UnwrittenCheck
 
 Blocks = list[dict[str, Any]]
 Message = tuple[str, Blocks]

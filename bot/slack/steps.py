@@ -20,9 +20,9 @@ from datetime import timedelta
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.db.steps import StepExecution, StepExecutions, StepOutputs, StepState
 from bot.destination import Destination
 from bot.engine.report import CheckReport
-from bot.history.steps import StepExecution, StepExecutions, StepOutputs, StepState
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 keeps their leases alive meanwhile, and gives back what it holds when the bot stops.
 
 What a kind does is its handler's business (`handlers.timed` names them all); this module only
-decides when, and makes sure one process at a time runs each item (`bot.history.timed`).
+decides when, and makes sure one process at a time runs each item (`bot.db.timed`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from bot.history.timed import Again, TimedItem, TimedWork
+from bot.db.timed import Again, TimedItem, TimedWork
 from bot.metrics import Metrics
 
 logger = logging.getLogger(__name__)

@@ -11,8 +11,8 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from bot.db.follow_ups import FollowUp, FollowUpState
 from bot.engine.report import CheckReport
-from bot.history.follow_ups import FollowUp, FollowUpState
 from handlers.blocks.check import CHECK_AGAIN_ACTION, result_message
 from handlers.blocks.common import Blocks, as_dicts, escape, mrkdwn_section, slack_date
 

@@ -18,12 +18,12 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+from bot.db.database import CheckRecord, Escalation, EscalationFigures, TeamStats
+from bot.db.follow_ups import FollowUp
+from bot.db.steps import StepExecution
+from bot.db.watches import Watch
 from bot.engine.catalogue import CATALOGUE
 from bot.engine.diagnosis import Diagnosis
-from bot.history.database import CheckRecord, Escalation, EscalationFigures, TeamStats
-from bot.history.follow_ups import FollowUp
-from bot.history.steps import StepExecution
-from bot.history.watches import Watch
 from bot.response_targets import format_duration
 from handlers.blocks.common import clip, escape, mrkdwn_section, slack_date
 from handlers.blocks.follow_up import follow_ups_blocks

@@ -25,13 +25,13 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+from bot.db.database import CheckRecord, Escalation, EscalationState
+from bot.db.follow_ups import FollowUp
+from bot.db.watches import Watch
 from bot.destination import Destination
 from bot.engine.diagnosis import Diagnosis, Entity
 from bot.engine.reply import customer_reply
 from bot.engine.report import CheckReport
-from bot.history.database import CheckRecord, Escalation, EscalationState
-from bot.history.follow_ups import FollowUp
-from bot.history.watches import Watch
 from bot.response_targets import Urgency, format_duration
 from handlers.blocks.check import ESCALATE_ACTION as ESCALATE_ACTION
 from handlers.blocks.check import OPEN_CHECK_MODAL_ACTION, ladder_text, support_details

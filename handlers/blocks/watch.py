@@ -16,9 +16,9 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+from bot.db.watches import Watch, WatchState
 from bot.destination import Destination
 from bot.engine.report import CheckReport
-from bot.history.watches import Watch, WatchState
 from handlers.blocks.check import result_message
 from handlers.blocks.common import Blocks, escape, mrkdwn_section, slack_date
 from handlers.blocks.follow_up import HOME_LIST_LIMIT

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 from slack_sdk.models.blocks import Block, ButtonElement, MarkdownTextObject, SectionBlock
 
+from bot.db.steps import StepExecution
 from bot.engine.catalogue import GUIDE_PASTE_FOR_STEP, GUIDE_PASTE_IN_SLACK
-from bot.history.steps import StepExecution
 from handlers.blocks.check import OPEN_CHECK_MODAL_ACTION, guide_message
 from handlers.blocks.common import Blocks, mrkdwn_section, slack_date
 

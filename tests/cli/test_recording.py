@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from bot.cli.main import main
+from bot.db.database import Database
 from bot.destination import EntryPoint
 from bot.engine.diagnosis import Diagnosis
-from bot.history.database import Database
 from bot.sandbox.ecwid.server import EcwidSandbox
 
 

@@ -27,14 +27,14 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from bot.db.database import Database
+from bot.db.shared import DatabaseTokenGuard
 from bot.engine.check import ConnectionChecker
 from bot.engine.diagnosis import Diagnosis, Entity
 from bot.engine.ecwid import EcwidClient, StoreProfile
 from bot.engine.errors import EcwidError
 from bot.engine.guard import Admission, Claim, FlightState, MemoryTokenGuard, TokenGuard
 from bot.engine.redaction import StoreCredentials
-from bot.history.database import Database
-from bot.history.shared import DatabaseTokenGuard
 from bot.settings import load_settings
 from tests.db_fixtures import START, database_url_fixture  # noqa: F401
 

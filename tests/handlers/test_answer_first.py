@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from bot.db.database import SQLITE_FILE_NAME
 from bot.engine.diagnosis import Diagnosis
-from bot.history.database import SQLITE_FILE_NAME
 from bot.sandbox.slack.user import SlackUser
 from bot.sandbox.slack.workspace import SlackCall
 from bot.sandbox.stage import Stage

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from bot.history.follow_ups import FOLLOW_UP_KIND
-from bot.history.models import FollowUpRow, TimedWorkRow
-from bot.history.timed import OPEN_STATES
-from bot.history.vault import new_key
+from bot.db.follow_ups import FOLLOW_UP_KIND
+from bot.db.models import FollowUpRow, TimedWorkRow
+from bot.db.timed import OPEN_STATES
+from bot.db.vault import new_key
 from bot.metrics import Metrics
 from bot.sandbox.ecwid.stores import PAID_FEATURES
 from bot.sandbox.slack.user import SlackUser

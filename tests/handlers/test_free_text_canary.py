@@ -11,7 +11,7 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import text
 
-from bot.history.models import Base
+from bot.db.models import Base
 from bot.sandbox.ecwid.stores import sample_stores
 from bot.sandbox.stage import running_stage
 from handlers.blocks.reminders import FEEDBACK_STUCK_ACTION

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
-from bot.history.models import Base
+from bot.db.models import Base
 from bot.sandbox.slack.user import SlackUser
 from bot.sandbox.slack.webapi import SlackCall
 from bot.sandbox.stage import Stage, running_stage

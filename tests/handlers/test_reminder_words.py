@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from bot.db.database import Escalation, EscalationState
 from bot.destination import Destination
 from bot.engine.catalogue import CATALOGUE
 from bot.engine.diagnosis import Diagnosis
-from bot.history.database import Escalation, EscalationState
 from bot.response_targets import Urgency
 from handlers.blocks.reminders import owner_reminder_text, reminder_mention, reminder_text
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from bot.db.database import CheckRecord
 from bot.destination import EntryPoint
-from bot.history.database import CheckRecord
 from bot.sandbox.ecwid.stores import sample_stores
 from bot.sandbox.slack.user import SlackUser
 from bot.sandbox.stage import Stage, running_stage

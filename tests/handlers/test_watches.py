@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from bot.history.models import TimedWorkRow, WatchRow
-from bot.history.vault import new_key
+from bot.db.models import TimedWorkRow, WatchRow
+from bot.db.vault import new_key
 from bot.sandbox.slack.user import SlackUser
 from bot.sandbox.stage import Stage, running_stage
 from handlers.blocks.watch import (

@@ -15,11 +15,11 @@ import pytest
 import sqlalchemy as sa
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.db.journal import Answer, JournalEntry
+from bot.db.models import Base, StepExecutionRow
+from bot.db.steps import StepOutputs, StepState
+from bot.db.vault import new_key
 from bot.destination import Destination, EntryPoint
-from bot.history.journal import Answer, JournalEntry
-from bot.history.models import Base, StepExecutionRow
-from bot.history.steps import StepOutputs, StepState
-from bot.history.vault import new_key
 from bot.sandbox.ecwid.stores import sample_stores
 from bot.sandbox.slack.user import SlackUser
 from bot.sandbox.slack.webapi import FakeSlack

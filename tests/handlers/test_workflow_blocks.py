@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+from bot.db.database import TeamStats
+from bot.db.steps import StepExecution, StepState
 from bot.engine.catalogue import GUIDE_PASTE_FOR_STEP, GUIDE_PASTE_IN_SLACK
-from bot.history.database import TeamStats
-from bot.history.steps import StepExecution, StepState
 from bot.sandbox.slack.blockkit import validate_message, validate_view
 from handlers.blocks import workflow as workflow_blocks
 from handlers.blocks.check import OPEN_CHECK_MODAL_ACTION

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from bot.history.database import SQLITE_FILE_NAME, normalise_url
+from bot.db.database import SQLITE_FILE_NAME, normalise_url
 from bot.sandbox.ecwid.server import EcwidSandbox
 from bot.sandbox.loopback import free_port
 from bot.sandbox.slack.webapi import FakeSlack

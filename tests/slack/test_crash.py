@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from bot.history.vault import new_key
+from bot.db.vault import new_key
 from bot.sandbox.ecwid.server import EcwidSandbox
 from bot.sandbox.slack.user import SlackUser
 from bot.sandbox.slack.webapi import FakeSlack

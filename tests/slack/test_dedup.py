@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.history.database import Database
-from bot.history.health import DatabaseHealth
-from bot.history.shared import DatabaseSeenKeys
+from bot.db.database import Database
+from bot.db.health import DatabaseHealth
+from bot.db.shared import DatabaseSeenKeys
 from bot.slack.dedup import FallbackSeenKeys
 from tests.db_fixtures import (  # noqa: F401
     clock_fixture,

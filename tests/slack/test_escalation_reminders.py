@@ -12,16 +12,16 @@ from pathlib import Path
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.db.database import Database
+from bot.db.timed import TimedWork
 from bot.destination import Destination
 from bot.engine.diagnosis import Diagnosis
-from bot.history.database import Database
-from bot.history.timed import TimedWork
 from bot.response_targets import ResponseTargets, Urgency
 from bot.sandbox.ecwid.server import EcwidSandbox
 from bot.sandbox.slack.webapi import FakeSlack
 from handlers.escalation_timers import book_first_reminder
+from tests.db.test_database import report
 from tests.db_fixtures import fresh_postgres_url
-from tests.history.test_database import report
 from tests.slack.processes import BotProcess, bot_env, until
 
 pytestmark = pytest.mark.process

@@ -10,10 +10,10 @@ from collections.abc import AsyncIterator
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.db.journal import JournalEntry
+from bot.db.vault import new_key
 from bot.destination import Destination, EntryPoint
 from bot.engine.intake import read_paste
-from bot.history.journal import JournalEntry
-from bot.history.vault import new_key
 from bot.sandbox.loopback import free_port
 from bot.sandbox.slack.webapi import FakeSlack
 from bot.sandbox.stage import running_stage

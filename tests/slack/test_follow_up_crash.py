@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.history.vault import new_key
+from bot.db.vault import new_key
 from bot.sandbox.ecwid.server import EcwidSandbox
 from bot.sandbox.ecwid.stores import PAID_FEATURES
 from bot.sandbox.slack.user import SlackUser

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.history.database import Database
+from bot.db.database import Database
 from bot.logs import JsonFormatter, configure_logging
 from bot.sandbox.ecwid.server import EcwidSandbox
 from bot.sandbox.slack.user import SlackUser

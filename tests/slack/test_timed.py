@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from bot.history.database import Database
-from bot.history.models import TimedWorkRow, utcnow
-from bot.history.timed import Again, TimedItem, TimedState, TimedWork
+from bot.db.database import Database
+from bot.db.models import TimedWorkRow, utcnow
+from bot.db.timed import Again, TimedItem, TimedState, TimedWork
 from bot.metrics import Metrics
 from bot.slack.tasks import TaskSupervisor
 from bot.slack.timed import TimedHandler, TimedWorkRunner

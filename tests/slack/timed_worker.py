@@ -15,8 +15,8 @@ import signal
 import sys
 from pathlib import Path
 
-from bot.history.database import Database
-from bot.history.timed import Again, TimedItem, TimedWork
+from bot.db.database import Database
+from bot.db.timed import Again, TimedItem, TimedWork
 from bot.metrics import Metrics
 from bot.slack.tasks import TaskSupervisor
 from bot.slack.timed import TimedWorkRunner

@@ -16,10 +16,8 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.engine.guard import WINDOW_S, Admission, Claim, FlightState, admit
-from bot.engine.redaction import redact
-from bot.history.database import Database
-from bot.history.models import (
+from bot.db.database import Database
+from bot.db.models import (
     FailingRequestsRow,
     SeenKeyRow,
     TokenCooldownRow,
@@ -27,6 +25,8 @@ from bot.history.models import (
     upsert,
     utcnow,
 )
+from bot.engine.guard import WINDOW_S, Admission, Claim, FlightState, admit
+from bot.engine.redaction import redact
 
 # pg_advisory_xact_lock key serialising the failing-token budget across processes.
 _BUDGET_LOCK = 0x4543_5744  # "ECWD"

@@ -2,7 +2,7 @@
 paste again on its own until it works or the window (FOLLOW_UP_FOR_H) ends.
 
 A follow-up is a row of `follow_ups` (who asked, the thread, the store, the paste encrypted) and
-one item of timed work (`bot.history.timed`, kind `follow_up`) that comes due every
+one item of timed work (`bot.db.timed`, kind `follow_up`) that comes due every
 FOLLOW_UP_EVERY_S. Both are written in one transaction, and ended together: the paste is deleted
 whenever a follow-up leaves `active`. Starting one in a thread supersedes the thread's earlier
 ones: the newest paste is the one that matters.
@@ -20,14 +20,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot.db.database import Database
+from bot.db.models import FollowUpRow
+from bot.db.timed import TimedWork
+from bot.db.vault import CredentialVault
 from bot.destination import Destination, EntryPoint
 from bot.engine.diagnosis import Diagnosis
 from bot.engine.intake import Paste
 from bot.engine.report import CheckReport
-from bot.history.database import Database
-from bot.history.models import FollowUpRow
-from bot.history.timed import TimedWork
-from bot.history.vault import CredentialVault
 
 FOLLOW_UP_KIND = "follow_up"
 # How much later than its schedule each round may come, at most: replicas' rounds spread out.

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from bot.history.health import DatabaseHealth
+from bot.db.health import DatabaseHealth
 
 
 class Refused(Exception):

@@ -15,13 +15,13 @@ import uuid
 from collections import deque
 from dataclasses import dataclass
 
+from bot.db.database import Database
+from bot.db.health import DatabaseHealth
+from bot.db.vault import CredentialVault
 from bot.destination import Destination, EntryPoint
 from bot.engine.intake import Paste
 from bot.engine.report import CheckReport
 from bot.engine.trace import current_check
-from bot.history.database import Database
-from bot.history.health import DatabaseHealth
-from bot.history.vault import CredentialVault
 
 logger = logging.getLogger(__name__)
 

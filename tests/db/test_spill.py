@@ -8,20 +8,20 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
+from bot.db.database import Database
+from bot.db.health import DatabaseHealth
+from bot.db.journal import CheckJournal
+from bot.db.spill import JournalSpill
+from bot.db.vault import new_key
 from bot.engine.intake import CredentialsPaste
-from bot.history.database import Database
-from bot.history.health import DatabaseHealth
-from bot.history.journal import CheckJournal
-from bot.history.spill import JournalSpill
-from bot.history.vault import new_key
+from tests.db.test_database import random_token
+from tests.db.test_journal import LEASE_S, PLACE, TTL, paste, unreachable
 from tests.db_fixtures import (  # noqa: F401
     FakeClock,
     clock_fixture,
     database_fixture,
     database_url_fixture,
 )
-from tests.history.test_database import random_token
-from tests.history.test_journal import LEASE_S, PLACE, TTL, paste, unreachable
 
 
 def spilling_journal(

@@ -11,21 +11,21 @@ import pytest
 import sqlalchemy as sa
 from pydantic import SecretStr
 
+from bot.db.database import Database
+from bot.db.models import Base
+from bot.db.vault import new_key
 from bot.destination import Destination, EntryPoint
 from bot.engine.diagnosis import Diagnosis
 from bot.engine.intake import CredentialsPaste
 from bot.engine.redaction import EcwidToken, StoreCredentials
-from bot.history.database import Database
-from bot.history.models import Base
-from bot.history.vault import new_key
 from bot.response_targets import Urgency
+from tests.db.test_database import random_token, report
 from tests.db_fixtures import (  # noqa: F401
     FakeClock,
     clock_fixture,
     database_fixture,
     database_url_fixture,
 )
-from tests.history.test_database import random_token, report
 
 STORE, OTHER_STORE = 987654321, 555000111
 USER, OTHER_USER, AGENT = "U0FORGET1", "U0KEEP22", "U0AGENT33"

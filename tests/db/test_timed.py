@@ -13,9 +13,10 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.history.database import Database
-from bot.history.models import TimedWorkRow
-from bot.history.timed import MAX_ATTEMPTS, Again, TimedState, TimedWork
+from bot.db.database import Database
+from bot.db.models import TimedWorkRow
+from bot.db.timed import MAX_ATTEMPTS, Again, TimedState, TimedWork
+from tests.db.test_database import table_rows
 from tests.db_fixtures import (  # noqa: F401
     START,
     FakeClock,
@@ -23,7 +24,6 @@ from tests.db_fixtures import (  # noqa: F401
     database_fixture,
     database_url_fixture,
 )
-from tests.history.test_database import table_rows
 
 LEASE_S = 30
 KIND = "follow_up"

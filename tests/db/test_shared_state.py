@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 import pytest
 import sqlalchemy as sa
 
+from bot.db.database import Database
+from bot.db.shared import DatabaseSeenKeys, DatabaseTokenGuard
 from bot.engine.guard import FlightState, MemoryTokenGuard
-from bot.history.database import Database
-from bot.history.shared import DatabaseSeenKeys, DatabaseTokenGuard
 from tests.db_fixtures import (  # noqa: F401
     FakeClock,
     clock_fixture,

@@ -18,14 +18,14 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from bot.db.database import Database
+from bot.db.follow_ups import SEAL_MARGIN, spread_s
+from bot.db.models import WatchRow
+from bot.db.timed import TimedWork
+from bot.db.vault import CredentialVault
 from bot.destination import Destination, EntryPoint
 from bot.engine.diagnosis import Diagnosis
 from bot.engine.intake import Paste
-from bot.history.database import Database
-from bot.history.follow_ups import SEAL_MARGIN, spread_s
-from bot.history.models import WatchRow
-from bot.history.timed import TimedWork
-from bot.history.vault import CredentialVault
 
 WATCH_KIND = "watch"
 REMINDER_KIND = "revoke_reminder"

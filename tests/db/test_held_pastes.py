@@ -8,11 +8,11 @@ from datetime import timedelta
 import sqlalchemy as sa
 from pydantic import SecretStr
 
+from bot.db.database import Database
+from bot.db.models import HeldPasteRow
+from bot.db.vault import new_key
 from bot.engine.intake import CollectionPaste, CredentialsPaste
 from bot.engine.redaction import CollectionUrl, EcwidToken, StoreCredentials
-from bot.history.database import Database
-from bot.history.models import HeldPasteRow
-from bot.history.vault import new_key
 from tests.db_fixtures import (  # noqa: F401
     FakeClock,
     clock_fixture,

@@ -12,22 +12,17 @@ from typing import Any
 import sqlalchemy as sa
 from pydantic import SecretStr
 
+from bot.db.database import Database
+from bot.db.erasure import ERASED, ERASURE, NAMES_NO_ONE, Subject, forget
+from bot.db.health import DatabaseHealth
+from bot.db.journal import Answer, CheckJournal
+from bot.db.models import Base, TokenFlightRow
+from bot.db.vault import CredentialVault, new_key
 from bot.engine.intake import CredentialsPaste
 from bot.engine.redaction import EcwidToken, StoreCredentials
-from bot.history.database import Database
-from bot.history.erasure import ERASED, ERASURE, NAMES_NO_ONE, Subject, forget
-from bot.history.health import DatabaseHealth
-from bot.history.journal import Answer, CheckJournal
-from bot.history.models import Base, TokenFlightRow
-from bot.history.vault import CredentialVault, new_key
-from tests.db_fixtures import (  # noqa: F401
-    clock_fixture,
-    database_fixture,
-    database_url_fixture,
-)
-from tests.history.test_database import random_token, report
-from tests.history.test_journal import unreachable
-from tests.history.test_retention import (
+from tests.db.test_database import random_token, report
+from tests.db.test_journal import unreachable
+from tests.db.test_retention import (
     OTHER_STORE,
     OTHER_USER,
     STORE,
@@ -38,11 +33,16 @@ from tests.history.test_retention import (
     _mentions,
     _place,
 )
+from tests.db_fixtures import (  # noqa: F401
+    clock_fixture,
+    database_fixture,
+    database_url_fixture,
+)
 
 
 def test_every_table_has_an_erasure_decision() -> None:
     """A new table fails here until `forget` decides what it erases from it (or why it names no
-    one): `bot.history.erasure.ERASURE`."""
+    one): `bot.db.erasure.ERASURE`."""
     assert sorted(ERASURE) == sorted(Base.metadata.tables)
     for table, (decision, what) in ERASURE.items():
         assert decision in (ERASED, NAMES_NO_ONE), table

@@ -8,9 +8,10 @@ from datetime import timedelta
 
 import pytest
 
+from bot.db.database import Database, EscalationState, Feedback
 from bot.destination import Destination
-from bot.history.database import Database, EscalationState, Feedback
 from bot.response_targets import ResponseTargets, SupportClock, SupportHours, Urgency
+from tests.db.test_database import report
 from tests.db_fixtures import (  # noqa: F401
     START,
     FakeClock,
@@ -18,7 +19,6 @@ from tests.db_fixtures import (  # noqa: F401
     database_fixture,
     database_url_fixture,
 )
-from tests.history.test_database import report
 
 ASKER = Destination(channel="C0CUSTOMER", thread_ts="1700000000.000100", requester="U0ASKER")
 

@@ -20,9 +20,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from bot.db.database import Database
+from bot.db.models import StepExecutionRow, upsert
 from bot.engine.report import CheckReport
-from bot.history.database import Database
-from bot.history.models import StepExecutionRow, upsert
 
 
 class StepState(StrEnum):

@@ -24,10 +24,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.orm import InstrumentedAttribute
 
+from bot.db.models import CheckRow, EscalationRow
 from bot.destination import Destination, EntryPoint
 from bot.engine.diagnosis import Diagnosis
 from bot.engine.redaction import redact
-from bot.history.models import CheckRow, EscalationRow
 from bot.response_targets import ResponseTargets, SupportClock, Urgency
 
 
@@ -125,7 +125,7 @@ Values = Callable[[sa.RowMapping], dict[str, Any]]
 
 
 class EscalationStore:
-    """The escalation half of `bot.history.database.Database`: it has the engine, the reader,
+    """The escalation half of `bot.db.database.Database`: it has the engine, the reader,
     the clock, and the support clock and targets its response times are counted on."""
 
     engine: AsyncEngine

@@ -11,20 +11,20 @@ failing_requests    the failing-token budget: reservations before sending, failu
 held_pastes         a secret spotted in a channel message, Fernet-encrypted, kept a few minutes for
                     its author's private check, then deleted
 pending_checks      the journal: every accepted check until its answer is delivered (see
-                    `bot.history.journal`); its paste only encrypted, and only with the vault on
+                    `bot.db.journal`); its paste only encrypted, and only with the vault on
 step_executions     each run of the Workflow Builder step "Check Ecwid connection": who is asked,
-                    where, its state and the outputs it completed with (`bot.history.steps`)
+                    where, its state and the outputs it completed with (`bot.db.steps`)
 timed_work          what the bot must do later (follow-ups, watches, reminders): a kind, a due
-                    time, a secret-free payload, leased while it runs (`bot.history.timed`)
+                    time, a secret-free payload, leased while it runs (`bot.db.timed`)
 watches             a connected store checked every day until its migration, then a reminder to
-                    revoke access; its paste encrypted until then (`bot.history.watches`)
+                    revoke access; its paste encrypted until then (`bot.db.watches`)
 follow_ups          a store the bot keeps checking on its own until it connects (or the window
-                    ends), with its paste encrypted until then (`bot.history.follow_ups`)
+                    ends), with its paste encrypted until then (`bot.db.follow_ups`)
 
 No column holds a token or a collection URL in plain text: a token appears only masked
 (`secret_…a1b2`) or as a one-way fingerprint, and pastes only encrypted. Every time is a
 timezone-aware UTC datetime in Python. Alembic's `versions/` create the same schema;
-`tests/history/test_database.py` checks that the two agree.
+`tests/db/test_database.py` checks that the two agree.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
 def utcnow() -> datetime:
-    """The current time, timezone-aware in UTC: the default clock everywhere in `bot.history`."""
+    """The current time, timezone-aware in UTC: the default clock everywhere in `bot.db`."""
     return datetime.now(UTC)
 
 

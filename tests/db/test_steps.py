@@ -6,16 +6,16 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+from bot.db.database import Database
+from bot.db.steps import StepExecutions, StepOutputs, StepState
 from bot.engine.diagnosis import Diagnosis
-from bot.history.database import Database
-from bot.history.steps import StepExecutions, StepOutputs, StepState
+from tests.db.test_database import report
 from tests.db_fixtures import (  # noqa: F401
     FakeClock,
     clock_fixture,
     database_fixture,
     database_url_fixture,
 )
-from tests.history.test_database import report
 
 QUIET = timedelta(seconds=30)
 UNANSWERED = timedelta(minutes=15)

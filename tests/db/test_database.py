@@ -16,15 +16,15 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from pydantic import SecretStr
 
+from bot.db.database import Database, EscalationState
+from bot.db.models import Base
+from bot.db.shared import DatabaseSeenKeys, DatabaseTokenGuard
+from bot.db.vault import new_key
 from bot.destination import Destination, EntryPoint
 from bot.engine.diagnosis import Diagnosis, WarningCode
 from bot.engine.intake import CollectionPaste, CredentialsPaste
 from bot.engine.redaction import CollectionUrl, EcwidToken, StoreCredentials, mask_token
 from bot.engine.report import CheckReport, Count, Counts
-from bot.history.database import Database, EscalationState
-from bot.history.models import Base
-from bot.history.shared import DatabaseSeenKeys, DatabaseTokenGuard
-from bot.history.vault import new_key
 from bot.response_targets import Urgency
 from bot.settings import load_settings, normalise_url, validate_key
 from tests.db_fixtures import (  # noqa: F401
@@ -41,7 +41,7 @@ TTL = timedelta(hours=72)
 # The newest migration: what `migrate()` must leave the database at.
 HEAD = max(
     path.stem.split("_", 1)[0]
-    for path in (REPO / "bot" / "history" / "migrations" / "versions").glob("0*.py")
+    for path in (REPO / "bot" / "db" / "migrations" / "versions").glob("0*.py")
 )
 
 
@@ -95,7 +95,7 @@ async def test_migrate_from_empty_is_idempotent_and_safe_to_run_concurrently(
 
 MIGRATE = """
 import asyncio, sys
-from bot.history.database import Database
+from bot.db.database import Database
 
 async def migrate() -> None:
     database = Database.from_url(sys.argv[1])

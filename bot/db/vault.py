@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from cryptography.fernet import Fernet, InvalidToken
 
+from bot.db.models import HeldPasteRow, StoredCredentialsRow, upsert, utcnow
 from bot.engine.intake import CollectionPaste, CredentialsPaste, Paste
 from bot.engine.redaction import CollectionUrl, EcwidToken, StoreCredentials
-from bot.history.models import HeldPasteRow, StoredCredentialsRow, upsert, utcnow
 from bot.settings import validate_key
 
 if TYPE_CHECKING:

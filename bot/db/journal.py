@@ -30,13 +30,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from bot.db.database import Database
+from bot.db.health import DatabaseHealth
+from bot.db.models import PendingCheckRow, upsert, utcnow
+from bot.db.spill import JournalSpill
+from bot.db.vault import CredentialVault
 from bot.destination import Destination
 from bot.engine.intake import Paste
-from bot.history.database import Database
-from bot.history.health import DatabaseHealth
-from bot.history.models import PendingCheckRow, upsert, utcnow
-from bot.history.spill import JournalSpill
-from bot.history.vault import CredentialVault
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ class CheckJournal:
         spill_directory: Path | None = None,
     ) -> None:
         """`spill_directory` (DATA_DIR): where entries the database refuses are kept on disk
-        (`bot.history.spill`), so that a process killed during an outage loses none."""
+        (`bot.db.spill`), so that a process killed during an outage loses none."""
         self.owner = uuid.uuid4().hex
         self._database = database
         self._vault = vault

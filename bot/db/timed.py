@@ -7,7 +7,7 @@ on PostgreSQL (SQLite serialises writers, its transactions take the write lock a
 conditional on the row still being claimable, so of several replicas exactly one takes each
 item. The claim is a lease (`lease_s`, CHECK_LEASE_S) that the runner renews while the handler
 works; an item whose owner stopped renewing (killed, machine lost) is claimed again by any
-process once its lease has passed, as journaled checks are (`bot.history.journal`).
+process once its lease has passed, as journaled checks are (`bot.db.journal`).
 
 A handler ends its item (`finish`), or asks for it again later (`Again`: a follow-up's next
 round, a watch's next day). Due times can be spread (`spread_s`): a thousand watches set at the
@@ -33,8 +33,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.history.database import Database
-from bot.history.models import TimedWorkRow, upsert
+from bot.db.database import Database
+from bot.db.models import TimedWorkRow, upsert
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from bot.history.models import utcnow
+from bot.db.models import utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -24,8 +24,8 @@ class DatabaseHealth:
     `available` is False from a failed operation until the next one that succeeds; `since` is when
     it last changed; `outages` counts how many began. `waiting_rows` and `dropped_rows` are the
     history backlog's: rows kept in memory to be written once the database is back, and rows that
-    did not fit (see `bot.history.recorder.HistoryBacklog`); `journal_unwritten`, the check
-    journal's entries kept only in memory (see `bot.history.journal`).
+    did not fit (see `bot.db.recorder.HistoryBacklog`); `journal_unwritten`, the check
+    journal's entries kept only in memory (see `bot.db.journal`).
     """
 
     def __init__(self, *, clock: Callable[[], datetime] = utcnow) -> None:

@@ -10,21 +10,21 @@ from datetime import timedelta
 import pytest
 from pydantic import SecretStr
 
+from bot.db.database import Database
+from bot.db.health import DatabaseHealth
+from bot.db.journal import Answer, CheckJournal
+from bot.db.recorder import CheckRecorder, UnwrittenCheck
+from bot.db.vault import new_key
 from bot.destination import Destination, EntryPoint
 from bot.engine.intake import CredentialsPaste
 from bot.engine.redaction import EcwidToken, StoreCredentials
-from bot.history.database import Database
-from bot.history.health import DatabaseHealth
-from bot.history.journal import Answer, CheckJournal
-from bot.history.recorder import CheckRecorder, UnwrittenCheck
-from bot.history.vault import new_key
+from tests.db.test_database import random_token, report, table_rows
 from tests.db_fixtures import (  # noqa: F401
     FakeClock,
     clock_fixture,
     database_fixture,
     database_url_fixture,
 )
-from tests.history.test_database import random_token, report, table_rows
 
 LEASE_S = 30
 PLACE = Destination(

@@ -2,7 +2,7 @@
 
 The embedded default is a SQLite file under DATA_DIR; PostgreSQL is used when DATABASE_URL points
 to one, so that several bot processes behind a load balancer share the same state. Nothing here
-stores a token or a collection URL in plain text (see `bot.history.models`).
+stores a token or a collection URL in plain text (see `bot.db.models`).
 """
 
 from __future__ import annotations
@@ -23,12 +23,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from bot.destination import Destination
-from bot.engine.diagnosis import Diagnosis, Entity, WarningCode
-from bot.engine.redaction import redact
-from bot.engine.report import CheckReport
-from bot.engine.trace import current_check
-from bot.history.escalations import (
+from bot.db.escalations import (
     Escalation,
     EscalationFigures,
     EscalationState,
@@ -37,7 +32,7 @@ from bot.history.escalations import (
     destination_columns,
     destination_of,
 )
-from bot.history.models import (
+from bot.db.models import (
     CheckRow,
     EscalationRow,
     FollowUpRow,
@@ -48,7 +43,12 @@ from bot.history.models import (
     WatchRow,
     utcnow,
 )
-from bot.history.vault import CredentialVault
+from bot.db.vault import CredentialVault
+from bot.destination import Destination
+from bot.engine.diagnosis import Diagnosis, Entity, WarningCode
+from bot.engine.redaction import redact
+from bot.engine.report import CheckReport
+from bot.engine.trace import current_check
 from bot.response_targets import ResponseTargets, SupportClock
 from bot.settings import normalise_url
 
@@ -182,7 +182,7 @@ def _new_id() -> str:
 
 class Database(EscalationStore):
     """History, escalations and shared state, in SQLite or PostgreSQL; the escalations' part
-    is `bot.history.escalations`.
+    is `bot.db.escalations`.
 
     Several `Database` objects, in one process or many, may use the same database at once:
     every change is one transaction, and state changes are compare-and-set.

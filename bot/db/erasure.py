@@ -32,10 +32,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.engine.intake import CredentialsPaste
-from bot.history.database import Database
-from bot.history.database import Erased as HistoryErased
-from bot.history.models import (
+from bot.db.database import Database
+from bot.db.database import Erased as HistoryErased
+from bot.db.models import (
     CheckRow,
     EscalationRow,
     FollowUpRow,
@@ -45,8 +44,9 @@ from bot.history.models import (
     TokenFlightRow,
     WatchRow,
 )
-from bot.history.spill import erase_spilled
-from bot.history.vault import CredentialVault
+from bot.db.spill import erase_spilled
+from bot.db.vault import CredentialVault
+from bot.engine.intake import CredentialsPaste
 
 ERASED, NAMES_NO_ONE = "erased", "names no one"
 
