@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+# The suite mostly waits (bots starting, stand-ins answering, PostgreSQL): workers overlap the
+# waits. Each worker has its own databases and template files (tests/db_fixtures.py).
+WORKERS ?= 3
+PYTEST := $(BIN)/pytest -n $(WORKERS) --dist loadgroup
 
 .PHONY: demo test quick lint typecheck unit bench run sandbox clean
 
@@ -27,11 +31,11 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 unit: $(STAMP)
-	$(BIN)/pytest
+	$(PYTEST)
 
 ## The tests that start no process (no bot, no PostgreSQL server, no command line).
 quick: $(STAMP)
-	$(BIN)/pytest -q -m "not process"
+	$(PYTEST) -q -m "not process"
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

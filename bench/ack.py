@@ -24,7 +24,7 @@ from bench.standins import StandIns, standins_process
 from bot.destination import Destination
 from bot.engine.http_client import new_http_client
 from bot.sandbox.loopback import AppServer
-from bot.sandbox.slack.user import sign
+from bot.sandbox.slack.user import sign, state_values
 from bot.settings import Settings
 from bot.slack.app import create_app, slack_client
 from bot.slack.http_app import EVENTS_PATH, http_app
@@ -35,6 +35,7 @@ from handlers.blocks.check import (
     OPEN_CHECK_MODAL_ACTION,
     URL_BLOCK,
     URL_INPUT,
+    check_modal,
 )
 from handlers.commands import COMMAND
 
@@ -113,10 +114,13 @@ def request_bodies(standins: StandIns, http: httpx.AsyncClient) -> dict[str, Bod
                     "type": "modal",
                     "callback_id": CHECK_MODAL_CALLBACK,
                     "private_metadata": destination.to_metadata(),
+                    # The modal's whole state, as Slack sends it: a form without all its inputs is
+                    # refused as one from an earlier version.
                     "state": {
-                        "values": {
-                            URL_BLOCK: {URL_INPUT: {"value": standins.connected_collection_url}}
-                        }
+                        "values": state_values(
+                            check_modal(destination)["blocks"],
+                            {URL_BLOCK: {URL_INPUT: standins.connected_collection_url}},
+                        )
                     },
                 },
             }

@@ -14,6 +14,8 @@ PostgreSQL, where making and dropping a database costs about a second each on a 
 the run migrates one database and every `database` test gets it emptied (every row but
 Alembic's deleted, sequences restarted, connections a failed test left open cut). A test that
 asks only for `database_url` gets a new, empty database, for the migration tests themselves.
+Under pytest-xdist (`make test`) each worker process has its own template file and its own
+migrated database, named after the worker (`_WORKER`): no two workers ever share one.
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ from bot.db.database import Database, normalise_url
 from bot.db.models import Base
 
 START = datetime(2025, 6, 2, 9, 30, tzinfo=UTC)
+
+#: This process's pytest-xdist worker ("gw0", "gw1", …), or "main" without workers.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
 class FakeClock:
@@ -122,7 +127,7 @@ async def _migrate(url: str) -> None:
 
 async def _sqlite_template() -> Path:
     if "sqlite" not in _migrated:
-        directory = tempfile.mkdtemp(prefix="ecwid-connect-template-")
+        directory = tempfile.mkdtemp(prefix=f"ecwid-connect-template-{_WORKER}-")
         atexit.register(shutil.rmtree, directory, True)
         path = Path(directory) / "migrated.sqlite3"
         await _migrate(f"sqlite+aiosqlite:///{path}")
@@ -136,7 +141,7 @@ async def emptied_postgres_url() -> str:
     dropped when the tests end."""
     base = _postgres_url()
     if "postgresql" not in _migrated:
-        name = f"ecwid_test_{uuid.uuid4().hex[:16]}"
+        name = f"ecwid_test_{_WORKER}_{uuid.uuid4().hex[:16]}"
         await _administer(base, f'CREATE DATABASE "{name}"')
         _undropped.add(name)
         await _migrate(base.set(database=name).render_as_string(hide_password=False))
