@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import functools
 import logging
+import multiprocessing.process
 import ssl
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import certifi
 import pytest
 
 from bot.engine.check import ConnectionChecker
@@ -26,22 +26,22 @@ settings_for = stage_settings
 
 @pytest.fixture(scope="session", autouse=True)
 def _one_trust_store() -> Iterator[None]:
-    """certifi's trust store loaded once for the whole run, not once per HTTP client.
+    """Each trust store loaded once for the whole run, not once per HTTP client.
 
-    Every httpx client (the checker's, each stage's, each test's) builds an `SSLContext` from
-    certifi's bundle: about 40 ms each, a tenth of a listener test. Contexts made from the same
-    bundle are alike, and nothing here connects over TLS to anything but a local server with
-    its own context, so they share one."""
+    Every httpx client (the checker's, each stage's, each test's) builds an `SSLContext` from a
+    bundle of certificates: certifi's, or the one `SSL_CERT_FILE` / `SSL_CERT_DIR` name when the
+    environment sets them (httpx reads both). That is about 20-40 ms each, a tenth of a listener
+    test. Contexts made from the same bundle are alike, and nothing here connects over TLS to
+    anything but a local server with its own context, so they share one per bundle."""
     made = ssl.create_default_context
-    bundle = certifi.where()
 
     @functools.cache
-    def certifi_context() -> ssl.SSLContext:
-        return made(cafile=bundle)
+    def context_for(cafile: str | None, capath: str | None) -> ssl.SSLContext:
+        return made(cafile=cafile, capath=capath)
 
     def create_default_context(*args: Any, **kwargs: Any) -> ssl.SSLContext:
-        if not args and kwargs == {"cafile": bundle}:
-            return certifi_context()
+        if not args and kwargs and set(kwargs) <= {"cafile", "capath"}:
+            return context_for(kwargs.get("cafile"), kwargs.get("capath"))
         return made(*args, **kwargs)
 
     with pytest.MonkeyPatch.context() as patch:
@@ -64,6 +64,7 @@ def _processes_only_where_marked(
         )
 
     monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", refuse)
 
 
 @pytest.fixture(autouse=True)
