@@ -252,6 +252,8 @@ def create_app(
         options["request_verification_enabled"] = False  # Socket Mode: no HTTP to verify
     services = services or BotServices(settings)
     app = AsyncApp(
+        # Named, Bolt does not walk the caller's stack (and read its source) to name the app.
+        name="ecwid-connect",
         client=client or slack_client(settings, services.metrics, services.slack_health),
         signing_secret=signing_secret,
         logger=_BOLT_LOGGER,
