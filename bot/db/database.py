@@ -8,6 +8,7 @@ stores a token or a collection URL in plain text (see `bot.db.models`).
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -19,6 +20,8 @@ from weakref import WeakKeyDictionary
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -250,6 +253,9 @@ class Database(EscalationStore):
         write lock, PostgreSQL on an advisory lock (taken in `migrations/env.py`); whoever comes
         second finds the schema up to date.
         """
+        async with self.engine.connect() as connection:
+            if await connection.run_sync(_at_head):
+                return  # the usual start: nothing to lock, no revision to run
         lock = _migration_locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
         async with lock, self.engine.begin() as connection:
             await connection.run_sync(_upgrade_to_head)
@@ -453,10 +459,26 @@ class Database(EscalationStore):
         return [_check_record(row._mapping) for row in rows]
 
 
-def _upgrade_to_head(connection: sa.Connection) -> None:
+def _alembic_config() -> Config:
     config = Config()
     # The Config is an ini parser: a `%` in the path would read as interpolation.
     config.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
+    return config
+
+
+@functools.cache
+def _head_revision() -> str | None:
+    """The newest revision, read from the scripts once a process (each read executes them)."""
+    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+
+
+def _at_head(connection: sa.Connection) -> bool:
+    """Whether the schema is already at the newest revision: one query, no script run."""
+    return MigrationContext.configure(connection).get_current_revision() == _head_revision()
+
+
+def _upgrade_to_head(connection: sa.Connection) -> None:
+    config = _alembic_config()
     config.attributes["connection"] = connection
     command.upgrade(config, "head")
 
