@@ -125,7 +125,8 @@ async def _migrate(url: str) -> None:
         await template.close()
 
 
-async def _sqlite_template() -> Path:
+async def sqlite_template() -> Path:
+    """This worker's migrated SQLite file: copy it, never open it (migrated on first use)."""
     if "sqlite" not in _migrated:
         directory = tempfile.mkdtemp(prefix=f"ecwid-connect-template-{_WORKER}-")
         atexit.register(shutil.rmtree, directory, True)
@@ -182,7 +183,7 @@ async def database_url_fixture(
     if request.param == "sqlite":
         path = tmp_path / "ecwid-connect.sqlite3"
         if migrated:
-            shutil.copyfile(await _sqlite_template(), path)
+            shutil.copyfile(await sqlite_template(), path)
         yield f"sqlite+aiosqlite:///{path}"
         return
     if migrated:

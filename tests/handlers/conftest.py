@@ -8,12 +8,13 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bot.sandbox.slack.user import SlackUser
-from bot.sandbox.stage import Stage, running_stage
+from bot.sandbox.stage import Stage
+from tests.stage import migrated_stage
 
 
 @pytest.fixture
 async def stage() -> AsyncIterator[Stage]:
-    async with running_stage() as running:
+    async with migrated_stage() as running:
         yield running
 
 

@@ -17,12 +17,13 @@ from bot.db.vault import new_key
 from bot.sandbox.ecwid.stores import sample_stores
 from bot.sandbox.slack.user import SlackUser, sign
 from bot.sandbox.slack.workspace import SlackCall
-from bot.sandbox.stage import Stage, running_stage
+from bot.sandbox.stage import Stage
 from bot.slack import ladder
 from handlers.blocks import check as check_blocks
 from handlers.commands import COMMAND
 from handlers.shortcuts import CHECK_SHORTCUT
 from tests.conftest import PRODUCT_PACING
+from tests.stage import migrated_stage
 
 CHANNEL = "C0MIGRATE"
 
@@ -159,7 +160,7 @@ async def test_the_modals_ladder_fills_in_as_the_steps_finish_and_ends_with_the_
     # Ecwid's would: the check outlasts the first update whatever the machine's speed.
     for name, value in PRODUCT_PACING.items():
         monkeypatch.setattr(ladder, name, value)
-    async with running_stage(latency_ms=1000) as stage:
+    async with migrated_stage(latency_ms=1000) as stage:
         owner = stage.user("U0OWNER", "jane")
         since = len(stage.slack.calls)
         _root, _answer, view_id = await check_via_modal(
@@ -438,7 +439,7 @@ async def test_canary_no_secret_reaches_slack_or_the_logs(caplog: pytest.LogCapt
         "token_echo",  # Ecwid's answers repeat the token: store name, URL, plan, error code
     ]
     with caplog.at_level(logging.DEBUG):
-        async with running_stage(stores, credentials_key=new_key()) as stage:
+        async with migrated_stage(stores, credentials_key=new_key()) as stage:
             user = stage.user()
             for key in keys:
                 await check_via_modal(stage, user, url_values(stage, key))

@@ -18,11 +18,12 @@ import pytest
 from cryptography.fernet import Fernet
 
 from bot.db.database import EscalationState
-from bot.sandbox.stage import Stage, running_stage
+from bot.sandbox.stage import Stage
 from handlers.blocks import support as support_blocks
 from handlers.blocks.reminders import FEEDBACK_STUCK_ACTION, FEEDBACK_YES_ACTION
 from tests.handlers.test_bot import CHANNEL, settle, text_of, thread_replies
 from tests.handlers.test_support import AGENTS, SUPPORT, agent, click, escalate, triage_now
+from tests.stage import migrated_stage
 
 TARGET_S = 2
 TARGETS = f"blocking={TARGET_S}s,normal={TARGET_S}s,low={TARGET_S}s"
@@ -30,7 +31,7 @@ TARGETS = f"blocking={TARGET_S}s,normal={TARGET_S}s,low={TARGET_S}s"
 
 @pytest.fixture
 async def stage() -> AsyncIterator[Stage]:
-    async with running_stage(
+    async with migrated_stage(
         support_channel_id=SUPPORT,
         credentials_key=Fernet.generate_key().decode(),
         escalation_response_targets=TARGETS,
@@ -261,7 +262,7 @@ async def test_outside_support_hours_the_clock_waits_for_the_next_opening() -> N
     now = datetime.now(UTC)
     opening_day = now + timedelta(days=2)
     day = opening_day.strftime("%a")
-    async with running_stage(
+    async with migrated_stage(
         support_channel_id=SUPPORT,
         escalation_response_targets=TARGETS,
         support_hours=f"{day} 09:00-10:00 UTC",

@@ -21,7 +21,7 @@ from bot.db.vault import new_key
 from bot.metrics import Metrics
 from bot.sandbox.ecwid.stores import PAID_FEATURES
 from bot.sandbox.slack.user import SlackUser
-from bot.sandbox.stage import Stage, running_stage
+from bot.sandbox.stage import Stage
 from bot.slack.timed import TimedWorkRunner
 from handlers.blocks.check import CHECK_AGAIN_ACTION
 from handlers.blocks.follow_up import NO_KEY_LINE, NO_KEY_WATCH_LINE, STOP_FOLLOW_UP_ACTION
@@ -38,6 +38,7 @@ from tests.handlers.test_bot import (
     url_values,
 )
 from tests.handlers.test_support import AGENTS, SUPPORT, agent, escalate, triage_now
+from tests.stage import migrated_stage
 
 EVERY_S = 0.3
 WINDOW_S = 3.0
@@ -45,7 +46,7 @@ WINDOW_S = 3.0
 
 def follow_up_stage(window_s: float = WINDOW_S) -> AbstractAsyncContextManager[Stage]:
     """The bot with follow-ups every EVERY_S for `window_s`."""
-    return running_stage(
+    return migrated_stage(
         credentials_key=new_key(),
         follow_up_every_s=EVERY_S,
         follow_up_for_h=window_s / 3600,
@@ -200,7 +201,7 @@ async def test_only_the_asker_or_an_agent_may_stop_a_follow_up(
 
 
 async def test_without_credentials_key_the_answer_says_why_in_one_line() -> None:
-    async with running_stage(follow_up_every_s=EVERY_S) as stage:
+    async with migrated_stage(follow_up_every_s=EVERY_S) as stage:
         owner = stage.user("U0OWNER", "jane")
         root, _answer, _view = await check_via_modal(stage, owner, url_values(stage, "free_plan"))
 
@@ -304,7 +305,7 @@ async def test_the_app_home_lists_follow_ups_with_a_stop_button_that_works(
 @asynccontextmanager
 async def escalating_stage() -> AsyncIterator[Stage]:
     """The bot with follow-ups and a support channel whose members are the agents."""
-    async with running_stage(
+    async with migrated_stage(
         support_channel_id=SUPPORT,
         credentials_key=new_key(),
         follow_up_every_s=EVERY_S,

@@ -13,7 +13,6 @@ from sqlalchemy import text
 
 from bot.db.models import Base
 from bot.sandbox.ecwid.stores import sample_stores
-from bot.sandbox.stage import running_stage
 from handlers.blocks.reminders import FEEDBACK_STUCK_ACTION
 from handlers.blocks.support import (
     ESCALATE_ACTION,
@@ -27,6 +26,7 @@ from handlers.blocks.support import (
     URGENCY_INPUT,
 )
 from tests.handlers.test_bot import CHANNEL, check_via_modal, settle, thread_replies, url_values
+from tests.stage import migrated_stage
 
 SUPPORT = "C0SUPPORT"
 LEGACY_TOKEN = "0123456789abcdefCANARYlegacy0123456789"
@@ -38,7 +38,7 @@ async def test_secrets_typed_in_an_escalation_reach_nobody(
 ) -> None:
     stores = sample_stores(seed="canary-free-text")
     with caplog.at_level(logging.DEBUG):
-        async with running_stage(
+        async with migrated_stage(
             stores,
             support_channel_id=SUPPORT,
             credentials_key=Fernet.generate_key().decode(),

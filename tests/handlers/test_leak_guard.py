@@ -16,10 +16,11 @@ from cryptography.fernet import Fernet
 from bot.db.models import Base
 from bot.sandbox.slack.user import SlackUser
 from bot.sandbox.slack.webapi import SlackCall
-from bot.sandbox.stage import Stage, running_stage
+from bot.sandbox.stage import Stage
 from handlers.blocks.leak import CHECK_HELD_ACTION, PASTE_PRIVATELY_ACTION
 from tests.handlers.test_bot import settle
 from tests.handlers.test_slack_shapes import shape
+from tests.stage import migrated_stage
 
 CHANNEL, PRIVATE, GROUP_DM, SUPPORT = "C0CUSTOMER", "G0PRIVATE", "G0GROUPDM", "C0SUPPORT"
 CHANNELS = {"channel": CHANNEL, "group": PRIVATE, "mpim": GROUP_DM}
@@ -45,7 +46,7 @@ def secret_forms(stage: Stage) -> dict[str, tuple[str, str]]:
 
 @pytest.fixture
 async def stage() -> AsyncIterator[Stage]:
-    async with running_stage(
+    async with migrated_stage(
         support_channel_id=SUPPORT, credentials_key=Fernet.generate_key().decode()
     ) as running:
         running.slack.set_channel_members(SUPPORT, ["UBOT", AGENT])
@@ -54,7 +55,7 @@ async def stage() -> AsyncIterator[Stage]:
 
 @pytest.fixture
 async def keyless_stage() -> AsyncIterator[Stage]:
-    async with running_stage(support_channel_id=SUPPORT) as running:
+    async with migrated_stage(support_channel_id=SUPPORT) as running:
         running.slack.set_channel_members(SUPPORT, ["UBOT", AGENT])
         yield running
 

@@ -30,7 +30,7 @@ from slack_bolt.response import BoltResponse
 
 from bot.destination import Destination, EntryPoint
 from bot.sandbox.slack.user import sign, state_values
-from bot.sandbox.stage import Stage, running_stage
+from bot.sandbox.stage import Stage
 from bot.slack.gate import incomplete
 from handlers.blocks import check as check_blocks
 from handlers.blocks import support as support_blocks
@@ -47,6 +47,7 @@ from handlers.support import TRIAGE_ACTIONS
 from handlers.workflow import STEP_CALLBACK
 from tests.handlers.test_workflow import function_executed
 from tests.paths import FIXTURES
+from tests.stage import migrated_stage
 
 SHAPES = FIXTURES / "slack"
 CHANNEL = "C111"  # where the fixtures' clicks, commands and mentions happen
@@ -78,7 +79,7 @@ def shape(name: str) -> dict[str, Any]:
 
 @pytest.fixture
 async def stage() -> AsyncIterator[Stage]:
-    async with running_stage(
+    async with migrated_stage(
         support_channel_id=SUPPORT, credentials_key=Fernet.generate_key().decode()
     ) as running:
         running.slack.set_channel_members(SUPPORT, ["UBOT", *AGENTS])

@@ -16,7 +16,7 @@ from bot.db.database import CheckRecord
 from bot.destination import EntryPoint
 from bot.sandbox.ecwid.stores import sample_stores
 from bot.sandbox.slack.user import SlackUser
-from bot.sandbox.stage import Stage, running_stage
+from bot.sandbox.stage import Stage
 from handlers.blocks import check as check_blocks
 from handlers.blocks import support as support_blocks
 from handlers.commands import COMMAND
@@ -24,6 +24,7 @@ from handlers.shortcuts import CHECK_SHORTCUT
 from tests.handlers.test_bot import settle, text_of, url_values
 from tests.handlers.test_support import AGENTS, SUPPORT, click, escalate
 from tests.paths import FIXTURES
+from tests.stage import migrated_stage
 
 SHAPES = FIXTURES / "slack"
 GUIDE = "Connect your Ecwid store"
@@ -43,7 +44,7 @@ MEMBERS_REFUSALS = sorted(WEB_API_ERRORS["conversations.members"])
 
 @pytest.fixture
 async def stage() -> AsyncIterator[Stage]:
-    async with running_stage() as running:
+    async with migrated_stage() as running:
         yield running
 
 
@@ -406,7 +407,7 @@ async def test_a_dm_through_the_messages_tab_is_checked(stage: Stage) -> None:
 
 @pytest.fixture
 async def support_stage() -> AsyncIterator[Stage]:
-    async with running_stage(support_channel_id=SUPPORT) as running:
+    async with migrated_stage(support_channel_id=SUPPORT) as running:
         running.slack.set_channel_members(SUPPORT, ["UBOT", *AGENTS])
         yield running
 
@@ -481,7 +482,7 @@ async def test_canary_nothing_sent_in_a_dm_reaches_slack_or_the_logs(
     stores = sample_stores(seed="canary-dm")
     keys = ["connected", "revoked", "free_plan", "public_token"]
     with caplog.at_level(logging.DEBUG):
-        async with running_stage(stores) as stage:
+        async with migrated_stage(stores) as stage:
             owner = stage.user()
             for key in keys:
                 store = stage.sandbox.store(key)

@@ -15,7 +15,7 @@ from sqlalchemy import text
 from bot.db.models import Base
 from bot.sandbox.ecwid.stores import sample_stores
 from bot.sandbox.slack.user import SlackUser
-from bot.sandbox.stage import Stage, running_stage
+from bot.sandbox.stage import Stage
 from handlers.blocks import support as support_blocks
 from handlers.blocks.check import OPEN_CHECK_MODAL_ACTION
 from handlers.blocks.home import HOME_CHECK_ACTION
@@ -29,13 +29,14 @@ from tests.handlers.test_bot import (
     thread_replies,
     url_values,
 )
+from tests.stage import migrated_stage
 
 SUPPORT = "C0SUPPORT"
 AGENTS = ["U0AGENT", "U0AGENT2"]
 
 
 async def _stage(**settings: object) -> AsyncIterator[Stage]:
-    async with running_stage(support_channel_id=SUPPORT, **settings) as running:
+    async with migrated_stage(support_channel_id=SUPPORT, **settings) as running:
         running.slack.set_channel_members(SUPPORT, ["UBOT", *AGENTS])
         yield running
 
@@ -256,7 +257,7 @@ async def test_app_home_shows_own_checks_and_the_team_view_to_agents(stage: Stag
 
 async def test_canary_no_database_row_holds_a_secret() -> None:
     stores = sample_stores(seed="canary-db")
-    async with running_stage(
+    async with migrated_stage(
         stores, support_channel_id=SUPPORT, credentials_key=Fernet.generate_key().decode()
     ) as stage:
         stage.slack.set_channel_members(SUPPORT, ["UBOT", *AGENTS])

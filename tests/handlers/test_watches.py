@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from bot.db.models import TimedWorkRow, WatchRow
 from bot.db.vault import new_key
 from bot.sandbox.slack.user import SlackUser
-from bot.sandbox.stage import Stage, running_stage
+from bot.sandbox.stage import Stage
 from handlers.blocks.watch import (
     DATE_BLOCK,
     DATE_INPUT,
@@ -28,6 +28,7 @@ from handlers.blocks.watch import (
 )
 from tests.handlers.test_bot import CHANNEL, check_via_modal, thread_replies, url_values
 from tests.handlers.test_follow_ups import no_timed_work_left, rows, until
+from tests.stage import migrated_stage
 
 EVERY_S = 0.3
 
@@ -40,7 +41,7 @@ async def watch_stage(**settings: object) -> AsyncIterator[Stage]:
         "revoke_reminder_after_h": 1000.0,
         "token_cooldown_s": 0.1,
     }
-    async with running_stage(**(values | settings)) as running:
+    async with migrated_stage(**(values | settings)) as running:
         yield running
 
 

@@ -16,7 +16,6 @@ from bot.destination import Destination, EntryPoint
 from bot.engine.intake import read_paste
 from bot.sandbox.loopback import free_port
 from bot.sandbox.slack.webapi import FakeSlack
-from bot.sandbox.stage import running_stage
 from bot.settings import load_settings
 from bot.slack.app import slack_client
 from bot.slack.delivery import ChannelPacer, DeliveryExpired, deliver
@@ -24,6 +23,7 @@ from bot.slack.exactly_once import ANSWER_EVENT, MessageMark, find_posted, post_
 from handlers.commands import COMMAND
 from tests.handlers.test_bot import CHANNEL as BOT_CHANNEL
 from tests.handlers.test_bot import check_via_modal, thread_replies, url_values
+from tests.stage import migrated_stage
 
 CHANNEL = "C0ONCE"
 CHECK_ID = "c0ffee0123456789"
@@ -285,7 +285,7 @@ async def test_past_its_patience_a_post_in_doubt_gives_up_without_posting_twice(
 
 
 async def test_a_checks_root_and_answer_cut_off_after_slack_took_them_appear_once() -> None:
-    async with running_stage() as stage:
+    async with migrated_stage() as stage:
         owner = stage.user("U0OWNER", "jane")
         url = stage.sandbox.collection_url("connected")
         stage.slack.drop_next("chat.postMessage", applied=True, times=2)  # the root, the answer
@@ -309,7 +309,7 @@ async def test_a_check_run_again_after_its_process_died_finds_the_answer_it_had_
     # The answer's post and the journal's learning of it go side by side: a process killed
     # between the two leaves an entry without its answer, and the next process runs the check
     # again, under a new check ID. The journal ID, on both answers, finds the first one.
-    async with running_stage(credentials_key=new_key()) as stage:
+    async with migrated_stage(credentials_key=new_key()) as stage:
         owner = stage.user("U0OWNER", "jane")
         root, _answer, _view = await check_via_modal(stage, owner, url_values(stage, "connected"))
         (answer,) = thread_replies(stage, root["ts"])

@@ -16,9 +16,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bot.sandbox.slack.user import SlackUser
 from bot.sandbox.slack.webapi import FakeSlack
-from bot.sandbox.stage import running_stage
 from handlers.commands import COMMAND
 from tests.slack.processes import STOP_BOUND_S, BotProcess, no_traceback
+from tests.stage import migrated_stage
 from tests.throwaway_postgres import throwaway_postgres
 
 
@@ -79,7 +79,7 @@ def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 
 async def test_metrics_count_the_checks_and_calls_that_happened() -> None:
-    async with running_stage() as stage:
+    async with migrated_stage() as stage:
         user = stage.user()
         for store in ("connected", "revoked"):
             await user.slash_command(COMMAND, stage.sandbox.collection_url(store))
@@ -121,7 +121,7 @@ def _total(registry: CollectorRegistry, name: str) -> float:
 
 
 async def test_rejected_requests_are_counted() -> None:
-    async with running_stage() as stage, httpx.AsyncClient() as http:
+    async with migrated_stage() as stage, httpx.AsyncClient() as http:
         await http.post(stage.bot_url, content=b"payload=not-json")
         base = stage.bot_url.removesuffix("/slack/events")
         samples = _samples((await http.get(f"{base}/metrics")).text)
@@ -129,7 +129,7 @@ async def test_rejected_requests_are_counted() -> None:
 
 
 async def test_slack_calls_answered_with_an_error_are_counted_by_code() -> None:
-    async with running_stage() as stage:
+    async with migrated_stage() as stage:
         stage.slack.fail_next("chat.postMessage", error="channel_not_found")
         user: SlackUser = stage.user()
         thread = stage.slack.post_user_message("C0ERR", "U0OWNER", "help")

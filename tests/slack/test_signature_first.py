@@ -23,7 +23,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.sandbox.slack.user import sign
-from bot.sandbox.stage import Stage, running_stage
+from bot.sandbox.stage import Stage
+from tests.stage import migrated_stage
 
 FORM = "application/x-www-form-urlencoded"
 ACK_TIMEOUT_S = 3.0  # what Slack waits
@@ -43,7 +44,7 @@ class ThreadStage:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         try:
-            async with running_stage() as stage:
+            async with migrated_stage() as stage:
                 self._ready.set_result(stage)
                 await self._stop.wait()
         except BaseException as error:  # pragma: no cover - start-up failure

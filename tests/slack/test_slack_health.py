@@ -7,18 +7,19 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.sandbox.stage import Stage, running_stage
+from bot.sandbox.stage import Stage
 from bot.slack.app import slack_client
 from bot.slack.health import SlackHealth
 from bot.slack.http_app import EVENTS_PATH
 from handlers.commands import COMMAND
+from tests.stage import migrated_stage
 
 CHANNEL = "C0READY"
 
 
 @pytest.fixture
 async def stage() -> AsyncIterator[Stage]:
-    async with running_stage() as running:
+    async with migrated_stage() as running:
         # What `ecwid-connect serve` does before it listens: auth.test with the bot token.
         await running.services.authenticate(slack_client(running.settings))
         yield running
