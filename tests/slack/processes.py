@@ -23,6 +23,7 @@ from bot.sandbox.loopback import free_port
 from bot.sandbox.slack.webapi import FakeSlack
 from bot.sandbox.stage import standin_values
 from bot.slack.http_app import EVENTS_PATH
+from tests.forked import ForkedProcess, Process
 
 
 def bot_env(slack: FakeSlack, sandbox: EcwidSandbox, secret: str, bot_token: str) -> dict[str, str]:
@@ -56,7 +57,8 @@ _SETTING_VARIABLES = (
 
 
 class BotProcess:
-    """One `python -m bot.cli serve`, its stderr in the file `log_path`.
+    """One `ecwid-connect serve`, its stderr in the file `log_path`: a fork of this worker's
+    fork server (`tests.forked`), or with `interpreter` a new `python -m bot.cli serve`.
 
     It runs in the log's directory (no `.env` unless the test puts one there), with this
     process's environment less every setting, then HOST 127.0.0.1, a free PORT and DATA_DIR
@@ -67,7 +69,14 @@ class BotProcess:
     flight finished). The log stays readable afterwards (`log()`).
     """
 
-    def __init__(self, env: dict[str, str], log_path: Path, *, port: int | None = None) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        log_path: Path,
+        *,
+        port: int | None = None,
+        interpreter: bool = False,
+    ) -> None:
         self.port = port or free_port()
         self.log_path = log_path
         directory = log_path.parent
@@ -77,10 +86,15 @@ class BotProcess:
             "HOST": "127.0.0.1",
             "DATA_DIR": str(directory / "data"),
         }
+        environment = base | defaults | env
+        self.process: Process
+        if not interpreter:
+            self.process = ForkedProcess(["serve"], environment, directory, log_path)
+            return
         with log_path.open("ab") as output:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "bot.cli", "serve"],
-                env=base | defaults | env,
+                env=environment,
                 cwd=directory,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,

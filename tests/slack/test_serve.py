@@ -58,8 +58,9 @@ async def _get(url: str) -> httpx.Response:
 
 @pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
 async def test_http_mode_serving_stops_on_a_signal(tmp_path: Path, sig: signal.Signals) -> None:
+    # A new interpreter running `python -m bot.cli serve`, as a container would start it.
     async with FakeSlack() as slack:
-        with BotProcess(_http_env(slack.api_url), tmp_path / "serve.log") as bot:
+        with BotProcess(_http_env(slack.api_url), tmp_path / "serve.log", interpreter=True) as bot:
             await bot.wait_for_log("Listening for Slack on")
             assert (await _get(f"{bot.base_url}/health")).status_code == 200
             assert await bot.stop(sig, within=STOP_BOUND_S) == 0
