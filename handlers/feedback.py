@@ -12,7 +12,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.db.database import Feedback
+from bot.db.escalations import Feedback
 from bot.slack.posting import Recipient, tell_privately
 from bot.slack.services import BotServices, services_of
 from handlers.blocks.common import CLICK_AGAIN

@@ -18,7 +18,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.db.database import EscalationState
+from bot.db.escalations import EscalationState
 from bot.db.follow_ups import FollowUp, FollowUpState, spread_s
 from bot.db.recorder import UnwrittenCheck, new_check_id
 from bot.db.timed import Again, TimedItem

@@ -15,7 +15,7 @@ import logging
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.db.database import Escalation
+from bot.db.escalations import Escalation
 from bot.db.timed import Again, TimedItem
 from bot.destination import Destination, EntryPoint
 from bot.slack.exactly_once import MESSAGE_EVENT, MessageMark

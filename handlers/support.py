@@ -18,7 +18,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.db.database import Escalation
+from bot.db.escalations import Escalation
 from bot.destination import Destination, EntryPoint
 from bot.engine.report import CheckReport
 from bot.response_targets import Urgency

@@ -23,15 +23,9 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from bot.db.escalations import (
-    Escalation,
-    EscalationFigures,
-    EscalationState,
-    EscalationStore,
-    Feedback,
-    destination_columns,
-    destination_of,
-)
+from bot.db.destination_columns import destination_columns, destination_of
+from bot.db.escalation_store import EscalationStore
+from bot.db.escalations import EscalationState
 from bot.db.models import (
     CheckRow,
     EscalationRow,
@@ -61,10 +55,6 @@ __all__ = [
     "CheckRecord",
     "Database",
     "Erased",
-    "Escalation",
-    "EscalationFigures",
-    "EscalationState",
-    "Feedback",
     "TeamStats",
     "check_record",
     "redacted_report",
@@ -184,7 +174,7 @@ def _new_id() -> str:
 
 class Database(EscalationStore):
     """History, escalations and shared state, in SQLite or PostgreSQL; the escalations' part
-    is `bot.db.escalations`.
+    is `bot.db.escalation_store`.
 
     Several `Database` objects, in one process or many, may use the same database at once:
     every change is one transaction, and state changes are compare-and-set.
