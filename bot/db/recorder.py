@@ -22,7 +22,8 @@ from collections import deque
 from dataclasses import dataclass, replace
 from typing import Any
 
-from bot.db.database import CheckRecord, Database, check_record
+from bot.db.check_rows import CheckRecord, check_record
+from bot.db.database import Database
 from bot.db.escalations import Escalation, EscalationState
 from bot.db.health import DatabaseHealth
 from bot.db.vault import CredentialVault
