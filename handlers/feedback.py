@@ -33,7 +33,7 @@ from handlers.payload import (
     interaction_origin,
     tell_origin,
 )
-from handlers.support import permalink_of, refresh_triage
+from handlers.triage import permalink_of, refresh_triage
 
 ANSWERS = {FEEDBACK_YES_ACTION: Feedback.YES, FEEDBACK_STUCK_ACTION: Feedback.STUCK}
 

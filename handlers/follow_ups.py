@@ -45,7 +45,7 @@ from handlers.blocks.home import home_channel
 from handlers.blocks.support import RESOLVE_ACTION
 from handlers.home import publish_home
 from handlers.payload import Origin, clicked_value, interaction_origin, tell_origin, text
-from handlers.support import triage_thread
+from handlers.triage import triage_thread
 
 logger = logging.getLogger(__name__)
 
