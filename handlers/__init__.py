@@ -10,6 +10,7 @@ from bot.slack.layouts import AnswerLayouts
 from handlers import (
     actions,
     commands,
+    escalate,
     events,
     feedback,
     follow_ups,
@@ -70,6 +71,7 @@ def register_all(app: AsyncApp) -> None:
         leaks,
         messages,
         private_check,
+        escalate,
         support,
         feedback,
         home,

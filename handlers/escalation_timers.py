@@ -5,7 +5,7 @@ without importing what the reminders post."""
 
 from __future__ import annotations
 
-from bot.db.database import Escalation
+from bot.db.escalations import Escalation
 from bot.db.timed import TimedWork
 from bot.slack.services import BotServices
 

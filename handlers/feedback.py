@@ -12,7 +12,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.db.database import Feedback
+from bot.db.escalations import Feedback
 from bot.slack.posting import Recipient, tell_privately
 from bot.slack.services import BotServices, services_of
 from handlers.blocks.common import CLICK_AGAIN
@@ -33,7 +33,7 @@ from handlers.payload import (
     interaction_origin,
     tell_origin,
 )
-from handlers.support import permalink_of, refresh_triage
+from handlers.triage import permalink_of, refresh_triage
 
 ANSWERS = {FEEDBACK_YES_ACTION: Feedback.YES, FEEDBACK_STUCK_ACTION: Feedback.STUCK}
 

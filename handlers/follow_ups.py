@@ -18,7 +18,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.db.database import EscalationState
+from bot.db.escalations import EscalationState
 from bot.db.follow_ups import FollowUp, FollowUpState, spread_s
 from bot.db.recorder import UnwrittenCheck, new_check_id
 from bot.db.timed import Again, TimedItem
@@ -45,7 +45,7 @@ from handlers.blocks.home import home_channel
 from handlers.blocks.support import RESOLVE_ACTION
 from handlers.home import publish_home
 from handlers.payload import Origin, clicked_value, interaction_origin, tell_origin, text
-from handlers.support import triage_thread
+from handlers.triage import triage_thread
 
 logger = logging.getLogger(__name__)
 

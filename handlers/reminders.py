@@ -15,14 +15,14 @@ import logging
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.db.database import Escalation
+from bot.db.escalations import Escalation
 from bot.db.timed import Again, TimedItem
 from bot.destination import Destination, EntryPoint
 from bot.slack.exactly_once import MESSAGE_EVENT, MessageMark
 from bot.slack.services import BotServices
 from handlers.blocks.reminders import owner_reminder_text, reminder_text
 from handlers.escalation_timers import OWNER_REMINDER_FACTOR
-from handlers.support import permalink_of, refresh_triage, triage_thread
+from handlers.triage import permalink_of, refresh_triage, triage_thread
 
 logger = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from bot.slack.services import BotServices
 from bot.slack.support_team import SupportUnreadable
 from handlers.escalation_timers import responded
 from handlers.payload import text
-from handlers.support import refresh_triage
+from handlers.triage import refresh_triage
 
 logger = logging.getLogger(__name__)
 

@@ -1,40 +1,27 @@
-"""The repository: every check, escalation and piece of shared state, through one `Database`.
-
-The embedded default is a SQLite file under DATA_DIR; PostgreSQL is used when DATABASE_URL points
-to one, so that several bot processes behind a load balancer share the same state. Nothing here
-stores a token or a collection URL in plain text (see `bot.db.models`).
+"""The repository: every check, escalation and piece of shared state, through one `Database`, on
+the embedded SQLite file under DATA_DIR or on the PostgreSQL that DATABASE_URL names, which
+several bot processes share. It holds the queries of the check history (recording, reading back,
+the team's stats) and of retention and erasure; its escalations' part is inherited from
+`bot.db.escalation_store`, opening and migrating is `bot.db.opening`, and the rows it writes and
+reads are built in `bot.db.check_rows`. Nothing here stores a token or a collection URL in plain
+text (see `bot.db.models`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from weakref import WeakKeyDictionary
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.db.escalations import (
-    Escalation,
-    EscalationFigures,
-    EscalationState,
-    EscalationStore,
-    Feedback,
-    destination_columns,
-    destination_of,
-)
+from bot.db.check_rows import CheckRecord, check_record_of, check_row
+from bot.db.escalation_store import EscalationStore
+from bot.db.escalations import EscalationState
 from bot.db.models import (
     CheckRow,
     EscalationRow,
@@ -46,10 +33,10 @@ from bot.db.models import (
     WatchRow,
     utcnow,
 )
+from bot.db.opening import create_engine, read_only, upgrade_to_head, url_from_settings
 from bot.db.vault import CredentialVault
 from bot.destination import Destination
-from bot.engine.diagnosis import Diagnosis, Entity, WarningCode
-from bot.engine.redaction import redact
+from bot.engine.diagnosis import Diagnosis
 from bot.engine.report import CheckReport
 from bot.engine.trace import current_check
 from bot.response_targets import ResponseTargets, SupportClock
@@ -60,33 +47,7 @@ if TYPE_CHECKING:
 
     from bot.settings import Settings
 
-__all__ = [
-    "CheckRecord",
-    "Database",
-    "Erased",
-    "Escalation",
-    "EscalationFigures",
-    "EscalationState",
-    "Feedback",
-    "TeamStats",
-    "check_record",
-    "redacted_report",
-    "url_from_settings",
-    "utcnow",
-]
-
-MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-SQLITE_FILE_NAME = "ecwid-connect.sqlite3"
-# How long a SQLite connection waits for another writer (another process, or another pooled
-# connection of this one) before giving up with "database is locked".
-SQLITE_BUSY_TIMEOUT_S = 30
 TOP_DIAGNOSES = 5
-# Marks connections that only read: on SQLite they start a plain (deferred) transaction instead
-# of taking the write lock up front.
-_READ_ONLY = "ecwid_connect_read_only"
-# Alembic keeps the running migration in module globals, so two upgrades may not interleave in
-# one process: one lock per event loop (an asyncio.Lock belongs to one loop).
-_migration_locks: WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = WeakKeyDictionary()
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,28 +58,6 @@ class Erased:
     escalations: int
     credentials: int
     follow_ups: int = 0
-
-
-@dataclass(frozen=True)
-class CheckRecord:
-    """A recorded check, as read back.
-
-    `counts` maps each entity to its total (None: unknown); `report` is the whole report, as
-    recorded (with anything that looks like a secret redacted), to show the check again.
-    """
-
-    id: str
-    created_at: datetime
-    destination: Destination
-    store_id: int | None
-    store_name: str | None
-    diagnosis: Diagnosis
-    warnings: list[WarningCode]
-    plan: str
-    token_masked: str | None
-    counts: dict[str, int | None]
-    duration_ms: int
-    report: CheckReport
 
 
 @dataclass(frozen=True)
@@ -136,58 +75,13 @@ class TeamStats:
         return self.connected / self.checks if self.checks else None
 
 
-def url_from_settings(settings: Settings) -> str:
-    """DATABASE_URL, normalised; when unset, the SQLite file under DATA_DIR (created if needed)."""
-    if settings.database_url is not None and settings.database_url.get_secret_value().strip():
-        return normalise_url(settings.database_url.get_secret_value())
-    data_dir = Path(settings.data_dir).expanduser().resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    url = sa.URL.create("sqlite+aiosqlite", database=str(data_dir / SQLITE_FILE_NAME))
-    return url.render_as_string()
-
-
-def create_engine(url: str) -> AsyncEngine:
-    """An async engine for `url` (already normalised), set up for several concurrent writers."""
-    if make_url(url).get_backend_name() != "sqlite":
-        # Connections idle in the pool may have been closed by the server or a proxy.
-        return create_async_engine(url, pool_pre_ping=True)
-    # Every connection goes back to the pool with its transaction ended (committed or rolled
-    # back by SQLAlchemy's `Connection`), and the driver is in autocommit mode: the pool's own
-    # ROLLBACK on return does nothing but cost a trip to aiosqlite's thread (about 1 ms of CPU
-    # on each of the three journal writes of a check).
-    engine = create_async_engine(url, pool_reset_on_return=None)
-
-    @event.listens_for(engine.sync_engine, "connect")
-    def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
-        # SQLAlchemy, not the sqlite3 module, decides where transactions begin (see `_begin`).
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        # busy_timeout first: switching to WAL itself may have to wait for another process.
-        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_S * 1000}")
-        # WAL lets readers go on while one connection writes; NORMAL is durable enough with WAL.
-        cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.execute("PRAGMA synchronous = NORMAL")
-        cursor.execute("PRAGMA foreign_keys = ON")
-        cursor.close()
-
-    @event.listens_for(engine.sync_engine, "begin")
-    def _begin(connection: sa.Connection) -> None:
-        # A transaction that writes takes the write lock at BEGIN, where busy_timeout applies.
-        # A deferred one would upgrade its lock later and, if another connection wrote in the
-        # meantime, fail at once with "database is locked" whatever the timeout.
-        read_only = connection.get_execution_options().get(_READ_ONLY, False)
-        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
-
-    return engine
-
-
 def _new_id() -> str:
     return uuid.uuid4().hex
 
 
 class Database(EscalationStore):
     """History, escalations and shared state, in SQLite or PostgreSQL; the escalations' part
-    is `bot.db.escalations`.
+    is `bot.db.escalation_store`.
 
     Several `Database` objects, in one process or many, may use the same database at once:
     every change is one transaction, and state changes are compare-and-set.
@@ -204,7 +98,7 @@ class Database(EscalationStore):
         #: For transactions that write; on SQLite they take the write lock when they begin.
         self.engine = engine
         #: The same pool, for transactions that only read.
-        self.reader = engine.execution_options(**{_READ_ONLY: True})
+        self.reader = read_only(engine)
         #: Now, as a timezone-aware UTC datetime (tests move it).
         self.clock = clock
         #: The support team's hours, which escalations' response times are counted on.
@@ -247,18 +141,8 @@ class Database(EscalationStore):
         return self.engine.dialect.name
 
     async def migrate(self) -> None:
-        """Bring the schema to the latest version (Alembic `upgrade head`).
-
-        Safe to run from several processes at once: SQLite serialises the whole upgrade on its
-        write lock, PostgreSQL on an advisory lock (taken in `migrations/env.py`); whoever comes
-        second finds the schema up to date.
-        """
-        async with self.engine.connect() as connection:
-            if await connection.run_sync(_at_head):
-                return  # the usual start: nothing to lock, no revision to run
-        lock = _migration_locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
-        async with lock, self.engine.begin() as connection:
-            await connection.run_sync(_upgrade_to_head)
+        """Bring the schema to the latest version (`bot.db.opening.upgrade_to_head`)."""
+        await upgrade_to_head(self.engine)
 
     async def close(self) -> None:
         """Close every pooled connection."""
@@ -401,7 +285,7 @@ class Database(EscalationStore):
             check_id = trace.id  # the id the check's log lines carry
         check_id = check_id or _new_id()
         async with self.engine.begin() as connection:
-            await connection.execute(sa.insert(CheckRow), _check_row(check_id, report, destination))
+            await connection.execute(sa.insert(CheckRow), check_row(check_id, report, destination))
         for observer in self.on_check_recorded:
             observer(report.diagnosis.value, destination.entry.value, report.duration_ms)
         return check_id
@@ -456,96 +340,8 @@ class Database(EscalationStore):
     async def _read_checks(self, query: sa.Select[CheckRow]) -> list[CheckRecord]:
         async with self.reader.connect() as connection:
             rows = (await connection.execute(query)).all()
-        return [_check_record(row._mapping) for row in rows]
-
-
-def _alembic_config() -> Config:
-    config = Config()
-    # The Config is an ini parser: a `%` in the path would read as interpolation.
-    config.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
-    return config
-
-
-@functools.cache
-def _head_revision() -> str | None:
-    """The newest revision, read from the scripts once a process (each read executes them)."""
-    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
-
-
-def _at_head(connection: sa.Connection) -> bool:
-    """Whether the schema is already at the newest revision: one query, no script run."""
-    return MigrationContext.configure(connection).get_current_revision() == _head_revision()
-
-
-def _upgrade_to_head(connection: sa.Connection) -> None:
-    config = _alembic_config()
-    config.attributes["connection"] = connection
-    command.upgrade(config, "head")
+        return [check_record_of(row._mapping) for row in rows]
 
 
 def _newest_first(query: sa.Select[CheckRow], limit: int) -> sa.Select[CheckRow]:
     return query.order_by(CheckRow.created_at.desc(), CheckRow.id).limit(limit)
-
-
-def _redacted(text: str | None) -> str | None:
-    return None if text is None else redact(text)
-
-
-def redacted_report(report: CheckReport) -> dict[str, Any]:
-    """`report` as JSON to store, with every string redacted once more."""
-    data: dict[str, Any] = _redacted_json(report.model_dump(mode="json"))
-    return data
-
-
-def _redacted_json(value: Any) -> Any:
-    """`value` (decoded JSON) with every string redacted."""
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, list):
-        return [_redacted_json(item) for item in value]
-    if isinstance(value, dict):
-        return {key: _redacted_json(item) for key, item in value.items()}
-    return value
-
-
-def _check_row(check_id: str, report: CheckReport, destination: Destination) -> dict[str, Any]:
-    """The `checks` row of a check: only the masked token; free text redacted once more."""
-    return {
-        "id": check_id,
-        "created_at": report.checked_at,
-        **destination_columns(destination),
-        "entry_point": destination.entry.value,
-        "store_id": report.store_id,
-        "store_name": _redacted(report.store_name),
-        "diagnosis": report.diagnosis.value,
-        "warnings": [warning.value for warning in report.warnings],
-        "plan": report.plan[:64],
-        "token_masked": _redacted(report.token),
-        "counts": {entity.value: report.counts.of(entity).total for entity in Entity},
-        "duration_ms": report.duration_ms,
-        "report": redacted_report(report),
-    }
-
-
-def check_record(check_id: str, report: CheckReport, destination: Destination) -> CheckRecord:
-    """A check not yet written, as the history will read it back."""
-    row = _check_row(check_id, report, destination)
-    row["report"] = report.model_dump(mode="json")
-    return _check_record(row)
-
-
-def _check_record(row: Mapping[Any, Any]) -> CheckRecord:
-    return CheckRecord(
-        id=row["id"],
-        created_at=row["created_at"],
-        destination=destination_of(row, row["entry_point"]),
-        store_id=row["store_id"],
-        store_name=row["store_name"],
-        diagnosis=Diagnosis(row["diagnosis"]),
-        warnings=[WarningCode(warning) for warning in row["warnings"]],
-        plan=row["plan"],
-        token_masked=row["token_masked"],
-        counts=dict(row["counts"]),
-        duration_ms=row["duration_ms"],
-        report=CheckReport.model_validate(row["report"]),
-    )

@@ -31,7 +31,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bot.db.database import Database, redacted_report
+from bot.db.check_rows import redacted_report
+from bot.db.database import Database
 from bot.db.health import DatabaseHealth
 from bot.db.models import PendingCheckRow, upsert, utcnow
 from bot.db.recorder import UnwrittenCheck

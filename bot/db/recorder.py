@@ -22,13 +22,9 @@ from collections import deque
 from dataclasses import dataclass, replace
 from typing import Any
 
-from bot.db.database import (
-    CheckRecord,
-    Database,
-    Escalation,
-    EscalationState,
-    check_record,
-)
+from bot.db.check_rows import CheckRecord, check_record
+from bot.db.database import Database
+from bot.db.escalations import Escalation, EscalationState
 from bot.db.health import DatabaseHealth
 from bot.db.vault import CredentialVault
 from bot.destination import Destination, EntryPoint

@@ -18,7 +18,10 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.db.database import CheckRecord, Escalation, EscalationFigures, TeamStats
+from bot.db.check_rows import CheckRecord
+from bot.db.database import TeamStats
+from bot.db.escalation_figures import EscalationFigures
+from bot.db.escalations import Escalation
 from bot.db.follow_ups import FollowUp
 from bot.db.steps import StepExecution
 from bot.db.watches import Watch

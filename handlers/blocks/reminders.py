@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement
 
-from bot.db.database import Escalation
+from bot.db.escalations import Escalation
 from bot.engine.catalogue import CATALOGUE
 from bot.response_targets import Urgency, format_duration
 from handlers.blocks.common import Blocks, as_dicts, mrkdwn_section

@@ -25,7 +25,8 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.db.database import CheckRecord, Escalation, EscalationState
+from bot.db.check_rows import CheckRecord
+from bot.db.escalations import Escalation, EscalationState
 from bot.db.follow_ups import FollowUp
 from bot.db.watches import Watch
 from bot.destination import Destination

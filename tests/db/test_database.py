@@ -16,7 +16,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from pydantic import SecretStr
 
-from bot.db.database import Database, EscalationState
+from bot.db.database import Database
+from bot.db.escalations import EscalationState
 from bot.db.models import Base
 from bot.db.shared import DatabaseSeenKeys, DatabaseTokenGuard
 from bot.db.vault import new_key

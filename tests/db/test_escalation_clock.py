@@ -8,7 +8,8 @@ from datetime import timedelta
 
 import pytest
 
-from bot.db.database import Database, EscalationState, Feedback
+from bot.db.database import Database
+from bot.db.escalations import EscalationState, Feedback
 from bot.destination import Destination
 from bot.response_targets import ResponseTargets, SupportClock, SupportHours, Urgency
 from tests.db.test_database import report

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from bot.db.database import SQLITE_FILE_NAME
+from bot.db.opening import SQLITE_FILE_NAME
 from bot.engine.diagnosis import Diagnosis
 from bot.sandbox.slack.user import SlackUser
 from bot.sandbox.slack.workspace import SlackCall

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from cryptography.fernet import Fernet
 
-from bot.db.database import EscalationState
+from bot.db.escalations import EscalationState
 from bot.sandbox.stage import Stage
 from handlers.blocks import support as support_blocks
 from handlers.blocks.reminders import FEEDBACK_STUCK_ACTION, FEEDBACK_YES_ACTION

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.db.database import Escalation, EscalationState
+from bot.db.escalations import Escalation, EscalationState
 from bot.destination import Destination
 from bot.engine.catalogue import CATALOGUE
 from bot.engine.diagnosis import Diagnosis

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bot.db.database import CheckRecord
+from bot.db.check_rows import CheckRecord
 from bot.destination import EntryPoint
 from bot.sandbox.ecwid.stores import sample_stores
 from bot.sandbox.slack.user import SlackUser

@@ -17,11 +17,12 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from bot.db.database import SQLITE_FILE_NAME, normalise_url
+from bot.db.opening import SQLITE_FILE_NAME
 from bot.sandbox.ecwid.server import EcwidSandbox
 from bot.sandbox.loopback import free_port
 from bot.sandbox.slack.webapi import FakeSlack
 from bot.sandbox.stage import standin_values
+from bot.settings import normalise_url
 from bot.slack.http_app import EVENTS_PATH
 from tests.forked import ForkedProcess, Process
 

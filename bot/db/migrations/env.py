@@ -12,8 +12,8 @@ from logging.config import fileConfig
 import sqlalchemy as sa
 from alembic import context
 
-from bot.db.database import create_engine, url_from_settings
 from bot.db.models import Base
+from bot.db.opening import create_engine, url_from_settings
 from bot.settings import load_settings
 
 # Any fixed number: the PostgreSQL advisory lock that lets one process at a time migrate.
@@ -28,7 +28,7 @@ def run_migrations(connection: sa.Connection) -> None:
         connection=connection,
         target_metadata=Base.metadata,
         compare_type=True,
-        # Our SQLite connections emit BEGIN themselves (`bot.db.database.create_engine`), so
+        # Our SQLite connections emit BEGIN themselves (`bot.db.opening.create_engine`), so
         # DDL there is transactional too: an upgrade that fails half-way leaves nothing behind.
         transactional_ddl=True,
         # SQLite cannot ALTER most things: future revisions rebuild tables in batch mode.
