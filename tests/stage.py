@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from bot.db.database import SQLITE_FILE_NAME
+from bot.db.opening import SQLITE_FILE_NAME
 from bot.sandbox.ecwid.stores import SampleStore
 from bot.sandbox.stage import Stage, running_stage
 from tests.db_fixtures import sqlite_template
