@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from bot.engine.check import ConnectionChecker
 from bot.engine.diagnosis import Diagnosis, StepName
-from bot.engine.ecwid import MAX_ANSWER_BYTES
+from bot.engine.ecwid import MAX_ANSWER_BYTES, EcwidClient
 from bot.engine.http_client import new_http_client
 from bot.engine.postman import INLINE_PARSE_BYTES, parses_quickly
 from bot.engine.report import CheckReport
@@ -93,8 +93,14 @@ def _v1(urls: list[str], **top: object) -> bytes:
 
 @asynccontextmanager
 async def hostile_checker(
-    server: HostileServer, timeout_s: float = 10.0, **options: Any
+    server: HostileServer,
+    timeout_s: float = 10.0,
+    *,
+    retry_backoff_s: float | None = None,
+    **options: Any,
 ) -> AsyncIterator[ConnectionChecker]:
+    """A checker of `server`; with `retry_backoff_s`, its wait before retrying a 5xx (what the
+    property tests, which meet hundreds of them, shorten: they test the words, not the pace)."""
     settings = load_settings(
         env_file=None,
         ecwid_api_url=server.base_url + "/api/v3",
@@ -103,6 +109,10 @@ async def hostile_checker(
         token_cooldown_s=0,
     )
     async with new_http_client() as http:
+        if retry_backoff_s is not None:
+            options["ecwid"] = EcwidClient(
+                http, settings.ecwid_api_url, retry_backoff_s=retry_backoff_s
+            )
         yield ConnectionChecker(settings, http, **options)
 
 
@@ -289,7 +299,7 @@ _ECWID_ANSWERS = st.builds(
 def test_any_ecwid_answer_ends_in_a_diagnosis_without_a_secret(answers: dict[str, Answer]) -> None:
     async def scenario(server: HostileServer) -> None:
         server.api = lambda endpoint: answers.get(endpoint, Answer(body=b'{"total": 0}'))
-        async with hostile_checker(server) as checker:
+        async with hostile_checker(server, retry_backoff_s=0.001) as checker:
             assert_clean(await checker.check_store(str(STORE_ID), TOKEN))
 
     _run(scenario)
