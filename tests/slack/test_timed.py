@@ -251,7 +251,15 @@ async def test_kill_9_while_holding_leases_loses_nothing_and_doubles_nothing(
             await asyncio.sleep(0.1)
     finally:
         # A clean stop: a run still going (a doubled one) ends, its line written, before the
-        # process exits; what the log holds then is all there will be.
+        # process exits; what the log holds then is all there will be. A successor that found
+        # nothing left to do may still be starting: SIGTERM waits until it listens for it.
+        started = log.with_suffix(".started")
+        await until(
+            lambda: len(started.read_text().split()) == 1 + len(successors),
+            60,
+            "every successor listening for SIGTERM",
+            tmp_path,
+        )
         for process in successors:
             process.terminate()
         for process in successors:

@@ -50,9 +50,10 @@ async def main(url: str, log: Path, lease_s: float, mode: str) -> None:
 
     runner.handle({KIND: job})
     runner.start()
-    append_line(log.with_suffix(".started"), str(os.getpid()))
     stopping = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopping.set)
+    # From here on SIGTERM is a clean stop: what a test waits for before sending it.
+    append_line(log.with_suffix(".started"), str(os.getpid()))
     await stopping.wait()
     await runner.stop()
     await tasks.drain(10)
