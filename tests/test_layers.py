@@ -166,3 +166,19 @@ def test_no_import_circle() -> None:
 def test_the_graph_is_not_empty() -> None:
     assert len(MODULES) > 40
     assert "bot.engine.check" in GRAPH["bot.slack.answers"]
+
+
+LONG_MODULE_LINES = 420
+ONE_THING = "Over 400 lines, yet one thing:"
+
+
+def test_a_long_module_says_what_one_thing_it_is() -> None:
+    """A module of `bot/` or `handlers/` over about 400 lines does one job, and its docstring
+    says which (after `ONE_THING`); else it is two files waiting to be split."""
+    unexplained = [
+        f"{path.relative_to(REPO)} ({len(path.read_text().splitlines())} lines)"
+        for path in source_files()
+        if len(path.read_text().splitlines()) > LONG_MODULE_LINES
+        and ONE_THING not in (ast.get_docstring(ast.parse(path.read_text())) or "")
+    ]
+    assert unexplained == []

@@ -25,6 +25,9 @@ No column holds a token or a collection URL in plain text: a token appears only 
 (`secret_…a1b2`) or as a one-way fingerprint, and pastes only encrypted. Every time is a
 timezone-aware UTC datetime in Python. Alembic's `versions/` create the same schema;
 `tests/db/test_database.py` checks that the two agree.
+
+Over 400 lines, yet one thing: every table's columns and indexes, in one place for the
+migrations to be compared against.
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
 A paste is either the Personal collection URL or a store ID with its access token. Anything else
 is refused with a `PasteError` whose detail describes what was pasted, never quoting it (a paste
 may be a password), and says what to copy instead.
+
+Over 400 lines, yet one thing: every shape a paste can take, read under the same bounds to
+the same answer (a URL, credentials, or a `PasteError`).
 """
 
 from __future__ import annotations

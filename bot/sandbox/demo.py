@@ -3,6 +3,8 @@
 Starts the Ecwid sandbox, a local stand-in for Slack's Web API and the real bot over HTTP (with
 signed requests, as Slack sends them), plays the conversations people have with it, and prints
 what they see, rendered as text.
+
+Over 400 lines, yet one thing: the demo's scenes, in the order they are played.
 """
 
 from __future__ import annotations

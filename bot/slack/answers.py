@@ -15,6 +15,9 @@ Answer first, bookkeeping after: only the check and the post stand before the an
 killed on the way leaves its journal entry to the next one, which `resume`s it. Slack's rate
 limits and bad minutes are waited out; only a bug is told in the thread as a failure, with a
 reference to the log.
+
+Over 400 lines, yet one thing: the path of one paste, from the journal to the thread, read
+top-down in one file.
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ One aiohttp server answers both, for the stores of `bot.sandbox.ecwid.stores`:
 
 Like Ecwid since March 2025, the API reads the token only from `Authorization: Bearer …`;
 a `token=` query parameter is ignored. The request log never holds a token.
+
+Over 400 lines, yet one thing: the one server that answers for both S3 and Ecwid's API.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ Each `SampleStore` says what the sandbox serves for it (its Personal collection 
 API answers) and what a correct checker must conclude from that (`expected`,
 `expected_warnings`). Tokens are derived from a seed, so a test can mint a fresh set of
 "canary" tokens and then look for them where they must never appear.
+
+Over 400 lines, yet one thing: data, one sample store per diagnosis and warning.
 """
 
 from __future__ import annotations

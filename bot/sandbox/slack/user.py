@@ -1,6 +1,10 @@
 """A simulated person in Slack: `SlackUser` sends the bot signed slash commands, button clicks,
 view submissions, shortcuts and events, exactly as Slack would, and applies the bot's
-acknowledgements (`response_action`, slash-command replies) to the `FakeSlack`."""
+acknowledgements (`response_action`, slash-command replies) to the `FakeSlack`.
+
+Over 400 lines, yet one thing: every kind of request a person's clicks and typing make Slack
+send, each built as Slack builds it.
+"""
 
 from __future__ import annotations
 
