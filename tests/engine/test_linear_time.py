@@ -337,5 +337,7 @@ def test_the_measurement_catches_one_pass_per_character() -> None:
             text = text[1:]
         return text
 
+    # Big enough that even the screen's single call lasts about a millisecond: shorter, one
+    # preemption on a busy machine weighs as much as the growth it is looking for.
     for screen in (True, False):
-        assert super_linear(peel_one_at_a_time, [Case("", "(", "")], 400, screen=screen)
+        assert super_linear(peel_one_at_a_time, [Case("", "(", "")], 1000, screen=screen)
