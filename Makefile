@@ -4,10 +4,16 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 # The suite mostly waits (bots starting, stand-ins answering, leases running out): six workers
-# overlap the waits on two cores (four and eight were each about a tenth slower). Each worker
-# has its own databases, template files and fork server (tests/db_fixtures.py, tests/forked.py).
+# overlap the waits on two cores (four were a fifth slower), and idle ones steal the queued tests
+# of busy ones, so a few long tests do not end the run alone. Each worker has its own databases,
+# template files and fork server (tests/db_fixtures.py, tests/forked.py).
 WORKERS ?= 6
-PYTEST := $(BIN)/pytest -n $(WORKERS) --dist loadgroup
+PYTEST := $(BIN)/pytest -n $(WORKERS) --dist worksteal
+
+# Python may write its bytecode caches (__pycache__/, ignored by git) even where the environment
+# says not to: every test worker, fork server and command-line process would otherwise compile
+# the project's sources, and pytest rewrite every test module's asserts, all over again.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: demo test quick lint typecheck unit bench run sandbox clean
 
