@@ -14,6 +14,8 @@ import sqlalchemy as sa
 
 from bot.db.models import Base
 from bot.db.vault import new_key
+from bot.engine.catalogue import CATALOGUE, PAID_PLAN_NAMES
+from bot.engine.diagnosis import Diagnosis
 from bot.sandbox.ecwid.stores import sample_stores
 from bot.sandbox.slack.user import SlackUser, sign
 from bot.sandbox.slack.workspace import SlackCall
@@ -26,6 +28,7 @@ from tests.conftest import PRODUCT_PACING
 from tests.stage import migrated_stage
 
 CHANNEL = "C0MIGRATE"
+FREE_PLAN = CATALOGUE[Diagnosis.PLAN_FREE]
 
 
 def posted(stage: Stage) -> list[SlackCall]:
@@ -90,7 +93,7 @@ async def test_slash_command_posts_the_guide_as_thread_root(stage: Stage, owner:
 
     assert "thread_ts" not in root
     assert "Connect your Ecwid store" in text_of(root)
-    assert "Venture, Business or Unlimited" in text_of(root)
+    assert PAID_PLAN_NAMES in text_of(root)
     assert check_blocks.OPEN_CHECK_MODAL_ACTION in text_of(root)
     assert "https://api-playground.ecwid.com/" in text_of(root)
 
@@ -193,8 +196,8 @@ async def test_free_plan_store_is_told_to_upgrade(stage: Stage, owner: SlackUser
     root, _answer, _view = await check_via_modal(stage, owner, url_values(stage, "free_plan"))
 
     (reply,) = thread_replies(stage, root["ts"])
-    assert "API access needs a paid Ecwid plan" in text_of(reply)
-    assert "Venture, Business or Unlimited" in text_of(reply)
+    assert FREE_PLAN.title in text_of(reply)
+    assert PAID_PLAN_NAMES in text_of(reply)
     assert stage.slack.reactions(CHANNEL, root["ts"]) == {"warning"}
 
 
@@ -497,7 +500,7 @@ async def test_background_work_that_fails_is_told_privately_with_a_reference(
     ("key", "expected"),
     [
         ("connected", "Connected: ready to migrate"),
-        ("free_plan", "API access needs a paid Ecwid plan"),
+        ("free_plan", FREE_PLAN.title),
         ("revoked", "The access token was refused"),
     ],
 )
@@ -533,7 +536,7 @@ async def test_the_shortcut_modal_refuses_a_malformed_paste_inline(stage: Stage)
 @pytest.mark.parametrize(
     ("key", "expected"),
     [
-        ("free_plan", "API access needs a paid Ecwid plan"),
+        ("free_plan", FREE_PLAN.title),
         ("revoked", "The access token was refused"),
     ],
 )

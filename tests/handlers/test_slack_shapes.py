@@ -14,6 +14,8 @@ import pytest
 
 from bot.db.check_rows import CheckRecord
 from bot.destination import EntryPoint
+from bot.engine.catalogue import CATALOGUE
+from bot.engine.diagnosis import Diagnosis
 from bot.sandbox.ecwid.stores import sample_stores
 from bot.sandbox.slack.user import SlackUser
 from bot.sandbox.stage import Stage
@@ -399,7 +401,7 @@ async def test_a_dm_through_the_messages_tab_is_checked(stage: Stage) -> None:
     await settle(stage)
 
     result = bot_messages(stage, stage.slack.open_dm(owner.user_id))[0]
-    assert "API access needs a paid Ecwid plan" in text_of(result)
+    assert CATALOGUE[Diagnosis.PLAN_FREE].title in text_of(result)
 
 
 # The support channel's members cannot be read
