@@ -76,8 +76,8 @@ async def test_customer_reply_prints_only_the_message_for_the_customer(check: Ch
 
     assert code == 1
     assert out.startswith("Hello,\n")
-    assert "What is wrong: The access token was refused." in out
-    assert "\n1. Open the API Playground again" in out
+    assert f"What is wrong: {CATALOGUE[Diagnosis.TOKEN_INVALID].title}." in out
+    assert "\n1. " + CATALOGUE[Diagnosis.TOKEN_INVALID].tips[0].split(",")[0] in out
     assert not CODES.search(out), out
     assert "token_invalid" not in out
     assert err == "", "no live ladder around a message meant to be pasted"

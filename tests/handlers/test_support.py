@@ -105,7 +105,7 @@ async def test_escalating_posts_a_triage_message_and_tells_the_customer(stage: S
 
     shown = text_of(triage)
     for expected in (
-        "The access token was refused",
+        CATALOGUE[Diagnosis.TOKEN_INVALID].title,
         "Blocking the migration",
         "Move products",
         "Tried twice already",
@@ -340,7 +340,7 @@ async def test_check_a_store_from_the_app_home_answers_in_the_dm(stage: Stage) -
     (answer,) = [
         c for c in stage.slack.calls_to("chat.postMessage") if c.args["channel"] == "D0OWNER"
     ]
-    assert "Connected: ready to migrate" in json.dumps(answer.args)
+    assert CATALOGUE[Diagnosis.OK].title in json.dumps(answer.args)
 
 
 # Triage buttons are for support agents only.
@@ -444,8 +444,8 @@ async def test_reply_to_the_customer_gives_the_agent_plain_numbered_steps(stage:
 
     (reply,) = stage.slack.ephemerals(SUPPORT, AGENTS[0])
     text = str(reply["text"])
-    assert "The access token was refused" in text
-    assert "\n1. Open the API Playground again" in text
+    assert CATALOGUE[Diagnosis.TOKEN_INVALID].title in text
+    assert "\n1. " + CATALOGUE[Diagnosis.TOKEN_INVALID].tips[0].split(",")[0] in text
     assert "INVALID_API_TOKEN" not in text
     assert "403" not in text
     assert "token_invalid" not in text
