@@ -156,6 +156,17 @@ def test_the_diagnosis_table_says_when_each_code_is_given() -> None:
     assert all(when for _, when in rows)
 
 
+@pytest.mark.parametrize(
+    ("item", "fact"), [("Followed up", "follows_up"), ("Blames the token", "blames_token")]
+)
+def test_the_codes_each_fact_sets_off_are_listed(item: str, fact: str) -> None:
+    section = _section(DIAGNOSES, "## What each code sets off")
+    listed = re.search(rf"^- {item} .*?\): (.*?)\.$", section, flags=re.MULTILINE | re.DOTALL)
+    assert listed is not None, item
+    codes = set(re.findall(r"`(\w+)`", listed.group(1)))
+    assert codes == {diagnosis.value for diagnosis in Diagnosis if getattr(diagnosis, fact)}
+
+
 @pytest.mark.parametrize("store", sample_stores(), ids=lambda store: store.key)
 def test_every_sample_store_is_listed_with_its_diagnosis(store: SampleStore) -> None:
     assert f"| `{store.key}` | `{store.expected.value}`" in _section(DIAGNOSES, "## Sample stores")

@@ -390,7 +390,7 @@ def test_slash_command_is_the_one_the_code_answers(path: Path) -> None:
 @MANIFESTS
 def test_message_shortcut_calls_back_the_code(path: Path) -> None:
     shortcuts = load(path)["features"]["shortcuts"]
-    assert [(s["type"], s["callback_id"]) for s in shortcuts] == [("message", CHECK_SHORTCUT)]
+    assert ("message", CHECK_SHORTCUT) in [(s["type"], s["callback_id"]) for s in shortcuts]
 
 
 async def test_every_command_and_shortcut_the_code_answers_is_declared(

@@ -22,9 +22,10 @@ COLLECTION_URL_FORMAT = (
     "https://ecwid-api-playground.s3.amazonaws.com/<numbers_and_letters>.json.postman_collection"
 )
 PAID_PLANS = ("Venture", "Business", "Unlimited")
+PAID_PLAN_NAMES = ", ".join(PAID_PLANS[:-1]) + " or " + PAID_PLANS[-1]
+"""The paid plans as a sentence names them: every answer that names them says this."""
 PAID_PLAN_NOTE = (
-    "API access needs a paid Ecwid plan (Venture, Business or Unlimited); "
-    "it is not available on the Free plan."
+    f"API access needs a paid Ecwid plan ({PAID_PLAN_NAMES}); it is not available on the Free plan."
 )
 
 
@@ -188,7 +189,7 @@ CATALOGUE: dict[Diagnosis, CatalogueEntry] = {
         "API access needs a paid Ecwid plan",
         "The store is on the Free plan, and Ecwid allows no API access on it.",
         (
-            f"Upgrade to Venture, Business or Unlimited in your Ecwid admin ({BILLING_URL}).",
+            f"Upgrade to {PAID_PLAN_NAMES} in your Ecwid admin ({BILLING_URL}).",
             "Once the upgrade is done, wait a minute, then check again with the same URL.",
             "You can downgrade again after the migration.",
         ),

@@ -2,26 +2,15 @@
 
 Everything the code knows about one diagnosis sits in its row of `FACTS` below (its rank, where
 it is decided, whether it blames the token, whether the bot follows it up, what a count refused
-with it shows); its words sit in `bot.engine.catalogue.CATALOGUE`. Nothing else lists codes.
+with it shows; `DiagnosisFacts` says what each means); its words sit in
+`bot.engine.catalogue.CATALOGUE`. Nothing else in the product lists codes (only
+`handlers.follow_ups.PROFILE_TELLS` picks a few out, to spare a follow-up round requests);
+`tests/engine/test_diagnosis.py` writes the facts down a second time, on purpose, from what
+each fix needs.
 
-Adding a diagnosis code:
-
-1. Here: a `Diagnosis` member and its row in `FACTS`, every fact given (the dataclass has no
-   defaults): `rank` (a number no other row has; lower is told first when a check finds
-   several things wrong), `stage` (where it is decided), `blames_token` (the token or store
-   does not work: the request counts against the failing-token budget and the token cools
-   down), `follows_up` (the store owner can fix it without a new URL, so the bot keeps checking
-   on its own), `count_shows` (what a count Ecwid refused with it shows; stage `ECWID` only).
-2. `bot/engine/catalogue.py`: its `CatalogueEntry` (title, summary, the ordered steps that fix
-   it); its row in the code table of `docs/diagnoses.md` (when it is given).
-3. Where it is decided: `bot/engine/intake.py` (the paste), `bot/engine/download.py` or
-   `bot/engine/postman.py` (the collection), `bot/engine/ecwid.py` (`_classify_failure`: Ecwid's
-   answer) or `bot/engine/verdict.py` (what the answers mean together).
-4. `bot/sandbox/ecwid/stores.py`: one sample store that ends in it (`expected=` the code), and
-   its row in the sample-store table of `docs/diagnoses.md`.
-5. One test that checks that store and asserts the diagnosis and its first step
-   (`tests/engine/test_check.py`). `tests/engine/test_diagnosis.py` fails until every fact and
-   the catalogue entry are there; `tests/test_docs.py`, until both rows are.
+Adding a diagnosis code touches this file, its tests, the catalogue, the place that decides it,
+a sample store and two tables of `docs/diagnoses.md`: the recipe, file by file, is "Adding a
+diagnosis code" in `docs/contributing.md`.
 """
 
 from __future__ import annotations
@@ -115,9 +104,15 @@ class DiagnosisFacts:
     """What the code knows about one diagnosis besides its words. No field has a default:
     a row that forgets one does not load."""
 
+    # Lowest is told first when a check finds several things wrong: unique and consecutive,
+    # `OK` the highest, so a new row moves the ones ranked after it down by one.
     rank: int
+    # Where it is decided; `PASTE` codes are input problems (nothing was sent anywhere).
     stage: Stage
+    # The token or store does not work: the request counts against the failing-token budget,
+    # and the token cools down (`TOKEN_COOLDOWN_S`).
     blames_token: bool
+    # The store owner fixes it without a new URL: the bot keeps checking the paste on its own.
     follows_up: bool
     # `{scope}` is the entity's Ecwid scope. None: not a stage-ECWID code (and `OK`).
     count_shows: str | None

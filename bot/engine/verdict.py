@@ -7,6 +7,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.engine.catalogue import PAID_PLAN_NAMES
 from bot.engine.diagnosis import Diagnosis, Entity, StepName, StepStatus, WarningCode
 from bot.engine.ecwid import PAID_FEATURE, StoreProfile
 from bot.engine.errors import EcwidError
@@ -137,5 +138,5 @@ def _plan(diagnosis: Diagnosis, profile: StoreProfile | None, *, readable: bool)
         return "unknown"  # unpaid, yet with paid features: Ecwid's answers disagree
     says_paid = profile is not None and (profile.paid is True or PAID_FEATURE in profile.features)
     if says_paid or readable:
-        return "paid (Venture, Business or Unlimited)"
+        return f"paid ({PAID_PLAN_NAMES})"
     return "unknown"

@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 
 import pytest
 
+from bot.engine.catalogue import CATALOGUE, PAID_PLAN_NAMES
 from bot.engine.check import ConnectionChecker
 from bot.engine.diagnosis import Diagnosis, Entity, StepName, StepStatus
 from bot.engine.ecwid import EcwidClient
@@ -119,8 +120,8 @@ async def test_free_plan_store_gets_upgrade_tip(
 
     assert report.diagnosis is Diagnosis.PLAN_FREE
     assert report.plan == "Free"
-    assert "paid Ecwid plan" in report.title
-    assert any("Venture, Business or Unlimited" in tip for tip in report.tips)
+    assert report.title == CATALOGUE[Diagnosis.PLAN_FREE].title
+    assert any(PAID_PLAN_NAMES in tip for tip in report.tips)
 
 
 async def test_a_suspended_store_is_told_both_causes_and_who_fixes_each(
@@ -414,7 +415,7 @@ async def test_the_plan_name_is_asked_for_and_given_when_ecwid_grants_it(
 
     assert queries == ["showExtendedInfo=true"]
     assert extended.plan == "Business"
-    assert plain.plan == "paid (Venture, Business or Unlimited)"  # the fallback
+    assert plain.plan == f"paid ({PAID_PLAN_NAMES})"  # the fallback
 
 
 async def test_an_unpaid_store_is_free_even_when_its_searches_answer(
@@ -438,7 +439,7 @@ async def test_a_profile_without_account_is_tolerated(
     assert report.diagnosis is sandbox.store(key).expected
     assert report.store_name == sandbox.store(key).store_name
     assert report.step(StepName.PROFILE).status is StepStatus.PASSED  # type: ignore[union-attr]
-    assert report.plan == "paid (Venture, Business or Unlimited)"  # its searches answered
+    assert report.plan == f"paid ({PAID_PLAN_NAMES})"  # its searches answered
 
 
 async def test_a_plan_limit_names_what_the_plan_lacks(

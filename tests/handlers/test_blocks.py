@@ -334,7 +334,7 @@ def test_a_count_the_token_cannot_read_is_a_dash_the_summary_explains() -> None:
 
 def test_failed_result_headline_says_not_connected() -> None:
     text, _blocks = check_blocks.result_message(report_for(Diagnosis.TOKEN_INVALID), DESTINATION)
-    assert text.startswith("⚠️ Not connected yet: The access token was refused")
+    assert text.startswith(f"⚠️ Not connected yet: {CATALOGUE[Diagnosis.TOKEN_INVALID].title}")
 
 
 def test_result_footer_names_who_asked_and_support_details_the_diagnosis() -> None:

@@ -14,6 +14,8 @@ import sqlalchemy as sa
 
 from bot.db.models import Base
 from bot.db.vault import new_key
+from bot.engine.catalogue import CATALOGUE, PAID_PLAN_NAMES
+from bot.engine.diagnosis import Diagnosis
 from bot.sandbox.ecwid.stores import sample_stores
 from bot.sandbox.slack.user import SlackUser, sign
 from bot.sandbox.slack.workspace import SlackCall
@@ -26,6 +28,7 @@ from tests.conftest import PRODUCT_PACING
 from tests.stage import migrated_stage
 
 CHANNEL = "C0MIGRATE"
+FREE_PLAN = CATALOGUE[Diagnosis.PLAN_FREE]
 
 
 def posted(stage: Stage) -> list[SlackCall]:
@@ -90,7 +93,7 @@ async def test_slash_command_posts_the_guide_as_thread_root(stage: Stage, owner:
 
     assert "thread_ts" not in root
     assert "Connect your Ecwid store" in text_of(root)
-    assert "Venture, Business or Unlimited" in text_of(root)
+    assert PAID_PLAN_NAMES in text_of(root)
     assert check_blocks.OPEN_CHECK_MODAL_ACTION in text_of(root)
     assert "https://api-playground.ecwid.com/" in text_of(root)
 
@@ -114,7 +117,7 @@ async def test_url_given_to_the_command_is_checked_in_a_new_thread_and_never_ech
 
     root, reply = stage.slack.messages(CHANNEL)
     assert reply["thread_ts"] == root["ts"]
-    assert "Connected: ready to migrate" in text_of(reply)
+    assert CATALOGUE[Diagnosis.OK].title in text_of(reply)
     assert "1,234" in text_of(reply)
     assert stage.slack.reactions(CHANNEL, root["ts"]) == {"white_check_mark"}
     assert all(url not in json.dumps(call.args) for call in stage.slack.calls)
@@ -143,10 +146,10 @@ async def test_connected_store_through_the_modal_answers_in_the_thread(
 
     assert answer.json()["response_action"] == "update"
     (reply,) = thread_replies(stage, root["ts"])
-    assert "Connected: ready to migrate" in text_of(reply)
+    assert CATALOGUE[Diagnosis.OK].title in text_of(reply)
     assert "Example Shop" in text_of(reply)
     assert "secret_…" in text_of(reply)
-    assert "Connected: ready to migrate" in text_of(stage.slack.views[view_id])
+    assert CATALOGUE[Diagnosis.OK].title in text_of(stage.slack.views[view_id])
     assert stage.slack.reactions(CHANNEL, root["ts"]) == {"white_check_mark"}
     added = [call.args["name"] for call in stage.slack.calls_to("reactions.add")]
     assert added == ["eyes", "white_check_mark"]
@@ -186,15 +189,15 @@ async def test_the_modals_ladder_fills_in_as_the_steps_finish_and_ends_with_the_
     assert all(b - a >= 1.0 - 0.05 for a, b in itertools.pairwise(times))
     assert all("Checking the connection" in text_of(view) for view in progress)
     assert ":white_check_mark: What was pasted" in text_of(progress[0])
-    assert "Connected: ready to migrate" in text_of(result), "the result comes last"
+    assert CATALOGUE[Diagnosis.OK].title in text_of(result), "the result comes last"
 
 
 async def test_free_plan_store_is_told_to_upgrade(stage: Stage, owner: SlackUser) -> None:
     root, _answer, _view = await check_via_modal(stage, owner, url_values(stage, "free_plan"))
 
     (reply,) = thread_replies(stage, root["ts"])
-    assert "API access needs a paid Ecwid plan" in text_of(reply)
-    assert "Venture, Business or Unlimited" in text_of(reply)
+    assert FREE_PLAN.title in text_of(reply)
+    assert PAID_PLAN_NAMES in text_of(reply)
     assert stage.slack.reactions(CHANNEL, root["ts"]) == {"warning"}
 
 
@@ -202,7 +205,7 @@ async def test_revoked_token_is_told_to_reconnect(stage: Stage, owner: SlackUser
     root, _answer, _view = await check_via_modal(stage, owner, url_values(stage, "revoked"))
 
     (reply,) = thread_replies(stage, root["ts"])
-    assert "The access token was refused" in text_of(reply)
+    assert CATALOGUE[Diagnosis.TOKEN_INVALID].title in text_of(reply)
     assert "Connect with Ecwid" in text_of(reply)
 
 
@@ -375,7 +378,7 @@ async def test_where_the_bot_cannot_post_the_answer_goes_through_response_url(
 
     via_url = stage.slack.calls_to("response_url")
     assert len(via_url) == 2  # the thread root, then the result
-    assert "Connected: ready to migrate" in json.dumps(via_url[1].args, ensure_ascii=False)
+    assert CATALOGUE[Diagnosis.OK].title in json.dumps(via_url[1].args, ensure_ascii=False)
     # In the channel, Slack would show the command, paste included, next to a public answer.
     assert {call.args["response_type"] for call in via_url} == {"ephemeral"}
 
@@ -468,7 +471,7 @@ async def test_canary_no_secret_reaches_slack_or_the_logs(caplog: pytest.LogCapt
                 for table in Base.metadata.sorted_tables:
                     stored += repr((await connection.execute(sa.select(table))).all())
 
-    assert "Connected: ready to migrate" in seen_by_slack
+    assert CATALOGUE[Diagnosis.OK].title in seen_by_slack
     assert "pending_checks" in [table.name for table in Base.metadata.sorted_tables]
     everything = seen_by_slack + caplog.text + stored
     for store in stores:
@@ -496,9 +499,9 @@ async def test_background_work_that_fails_is_told_privately_with_a_reference(
 @pytest.mark.parametrize(
     ("key", "expected"),
     [
-        ("connected", "Connected: ready to migrate"),
-        ("free_plan", "API access needs a paid Ecwid plan"),
-        ("revoked", "The access token was refused"),
+        ("connected", CATALOGUE[Diagnosis.OK].title),
+        ("free_plan", FREE_PLAN.title),
+        ("revoked", CATALOGUE[Diagnosis.TOKEN_INVALID].title),
     ],
 )
 async def test_the_shortcut_answers_each_case_in_the_thread(
@@ -533,8 +536,8 @@ async def test_the_shortcut_modal_refuses_a_malformed_paste_inline(stage: Stage)
 @pytest.mark.parametrize(
     ("key", "expected"),
     [
-        ("free_plan", "API access needs a paid Ecwid plan"),
-        ("revoked", "The access token was refused"),
+        ("free_plan", FREE_PLAN.title),
+        ("revoked", CATALOGUE[Diagnosis.TOKEN_INVALID].title),
     ],
 )
 async def test_the_command_with_a_url_answers_each_case_in_its_thread(

@@ -18,6 +18,8 @@ import pytest
 from cryptography.fernet import Fernet
 
 from bot.db.escalations import EscalationState
+from bot.engine.catalogue import CATALOGUE
+from bot.engine.diagnosis import Diagnosis
 from bot.sandbox.stage import Stage
 from handlers.blocks import support as support_blocks
 from handlers.blocks.reminders import FEEDBACK_STUCK_ACTION, FEEDBACK_YES_ACTION
@@ -93,7 +95,7 @@ async def test_nobody_takes_it_two_reminders_and_no_more(stage: Stage) -> None:
     await until(lambda: len(reminders(stage, triage)) >= 1)
     first = reminders(stage, triage)[0]["text"]
     assert "<!here>" in first  # blocking, and no support user group
-    assert "The access token was refused" in first  # the catalogue's title, not a code
+    assert CATALOGUE[Diagnosis.TOKEN_INVALID].title in first  # the catalogue's title, not a code
     assert "revoked" not in first.lower().replace("_", " ").split("“")[0]
     assert "fake.slack.test/archives" in first  # the customer's thread
     await until(lambda: "overdue" in text_of(triage_now(stage, triage)))

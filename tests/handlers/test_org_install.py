@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from bot.engine.catalogue import CATALOGUE
+from bot.engine.diagnosis import Diagnosis
 from bot.sandbox.slack.user import SlackUser
 from bot.sandbox.stage import Stage
 from handlers.commands import COMMAND
@@ -40,7 +42,7 @@ async def test_the_button_and_the_modal_check_a_store_on_an_org_wide_install(
     assert answer.status_code == 200
     assert answer.json()["response_action"] == "update"
     replies = [m for m in stage.slack.messages(CHANNEL, root["ts"]) if m["ts"] != root["ts"]]
-    assert "Connected: ready to migrate" in text_of(replies[-1])
+    assert CATALOGUE[Diagnosis.OK].title in text_of(replies[-1])
     (record,) = await stage.services.database.checks_by_requester(member.user_id)
     assert record.destination.team == stage.slack.team_id  # the installation, never ""
 

@@ -14,6 +14,8 @@ import pytest
 
 from bot.db.check_rows import CheckRecord
 from bot.destination import EntryPoint
+from bot.engine.catalogue import CATALOGUE
+from bot.engine.diagnosis import Diagnosis
 from bot.sandbox.ecwid.stores import sample_stores
 from bot.sandbox.slack.user import SlackUser
 from bot.sandbox.stage import Stage
@@ -130,7 +132,7 @@ async def test_a_refused_post_after_a_command_answers_through_response_url(
     await settle(stage)
 
     answers = [json.dumps(call.args) for call in stage.slack.calls_to("response_url")]
-    assert any("Connected: ready to migrate" in answer for answer in answers)
+    assert any(CATALOGUE[Diagnosis.OK].title in answer for answer in answers)
     assert SOMETHING_WRONG not in everything_sent(stage)
 
 
@@ -214,7 +216,7 @@ async def test_a_response_url_answer_stays_in_the_thread(stage: Stage) -> None:
     assert via_url.args["thread_ts"] == root["ts"]
     (answer,) = bot_messages(stage, "C0PRIVATE")
     assert answer["thread_ts"] == root["ts"]
-    assert "Connected: ready to migrate" in text_of(answer)
+    assert CATALOGUE[Diagnosis.OK].title in text_of(answer)
 
 
 async def test_a_click_on_an_ephemeral_message_in_a_thread_answers_in_that_thread(
@@ -233,7 +235,7 @@ async def test_a_click_on_an_ephemeral_message_in_a_thread_answers_in_that_threa
 
     (answer,) = bot_messages(stage, "C111")
     assert answer["thread_ts"] == thread_ts
-    assert "Connected: ready to migrate" in text_of(answer)
+    assert CATALOGUE[Diagnosis.OK].title in text_of(answer)
 
 
 async def test_a_read_only_channel_keeps_the_whole_flow_private_and_in_the_thread(
@@ -255,7 +257,7 @@ async def test_a_read_only_channel_keeps_the_whole_flow_private_and_in_the_threa
 
     answer = stage.slack.ephemerals("C0NEWS", owner.user_id)[-1]
     assert answer["thread_ts"] == thread["ts"]
-    assert "Connected: ready to migrate" in text_of(answer)
+    assert CATALOGUE[Diagnosis.OK].title in text_of(answer)
     assert bot_messages(stage, "C0NEWS") == []
     assert SOMETHING_WRONG not in everything_sent(stage)
 
@@ -303,7 +305,7 @@ async def test_a_collection_url_sent_in_a_dm_is_checked_in_its_thread(stage: Sta
     assert response.status_code == 200
     result, note = bot_messages(stage, "D111")
     assert result["thread_ts"] == note["thread_ts"] == dm["event"]["ts"]
-    assert "Connected: ready to migrate" in text_of(result)
+    assert CATALOGUE[Diagnosis.OK].title in text_of(result)
     assert "direct messages" in text_of(note)
     assert "disconnect the API Playground app" in text_of(note)
     assert stage.slack.reactions("D111", dm["event"]["ts"]) == {"white_check_mark"}
@@ -324,7 +326,7 @@ async def test_a_dm_in_a_thread_is_answered_in_that_thread(stage: Stage) -> None
 
     result, note = bot_messages(stage, "D111")
     assert result["thread_ts"] == dm["event"]["thread_ts"]
-    assert "The access token was refused" in text_of(result)
+    assert CATALOGUE[Diagnosis.TOKEN_INVALID].title in text_of(result)
     assert "Store ID and token" in text_of(note)
     assert store.token not in everything_sent(stage)
 
@@ -399,7 +401,7 @@ async def test_a_dm_through_the_messages_tab_is_checked(stage: Stage) -> None:
     await settle(stage)
 
     result = bot_messages(stage, stage.slack.open_dm(owner.user_id))[0]
-    assert "API access needs a paid Ecwid plan" in text_of(result)
+    assert CATALOGUE[Diagnosis.PLAN_FREE].title in text_of(result)
 
 
 # The support channel's members cannot be read
@@ -493,7 +495,7 @@ async def test_canary_nothing_sent_in_a_dm_reaches_slack_or_the_logs(
             sent = everything_sent(stage)
             urls = [stage.sandbox.collection_url(key) for key in keys]
 
-    assert "Connected: ready to migrate" in sent
+    assert CATALOGUE[Diagnosis.OK].title in sent
     everything = sent + caplog.text
     for store in stores:
         assert store.token not in everything

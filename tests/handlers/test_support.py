@@ -13,6 +13,8 @@ from cryptography.fernet import Fernet
 from sqlalchemy import text
 
 from bot.db.models import Base
+from bot.engine.catalogue import CATALOGUE
+from bot.engine.diagnosis import Diagnosis
 from bot.sandbox.ecwid.stores import sample_stores
 from bot.sandbox.slack.user import SlackUser
 from bot.sandbox.stage import Stage
@@ -103,7 +105,7 @@ async def test_escalating_posts_a_triage_message_and_tells_the_customer(stage: S
 
     shown = text_of(triage)
     for expected in (
-        "The access token was refused",
+        CATALOGUE[Diagnosis.TOKEN_INVALID].title,
         "Blocking the migration",
         "Move products",
         "Tried twice already",
@@ -338,7 +340,7 @@ async def test_check_a_store_from_the_app_home_answers_in_the_dm(stage: Stage) -
     (answer,) = [
         c for c in stage.slack.calls_to("chat.postMessage") if c.args["channel"] == "D0OWNER"
     ]
-    assert "Connected: ready to migrate" in json.dumps(answer.args)
+    assert CATALOGUE[Diagnosis.OK].title in json.dumps(answer.args)
 
 
 # Triage buttons are for support agents only.
@@ -442,8 +444,8 @@ async def test_reply_to_the_customer_gives_the_agent_plain_numbered_steps(stage:
 
     (reply,) = stage.slack.ephemerals(SUPPORT, AGENTS[0])
     text = str(reply["text"])
-    assert "The access token was refused" in text
-    assert "\n1. Open the API Playground again" in text
+    assert CATALOGUE[Diagnosis.TOKEN_INVALID].title in text
+    assert "\n1. " + CATALOGUE[Diagnosis.TOKEN_INVALID].tips[0].split(",")[0] in text
     assert "INVALID_API_TOKEN" not in text
     assert "403" not in text
     assert "token_invalid" not in text
@@ -480,8 +482,9 @@ async def test_an_agents_shortcut_check_comes_with_the_customer_reply(stage: Sta
 
     (reply,) = stage.slack.ephemerals(CHANNEL, AGENTS[0])
     assert reply.get("thread_ts") == customer_message["ts"]
-    assert "API access needs a paid Ecwid plan" in reply["text"]
-    assert "\n1. Upgrade to Venture" in reply["text"]
+    free_plan = CATALOGUE[Diagnosis.PLAN_FREE]
+    assert free_plan.title in reply["text"]
+    assert "\n1. " + free_plan.tips[0].split(" (")[0] in reply["text"]
     assert "402" not in reply["text"]
 
 

@@ -21,6 +21,8 @@ from bot.db.models import Base, StepExecutionRow
 from bot.db.steps import StepOutputs, StepState
 from bot.db.vault import new_key
 from bot.destination import Destination, EntryPoint
+from bot.engine.catalogue import CATALOGUE
+from bot.engine.diagnosis import Diagnosis
 from bot.sandbox.ecwid.stores import sample_stores
 from bot.sandbox.slack.user import SlackUser
 from bot.sandbox.slack.webapi import FakeSlack
@@ -137,7 +139,7 @@ async def test_a_working_store_completes_the_step_connected_with_a_link_to_the_a
     assert done.state == "completed"
     assert done.outputs is not None
     (answer,) = [m for m in stage.slack.messages(INTAKE, guide["ts"]) if m["ts"] != guide["ts"]]
-    assert "Connected: ready to migrate" in text_of(answer)
+    assert CATALOGUE[Diagnosis.OK].title in text_of(answer)
     (permalink,) = stage.slack.calls_to("chat.getPermalink")
     assert (permalink.args["channel"], permalink.args["message_ts"]) == (INTAKE, answer["ts"])
     assert done.outputs == {
@@ -299,7 +301,7 @@ async def test_a_second_check_from_the_guide_is_answered_and_leaves_the_outputs(
     await paste(stage, owner, guide, "connected")  # fixed, and checked again
 
     replies = [m for m in stage.slack.messages(INTAKE, guide["ts"]) if m["ts"] != guide["ts"]]
-    assert "Connected: ready to migrate" in text_of(replies[-1])
+    assert CATALOGUE[Diagnosis.OK].title in text_of(replies[-1])
     assert len(stage.slack.calls_to("functions.completeSuccess")) == 1
     outputs = stage.slack.execution(execution.id).outputs
     assert outputs is not None

@@ -23,6 +23,8 @@ from typing import Any
 import pytest
 
 from bot.db.vault import new_key
+from bot.engine.catalogue import CATALOGUE
+from bot.engine.diagnosis import Diagnosis
 from bot.sandbox.ecwid.server import EcwidSandbox
 from bot.sandbox.slack.user import SlackUser
 from bot.sandbox.slack.webapi import FakeSlack
@@ -213,6 +215,6 @@ async def test_an_answer_slack_would_not_take_is_delivered_after_a_restart(rig: 
     assert await second.stop() == 0
 
     (reply,) = _replies(rig.slack, root_ts)
-    assert "Connected: ready to migrate" in json.dumps(reply)
+    assert CATALOGUE[Diagnosis.OK].title in json.dumps(reply)
     assert "This result is also in the thread" in json.dumps(rig.slack.views[view_id])
     assert "eyes" not in rig.slack.reactions(CHANNEL, root_ts)

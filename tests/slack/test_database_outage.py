@@ -21,6 +21,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from bot.engine.catalogue import CATALOGUE
+from bot.engine.diagnosis import Diagnosis
 from bot.sandbox.ecwid.server import EcwidSandbox
 from bot.sandbox.slack.user import SlackUser
 from bot.sandbox.slack.webapi import FakeSlack
@@ -32,7 +34,7 @@ from tests.throwaway_postgres import ThrowawayPostgres, throwaway_postgres
 
 CHANNEL = "C0OUTAGE"
 BEFORE, DURING, MODALS = 10, 10, 5
-RESULT_TEXT = "Connected: ready to migrate"
+RESULT_TEXT = CATALOGUE[Diagnosis.OK].title
 
 pytestmark = pytest.mark.process
 

@@ -13,6 +13,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.db.journal import JournalEntry
 from bot.db.vault import new_key
 from bot.destination import Destination, EntryPoint
+from bot.engine.catalogue import CATALOGUE
+from bot.engine.diagnosis import Diagnosis
 from bot.engine.intake import read_paste
 from bot.sandbox.loopback import free_port
 from bot.sandbox.slack.webapi import FakeSlack
@@ -51,7 +53,7 @@ async def _answer(
         mark=MessageMark.answer(CHECK_ID),
         look_first=look_first,
         pacer=ChannelPacer(),
-        text="Connected: ready to migrate",
+        text=CATALOGUE[Diagnosis.OK].title,
         **kwargs,
     )
 
@@ -127,7 +129,7 @@ async def test_another_checks_answer_in_the_thread_is_not_taken_for_this_one(
         thread_ts=root,
         mark=MessageMark.answer("another-check"),
         pacer=ChannelPacer(),
-        text="Connected: ready to migrate",
+        text=CATALOGUE[Diagnosis.OK].title,
     )
     slack.drop_next("chat.postMessage", applied=False)
 
@@ -297,7 +299,7 @@ async def test_a_checks_root_and_answer_cut_off_after_slack_took_them_appear_onc
         posts = stage.slack.calls_to("chat.postMessage")
         reactions = stage.slack.reactions(CHANNEL, root["ts"])
     assert answer["thread_ts"] == root["ts"]
-    assert "Connected: ready to migrate" in str(answer["blocks"])
+    assert CATALOGUE[Diagnosis.OK].title in str(answer["blocks"])
     assert [call.dropped for call in posts] == ["dropped_after", "dropped_after"]
     assert root["metadata"]["event_type"] == "ecwid_connect_message"
     assert answer["metadata"]["event_type"] == ANSWER_EVENT

@@ -22,6 +22,8 @@ from typing import Any
 
 import pytest
 
+from bot.engine.catalogue import CATALOGUE
+from bot.engine.diagnosis import Diagnosis
 from bot.sandbox.ecwid.server import EcwidSandbox
 from bot.sandbox.slack.user import SlackUser
 from bot.sandbox.slack.webapi import FakeSlack
@@ -43,7 +45,7 @@ FAULTY = (
     "conversations.history",
 )
 ROOT_TEXT = "asked for an Ecwid connection check"
-RESULT_TEXT = "Connected: ready to migrate"
+RESULT_TEXT = CATALOGUE[Diagnosis.OK].title
 
 
 @pytest.fixture
