@@ -199,31 +199,39 @@ class EscalationStore:
     async def mark_reminded(self, escalation_id: str, reminders: int) -> bool:
         """Count `reminders` reminders sent since the clock started; False when it was counted
         already or no reminder is wanted any more (taken, answered, resolved)."""
-        async with self.engine.begin() as connection:
-            result = await connection.execute(
-                sa.update(EscalationRow)
-                .where(
-                    EscalationRow.id == escalation_id,
-                    EscalationRow.state == EscalationState.OPEN.value,
-                    EscalationRow.responded_at.is_(None),
-                    EscalationRow.reminders_sent < reminders,
-                )
-                .values(reminders_sent=reminders, version=EscalationRow.version + 1)
-            )
-        return result.rowcount == 1
+        return await self._update_if(
+            escalation_id,
+            (
+                EscalationRow.state == EscalationState.OPEN.value,
+                EscalationRow.responded_at.is_(None),
+                EscalationRow.reminders_sent < reminders,
+            ),
+            reminders_sent=reminders,
+            version=EscalationRow.version + 1,
+        )
 
     async def mark_owner_reminded(self, escalation_id: str, owner: str) -> bool:
         """The owner `owner` was reminded privately; False when already done or not theirs."""
+        return await self._update_if(
+            escalation_id,
+            (
+                EscalationRow.state == EscalationState.TAKEN.value,
+                EscalationRow.taken_by == owner,
+                EscalationRow.owner_reminded_at.is_(None),
+            ),
+            owner_reminded_at=self.clock(),
+        )
+
+    async def _update_if(
+        self, escalation_id: str, conditions: tuple[sa.ColumnElement[bool], ...], **values: Any
+    ) -> bool:
+        """Set `values` on the escalation if it still meets `conditions`: whether it did (of
+        several processes trying at once, exactly one sees True)."""
         async with self.engine.begin() as connection:
             result = await connection.execute(
                 sa.update(EscalationRow)
-                .where(
-                    EscalationRow.id == escalation_id,
-                    EscalationRow.state == EscalationState.TAKEN.value,
-                    EscalationRow.taken_by == owner,
-                    EscalationRow.owner_reminded_at.is_(None),
-                )
-                .values(owner_reminded_at=self.clock())
+                .where(EscalationRow.id == escalation_id, *conditions)
+                .values(**values)
             )
         return result.rowcount == 1
 
