@@ -8,8 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,6 +23,7 @@ from bot.sandbox.stage import Stage
 from handlers.blocks import support as support_blocks
 from handlers.blocks.reminders import FEEDBACK_STUCK_ACTION, FEEDBACK_YES_ACTION
 from tests.handlers.test_bot import CHANNEL, settle, text_of, thread_replies
+from tests.handlers.test_follow_ups import until
 from tests.handlers.test_support import AGENTS, SUPPORT, agent, click, escalate, triage_now
 from tests.stage import migrated_stage
 
@@ -40,20 +40,6 @@ async def stage() -> AsyncIterator[Stage]:
     ) as running:
         running.slack.set_channel_members(SUPPORT, ["UBOT", *AGENTS])
         yield running
-
-
-async def until(condition: Callable[[], Any], timeout: float = 20.0) -> None:
-    """Wait until `condition()` holds (it may be a coroutine function)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise TimeoutError("the condition did not hold in time")
-        await asyncio.sleep(0.05)
 
 
 def escalation_id(triage: dict[str, Any]) -> str:

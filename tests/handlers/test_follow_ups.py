@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -68,9 +69,15 @@ async def patient_stage() -> AsyncIterator[Stage]:
         yield running
 
 
-async def until(condition: Callable[[], bool], what: str, seconds: float = 20) -> None:
+async def until(
+    condition: Callable[[], object], what: str = "the condition", seconds: float = 20
+) -> None:
+    """Wait (0.05 s steps) until `condition()` holds; it may return an awaitable (a query)."""
     for _ in range(int(seconds / 0.05)):
-        if condition():
+        held = condition()
+        if inspect.isawaitable(held):
+            held = await held
+        if held:
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f"{what} within {seconds} s")

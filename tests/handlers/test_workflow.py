@@ -4,7 +4,6 @@ the modal, and the Slack stand-in records how the execution ended."""
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
 import logging
@@ -357,15 +356,11 @@ async def test_a_step_its_process_left_unfinished_is_completed_by_any_process(
     # This round, or the bot's own if it came first (the claim lets only one of them at it).
     await stage.services.journal_round()
 
-    async def row_state() -> StepState | None:
+    async def completed() -> bool:
         row = await steps.get(execution.id)
-        return None if row is None else row.state
+        return row is not None and row.state is StepState.COMPLETED
 
-    for _ in range(200):
-        if await row_state() is StepState.COMPLETED:
-            break
-        await asyncio.sleep(0.05)
-    assert await row_state() is StepState.COMPLETED
+    await until(completed, "the step's row completed")
     done = stage.slack.execution(execution.id)
     assert done.state == "completed"
     assert done.outputs is not None
