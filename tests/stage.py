@@ -1,7 +1,7 @@
 """The stage (`bot.sandbox.stage.running_stage`) as the tests start it: the same product, with
 its SQLite database copied from this worker's migrated template instead of migrated anew (a
 stage's start is otherwise half Alembic). `migrated_stage(...)` takes `running_stage`'s
-arguments; a test that sets `data_dir` or `database_url` itself gets exactly what it asked."""
+arguments but `data_dir`, which it chooses."""
 
 from __future__ import annotations
 
@@ -21,10 +21,6 @@ from tests.db_fixtures import sqlite_template
 async def migrated_stage(
     stores: Sequence[SampleStore] | None = None, *, latency_ms: float = 0, **settings: object
 ) -> AsyncIterator[Stage]:
-    if "data_dir" in settings or "database_url" in settings:
-        async with running_stage(stores, latency_ms=latency_ms, **settings) as stage:
-            yield stage
-        return
     with tempfile.TemporaryDirectory(prefix="ecwid-connect-stage-") as data_dir:
         shutil.copyfile(await sqlite_template(), Path(data_dir) / SQLITE_FILE_NAME)
         async with running_stage(
