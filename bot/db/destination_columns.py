@@ -1,5 +1,5 @@
-"""Where a check or an escalation was asked, as the four columns the `checks` and `escalations`
-tables share (team, channel, thread, requester), and back into a `Destination`.
+"""Where a check was asked, as the four columns the `checks`, `escalations`, `follow_ups` and
+`watches` tables share (team, channel, thread, requester), and back into a `Destination`.
 """
 
 from __future__ import annotations

@@ -21,10 +21,11 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.db.database import Database
+from bot.db.destination_columns import destination_columns, destination_of
 from bot.db.models import FollowUpRow
 from bot.db.timed import TimedWork
 from bot.db.vault import CredentialVault
-from bot.destination import Destination, EntryPoint
+from bot.destination import Destination
 from bot.engine.diagnosis import Diagnosis
 from bot.engine.intake import Paste
 from bot.engine.report import CheckReport
@@ -100,10 +101,7 @@ class FollowUps:
             "created_at": now,
             "ends_at": now + timedelta(hours=for_h),
             "state": FollowUpState.ACTIVE.value,
-            "team_id": destination.team,
-            "channel_id": destination.channel,
-            "thread_ts": destination.thread_ts,
-            "requester_id": destination.requester,
+            **destination_columns(destination),
             "entry_point": destination.entry.value,
             "check_id": check_id,
             "store_id": report.store_id,
@@ -266,13 +264,7 @@ def _follow_up(row: Any) -> FollowUp:
         created_at=row["created_at"],
         ends_at=row["ends_at"],
         state=FollowUpState(row["state"]),
-        destination=Destination(
-            channel=row["channel_id"],
-            thread_ts=row["thread_ts"],
-            requester=row["requester_id"],
-            team=row["team_id"],
-            entry=EntryPoint(row["entry_point"]),
-        ),
+        destination=destination_of(row, row["entry_point"]),
         check_id=row["check_id"],
         store_id=row["store_id"],
         token_masked=row["token_masked"],

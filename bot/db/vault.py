@@ -66,7 +66,7 @@ class CredentialVault:
         if self._fernet is None:
             return
         now = self._clock()
-        ciphertext = self._fernet.encrypt_at_time(_serialise(paste), int(now.timestamp()))
+        ciphertext = _encrypt(self._fernet, paste, now)
         values = {
             "check_id": check_id,
             "created_at": now,
@@ -122,7 +122,7 @@ class CredentialVault:
         """`paste` encrypted, to keep elsewhere (the check journal); None when the vault is off."""
         if self._fernet is None:
             return None
-        return self._fernet.encrypt_at_time(_serialise(paste), int(self._clock().timestamp()))
+        return _encrypt(self._fernet, paste, self._clock())
 
     def unseal(self, sealed: bytes, ttl: timedelta | None = None) -> Paste | None:
         """What `seal` made, within the time-to-live (CREDENTIALS_TTL_H, or `ttl` for what is
@@ -141,7 +141,7 @@ class CredentialVault:
             return None
         now = self._clock()
         hold_id = uuid.uuid4().hex
-        ciphertext = self._fernet.encrypt_at_time(_serialise(paste), int(now.timestamp()))
+        ciphertext = _encrypt(self._fernet, paste, now)
         async with self._engine.begin() as connection:
             await connection.execute(
                 sa.insert(HeldPasteRow).values(
@@ -202,6 +202,11 @@ def _open(fernet: Fernet, ciphertext: bytes, ttl: timedelta, now: datetime) -> P
         ciphertext, ttl=math.ceil(ttl.total_seconds()), current_time=int(now.timestamp())
     )
     return _deserialise(plain)
+
+
+def _encrypt(fernet: Fernet, paste: Paste, now: datetime) -> bytes:
+    """`paste` encrypted as of `now`: the time Fernet's `ttl` counts from."""
+    return fernet.encrypt_at_time(_serialise(paste), int(now.timestamp()))
 
 
 def _serialise(paste: Paste) -> bytes:

@@ -19,11 +19,12 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from bot.db.database import Database
+from bot.db.destination_columns import destination_columns, destination_of
 from bot.db.follow_ups import SEAL_MARGIN, spread_s
 from bot.db.models import WatchRow
 from bot.db.timed import TimedWork
 from bot.db.vault import CredentialVault
-from bot.destination import Destination, EntryPoint
+from bot.destination import Destination
 from bot.engine.diagnosis import Diagnosis
 from bot.engine.intake import Paste
 
@@ -93,10 +94,7 @@ class Watches:
             "id": uuid.uuid4().hex,
             "created_at": now,
             "state": WatchState.ACTIVE.value,
-            "team_id": destination.team,
-            "channel_id": destination.channel,
-            "thread_ts": destination.thread_ts,
-            "requester_id": destination.requester,
+            **destination_columns(destination),
             "watcher_id": watcher,
             "check_id": check_id,
             "store_id": store_id,
@@ -225,13 +223,7 @@ def _watch(row: Any) -> Watch:
         id=row["id"],
         created_at=row["created_at"],
         state=WatchState(row["state"]),
-        destination=Destination(
-            channel=row["channel_id"],
-            thread_ts=row["thread_ts"],
-            requester=row["requester_id"],
-            team=row["team_id"],
-            entry=EntryPoint.MODAL,
-        ),
+        destination=destination_of(row),
         watcher=row["watcher_id"],
         check_id=row["check_id"],
         store_id=row["store_id"],
