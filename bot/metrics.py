@@ -137,7 +137,7 @@ class Metrics:
         )
         self.watches_active = Gauge(
             "ecwid_connect_watches_active",
-            "Watches until migration running, across the database (as of the last look).",
+            "Watches until migration running, across the database (counted at scrape).",
             registry=r,
         )
         self.ready = Gauge(

@@ -144,7 +144,6 @@ async def _start(
         remind_after_h=settings.revoke_reminder_after_h,
     )
     services.timed.wake()
-    services.metrics.watches_active.set(await services.watches.active_count())
     await services.answers.post(destination, watch_set_line(watch, every(settings.watch_every_s)))
 
 
@@ -192,7 +191,6 @@ async def run_reminder(
         watch.destination, reminder_line(watch), mark=mark, look_first=item.attempts > 1
     )
     await services.watches.end(watch.id, WatchState.REMINDED, item_id=item.id)
-    services.metrics.watches_active.set(await services.watches.active_count())
     return None
 
 
@@ -217,7 +215,6 @@ async def _stop(services: BotServices, client: AsyncWebClient, click: StopClick)
         return
     if not await services.watches.end(watch.id, WatchState.STOPPED):
         return
-    services.metrics.watches_active.set(await services.watches.active_count())
     await services.answers.post(watch.destination, watch_stopped_line(click.user))
     await after_stop(services, client, click)
 

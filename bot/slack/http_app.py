@@ -61,7 +61,7 @@ def http_app(
     async def metrics(_request: web.Request) -> web.Response:
         if services is None:
             return web.Response(status=404)
-        await services.count_overdue()
+        await services.refresh_gauges()
         return web.Response(
             body=services.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE}
         )

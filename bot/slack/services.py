@@ -301,13 +301,15 @@ class BotServices:
             await self.housekeeping()
             await asyncio.sleep(HOUSEKEEPING_EVERY_S)
 
-    async def count_overdue(self) -> None:
-        """Bring the overdue escalations' gauge up to date (an index range count, at scrape);
-        when the database does not answer, the last count stays."""
+    async def refresh_gauges(self) -> None:
+        """Bring the gauges counted in the database up to date, at scrape: overdue escalations
+        and active watches (index range counts), whichever replica changed them; when the
+        database does not answer, the last counts stay."""
         try:
             self.metrics.escalations_overdue.set(await self.database.overdue_count())
+            self.metrics.watches_active.set(await self.watches.active_count())
         except Exception as error:
-            logger.warning("could not count overdue escalations: %s", describe(error))
+            logger.warning("could not count overdue escalations and watches: %s", describe(error))
 
     async def housekeeping(self) -> None:
         """One round of clean-up: expired credentials, then history past its retention."""
