@@ -46,9 +46,7 @@ async def mentioned(
     services.tasks.spawn(
         _guide_once(services, destination, keys),
         name="guide on mention",
-        on_failure=services.answers.failure_notice(
-            Recipient(destination.requester, destination.channel)
-        ),
+        on_failure=services.answers.failure_notice(Recipient.of(destination)),
     )
 
 

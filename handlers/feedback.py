@@ -13,7 +13,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.db.escalations import Feedback
-from bot.slack.posting import Recipient, tell_privately
+from bot.slack.posting import tell_privately
 from bot.slack.services import BotServices, services_of
 from handlers.blocks.common import CLICK_AGAIN
 from handlers.blocks.reminders import (
@@ -53,9 +53,7 @@ async def feedback_button(
     services.tasks.spawn(
         _answer(services, client, origin, origin.user, answer, value),
         name="feedback",
-        on_failure=services.answers.failure_notice(
-            Recipient(origin.user, origin.channel, origin.response_url)
-        ),
+        on_failure=services.answers.failure_notice(origin.recipient(origin.user)),
     )
 
 
@@ -68,7 +66,7 @@ async def _answer(
     value: str,
 ) -> None:
     async def privately(text: str) -> None:
-        await tell_privately(client, Recipient(user, origin.channel, origin.response_url), text)
+        await tell_privately(client, origin.recipient(user), text)
 
     escalation_id, _, round_ = value.partition(":")
     escalation = await services.database.escalation(escalation_id)

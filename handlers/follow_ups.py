@@ -26,7 +26,7 @@ from bot.destination import EntryPoint
 from bot.engine.diagnosis import Diagnosis
 from bot.engine.report import CheckReport
 from bot.slack.exactly_once import MessageMark
-from bot.slack.posting import CONNECTED, PROBLEM, Recipient, tell_privately
+from bot.slack.posting import CONNECTED, PROBLEM, tell_privately
 from bot.slack.services import BotServices, services_of
 from bot.slack.support_team import SupportUnreadable
 from handlers.blocks.common import CLICK_AGAIN
@@ -237,7 +237,7 @@ async def may_stop(
         return True
     await tell_privately(
         client,
-        Recipient(click.user, click.origin.channel, click.origin.response_url),
+        click.origin.recipient(click.user),
         not_yours_line(asker, what),
     )
     return False

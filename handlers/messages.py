@@ -69,7 +69,7 @@ async def direct_message(
         entry=EntryPoint.DM,
     )
     written = text(event, "text") or ""
-    failed = services.answers.failure_notice(Recipient(destination.requester, destination.channel))
+    failed = services.answers.failure_notice(Recipient.of(destination))
     try:
         paste = read_paste(written, services.settings.collection_hosts)
     except PasteError as problem:

@@ -63,6 +63,10 @@ class Origin:
     message_ts: str | None = None
     """The clicked message (a click on a message)."""
 
+    def recipient(self, user: str) -> Recipient:
+        """`user`, told privately where this interaction happened."""
+        return Recipient(user, self.channel, self.response_url)
+
     def destination(
         self, context: AsyncBoltContext, entry: EntryPoint = EntryPoint.MODAL
     ) -> Destination | None:

@@ -9,6 +9,7 @@ UTC when unknown), and ends the watch with its credentials.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -59,10 +60,16 @@ NO_CREDENTIALS = (
 )
 
 
-async def time_zone_of(client: AsyncWebClient, user: str) -> str:
-    """The person's time zone as Slack knows it (`users.info`), UTC when unknown."""
+# How long the submit waits for the person's time zone before judging the date in UTC.
+ZONE_LOOKUP_S = 1.0
+
+
+async def time_zone_of(client: AsyncWebClient, user: str, within_s: float | None = None) -> str:
+    """The person's time zone as Slack knows it (`users.info`), UTC when unknown or when Slack
+    has not answered `within_s`."""
     try:
-        answer = await client.users_info(user=user)
+        async with asyncio.timeout(within_s):
+            answer = await client.users_info(user=user)
         name = str((answer.get("user") or {}).get("tz") or "UTC")
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
@@ -105,8 +112,9 @@ async def set_watch(
         return
     services = services_of(context)
     watcher = submission.origin.user or destination.requester
-    # "Today" is the person's: in their time zone, the date they see in the picker.
-    zone = await time_zone_of(client, watcher)
+    # "Today" is the person's: in their time zone, the date they see in the picker. Asked before
+    # the ack, so bounded: Slack waits three seconds for it.
+    zone = await time_zone_of(client, watcher, within_s=ZONE_LOOKUP_S)
     if picked < datetime.now(ZoneInfo(zone)).date():
         await submission.refuse(DATE_BLOCK, PAST_DATE)
         return

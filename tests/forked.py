@@ -25,8 +25,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
-PRELOADED = ["bot.cli.main", "bot.slack.server", "handlers", "handlers.timed", "bot.db.erasure"]
-"""What the fork server imports once: everything `serve` and the database commands load."""
+PRELOADED = ["bot.cli.main", "bot.slack.server", "handlers", "handlers.timed"]
+"""What the fork server imports once: everything `serve` loads."""
 
 _CONTEXT = multiprocessing.get_context("forkserver")
 _CONTEXT.set_forkserver_preload(PRELOADED)

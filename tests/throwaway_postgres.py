@@ -59,7 +59,11 @@ class ThrowawayPostgres:
         self.url = f"postgresql://{USER}@127.0.0.1:{self.port}/postgres"
         if os.geteuid() == 0:
             shutil.chown(self.directory, USER, USER)
-        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", USER, "--no-sync")
+        try:
+            self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", USER, "--no-sync")
+        except BaseException:
+            shutil.rmtree(self.directory, ignore_errors=True)
+            raise
 
     def _run(self, program: str, *args: str) -> None:
         command = [str(self._bin / program), *args]

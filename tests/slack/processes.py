@@ -22,7 +22,7 @@ from bot.sandbox.ecwid.server import EcwidSandbox
 from bot.sandbox.loopback import free_port
 from bot.sandbox.slack.webapi import FakeSlack
 from bot.sandbox.stage import standin_values
-from bot.settings import normalise_url
+from bot.settings import Settings, normalise_url
 from bot.slack.http_app import EVENTS_PATH
 from tests.forked import ForkedProcess, Process
 
@@ -40,21 +40,9 @@ STOP_BOUND_S = 10.0
 DRAIN_BOUND_S = 40.0
 """How long a bot gets to finish the checks in flight after SIGTERM."""
 
-# Every setting the bot reads from its environment that a test's own environment could hold.
-_SETTING_VARIABLES = (
-    "SLACK_BOT_TOKEN",
-    "SLACK_APP_TOKEN",
-    "SLACK_SIGNING_SECRET",
-    "SLACK_MODE",
-    "SLACK_API_URL",
-    "DATABASE_URL",
-    "CREDENTIALS_KEY",
-    "COLLECTION_HOSTS",
-    "LOG_FORMAT",
-    "LOG_LEVEL",
-    "HOST",
-    "PORT",
-)
+# Every setting the bot reads from its environment (in any case: the settings ignore it), which
+# a test's own environment could hold.
+_SETTING_VARIABLES = frozenset(name.upper() for name in Settings.model_fields)
 
 
 class BotProcess:
@@ -81,7 +69,9 @@ class BotProcess:
         self.port = port or free_port()
         self.log_path = log_path
         directory = log_path.parent
-        base = {key: value for key, value in os.environ.items() if key not in _SETTING_VARIABLES}
+        base = {
+            key: value for key, value in os.environ.items() if key.upper() not in _SETTING_VARIABLES
+        }
         defaults = {
             "PORT": str(self.port),
             "HOST": "127.0.0.1",
@@ -184,8 +174,7 @@ async def until(condition: Callable[[], bool], seconds: float, what: str, logs: 
         if condition():
             return
         await asyncio.sleep(0.1)
-    tails = "\n".join(path.read_text()[-2000:] for path in sorted(logs.glob("*.log")))
-    raise AssertionError(f"{what} within {seconds} s; the bots' logs:\n{tails}")
+    raise AssertionError(f"{what} within {seconds} s; the bots' logs:\n{_log_tails(logs)}")
 
 
 async def journal_settled(env: dict[str, str], seconds: float, logs: Path) -> None:
@@ -205,8 +194,14 @@ async def journal_settled(env: dict[str, str], seconds: float, logs: Path) -> No
             await asyncio.sleep(0.1)
     finally:
         await engine.dispose()
-    tails = "\n".join(path.read_text()[-2000:] for path in sorted(logs.glob("*.log")))
-    raise AssertionError(f"{open_entries} journal entries still open after {seconds} s:\n{tails}")
+    raise AssertionError(
+        f"{open_entries} journal entries still open after {seconds} s:\n{_log_tails(logs)}"
+    )
+
+
+def _log_tails(logs: Path) -> str:
+    """The end of each bot's log (`*.log` in `logs`), for a failure's message."""
+    return "\n".join(path.read_text()[-2000:] for path in sorted(logs.glob("*.log")))
 
 
 def eyes_added(slack: FakeSlack) -> int:
