@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from slack_sdk.models.blocks import Block, MarkdownTextObject, SectionBlock
+from slack_sdk.models.blocks import Block, ButtonElement, MarkdownTextObject, SectionBlock
 
 Blocks = list[dict[str, Any]]
 
@@ -44,3 +45,31 @@ def slack_date(when: datetime) -> str:
         when = when.replace(tzinfo=UTC)
     fallback = when.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return f"<!date^{int(when.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>"
+
+
+HOME_LIST_LIMIT = 10
+"""How many items an App Home list shows; past it, how many more there are."""
+
+
+def stoppable_list(title: str, items: Sequence[tuple[str, str]], action_id: str) -> list[Block]:
+    """An App Home list under `title`: each item's line (`items` are (line, id)) with a Stop
+    button carrying its id, the first `HOME_LIST_LIMIT` of them, then how many more."""
+    if not items:
+        return [mrkdwn_section(f"{title}\n_None._")]
+    blocks: list[Block] = [mrkdwn_section(title)]
+    for line, item_id in items[:HOME_LIST_LIMIT]:
+        blocks.append(
+            SectionBlock(
+                text=MarkdownTextObject(text=line),
+                accessory=ButtonElement(text="Stop", action_id=action_id, value=item_id),
+            )
+        )
+    more = len(items) - HOME_LIST_LIMIT
+    if more > 0:
+        blocks.append(mrkdwn_section(f"…and {more} more"))
+    return blocks
+
+
+def store_label(store_id: int | None) -> str:
+    """A store's ID for a line of text, or "(unknown)"."""
+    return escape(str(store_id)) if store_id is not None else "(unknown)"

@@ -14,7 +14,13 @@ from slack_sdk.models.blocks import (
 from bot.db.follow_ups import FollowUp, FollowUpState
 from bot.engine.report import CheckReport
 from handlers.blocks.check import CHECK_AGAIN_ACTION, result_message
-from handlers.blocks.common import Blocks, as_dicts, escape, mrkdwn_section, slack_date
+from handlers.blocks.common import (
+    Blocks,
+    as_dicts,
+    slack_date,
+    stoppable_list,
+    store_label,
+)
 
 STOP_FOLLOW_UP_ACTION = "stop_follow_up"
 FOLLOW_UP_BLOCK = "follow_up"
@@ -136,28 +142,11 @@ def follow_up_line(follow_up: FollowUp) -> str:
     return f"{head} · `{follow_up.diagnosis}` · {ENDINGS[follow_up.state]} {ended}".rstrip()
 
 
-HOME_LIST_LIMIT = 10
-
-
 def follow_ups_blocks(follow_ups: list[FollowUp], *, team: bool) -> list[Block]:
     """The App Home's list of active follow-ups, each with its Stop button."""
     title = "*Follow-ups running for the team*" if team else "*Checking again on its own*"
-    if not follow_ups:
-        return [mrkdwn_section(f"{title}\n_None._")]
-    blocks: list[Block] = [mrkdwn_section(title)]
-    for follow_up in follow_ups[:HOME_LIST_LIMIT]:
-        blocks.append(
-            SectionBlock(
-                text=MarkdownTextObject(text=follow_up_line(follow_up)),
-                accessory=ButtonElement(
-                    text="Stop", action_id=STOP_FOLLOW_UP_ACTION, value=follow_up.id
-                ),
-            )
-        )
-    more = len(follow_ups) - HOME_LIST_LIMIT
-    if more > 0:
-        blocks.append(mrkdwn_section(f"…and {more} more"))
-    return blocks
+    items = [(follow_up_line(follow_up), follow_up.id) for follow_up in follow_ups]
+    return stoppable_list(title, items, STOP_FOLLOW_UP_ACTION)
 
 
 def stopped_line(user: str) -> str:
@@ -193,10 +182,6 @@ def escalation_connected_message(
     return text, _with_button(text, resolve)
 
 
-def _store(follow_up: FollowUp) -> str:
-    return escape(str(follow_up.store_id)) if follow_up.store_id is not None else "(unknown)"
-
-
 def _section(text: str) -> dict[str, object]:
     block: dict[str, object] = SectionBlock(text=MarkdownTextObject(text=text)).to_dict()
     return block
@@ -211,3 +196,7 @@ def _with_button(text: str, button: ButtonElement) -> Blocks:
 
 def _times(count: int) -> str:
     return "once" if count == 1 else f"{count:,} times"
+
+
+def _store(follow_up: FollowUp) -> str:
+    return store_label(follow_up.store_id)

@@ -20,8 +20,12 @@ from bot.db.watches import Watch, WatchState
 from bot.destination import Destination
 from bot.engine.report import CheckReport
 from handlers.blocks.check import result_message
-from handlers.blocks.common import Blocks, escape, mrkdwn_section, slack_date
-from handlers.blocks.follow_up import HOME_LIST_LIMIT
+from handlers.blocks.common import (
+    Blocks,
+    slack_date,
+    stoppable_list,
+    store_label,
+)
 
 WATCH_ACTION = "watch_until_migration"
 WATCH_MODAL_CALLBACK = "watch_until_migration"
@@ -144,17 +148,8 @@ def watch_line(watch: Watch) -> str:
 def watches_blocks(watches: list[Watch], *, team: bool) -> list[Block]:
     """The App Home's list of active watches, each with its Stop button."""
     title = "*Watches running for the team*" if team else "*Watched until migration*"
-    if not watches:
-        return [mrkdwn_section(f"{title}\n_None._")]
-    blocks: list[Block] = [mrkdwn_section(title)]
-    for watch in watches[:HOME_LIST_LIMIT]:
-        blocks.append(
-            SectionBlock(
-                text=MarkdownTextObject(text=watch_line(watch)),
-                accessory=ButtonElement(text="Stop", action_id=STOP_WATCH_ACTION, value=watch.id),
-            )
-        )
-    return blocks
+    items = [(watch_line(watch), watch.id) for watch in watches]
+    return stoppable_list(title, items, STOP_WATCH_ACTION)
 
 
 def watch_stopped_line(user: str) -> str:
@@ -162,4 +157,4 @@ def watch_stopped_line(user: str) -> str:
 
 
 def _store(watch: Watch) -> str:
-    return escape(str(watch.store_id)) if watch.store_id is not None else "(unknown)"
+    return store_label(watch.store_id)
