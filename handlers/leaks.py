@@ -30,7 +30,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.engine.intake import Paste
 from bot.engine.leaks import SecretKind, spot_secrets
-from bot.slack.posting import post_without_previews
+from bot.slack.posting import permalink, post_without_previews
 from bot.slack.services import BotServices, describe, services_of
 from bot.slack.support_team import SupportUnreadable
 from handlers.blocks.leak import (
@@ -242,16 +242,10 @@ async def _tell_support(
                 return
         except SupportUnreadable as unreadable:
             logger.info("support note sent without knowing the team: %s", unreadable.error)
-    permalink = None
-    try:
-        answer = await client.chat_getPermalink(channel=leak.channel, message_ts=leak.ts)
-        permalink = answer.get("permalink")
-    except SlackApiError as error:
-        logger.info("no permalink for a message in %s: %s", leak.channel, describe(error))
     text, blocks = support_leak_note(
         leak.author,
         leak.channel,
-        permalink if isinstance(permalink, str) else None,
+        await permalink(client, leak.channel, leak.ts),
         datetime.fromtimestamp(float(leak.ts), UTC),
         leak.kinds,
         shared_externally=shared_externally,

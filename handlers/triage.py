@@ -9,11 +9,11 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.db.escalations import Escalation
 from bot.destination import Destination, EntryPoint
+from bot.slack.posting import permalink
 from bot.slack.services import BotServices
 from handlers.blocks.support import triage_message
 
@@ -30,16 +30,15 @@ async def refresh_triage(services: BotServices, client: AsyncWebClient, escalati
     """
     async with _render_locks.setdefault(escalation_id, asyncio.Lock()):
         escalation = await services.database.escalation(escalation_id)
+        if escalation is None or not escalation.triage_channel or not escalation.triage_ts:
+            return
+        # Neither the check nor the customer's thread changes between versions: read once.
+        check = await services.database.check_by_id(escalation.check_id)
+        if check is None:
+            return
+        link = await permalink_of(client, escalation.destination)
         for _ in range(3):
-            if escalation is None or not escalation.triage_channel or not escalation.triage_ts:
-                return
-            check = await services.database.check_by_id(escalation.check_id)
-            if check is None:
-                return
-            permalink = await permalink_of(client, escalation.destination)
-            text, blocks = triage_message(
-                escalation, check.report, permalink, services.database.clock()
-            )
+            text, blocks = triage_message(escalation, check.report, link, services.database.clock())
             await client.chat_update(
                 channel=escalation.triage_channel,
                 ts=escalation.triage_ts,
@@ -56,13 +55,7 @@ async def permalink_of(client: AsyncWebClient, thread: Destination) -> str | Non
     """A link to the thread `thread` (None when it has no thread or Slack gives none)."""
     if thread.thread_ts is None:
         return None
-    try:
-        answer = await client.chat_getPermalink(channel=thread.channel, message_ts=thread.thread_ts)
-    except SlackApiError as error:
-        logger.info("no permalink for the customer's thread: %s", error.response.get("error"))
-        return None
-    link = answer.get("permalink")
-    return str(link) if link else None
+    return await permalink(client, thread.channel, thread.thread_ts)
 
 
 def triage_thread(escalation: Escalation) -> Destination | None:

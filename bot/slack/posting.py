@@ -231,3 +231,15 @@ async def _post_via_response_url(
     )
     if response.status_code != 200:
         raise RuntimeError(f"response_url answered HTTP {response.status_code}")
+
+
+async def permalink(client: AsyncWebClient, channel: str, ts: str) -> str | None:
+    """A link to the message `ts` in `channel` (`chat.getPermalink`); None, logged, when Slack
+    gives none."""
+    try:
+        answer = await client.chat_getPermalink(channel=channel, message_ts=ts)
+    except SlackApiError as error:
+        logger.info("no permalink for %s in %s: %s", ts, channel, error.response.get("error"))
+        return None
+    link = answer.get("permalink")
+    return str(link) if link else None

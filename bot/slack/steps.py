@@ -23,6 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.db.steps import StepExecution, StepExecutions, StepOutputs, StepState
 from bot.destination import Destination
 from bot.engine.report import CheckReport
+from bot.slack.posting import permalink
 
 logger = logging.getLogger(__name__)
 
@@ -190,13 +191,10 @@ async def _permalink(client: AsyncWebClient, execution: StepExecution) -> str | 
         (execution.answer_channel, execution.answer_ts),
         (execution.guide_channel, execution.guide_ts),
     ):
-        if channel is None or ts is None:
-            continue
-        try:
-            answer = await client.chat_getPermalink(channel=channel, message_ts=ts)
-        except SlackApiError as error:
-            logger.info("no permalink for %s in %s: %s", ts, channel, error.response.get("error"))
-            continue
-        if permalink := answer.get("permalink"):
-            return str(permalink)
+        if (
+            channel is not None
+            and ts is not None
+            and (link := await permalink(client, channel, ts))
+        ):
+            return link
     return None
