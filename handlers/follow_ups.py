@@ -82,31 +82,31 @@ async def run_follow_up(
     if follow_up.last_diagnosis in PROFILE_TELLS:
         look = await services.checker.check(paste, profile_only=True)
         if look.diagnosis is Diagnosis.THROTTLED:
-            return _when_allowed(services, look)
+            return when_allowed(services, look)
         if not look.ok and look.diagnosis.follows_up:
             await services.follow_ups.rechecked(follow_up.id, look.diagnosis)
-            return _next_round(services)
+            return next_round(services, services.settings.follow_up_every_s)
     destination = follow_up.destination.started_by(EntryPoint.FOLLOW_UP)
     report = await services.checker.check(paste)
     checked = UnwrittenCheck(new_check_id(), report, destination, paste)
     if report.diagnosis is Diagnosis.THROTTLED:
-        return _when_allowed(services, report)
+        return when_allowed(services, report)
     if report.ok:
         await _end_and_tell(services, client, item, follow_up, FollowUpState.SUCCEEDED, checked)
         return None
     if report.diagnosis.follows_up:
         await services.follow_ups.rechecked(follow_up.id, report.diagnosis)
-        return _next_round(services)
+        return next_round(services, services.settings.follow_up_every_s)
     await _end_and_tell(services, client, item, follow_up, FollowUpState.CHANGED, checked)
     return None
 
 
-def _next_round(services: BotServices) -> Again:
-    every = services.settings.follow_up_every_s
-    return Again(services.database.clock() + timedelta(seconds=every), spread_s=spread_s(every))
+def next_round(services: BotServices, every_s: float) -> Again:
+    """The next round of timed work repeated every `every_s` (follow-ups, watches), spread."""
+    return Again(services.database.clock() + timedelta(seconds=every_s), spread_s=spread_s(every_s))
 
 
-def _when_allowed(services: BotServices, report: CheckReport) -> Again:
+def when_allowed(services: BotServices, report: CheckReport) -> Again:
     """Held back by the token guard: the round waits its turn, and nothing is said."""
     wait = report.retry_after_s or services.settings.token_cooldown_s or 1.0
     return Again(services.database.clock() + timedelta(seconds=wait), spread_s=1.0)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -19,7 +19,6 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.db.follow_ups import spread_s
 from bot.db.recorder import UnwrittenCheck, new_check_id
 from bot.db.timed import Again, TimedItem
 from bot.db.watches import WatchState
@@ -48,7 +47,14 @@ from handlers.blocks.watch import (
     watch_set_line,
     watch_stopped_line,
 )
-from handlers.follow_ups import StopClick, after_stop, may_stop, read_stop_click
+from handlers.follow_ups import (
+    StopClick,
+    after_stop,
+    may_stop,
+    next_round,
+    read_stop_click,
+    when_allowed,
+)
 from handlers.payload import Submission, clicked_value, interaction_origin, tell_origin
 
 logger = logging.getLogger(__name__)
@@ -166,10 +172,8 @@ async def run_watch(services: BotServices, client: AsyncWebClient, item: TimedIt
     report = await services.checker.check(paste)
     destination = watch.destination.started_by(EntryPoint.WATCH)
     checked = UnwrittenCheck(new_check_id(), report, destination, paste)
-    now = services.database.clock()
     if report.diagnosis is Diagnosis.THROTTLED:
-        wait = report.retry_after_s or services.settings.token_cooldown_s or 1.0
-        return Again(now + timedelta(seconds=wait), spread_s=1.0)
+        return when_allowed(services, report)
     if await services.watches.checked(watch.id, report.diagnosis):
         services.metrics.watch_changes.inc()
         if report.ok:
@@ -183,8 +187,7 @@ async def run_watch(services: BotServices, client: AsyncWebClient, item: TimedIt
                 watch.destination, text, blocks, mark=mark, look_first=True
             )
             await services.recorder.keep(checked)
-    every = services.settings.watch_every_s
-    return Again(now + timedelta(seconds=every), spread_s=spread_s(every))
+    return next_round(services, services.settings.watch_every_s)
 
 
 async def run_reminder(
