@@ -325,6 +325,13 @@ def result_message(
     return text[:3000], [*as_dicts(_report_blocks(report)), *(note or []), *as_dicts(after)]
 
 
+def led_result(lead: str, report: CheckReport, destination: Destination) -> tuple[str, Blocks]:
+    """A check's result under a first line of its own (`lead`), as a later round tells it
+    (follow-ups, watches)."""
+    text, blocks = result_message(report, destination)
+    return f"{lead} {text}"[:3000], [mrkdwn_section(lead).to_dict(), *blocks]
+
+
 def result_view(report: CheckReport) -> dict[str, Any]:
     """The modal's final state; the thread holds the same answer for good."""
     return _check_modal_state(

@@ -13,7 +13,7 @@ from slack_sdk.models.blocks import (
 
 from bot.db.follow_ups import FollowUp, FollowUpState
 from bot.engine.report import CheckReport
-from handlers.blocks.check import CHECK_AGAIN_ACTION, result_message
+from handlers.blocks.check import CHECK_AGAIN_ACTION, led_result
 from handlers.blocks.common import (
     Blocks,
     as_dicts,
@@ -85,8 +85,7 @@ def connected_message(report: CheckReport, follow_up: FollowUp) -> tuple[str, Bl
         f"<@{asker}> Good news: it works now. I checked again on my own and the store "
         f"{_store(follow_up)} is connected."
     )
-    text, blocks = result_message(report, follow_up.destination)
-    return f"{lead} {text}"[:3000], [_section(lead), *blocks]
+    return led_result(lead, report, follow_up.destination)
 
 
 def changed_message(report: CheckReport, follow_up: FollowUp) -> tuple[str, Blocks]:
@@ -96,8 +95,7 @@ def changed_message(report: CheckReport, follow_up: FollowUp) -> tuple[str, Bloc
         f"<@{asker}> When I checked again on my own, something else was wrong: it needs a new "
         "URL, so I stopped checking. Here is what to do."
     )
-    text, blocks = result_message(report, follow_up.destination)
-    return f"{lead} {text}"[:3000], [_section(lead), *blocks]
+    return led_result(lead, report, follow_up.destination)
 
 
 def expired_message(follow_up: FollowUp, *, unreadable: bool = False) -> tuple[str, Blocks]:
@@ -180,11 +178,6 @@ def escalation_connected_message(
         text="Resolved", action_id=resolve_action, value=escalation_id, style="primary"
     )
     return text, _with_button(text, resolve)
-
-
-def _section(text: str) -> dict[str, object]:
-    block: dict[str, object] = SectionBlock(text=MarkdownTextObject(text=text)).to_dict()
-    return block
 
 
 def _with_button(text: str, button: ButtonElement) -> Blocks:

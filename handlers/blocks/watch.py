@@ -19,7 +19,7 @@ from slack_sdk.models.views import View
 from bot.db.watches import Watch, WatchState
 from bot.destination import Destination
 from bot.engine.report import CheckReport
-from handlers.blocks.check import result_message
+from handlers.blocks.check import led_result
 from handlers.blocks.common import (
     Blocks,
     slack_date,
@@ -106,9 +106,7 @@ def broken_message(report: CheckReport, watch: Watch) -> tuple[str, Blocks]:
         f"{_people(watch)} The watched store {_store(watch)} stopped working before the "
         "migration. Here is what is wrong and how to fix it."
     )
-    text, blocks = result_message(report, watch.destination)
-    section: dict[str, Any] = SectionBlock(text=MarkdownTextObject(text=lead)).to_dict()
-    return f"{lead} {text}"[:3000], [section, *blocks]
+    return led_result(lead, report, watch.destination)
 
 
 def recovered_line(watch: Watch) -> str:
