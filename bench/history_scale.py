@@ -16,25 +16,22 @@ its own is made there and dropped afterwards; else it is said to be skipped.
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
+from bench.scratch import SKIPPED, postgres_server, scratch_database
 from bot.db.database import Database
 from bot.db.recorder import CheckRecorder
 from bot.engine.check import ConnectionChecker
 from bot.engine.guard import MemoryTokenGuard
 from bot.engine.http_client import new_http_client
 from bot.sandbox.ecwid.server import EcwidSandbox
-from bot.settings import load_settings, normalise_url
+from bot.settings import load_settings
 from handlers.home import TEAM_WINDOW, build_home
 
 CHECKS = 1_000_000
@@ -203,24 +200,15 @@ async def _sqlite(reports: list[dict[str, Any]]) -> list[str]:
 
 
 async def _postgres(reports: list[dict[str, Any]]) -> list[str]:
-    server = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL")
-    if not server:
-        return ["  PostgreSQL: skipped (set BENCH_DATABASE_URL or TEST_DATABASE_URL)"]
-    base = make_url(normalise_url(server))
-    name = f"ecwid_connect_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_async_engine(base, isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as connection:
-            await connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        database = Database.from_url(base.set(database=name).render_as_string(False))
+    server = postgres_server()
+    if server is None:
+        return [SKIPPED]
+    async with scratch_database(server, "ecwid_connect_bench") as url:
+        database = Database.from_url(url)
         try:
             return await _measure(database, reports, "PostgreSQL")
         finally:
             await database.close()
-            async with admin.connect() as connection:
-                await connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
-    finally:
-        await admin.dispose()
 
 
 async def measure() -> list[str]:

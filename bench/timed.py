@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import os
 import random
 import statistics
 import sys
@@ -31,10 +30,8 @@ from dataclasses import replace
 from datetime import timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
 
+from bench.scratch import SKIPPED, postgres_server, scratch_database
 from bot.db.database import Database
 from bot.db.models import TimedWorkRow, utcnow
 from bot.db.shared import DatabaseTokenGuard
@@ -45,7 +42,7 @@ from bot.engine.intake import read_paste
 from bot.metrics import Metrics
 from bot.sandbox.ecwid.server import EcwidSandbox
 from bot.sandbox.ecwid.stores import derive_token, sample_stores
-from bot.settings import load_settings, normalise_url
+from bot.settings import load_settings
 from bot.slack.tasks import TaskSupervisor
 from bot.slack.timed import TimedWorkRunner
 
@@ -60,15 +57,6 @@ ORDINARY_CHECKS = 30
 # a failing store's rounds would be held by the failing-token budget, which is the guard's
 # business (measured in its own benchmark), not this one's.
 STORES = 1_000
-
-
-async def _administer(url: str, statement: str) -> None:
-    admin = create_async_engine(url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    try:
-        async with admin.connect() as connection:
-            await connection.execute(sa.text(statement))
-    finally:
-        await admin.dispose()
 
 
 async def _fill(
@@ -212,7 +200,6 @@ async def _replicas(url: str) -> list[str]:
 
 
 async def _measure() -> list[str]:
-    base = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL")
     lines = ["Timed work (follow-ups, reminders) at scale"]
     with tempfile.TemporaryDirectory(prefix="bench-timed-") as directory:
         sqlite = f"sqlite+aiosqlite:///{directory}/timed.sqlite3"
@@ -220,27 +207,17 @@ async def _measure() -> list[str]:
             f"  claim {CLAIM:,} of {ITEMS:,} due items on SQLite: "
             f"{await _claim_time(sqlite) * 1000:.1f} ms (median)"
         )
-    if not base:
-        lines.append("  PostgreSQL: skipped (set BENCH_DATABASE_URL or TEST_DATABASE_URL)")
+    server = postgres_server()
+    if server is None:
+        lines.append(SKIPPED)
         return lines
-    server = make_url(normalise_url(base))
-    for measure in ("claim", "replicas"):
-        name = f"bench_timed_{uuid.uuid4().hex[:12]}"
-        await _administer(server.render_as_string(hide_password=False), f'CREATE DATABASE "{name}"')
-        url = server.set(database=name).render_as_string(hide_password=False)
-        try:
-            if measure == "claim":
-                lines.append(
-                    f"  claim {CLAIM:,} of {ITEMS:,} due items on PostgreSQL: "
-                    f"{await _claim_time(url) * 1000:.1f} ms (median)"
-                )
-            else:
-                lines += await _replicas(url)
-        finally:
-            await _administer(
-                server.render_as_string(hide_password=False),
-                f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
-            )
+    async with scratch_database(server, "bench_timed") as url:
+        lines.append(
+            f"  claim {CLAIM:,} of {ITEMS:,} due items on PostgreSQL: "
+            f"{await _claim_time(url) * 1000:.1f} ms (median)"
+        )
+    async with scratch_database(server, "bench_timed") as url:
+        lines += await _replicas(url)
     return lines
 
 
