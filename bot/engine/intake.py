@@ -328,7 +328,10 @@ def paste_in_address(text: str, hosts: Sequence[CollectionHost]) -> Paste | None
     if (paste := collection_paste(text, hosts)) is not None:
         return paste
     url = _web_address(text)
-    store_id, token = (_api_request(url) if url is not None else None) or ("", None)
+    request = _api_request(url) if url is not None else None
+    if request is None:
+        return None
+    store_id, token = request
     if token is None:
         return None
     try:
